@@ -1,0 +1,172 @@
+# spanblk top-level Makefile (plain GNU make, -MMD dependencies).
+#
+#   make                 build the handler, the daemon and the tools (build/)
+#   make check           every test: unit (ASan/UBSan), host, fuzz (60 s each)
+#   make check-quick     unit and host tests only
+#   make fuzz            libFuzzer targets, FUZZ_SECONDS each (default 20)
+#   make install         handler into TCMU_HANDLER_DIR, the rest under PREFIX
+#   make demo            three-node cluster on 127.0.0.1 and spanblk-bench
+#   make bench           the benchmark of docs/benchmarks.md
+#   make format          clang-format in place; make format-check to verify
+
+CC ?= gcc
+CLANG ?= clang
+PREFIX ?= /usr/local
+DESTDIR ?=
+TCMU_HANDLER_DIR ?= /usr/lib/x86_64-linux-gnu/tcmu-runner
+LIBTCMU ?= /usr/lib/x86_64-linux-gnu/libtcmu.so.2
+FUZZ_SECONDS ?= 20
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -fPIC -MMD -MP $(WARN)
+OPT_CFLAGS := -O2
+SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+LDLIBS := -luring -lisal -linih -lcrypto -lpthread
+
+LIB_SRCS := $(sort $(wildcard lib/*.c xport/*.c))
+NODE_SRCS := $(sort $(wildcard node/*.c))
+NODE_CORE_SRCS := $(filter-out node/main.c,$(NODE_SRCS))
+HANDLER_SRCS := $(sort $(wildcard handler/*.c))
+HANDLER_CORE_SRCS := $(filter-out handler/handler.c,$(HANDLER_SRCS))
+TOOL_NAMES := spanblkctl spanblk-bench
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+B := build
+S := build-san
+F := build-fuzz
+
+obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+# Programs whose main source exists (the tree grows issue by issue).
+PROGS := $(if $(wildcard node/main.c),spanblkd) \
+	$(if $(wildcard handler/handler.c),handler_spanblk.so) \
+	$(foreach t,$(TOOL_NAMES),$(if $(wildcard tools/$(t).c),$(t)))
+
+all: $(addprefix $(B)/,$(PROGS))
+
+# ---- objects ---------------------------------------------------------------
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(S)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(CFLAGS) -c $< -o $@
+
+# ---- one private static library per layer, per build flavour --------------
+define flavour
+$(1)/libspanblk.a: $(call obj,$(1),$(LIB_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/libnode.a: $(call obj,$(1),$(NODE_CORE_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/libhandler.a: $(call obj,$(1),$(HANDLER_CORE_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/spanblkd: $(call obj,$(1),node/main.c) $(1)/libnode.a $(1)/libspanblk.a
+	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
+$(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c) $(1)/libspanblk.a
+	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
+$(1)/spanblk-bench: $(call obj,$(1),tools/spanblk-bench.c) $(1)/libspanblk.a
+	$$(CC) $(2) -o $$@ $$^ $(LDLIBS) -lm
+$(1)/handler_spanblk.so: $(call obj,$(1),handler/handler.c) \
+		$(1)/libhandler.a $(1)/libspanblk.a handler/exports.map
+	$$(CC) $(2) -shared -o $$@ $(call obj,$(1),handler/handler.c) \
+		-Wl,--whole-archive $(1)/libhandler.a -Wl,--no-whole-archive \
+		$(1)/libspanblk.a -Wl,--version-script=handler/exports.map \
+		$(LIBTCMU) $(LDLIBS)
+endef
+$(eval $(call flavour,$(B),))
+$(eval $(call flavour,$(S),$(SAN_CFLAGS)))
+
+# ---- unit tests: one binary per source file, sanitizers on -----------------
+UNIT_BINS := $(patsubst tests/unit/%.c,$(S)/tests/%,$(UNIT_SRCS))
+$(S)/tests/%: $(S)/obj/tests/unit/%.o $(S)/libhandler.a $(S)/libnode.a \
+		$(S)/libspanblk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -o $@ $< $(S)/libhandler.a $(S)/libnode.a \
+		$(S)/libspanblk.a $(LIBTCMU) -lcmocka $(LDLIBS) \
+		$(shell cat tests/unit/$*.ldflags 2>/dev/null)
+
+# ---- host tests: cmocka binaries that start real spanblkd processes -------
+HOST_SRCS := $(sort $(wildcard tests/host/test_*.c))
+HOST_BINS := $(patsubst tests/host/%.c,$(S)/tests/host_%,$(HOST_SRCS))
+TESTLIB_OBJ := $(call obj,$(S),tests/host/testlib.c)
+$(S)/tests/host_%: $(S)/obj/tests/host/%.o $(TESTLIB_OBJ) $(S)/libhandler.a \
+		$(S)/libnode.a $(S)/libspanblk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(S)/libhandler.a \
+		$(S)/libnode.a $(S)/libspanblk.a $(LIBTCMU) -lcmocka $(LDLIBS)
+
+# ---- host harness (loads the real .so as tcmu-runner does) -----------------
+# It links only what tcmu-runner itself would give the plugin (its own
+# exports and the system's libtcmu.so.2) plus the test library to run
+# nodes and read their counters.
+$(S)/tests/tcmu_harness: $(S)/obj/tests/host/tcmu_harness.o $(TESTLIB_OBJ) \
+		$(S)/libspanblk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -rdynamic -o $@ $^ $(LIBTCMU) -lcmocka -ldl \
+		$(LDLIBS)
+
+san: $(addprefix $(S)/,$(PROGS)) $(UNIT_BINS) $(HOST_BINS) \
+	$(if $(wildcard tests/host/tcmu_harness.c),$(S)/tests/tcmu_harness)
+
+check-quick: all san
+	tests/run.sh quick
+
+check: all san fuzz-build
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run.sh full
+
+# ---- fuzzing (clang libFuzzer) ---------------------------------------------
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 \
+	-fsanitize=fuzzer-no-link,address,undefined
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRCS))
+$(F)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+$(F)/libfuzzlib.a: $(call obj,$(F),$(LIB_SRCS) $(HANDLER_CORE_SRCS))
+	@rm -f $@
+	ar rcs $@ $^
+$(F)/fuzz_%: $(F)/obj/tests/fuzz/fuzz_%.o $(F)/libfuzzlib.a
+	$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBTCMU) \
+		$(LDLIBS)
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
+
+# ---- install, demo, bench, format ------------------------------------------
+install: all
+	install -D -m 0755 $(B)/handler_spanblk.so \
+		$(DESTDIR)$(TCMU_HANDLER_DIR)/handler_spanblk.so
+	install -D -m 0755 $(B)/spanblkd $(DESTDIR)$(PREFIX)/sbin/spanblkd
+	install -D -m 0755 $(B)/spanblkctl $(DESTDIR)$(PREFIX)/bin/spanblkctl
+	install -D -m 0755 $(B)/spanblk-bench \
+		$(DESTDIR)$(PREFIX)/bin/spanblk-bench
+	install -d $(DESTDIR)$(PREFIX)/share/spanblk/targetcli_snippets
+	install -m 0644 targetcli_snippets/* \
+		$(DESTDIR)$(PREFIX)/share/spanblk/targetcli_snippets/
+
+demo: all
+	scripts/demo.sh
+
+bench: all
+	scripts/bench.sh
+
+FORMAT_SRCS = $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)
+format:
+	clang-format -i $(FORMAT_SRCS)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRCS)
+
+clean:
+	rm -rf $(B) $(S) $(F)
+
+.PHONY: all san check check-quick fuzz fuzz-build install demo bench \
+	format format-check clean
+.SECONDARY:
+
+-include $(shell find $(B) $(S) $(F) -name '*.d' 2>/dev/null)

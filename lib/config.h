@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Configuration files shared by the handler, the daemon and the tools:
+ * the cluster file (nodes, replica count, chunk size, secret) and the
+ * storage node's own file. Both are INI, parsed with inih. Every parser
+ * takes a buffer for a one-line reason an administrator can act on.
+ * docs/operations.md documents every key.
+ */
+#ifndef SPANBLK_LIB_CONFIG_H
+#define SPANBLK_LIB_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_MAX_NODES 64
+#define SB_HOST_MAX 255
+#define SB_DEFAULT_CLUSTER_CONF "/etc/spanblk/cluster.conf"
+#define SB_DEFAULT_PORT 7400
+#define SB_DEFAULT_CHUNK (1u << 20)
+#define SB_MIN_CHUNK (64u << 10)
+#define SB_MAX_CHUNK (1u << 30)
+#define SB_DEFAULT_REPLICAS 2
+#define SB_DEFAULT_IO_TIMEOUT_MS 30000
+#define SB_DEFAULT_QUEUE_DEPTH 64
+
+struct sb_node_addr {
+	uint32_t id; /* node id, 1..UINT32_MAX, unique in the cluster */
+	char host[SB_HOST_MAX + 1]; /* address or name the node listens on */
+	uint16_t port;
+};
+
+struct sb_cluster {
+	unsigned int nr_nodes;
+	struct sb_node_addr nodes[SB_MAX_NODES]; /* sorted by id */
+	unsigned int replicas; /* copies of each chunk, 1..nr_nodes */
+	uint64_t chunk_size; /* power of two, SB_MIN_CHUNK..SB_MAX_CHUNK */
+	char secret_file[PATH_MAX];
+	unsigned int io_timeout_ms; /* per request to one node */
+	unsigned int queue_depth; /* requests in flight per node */
+};
+
+struct sb_nodecfg {
+	uint32_t id;
+	char listen[SB_HOST_MAX + 1];
+	uint16_t port;
+	char data_dir[PATH_MAX];
+	char secret_file[PATH_MAX];
+	char rdma_device[64]; /* empty: none */
+};
+
+/*
+ * Parse cluster file text @text (NUL-terminated). Returns 0 or -EINVAL
+ * with @err filled ("line 7: replicas must be 1..3").
+ */
+int sb_cluster_parse(const char *text, struct sb_cluster *cl, char *err,
+		     size_t errlen);
+
+/* Read and parse the cluster file at @path. 0, -errno of the file, -EINVAL. */
+int sb_cluster_load(const char *path, struct sb_cluster *cl, char *err,
+		    size_t errlen);
+
+/* Same for a storage node's file; defaults filled first. */
+int sb_nodecfg_parse(const char *text, struct sb_nodecfg *nc, char *err,
+		     size_t errlen);
+int sb_nodecfg_load(const char *path, struct sb_nodecfg *nc, char *err,
+		    size_t errlen);
+void sb_nodecfg_defaults(struct sb_nodecfg *nc);
+
+/*
+ * Parse a size: digits with an optional k/K, m/M, g/G, t/T suffix (powers
+ * of 1024) and an optional "iB"/"B". Rejects overflow, signs, spaces,
+ * empty strings. 0 or -EINVAL / -ERANGE.
+ */
+int sb_parse_size(const char *s, uint64_t *out);
+
+/* Parse an unsigned decimal within [min, max]. 0, -EINVAL or -ERANGE. */
+int sb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Index of node @id in @cl, or -ENOENT. */
+int sb_cluster_node_index(const struct sb_cluster *cl, uint32_t id);
+
+#endif

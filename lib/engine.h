@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The gateway I/O engine: turns LUN byte-range operations into requests
+ * to the storage nodes that hold each chunk.
+ *
+ * - A range is split at chunk boundaries (sb_split); each piece goes to
+ *   the replicas placement gives it (sb_place).
+ * - Writes, WRITE_ZEROES and UNMAP go to every replica in parallel and
+ *   complete when all have acknowledged; a replica that cannot be reached
+ *   within the I/O timeout fails the operation (no silent divergence: the
+ *   engine never acknowledges a write that a replica missed).
+ * - Reads go to the first replica and fail over to the next on error or
+ *   timeout.
+ * - COMPARE_AND_WRITE is decided atomically by the chunk's first replica;
+ *   on a match the data then goes to the other replicas.
+ * - FLUSH goes to every node (any of them may hold the LUN's chunks).
+ * - Each node has a bounded number of requests in flight
+ *   (cluster queue_depth); more wait in the engine (back-pressure, never
+ *   failure). Connections are re-established, with back-off, when a node
+ *   comes back.
+ *
+ * The engine runs its own event-loop thread; completion callbacks run on
+ * that thread and must not block. Submission is thread-safe.
+ */
+#ifndef SPANBLK_LIB_ENGINE_H
+#define SPANBLK_LIB_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "config.h"
+#include "../xport/auth.h"
+#include "../xport/proto.h"
+
+struct sb_engine;
+
+enum sb_io_op {
+	SB_IO_READ,
+	SB_IO_WRITE,
+	SB_IO_WRITE_ZEROES,
+	SB_IO_UNMAP,
+	SB_IO_FLUSH,
+	SB_IO_CAW,
+};
+
+#define SB_IO_F_FUA 0x1u /* WRITE, CAW: durable before completion */
+#define SB_IO_F_UNMAP 0x2u /* WRITE_ZEROES: nodes may deallocate */
+
+struct sb_io;
+/*
+ * @err: 0, -EILSEQ (CAW miscompare: io->miscompare_off set), -ERANGE,
+ * -ETIMEDOUT or -EHOSTUNREACH (nodes unreachable), -EIO, -ENOMEM, ...
+ */
+typedef void (*sb_io_cb)(struct sb_io *io, int err);
+
+/* One operation. Owned by the caller; must stay valid until @cb runs. */
+struct sb_io {
+	enum sb_io_op op;
+	uint64_t lun_id;
+	uint64_t offset; /* bytes */
+	uint64_t length; /* bytes; CAW: bytes compared (= bytes written) */
+	/*
+	 * READ: destination; WRITE: source; CAW: 2 * length bytes, the
+	 * compare data then the write data. Unused for other ops. Not
+	 * touched by the engine after @cb.
+	 */
+	const struct iovec *iov;
+	int iovcnt;
+	uint32_t flags; /* SB_IO_F_* */
+	sb_io_cb cb;
+	void *cb_arg;
+	uint64_t miscompare_off; /* out: first differing byte, CAW */
+};
+
+/*
+ * Start an engine for cluster @cl (copied) with secret @secret (copied):
+ * starts the loop thread and begins connecting to every node. Returns
+ * NULL with @err filled on failure.
+ */
+struct sb_engine *sb_engine_new(const struct sb_cluster *cl,
+				const struct xp_secret *secret, char *err,
+				size_t errlen);
+
+/*
+ * Stop: I/O still queued or in flight completes with -ESHUTDOWN, the loop
+ * thread is joined, connections are closed. Accepts NULL. Must not be
+ * called from a completion callback.
+ */
+void sb_engine_free(struct sb_engine *e);
+
+/*
+ * Submit @io. Returns 0: @io->cb runs exactly once, on the engine thread
+ * (never inside this call). Returns <0 (-EINVAL for a bad range or
+ * iovec, -ESHUTDOWN): @io->cb never runs.
+ */
+int sb_engine_submit(struct sb_engine *e, struct sb_io *io);
+
+/*
+ * Wait until every node has been tried once (connected and authenticated
+ * or failed), at most @timeout_ms. Returns the number of nodes up.
+ */
+int sb_engine_wait_ready(struct sb_engine *e, int timeout_ms);
+
+/* Node @idx (index into the cluster's nodes) is connected and authenticated. */
+bool sb_engine_node_up(struct sb_engine *e, unsigned int idx);
+
+/*
+ * Synchronous control operations for the handler's open/reconfig and the
+ * tools; never call them from a completion callback.
+ *
+ * sb_engine_lun_create: LUN_CREATE on every node (all must be up).
+ * sb_engine_lun_open: size of the LUN as the reachable nodes report it;
+ *   -ENOENT when no node knows it, -EIO when nodes disagree.
+ * sb_engine_lun_resize / _delete: on every node (all must be up).
+ */
+int sb_engine_lun_create(struct sb_engine *e, const char *name,
+			 uint64_t size);
+int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size);
+int sb_engine_lun_resize(struct sb_engine *e, uint64_t lun_id, uint64_t size);
+int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id);
+
+/*
+ * STAT node @idx: fills @st and up to @max LUN entries (malloc'd array in
+ * *@luns, caller frees). Returns the number of entries or -errno.
+ */
+int sb_engine_stat(struct sb_engine *e, unsigned int idx, struct xp_stat *st,
+		   struct xp_stat_lun **luns);
+
+/* Engine-side counters, for spanblk-bench and tests. */
+struct sb_engine_stats {
+	uint64_t submitted;
+	uint64_t completed;
+	uint64_t failovers; /* reads retried on another replica */
+	uint64_t timeouts;
+	uint64_t reconnects;
+};
+void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st);
+
+#endif

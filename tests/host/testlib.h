@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Shared by the host tests: start and stop real spanblkd processes on
+ * 127.0.0.1 with a generated cluster file in a temporary folder.
+ */
+#ifndef SPANBLK_TESTS_TESTLIB_H
+#define SPANBLK_TESTS_TESTLIB_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TL_MAX_NODES 8
+
+struct tl_node {
+	uint32_t id;
+	uint16_t port;
+	pid_t pid; /* 0 when not running */
+	char conf[PATH_MAX]; /* the node's own config file */
+	char data[PATH_MAX]; /* its data folder */
+	char log[PATH_MAX]; /* its stderr */
+};
+
+struct tl_cluster {
+	char dir[PATH_MAX]; /* temporary root, removed by tl_cluster_destroy */
+	char conf[PATH_MAX]; /* cluster file */
+	char secret[PATH_MAX]; /* secret file */
+	char spanblkd[PATH_MAX]; /* daemon binary */
+	unsigned int n;
+	struct tl_node nodes[TL_MAX_NODES];
+};
+
+/*
+ * Write a secret, a cluster file ([cluster] replicas, chunk_size,
+ * io_timeout_ms; [node.N] address 127.0.0.1, a free port) and one node
+ * config per node, start @n daemons from @spanblkd and wait until each
+ * accepts connections. 0 or -errno; on error everything is cleaned up.
+ */
+int tl_cluster_start(struct tl_cluster *c, unsigned int n,
+		     unsigned int replicas, uint64_t chunk_size,
+		     unsigned int io_timeout_ms, const char *spanblkd);
+
+/* Send @sig to node @i and reap it (SIGKILL, SIGTERM). Returns its exit
+ * status as waitpid gives it, or -errno. */
+int tl_node_stop(struct tl_cluster *c, unsigned int i, int sig);
+
+/* (Re)start node @i with its config and wait until it accepts. 0 or -errno. */
+int tl_node_start(struct tl_cluster *c, unsigned int i);
+
+/* Stop every node (SIGKILL) and remove the folder. Accepts a zeroed c. */
+void tl_cluster_destroy(struct tl_cluster *c);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+uint16_t tl_free_port(void);
+
+/* Run @argv (NULL-terminated), capture up to @cap bytes of stdout+stderr
+ * into @out (NUL-terminated); returns the exit status or -errno. */
+int tl_run(char *const argv[], char *out, size_t cap);
+
+#endif

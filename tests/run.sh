@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Runs spanblk's tests and ends with one line "N passed, N failed".
+#   tests/run.sh quick   unit + host tests
+#   tests/run.sh full    unit + host + fuzz (FUZZ_SECONDS each, default 60)
+#   tests/run.sh fuzz    fuzz only
+# Test cases are counted from cmocka's own summaries; a binary that crashes
+# or exits non-zero without a summary counts as one failure.
+set -u
+cd "$(dirname "$0")/.."
+mode=${1:-quick}
+passed=0
+failed=0
+failures=()
+logdir=${TEST_LOG_DIR:-build-san/test-logs}
+mkdir -p "$logdir"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+run_cmocka() { # name binary [args...]
+	local name=$1 log="$logdir/$1.log" rc p f
+	shift
+	echo "== $name"
+	timeout "${TEST_TIMEOUT:-300}" "$@" >"$log" 2>&1
+	rc=$?
+	grep -E '^\[ *(OK|FAILED|ERROR|SKIPPED) *\]|^\[ *(PASSED|FAILED) *\] [0-9]+ test' "$log" |
+		grep -vE '^\[ *(OK) *\]' | sed 's/^/   /'
+	p=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) test.*/\1/p' "$log" | tail -n1)
+	f=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) test.*/\1/p' "$log" | tail -n1)
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "   exit status $rc without a failing test: see $log"
+		tail -n 20 "$log" | sed 's/^/   | /'
+	fi
+	if [ "$f" -gt 0 ]; then
+		failures+=("$name")
+		grep -E 'ERROR|error|FAILED|Assert|Sanitizer|runtime error' "$log" | head -n 20 | sed 's/^/   ! /'
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+run_unit() {
+	local b
+	for b in build-san/tests/test_*; do
+		[ -x "$b" ] || continue
+		run_cmocka "unit/$(basename "$b")" "$b"
+	done
+}
+
+run_host() {
+	local b
+	for b in build-san/tests/host_test_*; do
+		[ -x "$b" ] || continue
+		run_cmocka "host/$(basename "$b")" "$b"
+	done
+	if [ -x build-san/tests/tcmu_harness ]; then
+		run_cmocka host/tcmu_harness build-san/tests/tcmu_harness \
+			build-san/handler_spanblk.so
+	fi
+}
+
+run_fuzz() {
+	local secs=${FUZZ_SECONDS:-60} b name corpus log rc
+	for b in build-fuzz/fuzz_*; do
+		[ -x "$b" ] || continue
+		name=${b#build-fuzz/fuzz_}
+		corpus=$(mktemp -d)
+		[ -d "tests/fuzz/corpus/$name" ] &&
+			cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null
+		log="$logdir/fuzz_$name.log"
+		echo "== fuzz/$name (${secs}s)"
+		"$b" -max_total_time="$secs" -rss_limit_mb=2048 \
+			-timeout=10 -print_final_stats=1 "$corpus" >"$log" 2>&1
+		rc=$?
+		rm -rf "$corpus"
+		grep -E '^stat::number_of_executed_units|^Done' "$log" | sed 's/^/   /'
+		if [ $rc -eq 0 ]; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			failures+=("fuzz/$name")
+			grep -E 'ERROR|SUMMARY|crash-|Test unit written' "$log" | head -n 10 | sed 's/^/   ! /'
+		fi
+	done
+}
+
+case $mode in
+quick) run_unit; run_host ;;
+full) run_unit; run_host; run_fuzz ;;
+fuzz) run_fuzz ;;
+unit) run_unit ;;
+host) run_host ;;
+*) echo "usage: $0 quick|full|fuzz|unit|host" >&2; exit 2 ;;
+esac
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed: ${failures[*]} (logs in $logdir)"
+fi
+if [ $((passed + failed)) -eq 0 ]; then
+	echo "no test ran"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of lib/config.c: cluster and node files, sizes, numbers. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/config.h"
+
+static const char good[] = "[cluster]\n"
+			   "replicas = 2\n"
+			   "chunk_size = 256K\n"
+			   "secret_file = /etc/spanblk/secret\n"
+			   "io_timeout_ms = 5000\n"
+			   "; comment\n"
+			   "[node.3]\n"
+			   "address = 10.0.0.3\n"
+			   "port = 7403\n"
+			   "[node.1]\n"
+			   "address = node1.example\n";
+
+static void test_cluster_good(void **state)
+{
+	struct sb_cluster cl;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sb_cluster_parse(good, &cl, err, sizeof(err)), 0);
+	assert_int_equal(cl.nr_nodes, 2);
+	assert_int_equal(cl.nodes[0].id, 1); /* sorted by id */
+	assert_string_equal(cl.nodes[0].host, "node1.example");
+	assert_int_equal(cl.nodes[0].port, SB_DEFAULT_PORT);
+	assert_int_equal(cl.nodes[1].port, 7403);
+	assert_int_equal(cl.replicas, 2);
+	assert_true(cl.chunk_size == 256 << 10);
+	assert_int_equal(cl.io_timeout_ms, 5000);
+	assert_int_equal(cl.queue_depth, SB_DEFAULT_QUEUE_DEPTH);
+	assert_string_equal(cl.secret_file, "/etc/spanblk/secret");
+	assert_int_equal(sb_cluster_node_index(&cl, 3), 1);
+	assert_int_equal(sb_cluster_node_index(&cl, 2), -ENOENT);
+}
+
+/* Each bad file is refused with a reason mentioning @needle. */
+static void expect_bad(const char *text, const char *needle)
+{
+	struct sb_cluster cl;
+	char err[256];
+
+	assert_int_equal(sb_cluster_parse(text, &cl, err, sizeof(err)),
+			 -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("reason '%s' lacks '%s'", err, needle);
+}
+
+static void test_cluster_bad(void **state)
+{
+	(void)state;
+	expect_bad("", "no [node");
+	expect_bad("[cluster]\nsecret_file=/s\n", "no [node");
+	expect_bad("[cluster]\nreplicas=3\nsecret_file=/s\n[node.1]\naddress=a\n",
+		   "only 1 node");
+	expect_bad("[cluster]\nreplicas=0\n", "replicas");
+	expect_bad("[cluster]\nreplicas=two\n", "replicas");
+	expect_bad("[cluster]\nchunk_size=100K\n", "power of two");
+	expect_bad("[cluster]\nchunk_size=32K\n", "power of two");
+	expect_bad("[cluster]\nchunk_size=2G\n", "power of two");
+	expect_bad("[cluster]\ncolour=blue\n", "unknown key 'colour'");
+	expect_bad("[cluster]\nsecret_file=/s\n[node.x]\naddress=a\n",
+		   "node id");
+	expect_bad("[cluster]\nsecret_file=/s\n[node.0]\naddress=a\n",
+		   "node id");
+	expect_bad("[cluster]\nsecret_file=/s\n[node.1]\nport=7400\n",
+		   "no address");
+	expect_bad("[cluster]\nsecret_file=/s\n[node.1]\naddress=a\nport=70000\n",
+		   "port");
+	expect_bad("[cluster]\n[node.1]\naddress=a\n", "secret_file");
+	expect_bad("[cluster]\nsecret_file=/s\n[node.1]\naddress=a\n"
+		   "[node.2]\naddress=a\n",
+		   "both use a:7400");
+	expect_bad("[clusters]\nreplicas=1\n", "unknown section");
+	expect_bad("[cluster]\nthis line has no equals\n", "syntax");
+	expect_bad("[cluster]\nio_timeout_ms=5\n", "io_timeout_ms");
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(sb_parse_size("0", &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(sb_parse_size("4096", &v), 0);
+	assert_true(v == 4096);
+	assert_int_equal(sb_parse_size("64k", &v), 0);
+	assert_true(v == 65536);
+	assert_int_equal(sb_parse_size("1M", &v), 0);
+	assert_true(v == 1 << 20);
+	assert_int_equal(sb_parse_size("1MiB", &v), 0);
+	assert_true(v == 1 << 20);
+	assert_int_equal(sb_parse_size("2GB", &v), 0);
+	assert_true(v == 2ull << 30);
+	assert_int_equal(sb_parse_size("3T", &v), 0);
+	assert_true(v == 3ull << 40);
+	assert_int_equal(sb_parse_size("512B", &v), 0);
+	assert_true(v == 512);
+	assert_int_equal(sb_parse_size("", &v), -EINVAL);
+	assert_int_equal(sb_parse_size("-1", &v), -EINVAL);
+	assert_int_equal(sb_parse_size(" 1", &v), -EINVAL);
+	assert_int_equal(sb_parse_size("1 M", &v), -EINVAL);
+	assert_int_equal(sb_parse_size("1X", &v), -EINVAL);
+	assert_int_equal(sb_parse_size("1Mi", &v), -EINVAL);
+	assert_int_equal(sb_parse_size("16777216T", &v), -ERANGE);
+	assert_int_equal(sb_parse_size("99999999999999999999", &v), -ERANGE);
+	assert_int_equal(sb_parse_uint("12", 1, 12, &v), 0);
+	assert_int_equal(sb_parse_uint("13", 1, 12, &v), -ERANGE);
+	assert_int_equal(sb_parse_uint("0", 1, 12, &v), -ERANGE);
+	assert_int_equal(sb_parse_uint("1a", 1, 12, &v), -EINVAL);
+	assert_int_equal(sb_parse_uint("+1", 1, 12, &v), -EINVAL);
+}
+
+static void test_node_file(void **state)
+{
+	struct sb_nodecfg nc;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=4\nport=7404\n"
+					  "data_dir=/srv/n4\n"
+					  "rdma_device=rxe0\n",
+					  &nc, err, sizeof(err)),
+			 0);
+	assert_int_equal(nc.id, 4);
+	assert_int_equal(nc.port, 7404);
+	assert_string_equal(nc.data_dir, "/srv/n4");
+	assert_string_equal(nc.rdma_device, "rxe0");
+	assert_string_equal(nc.listen, "0.0.0.0");
+	assert_string_equal(nc.secret_file, "/etc/spanblk/secret");
+	assert_int_equal(sb_nodecfg_parse("[node]\nport=1\n", &nc, err,
+					  sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "id is required"));
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\nspeed=9\n", &nc, err,
+					  sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "speed"));
+	assert_int_equal(sb_nodecfg_parse("[nod]\nid=1\n", &nc, err,
+					  sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\ndata_dir=\n", &nc,
+					  err, sizeof(err)),
+			 -EINVAL);
+}
+
+static void test_load_file(void **state)
+{
+	char path[] = "/tmp/sbcfgXXXXXX";
+	struct sb_cluster cl;
+	char err[512];
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, good, strlen(good)), (int)strlen(good));
+	close(fd);
+	assert_int_equal(sb_cluster_load(path, &cl, err, sizeof(err)), 0);
+	assert_int_equal(cl.nr_nodes, 2);
+	unlink(path);
+	assert_int_equal(sb_cluster_load(path, &cl, err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, path));
+	assert_int_equal(sb_cluster_load("/tmp", &cl, err, sizeof(err)),
+			 -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cluster_good),
+		cmocka_unit_test(test_cluster_bad),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_node_file),
+		cmocka_unit_test(test_load_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of xport/proto.c: frame encode/decode and the edge checks. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "xport/proto.h"
+
+static void sample(struct xp_hdr *h)
+{
+	xp_hdr_init(h, XP_OP_WRITE, 0x0102030405060708ull, 42);
+	h->flags = XP_F_FUA | XP_F_DCRC;
+	h->offset = 0x1122334455667788ull;
+	h->length = 4096;
+	h->payload_len = 4096;
+	h->epoch = 7;
+	h->data_crc = 0xdeadbeef;
+}
+
+static void test_crc32c_check_value(void **state)
+{
+	(void)state;
+	assert_int_equal(xp_crc32c("123456789", 9), 0xE3069283u);
+	assert_int_equal(xp_crc32c("", 0), 0);
+}
+
+static void test_roundtrip(void **state)
+{
+	uint8_t b[XP_HDR_LEN];
+	struct xp_hdr h, d;
+
+	(void)state;
+	sample(&h);
+	xp_hdr_encode(&h, b);
+	/* Big-endian on the wire, as docs/protocol.md says. */
+	assert_int_equal(b[0], 0x53);
+	assert_int_equal(b[3], 0x4B);
+	assert_int_equal(b[8], 0x01);
+	assert_int_equal(b[15], 0x08);
+	assert_int_equal(xp_hdr_decode(b, sizeof(b), &d), 0);
+	assert_int_equal(d.opcode, XP_OP_WRITE);
+	assert_int_equal(d.flags, XP_F_FUA | XP_F_DCRC);
+	assert_true(d.req_id == h.req_id);
+	assert_true(d.offset == h.offset);
+	assert_int_equal(d.length, 4096);
+	assert_int_equal(d.payload_len, 4096);
+	assert_true(d.epoch == 7);
+	assert_int_equal(d.data_crc, 0xdeadbeef);
+	assert_int_equal(xp_hdr_check(&d), 0);
+}
+
+static void test_truncated(void **state)
+{
+	uint8_t b[XP_HDR_LEN];
+	struct xp_hdr h, d;
+	size_t n;
+
+	(void)state;
+	sample(&h);
+	xp_hdr_encode(&h, b);
+	for (n = 0; n < XP_HDR_LEN; n++)
+		assert_int_equal(xp_hdr_decode(b, n, &d), -EAGAIN);
+}
+
+static void test_bad_crc_every_byte(void **state)
+{
+	uint8_t b[XP_HDR_LEN];
+	struct xp_hdr h, d;
+	size_t i;
+
+	(void)state;
+	sample(&h);
+	for (i = 0; i < XP_HDR_LEN; i++) {
+		xp_hdr_encode(&h, b);
+		b[i] ^= 0x20;
+		assert_int_equal(xp_hdr_decode(b, sizeof(b), &d), -EBADMSG);
+	}
+}
+
+/* Re-encode with a field forced, keeping the CRC right, to reach the
+ * checks behind the CRC. */
+static int decode_with(uint8_t off, uint8_t val)
+{
+	uint8_t b[XP_HDR_LEN];
+	struct xp_hdr h, d;
+
+	sample(&h);
+	xp_hdr_encode(&h, b);
+	b[off] = val;
+	xp_put_be32(b + 76, xp_crc32c(b, 76));
+	return xp_hdr_decode(b, sizeof(b), &d);
+}
+
+static void test_bad_fields(void **state)
+{
+	(void)state;
+	assert_int_equal(decode_with(0, 0), -EBADMSG); /* magic */
+	assert_int_equal(decode_with(4, 2), -EBADMSG); /* version */
+	assert_int_equal(decode_with(5, 99), -EBADMSG); /* opcode */
+	assert_int_equal(decode_with(6, 0x80), -EBADMSG); /* flags */
+	assert_int_equal(decode_with(53, 1), -EBADMSG); /* desc_flags */
+	assert_int_equal(decode_with(52, 7), -EBADMSG); /* desc_xport */
+	assert_int_equal(decode_with(48, 1), -EBADMSG); /* oversized */
+}
+
+static void test_oversized_payload(void **state)
+{
+	uint8_t b[XP_HDR_LEN];
+	struct xp_hdr h, d;
+
+	(void)state;
+	sample(&h);
+	h.payload_len = XP_MAX_PAYLOAD + 1;
+	xp_hdr_encode(&h, b);
+	assert_int_equal(xp_hdr_decode(b, sizeof(b), &d), -EBADMSG);
+	h.payload_len = XP_MAX_PAYLOAD;
+	h.length = XP_MAX_PAYLOAD;
+	xp_hdr_encode(&h, b);
+	assert_int_equal(xp_hdr_decode(b, sizeof(b), &d), 0);
+	assert_int_equal(xp_hdr_check(&d), 0);
+}
+
+static void test_request_rules(void **state)
+{
+	struct xp_hdr h;
+
+	(void)state;
+	xp_hdr_init(&h, XP_OP_READ, 1, 5);
+	h.length = 4096;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.length = 0;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.length = XP_MAX_IO + 1;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.length = 512;
+	h.offset = UINT64_MAX - 100;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL); /* wraps */
+	h.offset = 0;
+	h.payload_len = 1;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.payload_len = 0;
+	h.flags = XP_F_FUA;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL); /* FUA on READ */
+	h.flags = 0;
+	h.lun_id = 0;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+
+	xp_hdr_init(&h, XP_OP_WRITE, 1, 5);
+	h.length = 512;
+	h.payload_len = 511;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.payload_len = 512;
+	h.flags = XP_F_FUA;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.desc_xport = XP_DESC_RDMA;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL); /* not in v1 */
+
+	xp_hdr_init(&h, XP_OP_CAW, 1, 5);
+	h.length = 512;
+	h.payload_len = 1024;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.payload_len = 512;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.length = XP_MAX_CAW + 512;
+	h.payload_len = 2 * h.length;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+
+	xp_hdr_init(&h, XP_OP_WRITE_ZEROES, 1, 5);
+	h.length = 1 << 20;
+	h.flags = XP_F_UNMAP;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	xp_hdr_init(&h, XP_OP_UNMAP, 1, 5);
+	h.length = 1 << 20;
+	h.flags = XP_F_UNMAP;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+
+	xp_hdr_init(&h, XP_OP_HELLO, 1, 0);
+	h.payload_len = XP_HELLO_LEN;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.payload_len = XP_HELLO_LEN - 1;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+
+	xp_hdr_init(&h, XP_OP_LUN_CREATE, 1, 5);
+	h.offset = 1 << 30;
+	h.payload_len = XP_LUN_NAME_MAX + 1;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.payload_len = 3;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.offset = 0;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+}
+
+static void test_answer_rules(void **state)
+{
+	struct xp_hdr req, ans;
+
+	(void)state;
+	xp_hdr_init(&req, XP_OP_READ, 9, 5);
+	req.length = 4096;
+	xp_hdr_answer(&ans, &req, XP_ST_OK);
+	assert_int_equal(ans.flags, XP_F_RESP);
+	assert_true(ans.req_id == 9);
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL); /* no data */
+	ans.payload_len = 4096;
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	xp_hdr_answer(&ans, &req, XP_ST_EIO);
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	ans.payload_len = 8;
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL);
+
+	xp_hdr_init(&req, XP_OP_CAW, 9, 5);
+	xp_hdr_answer(&ans, &req, XP_ST_MISCOMPARE);
+	ans.payload_len = 8;
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	ans.payload_len = 9;
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL);
+}
+
+static void test_status_mapping(void **state)
+{
+	uint32_t st;
+
+	(void)state;
+	for (st = 0; st <= XP_ST_EBADMSG; st++)
+		assert_int_equal(xp_status_from_errno(xp_status_to_errno(st)),
+				 st);
+	assert_int_equal(xp_status_to_errno(999), -EIO);
+	assert_int_equal(xp_status_from_errno(-EILSEQ), XP_ST_MISCOMPARE);
+	assert_int_equal(xp_status_from_errno(-ENOMEM), XP_ST_EAGAIN);
+	assert_int_equal(xp_status_from_errno(-E2BIG), XP_ST_EIO);
+	assert_string_equal(xp_status_name(XP_ST_MISCOMPARE), "MISCOMPARE");
+	assert_string_equal(xp_status_name(77), "UNKNOWN");
+	assert_string_equal(xp_opcode_name(XP_OP_CAW), "COMPARE_AND_WRITE");
+}
+
+static void test_hello_and_lease(void **state)
+{
+	struct xp_hello a = { 1, 1, XP_FEAT_RDMA, 77, { 0 } }, b;
+	struct xp_lease l = { 5, 3000 }, m;
+	uint8_t buf[XP_HELLO_LEN];
+
+	(void)state;
+	memset(a.nonce, 0xab, sizeof(a.nonce));
+	xp_hello_encode(&a, buf);
+	assert_int_equal(xp_hello_decode(buf, sizeof(buf), &b), 0);
+	assert_int_equal(b.features, XP_FEAT_RDMA);
+	assert_true(b.sender_id == 77);
+	assert_memory_equal(b.nonce, a.nonce, XP_NONCE_LEN);
+	assert_int_equal(xp_hello_decode(buf, XP_HELLO_LEN - 1, &b), -EBADMSG);
+	buf[0] = 2; /* min > max */
+	assert_int_equal(xp_hello_decode(buf, sizeof(buf), &b), -EBADMSG);
+
+	xp_lease_encode(&l, buf);
+	assert_int_equal(xp_lease_decode(buf, XP_LEASE_LEN, &m), 0);
+	assert_true(m.holder == 5);
+	assert_int_equal(m.duration_ms, 3000);
+	buf[15] = 1;
+	assert_int_equal(xp_lease_decode(buf, XP_LEASE_LEN, &m), -EBADMSG);
+}
+
+static void test_stat(void **state)
+{
+	static uint8_t buf[XP_STAT_FIXED_LEN + 2 * XP_STAT_LUN_LEN];
+	struct xp_stat st = { 0 }, out;
+	struct xp_stat_lun e = { 9, 1 << 20, 4096, "vol-1" }, got[2];
+
+	(void)state;
+	st.node_id = 3;
+	st.nluns = 2;
+	st.ops_write = 11;
+	st.conns = 4;
+	xp_stat_encode(&st, buf);
+	xp_stat_lun_encode(&e, buf + XP_STAT_FIXED_LEN);
+	xp_stat_lun_encode(&e, buf + XP_STAT_FIXED_LEN + XP_STAT_LUN_LEN);
+	assert_int_equal(xp_stat_decode(buf, sizeof(buf), &out, got, 2), 2);
+	assert_true(out.node_id == 3 && out.ops_write == 11 && out.conns == 4);
+	assert_string_equal(got[1].name, "vol-1");
+	assert_true(got[0].allocated == 4096);
+	assert_int_equal(xp_stat_decode(buf, sizeof(buf) - 1, &out, got, 2),
+			 -EBADMSG);
+	buf[XP_STAT_FIXED_LEN + 24] = '/';
+	assert_int_equal(xp_stat_decode(buf, sizeof(buf), &out, got, 2),
+			 -EBADMSG);
+}
+
+static void test_lun_names(void **state)
+{
+	(void)state;
+	assert_true(xp_lun_name_valid("a", 1));
+	assert_true(xp_lun_name_valid("Vol_1.x-y", 9));
+	assert_false(xp_lun_name_valid("", 0));
+	assert_false(xp_lun_name_valid("a/b", 3));
+	assert_false(xp_lun_name_valid("a:b", 3));
+	assert_false(xp_lun_name_valid("a,b", 3));
+	assert_false(xp_lun_name_valid(
+		"0123456789012345678901234567890123456789012345678901234567890123x",
+		65));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c_check_value),
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_bad_crc_every_byte),
+		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_oversized_payload),
+		cmocka_unit_test(test_request_rules),
+		cmocka_unit_test(test_answer_rules),
+		cmocka_unit_test(test_status_mapping),
+		cmocka_unit_test(test_hello_and_lease),
+		cmocka_unit_test(test_stat),
+		cmocka_unit_test(test_lun_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

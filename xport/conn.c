@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Framed non-blocking TCP connection (see conn.h).
+ *
+ * Receive: bytes land in a 64 KiB ring-less buffer; headers are decoded
+ * from it; a payload is copied out of it as far as it goes and the rest is
+ * read straight into the payload's own allocation, so a 1 MiB write costs
+ * one copy of at most 64 KiB plus direct reads.
+ *
+ * Send: frames queue as (encoded header, caller's payload iovecs) and go
+ * out with writev, never copying the payload.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <isa-l/crc.h>
+
+#define RBUF_LEN (64u << 10)
+#define TX_IOV_BATCH 64
+/* Work done per xp_conn_service() call, so one busy peer cannot starve
+ * the others sharing an event loop. */
+#define RX_FRAME_BUDGET 64
+#define RX_BYTE_BUDGET (8u << 20)
+
+struct tx_frame {
+	struct tx_frame *next;
+	xp_sent_cb sent;
+	void *sent_arg;
+	int iovcnt; /* entries of iov still (partly) unsent from cur */
+	int cur; /* first entry not yet fully sent */
+	uint8_t hdr[XP_HDR_LEN];
+	struct iovec iov[]; /* hdr first, then the payload pieces */
+};
+
+struct xp_conn {
+	int fd;
+	bool failed; /* no more sends; the owner frees */
+	bool rx_paused;
+	xp_frame_cb on_frame;
+	void *arg;
+
+	uint8_t *rbuf;
+	size_t rstart, rend;
+	bool have_hdr; /* cur is decoded; its payload is arriving */
+	struct xp_hdr cur;
+	uint8_t *payload;
+	size_t pgot;
+
+	struct tx_frame *head, *tail;
+	uint64_t rx_bytes, tx_bytes;
+};
+
+struct xp_conn *xp_conn_new(int fd, xp_frame_cb on_frame, void *arg)
+{
+	struct xp_conn *c;
+	int fl;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->rbuf = malloc(RBUF_LEN);
+	if (!c->rbuf)
+		goto out_free_conn;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		goto out_free_rbuf;
+	c->fd = fd;
+	c->on_frame = on_frame;
+	c->arg = arg;
+	return c;
+
+out_free_rbuf:
+	free(c->rbuf);
+out_free_conn:
+	free(c);
+	return NULL;
+}
+
+void xp_conn_free(struct xp_conn *c)
+{
+	struct tx_frame *f, *next;
+
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	for (f = c->head; f; f = next) {
+		next = f->next;
+		if (f->sent)
+			f->sent(f->sent_arg, -ECONNABORTED);
+		free(f);
+	}
+	free(c->payload);
+	free(c->rbuf);
+	free(c);
+}
+
+int xp_conn_fd(const struct xp_conn *c)
+{
+	return c->fd;
+}
+
+bool xp_conn_want_write(const struct xp_conn *c)
+{
+	return c->head != NULL && !c->failed;
+}
+
+void xp_conn_pause_rx(struct xp_conn *c, bool paused)
+{
+	c->rx_paused = paused;
+}
+
+void xp_conn_counters(const struct xp_conn *c, uint64_t *rx, uint64_t *tx)
+{
+	*rx = c->rx_bytes;
+	*tx = c->tx_bytes;
+}
+
+static uint32_t crc_iov(const struct iovec *iov, int iovcnt)
+{
+	uint32_t crc = 0xFFFFFFFFu;
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		const unsigned char *p = iov[i].iov_base;
+		size_t len = iov[i].iov_len;
+
+		while (len) {
+			size_t n = len > (1u << 30) ? (1u << 30) : len;
+
+			crc = crc32_iscsi((unsigned char *)p, (int)n, crc);
+			p += n;
+			len -= n;
+		}
+	}
+	return ~crc;
+}
+
+/* Write queued frames until the socket is full. 0 or -errno (failed). */
+static int flush_tx(struct xp_conn *c)
+{
+	while (c->head) {
+		struct iovec v[TX_IOV_BATCH];
+		struct tx_frame *f;
+		int n = 0;
+		ssize_t w;
+
+		for (f = c->head; f && n < TX_IOV_BATCH; f = f->next) {
+			int i;
+
+			for (i = f->cur; i < f->iovcnt && n < TX_IOV_BATCH; i++)
+				if (f->iov[i].iov_len)
+					v[n++] = f->iov[i];
+		}
+		w = writev(c->fd, v, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			c->failed = true;
+			return -errno;
+		}
+		c->tx_bytes += (uint64_t)w;
+		while (c->head) {
+			f = c->head;
+			while (f->cur < f->iovcnt) {
+				struct iovec *e = &f->iov[f->cur];
+
+				if ((size_t)w < e->iov_len) {
+					e->iov_base = (char *)e->iov_base + w;
+					e->iov_len -= (size_t)w;
+					w = 0;
+					break;
+				}
+				w -= (ssize_t)e->iov_len;
+				e->iov_len = 0;
+				f->cur++;
+			}
+			if (f->cur < f->iovcnt)
+				break;
+			c->head = f->next;
+			if (!c->head)
+				c->tail = NULL;
+			if (f->sent)
+				f->sent(f->sent_arg, 0);
+			free(f);
+		}
+	}
+	return 0;
+}
+
+int xp_conn_send(struct xp_conn *c, const struct xp_hdr *h,
+		 const struct iovec *iov, int iovcnt, xp_sent_cb sent,
+		 void *sent_arg)
+{
+	struct xp_hdr eh = *h;
+	struct tx_frame *f;
+	uint64_t total = 0;
+	int i;
+
+	if (c->failed)
+		return -EPIPE;
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+		return -EINVAL;
+	for (i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (total != h->payload_len)
+		return -EINVAL;
+
+	f = malloc(sizeof(*f) + sizeof(struct iovec) * (size_t)(iovcnt + 1));
+	if (!f)
+		return -ENOMEM;
+	if (eh.flags & XP_F_DCRC)
+		eh.data_crc = crc_iov(iov, iovcnt);
+	xp_hdr_encode(&eh, f->hdr);
+	f->iov[0].iov_base = f->hdr;
+	f->iov[0].iov_len = XP_HDR_LEN;
+	if (iovcnt)
+		memcpy(&f->iov[1], iov, sizeof(*iov) * (size_t)iovcnt);
+	f->iovcnt = iovcnt + 1;
+	f->cur = 0;
+	f->sent = sent;
+	f->sent_arg = sent_arg;
+	f->next = NULL;
+	if (c->tail)
+		c->tail->next = f;
+	else
+		c->head = f;
+	c->tail = f;
+	/* A write error shows up again as POLLERR/POLLHUP in service. */
+	(void)flush_tx(c);
+	return 0;
+}
+
+/* Hand a complete frame (header in c->cur, payload in c->payload). */
+static int deliver(struct xp_conn *c)
+{
+	void *payload = c->payload;
+	bool crc_ok = true;
+
+	if ((c->cur.flags & XP_F_DCRC) && payload) {
+		struct iovec v = { payload, c->cur.payload_len };
+
+		crc_ok = crc_iov(&v, 1) == c->cur.data_crc;
+	}
+	c->payload = NULL;
+	c->pgot = 0;
+	c->have_hdr = false;
+	return c->on_frame(c->arg, &c->cur, payload, crc_ok);
+}
+
+/* Take what the buffer holds: headers and payload bytes. */
+static int parse_rbuf(struct xp_conn *c, int *frames)
+{
+	int ret;
+
+	for (;;) {
+		size_t avail = c->rend - c->rstart;
+
+		if (c->have_hdr) {
+			size_t need = c->cur.payload_len - c->pgot;
+			size_t n = avail < need ? avail : need;
+
+			memcpy(c->payload + c->pgot, c->rbuf + c->rstart, n);
+			c->pgot += n;
+			c->rstart += n;
+			if (c->pgot < c->cur.payload_len)
+				return 0;
+		} else {
+			if (avail < XP_HDR_LEN)
+				return 0;
+			ret = xp_hdr_decode(c->rbuf + c->rstart, avail, &c->cur);
+			if (ret < 0)
+				return ret;
+			c->rstart += XP_HDR_LEN;
+			c->have_hdr = true;
+			c->pgot = 0;
+			if (c->cur.payload_len) {
+				c->payload = malloc(c->cur.payload_len);
+				if (!c->payload)
+					return -ENOMEM;
+				continue;
+			}
+		}
+		ret = deliver(c);
+		if (ret < 0)
+			return ret;
+		if (++*frames >= RX_FRAME_BUDGET || c->rx_paused)
+			return 0;
+	}
+}
+
+static int service_rx(struct xp_conn *c)
+{
+	size_t budget = RX_BYTE_BUDGET;
+	int frames = 0;
+	int ret;
+
+	while (!c->rx_paused && frames < RX_FRAME_BUDGET && budget) {
+		ssize_t r;
+
+		ret = parse_rbuf(c, &frames);
+		if (ret < 0)
+			return ret;
+		if (c->rx_paused || frames >= RX_FRAME_BUDGET)
+			break;
+		if (c->rstart == c->rend)
+			c->rstart = c->rend = 0;
+
+		if (c->have_hdr && c->cur.payload_len - c->pgot >= RBUF_LEN) {
+			/* Large payload: read straight into it. */
+			r = read(c->fd, c->payload + c->pgot,
+				 c->cur.payload_len - c->pgot);
+			if (r > 0) {
+				c->pgot += (size_t)r;
+				if (c->pgot == c->cur.payload_len) {
+					ret = deliver(c);
+					if (ret < 0)
+						return ret;
+					frames++;
+				}
+			}
+		} else {
+			if (c->rstart && c->rend == RBUF_LEN) {
+				memmove(c->rbuf, c->rbuf + c->rstart,
+					c->rend - c->rstart);
+				c->rend -= c->rstart;
+				c->rstart = 0;
+			}
+			r = read(c->fd, c->rbuf + c->rend, RBUF_LEN - c->rend);
+			if (r > 0)
+				c->rend += (size_t)r;
+		}
+		if (r == 0)
+			return -ECONNRESET;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -errno;
+		}
+		c->rx_bytes += (uint64_t)r;
+		budget -= (size_t)r < budget ? (size_t)r : budget;
+	}
+	/* Frames already buffered are delivered even when the socket is
+	 * quiet; a paused connection keeps them for later. */
+	if (!c->rx_paused && frames < RX_FRAME_BUDGET)
+		return parse_rbuf(c, &frames);
+	return 0;
+}
+
+int xp_conn_service(struct xp_conn *c, uint32_t revents)
+{
+	int ret;
+
+	if (c->failed)
+		return -EPIPE;
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		ret = service_rx(c);
+		if (ret < 0) {
+			c->failed = true;
+			return ret;
+		}
+	}
+	if (c->head) {
+		ret = flush_tx(c);
+		if (ret < 0)
+			return ret;
+	}
+	if (c->failed)
+		return -EPIPE;
+	return 0;
+}
+
+bool xp_conn_rx_pending(const struct xp_conn *c)
+{
+	if (c->rx_paused)
+		return false;
+	if (c->have_hdr)
+		return c->pgot + (c->rend - c->rstart) >= c->cur.payload_len;
+	return c->rend - c->rstart >= XP_HDR_LEN;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * xp_conn: one framed, non-blocking TCP connection, event-loop agnostic
+ * (libiscsi's get_fd / which_events / service shape). The owner polls
+ * xp_conn_fd() for POLLIN always and for POLLOUT while xp_conn_want_write(),
+ * and calls xp_conn_service() when the fd is ready.
+ *
+ * Received frames are decoded and checked at this edge (xp_hdr_decode and
+ * the data CRC); only whole, valid frames reach the owner's callback.
+ * Not thread-safe: one thread owns a connection.
+ */
+#ifndef SPANBLK_XPORT_CONN_H
+#define SPANBLK_XPORT_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "proto.h"
+
+struct xp_conn;
+
+/*
+ * Called once per received frame. @payload is malloc'd and owned by the
+ * callee from now on (NULL when payload_len is 0). Return 0 to go on, or a
+ * negative errno to stop servicing: xp_conn_service() then returns it and
+ * the owner is expected to free the connection. A frame whose data CRC
+ * did not match reaches the callback with @crc_ok false.
+ */
+typedef int (*xp_frame_cb)(void *arg, const struct xp_hdr *h, void *payload,
+			   bool crc_ok);
+
+/* Called when a queued frame's payload is no longer referenced. */
+typedef void (*xp_sent_cb)(void *arg, int err);
+
+/*
+ * Wrap connected socket @fd (made non-blocking here). The connection owns
+ * @fd from now on and closes it in xp_conn_free(). Returns NULL on
+ * allocation failure (then @fd is not closed).
+ */
+struct xp_conn *xp_conn_new(int fd, xp_frame_cb on_frame, void *arg);
+
+/*
+ * Close the fd, call every pending xp_sent_cb with -ECONNABORTED, free.
+ * Accepts NULL.
+ */
+void xp_conn_free(struct xp_conn *c);
+
+int xp_conn_fd(const struct xp_conn *c);
+bool xp_conn_want_write(const struct xp_conn *c);
+
+/*
+ * Queue one frame: header @h (encoded here, hdr_crc computed; data_crc
+ * computed over the payload when @h has XP_F_DCRC) and @iovcnt payload
+ * pieces whose lengths add up to h->payload_len. The payload memory is
+ * referenced, not copied, until @sent runs (exactly once, possibly from
+ * xp_conn_free with an error). @sent may be NULL. Tries to write at once.
+ * Returns 0, -ENOMEM, -EINVAL (lengths disagree) or -EPIPE once the
+ * connection has failed; on error @sent never runs.
+ */
+int xp_conn_send(struct xp_conn *c, const struct xp_hdr *h,
+		 const struct iovec *iov, int iovcnt, xp_sent_cb sent,
+		 void *sent_arg);
+
+/*
+ * Read what the socket has and dispatch complete frames; write what can be
+ * written. Returns 0, or a negative errno when the connection is finished
+ * (-ECONNRESET on EOF, -EBADMSG on a broken frame, or the callback's error).
+ */
+int xp_conn_service(struct xp_conn *c, uint32_t revents);
+
+/*
+ * Stop (or resume) reading frames: the owner's back-pressure when it has
+ * too much in flight. While paused, xp_conn_service() only writes.
+ */
+void xp_conn_pause_rx(struct xp_conn *c, bool paused);
+
+/*
+ * True when whole frames are already buffered (the per-call work budget
+ * stopped xp_conn_service() early, or reading was resumed): the owner must
+ * call xp_conn_service(c, POLLIN) again without waiting for the fd, which
+ * may never become readable again.
+ */
+bool xp_conn_rx_pending(const struct xp_conn *c);
+
+/* Bytes received and sent, payload and headers, since creation. */
+void xp_conn_counters(const struct xp_conn *c, uint64_t *rx, uint64_t *tx);
+
+#endif

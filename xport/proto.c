@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Wire protocol v1 encoders and decoders (docs/protocol.md). Every field a
+ * peer sends is checked here, once: xp_hdr_decode() for framing,
+ * xp_hdr_check() for the per-opcode rules, the payload decoders for their
+ * own layouts. Nothing else in the project parses wire bytes.
+ */
+#include "proto.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <isa-l/crc.h>
+
+/* Header field offsets (docs/protocol.md, "Header"). */
+enum {
+	H_MAGIC = 0,
+	H_VERSION = 4,
+	H_OPCODE = 5,
+	H_FLAGS = 6,
+	H_REQ_ID = 8,
+	H_LUN_ID = 16,
+	H_OFFSET = 24,
+	H_LENGTH = 32,
+	H_STATUS = 36,
+	H_EPOCH = 40,
+	H_PAYLOAD_LEN = 48,
+	H_DESC_XPORT = 52,
+	H_DESC_FLAGS = 53,
+	H_DESC_RSVD = 54,
+	H_DESC_KEY = 56,
+	H_DESC_LEN = 60,
+	H_DESC_ADDR = 64,
+	H_DATA_CRC = 72,
+	H_HDR_CRC = 76,
+};
+_Static_assert(H_HDR_CRC + 4 == XP_HDR_LEN, "header layout");
+_Static_assert(XP_STAT_FIXED_LEN + (size_t)XP_STAT_MAX_LUNS * XP_STAT_LUN_LEN <=
+		       XP_MAX_PAYLOAD,
+	       "a full STAT answer fits one frame");
+_Static_assert(2 * XP_MAX_CAW <= XP_MAX_PAYLOAD, "CAW fits one frame");
+
+uint32_t xp_crc32c(const void *buf, size_t len)
+{
+	uint32_t crc = 0xFFFFFFFFu;
+	const unsigned char *p = buf;
+
+	/* crc32_iscsi takes an int length: feed it in bounded steps. */
+	while (len) {
+		size_t n = len > (1u << 30) ? (1u << 30) : len;
+
+		crc = crc32_iscsi((unsigned char *)p, (int)n, crc);
+		p += n;
+		len -= n;
+	}
+	return ~crc;
+}
+
+void xp_hdr_encode(const struct xp_hdr *h, uint8_t *b)
+{
+	xp_put_be32(b + H_MAGIC, XP_MAGIC);
+	b[H_VERSION] = h->version;
+	b[H_OPCODE] = h->opcode;
+	xp_put_be16(b + H_FLAGS, h->flags);
+	xp_put_be64(b + H_REQ_ID, h->req_id);
+	xp_put_be64(b + H_LUN_ID, h->lun_id);
+	xp_put_be64(b + H_OFFSET, h->offset);
+	xp_put_be32(b + H_LENGTH, h->length);
+	xp_put_be32(b + H_STATUS, h->status);
+	xp_put_be64(b + H_EPOCH, h->epoch);
+	xp_put_be32(b + H_PAYLOAD_LEN, h->payload_len);
+	b[H_DESC_XPORT] = h->desc_xport;
+	b[H_DESC_FLAGS] = 0;
+	xp_put_be16(b + H_DESC_RSVD, 0);
+	xp_put_be32(b + H_DESC_KEY, h->desc_key);
+	xp_put_be32(b + H_DESC_LEN, h->desc_len);
+	xp_put_be64(b + H_DESC_ADDR, h->desc_addr);
+	xp_put_be32(b + H_DATA_CRC, h->data_crc);
+	xp_put_be32(b + H_HDR_CRC, xp_crc32c(b, H_HDR_CRC));
+}
+
+static bool opcode_known(uint8_t op)
+{
+	switch (op) {
+	case XP_OP_HELLO:
+	case XP_OP_AUTH:
+	case XP_OP_PING:
+	case XP_OP_STAT:
+	case XP_OP_LUN_CREATE:
+	case XP_OP_LUN_OPEN:
+	case XP_OP_LUN_RESIZE:
+	case XP_OP_LUN_DELETE:
+	case XP_OP_READ:
+	case XP_OP_WRITE:
+	case XP_OP_WRITE_ZEROES:
+	case XP_OP_UNMAP:
+	case XP_OP_FLUSH:
+	case XP_OP_CAW:
+	case XP_OP_LEASE_ACQUIRE:
+	case XP_OP_LEASE_RENEW:
+	case XP_OP_LEASE_RELEASE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int xp_hdr_decode(const uint8_t *b, size_t len, struct xp_hdr *h)
+{
+	if (len < XP_HDR_LEN)
+		return -EAGAIN;
+	if (xp_get_be32(b + H_MAGIC) != XP_MAGIC)
+		return -EBADMSG;
+	if (xp_get_be32(b + H_HDR_CRC) != xp_crc32c(b, H_HDR_CRC))
+		return -EBADMSG;
+	if (b[H_VERSION] != XP_VERSION)
+		return -EBADMSG;
+	if (!opcode_known(b[H_OPCODE]))
+		return -EBADMSG;
+	if (xp_get_be16(b + H_FLAGS) & ~XP_F_ALL)
+		return -EBADMSG;
+	if (b[H_DESC_FLAGS] || xp_get_be16(b + H_DESC_RSVD))
+		return -EBADMSG;
+	if (b[H_DESC_XPORT] > XP_DESC_RDMA)
+		return -EBADMSG;
+	if (xp_get_be32(b + H_PAYLOAD_LEN) > XP_MAX_PAYLOAD)
+		return -EBADMSG;
+
+	h->version = b[H_VERSION];
+	h->opcode = b[H_OPCODE];
+	h->flags = xp_get_be16(b + H_FLAGS);
+	h->req_id = xp_get_be64(b + H_REQ_ID);
+	h->lun_id = xp_get_be64(b + H_LUN_ID);
+	h->offset = xp_get_be64(b + H_OFFSET);
+	h->length = xp_get_be32(b + H_LENGTH);
+	h->status = xp_get_be32(b + H_STATUS);
+	h->epoch = xp_get_be64(b + H_EPOCH);
+	h->payload_len = xp_get_be32(b + H_PAYLOAD_LEN);
+	h->desc_xport = b[H_DESC_XPORT];
+	h->desc_key = xp_get_be32(b + H_DESC_KEY);
+	h->desc_len = xp_get_be32(b + H_DESC_LEN);
+	h->desc_addr = xp_get_be64(b + H_DESC_ADDR);
+	h->data_crc = xp_get_be32(b + H_DATA_CRC);
+	return 0;
+}
+
+static bool range_ok(const struct xp_hdr *h)
+{
+	return h->offset + h->length >= h->offset;
+}
+
+static int check_request(const struct xp_hdr *h)
+{
+	uint16_t fl = h->flags;
+
+	if (h->status != XP_ST_OK)
+		return -EINVAL;
+	if ((fl & XP_F_FUA) && h->opcode != XP_OP_WRITE &&
+	    h->opcode != XP_OP_CAW)
+		return -EINVAL;
+	if ((fl & XP_F_UNMAP) && h->opcode != XP_OP_WRITE_ZEROES)
+		return -EINVAL;
+	if ((fl & XP_F_DCRC) && !h->payload_len)
+		return -EINVAL;
+	/* Version 1 carries payload inline only. */
+	if (h->desc_xport != XP_DESC_INLINE || h->desc_len || h->desc_key ||
+	    h->desc_addr)
+		return -EINVAL;
+
+	switch (h->opcode) {
+	case XP_OP_HELLO:
+		return h->payload_len == XP_HELLO_LEN ? 0 : -EINVAL;
+	case XP_OP_AUTH:
+		return h->payload_len == XP_PROOF_LEN ? 0 : -EINVAL;
+	case XP_OP_PING:
+		return h->payload_len <= XP_MAX_PING ? 0 : -EINVAL;
+	case XP_OP_STAT:
+		return h->payload_len == 0 ? 0 : -EINVAL;
+	case XP_OP_LUN_CREATE:
+		if (!h->lun_id || !h->offset)
+			return -EINVAL;
+		return h->payload_len >= 1 &&
+				       h->payload_len <= XP_LUN_NAME_MAX ?
+			       0 :
+			       -EINVAL;
+	case XP_OP_LUN_RESIZE:
+		if (!h->offset)
+			return -EINVAL;
+		/* fall through */
+	case XP_OP_LUN_OPEN:
+	case XP_OP_LUN_DELETE:
+		return h->lun_id && !h->payload_len ? 0 : -EINVAL;
+	case XP_OP_READ:
+		if (!h->lun_id || h->payload_len || !h->length ||
+		    h->length > XP_MAX_IO || !range_ok(h))
+			return -EINVAL;
+		return 0;
+	case XP_OP_WRITE:
+		if (!h->lun_id || !h->length || h->length > XP_MAX_IO ||
+		    h->payload_len != h->length || !range_ok(h))
+			return -EINVAL;
+		return 0;
+	case XP_OP_WRITE_ZEROES:
+	case XP_OP_UNMAP:
+		if (!h->lun_id || h->payload_len || !h->length ||
+		    !range_ok(h))
+			return -EINVAL;
+		return 0;
+	case XP_OP_FLUSH:
+		return h->payload_len == 0 ? 0 : -EINVAL;
+	case XP_OP_CAW:
+		if (!h->lun_id || !h->length || h->length > XP_MAX_CAW ||
+		    h->payload_len != 2 * h->length || !range_ok(h))
+			return -EINVAL;
+		return 0;
+	case XP_OP_LEASE_ACQUIRE:
+	case XP_OP_LEASE_RENEW:
+	case XP_OP_LEASE_RELEASE:
+		return h->lun_id && h->payload_len == XP_LEASE_LEN ? 0 :
+								     -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int check_answer(const struct xp_hdr *h)
+{
+	if (h->flags & (XP_F_FUA | XP_F_UNMAP))
+		return -EINVAL;
+	if ((h->flags & XP_F_DCRC) && !h->payload_len)
+		return -EINVAL;
+	if (h->desc_xport != XP_DESC_INLINE)
+		return -EINVAL;
+	if (h->status != XP_ST_OK) {
+		/* Only a miscompare explains itself with a payload. */
+		if (h->status == XP_ST_MISCOMPARE)
+			return h->opcode == XP_OP_CAW && h->payload_len == 8 ?
+				       0 :
+				       -EINVAL;
+		return h->payload_len == 0 ? 0 : -EINVAL;
+	}
+	switch (h->opcode) {
+	case XP_OP_HELLO:
+		return h->payload_len == XP_HELLO_ANSWER_LEN ? 0 : -EINVAL;
+	case XP_OP_PING:
+		return h->payload_len <= XP_MAX_PING ? 0 : -EINVAL;
+	case XP_OP_STAT:
+		return h->payload_len >= XP_STAT_FIXED_LEN ? 0 : -EINVAL;
+	case XP_OP_READ:
+		return h->payload_len == h->length && h->length ? 0 : -EINVAL;
+	default:
+		return h->payload_len == 0 ? 0 : -EINVAL;
+	}
+}
+
+int xp_hdr_check(const struct xp_hdr *h)
+{
+	return h->flags & XP_F_RESP ? check_answer(h) : check_request(h);
+}
+
+void xp_hdr_init(struct xp_hdr *h, uint8_t opcode, uint64_t req_id,
+		 uint64_t lun_id)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = XP_VERSION;
+	h->opcode = opcode;
+	h->req_id = req_id;
+	h->lun_id = lun_id;
+}
+
+void xp_hdr_answer(struct xp_hdr *ans, const struct xp_hdr *req,
+		   uint32_t status)
+{
+	xp_hdr_init(ans, req->opcode, req->req_id, req->lun_id);
+	ans->flags = XP_F_RESP;
+	ans->offset = req->offset;
+	ans->length = req->length;
+	ans->epoch = req->epoch;
+	ans->status = status;
+}
+
+static const struct {
+	int err;
+	uint32_t st;
+} status_map[] = {
+	{ 0, XP_ST_OK },
+	{ EINVAL, XP_ST_EINVAL },
+	{ ENOENT, XP_ST_ENOENT },
+	{ EEXIST, XP_ST_EEXIST },
+	{ ERANGE, XP_ST_ERANGE },
+	{ EIO, XP_ST_EIO },
+	{ ENOSPC, XP_ST_ENOSPC },
+	{ XP_EMISCOMPARE, XP_ST_MISCOMPARE },
+	{ EPERM, XP_ST_EPERM },
+	{ EPROTO, XP_ST_EPROTO },
+	{ EBUSY, XP_ST_EBUSY },
+	{ ESTALE, XP_ST_ESTALE },
+	{ EAGAIN, XP_ST_EAGAIN },
+	{ ENOTSUP, XP_ST_ENOTSUP },
+	{ EBADMSG, XP_ST_EBADMSG },
+};
+
+uint32_t xp_status_from_errno(int err)
+{
+	size_t i;
+
+	if (err < 0)
+		err = -err;
+	if (err == ENOMEM)
+		return XP_ST_EAGAIN;
+	if (err == EDQUOT)
+		return XP_ST_ENOSPC;
+	if (err == EOPNOTSUPP)
+		return XP_ST_ENOTSUP;
+	for (i = 0; i < sizeof(status_map) / sizeof(status_map[0]); i++)
+		if (status_map[i].err == err)
+			return status_map[i].st;
+	return XP_ST_EIO;
+}
+
+int xp_status_to_errno(uint32_t status)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(status_map) / sizeof(status_map[0]); i++)
+		if (status_map[i].st == status)
+			return -status_map[i].err;
+	return -EIO;
+}
+
+const char *xp_opcode_name(uint8_t op)
+{
+	switch (op) {
+	case XP_OP_HELLO:
+		return "HELLO";
+	case XP_OP_AUTH:
+		return "AUTH";
+	case XP_OP_PING:
+		return "PING";
+	case XP_OP_STAT:
+		return "STAT";
+	case XP_OP_LUN_CREATE:
+		return "LUN_CREATE";
+	case XP_OP_LUN_OPEN:
+		return "LUN_OPEN";
+	case XP_OP_LUN_RESIZE:
+		return "LUN_RESIZE";
+	case XP_OP_LUN_DELETE:
+		return "LUN_DELETE";
+	case XP_OP_READ:
+		return "READ";
+	case XP_OP_WRITE:
+		return "WRITE";
+	case XP_OP_WRITE_ZEROES:
+		return "WRITE_ZEROES";
+	case XP_OP_UNMAP:
+		return "UNMAP";
+	case XP_OP_FLUSH:
+		return "FLUSH";
+	case XP_OP_CAW:
+		return "COMPARE_AND_WRITE";
+	case XP_OP_LEASE_ACQUIRE:
+		return "LEASE_ACQUIRE";
+	case XP_OP_LEASE_RENEW:
+		return "LEASE_RENEW";
+	case XP_OP_LEASE_RELEASE:
+		return "LEASE_RELEASE";
+	default:
+		return "UNKNOWN";
+	}
+}
+
+const char *xp_status_name(uint32_t st)
+{
+	static const char *const names[] = {
+		"OK",	  "EINVAL", "ENOENT", "EEXIST",	    "ERANGE",
+		"EIO",	  "ENOSPC", "MISCOMPARE", "EPERM",  "EPROTO",
+		"EBUSY",  "ESTALE", "EAGAIN",	    "ENOTSUP", "EBADMSG",
+	};
+
+	if (st < sizeof(names) / sizeof(names[0]))
+		return names[st];
+	return "UNKNOWN";
+}
+
+void xp_hello_encode(const struct xp_hello *hl, uint8_t *b)
+{
+	b[0] = hl->min_ver;
+	b[1] = hl->max_ver;
+	xp_put_be16(b + 2, 0);
+	xp_put_be32(b + 4, hl->features);
+	xp_put_be64(b + 8, hl->sender_id);
+	memcpy(b + 16, hl->nonce, XP_NONCE_LEN);
+}
+
+int xp_hello_decode(const uint8_t *b, size_t len, struct xp_hello *hl)
+{
+	if (len < XP_HELLO_LEN)
+		return -EBADMSG;
+	if (xp_get_be16(b + 2) || !b[0] || b[0] > b[1])
+		return -EBADMSG;
+	hl->min_ver = b[0];
+	hl->max_ver = b[1];
+	hl->features = xp_get_be32(b + 4);
+	hl->sender_id = xp_get_be64(b + 8);
+	memcpy(hl->nonce, b + 16, XP_NONCE_LEN);
+	return 0;
+}
+
+void xp_lease_encode(const struct xp_lease *l, uint8_t *b)
+{
+	xp_put_be64(b, l->holder);
+	xp_put_be32(b + 8, l->duration_ms);
+	xp_put_be32(b + 12, 0);
+}
+
+int xp_lease_decode(const uint8_t *b, size_t len, struct xp_lease *l)
+{
+	if (len != XP_LEASE_LEN || xp_get_be32(b + 12))
+		return -EBADMSG;
+	l->holder = xp_get_be64(b);
+	l->duration_ms = xp_get_be32(b + 8);
+	if (!l->holder)
+		return -EBADMSG;
+	return 0;
+}
+
+void xp_stat_encode(const struct xp_stat *st, uint8_t *b)
+{
+	const uint64_t ctr[] = {
+		st->ops_read,	   st->ops_write,	  st->ops_flush,
+		st->ops_unmap,	   st->ops_caw,		  st->bytes_read,
+		st->bytes_written, st->bytes_rdma,	  st->bytes_tcp_payload,
+		st->conns,
+	};
+	size_t i;
+
+	xp_put_be64(b, st->node_id);
+	xp_put_be64(b + 8, st->uptime_s);
+	xp_put_be32(b + 16, st->nluns);
+	xp_put_be32(b + 20, st->flags);
+	for (i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
+		xp_put_be64(b + 24 + 8 * i, ctr[i]);
+}
+
+void xp_stat_lun_encode(const struct xp_stat_lun *e, uint8_t *b)
+{
+	size_t n = strnlen(e->name, XP_LUN_NAME_MAX);
+
+	xp_put_be64(b, e->lun_id);
+	xp_put_be64(b + 8, e->size);
+	xp_put_be64(b + 16, e->allocated);
+	memset(b + 24, 0, XP_LUN_NAME_MAX);
+	memcpy(b + 24, e->name, n);
+}
+
+bool xp_lun_name_valid(const char *name, size_t len)
+{
+	size_t i;
+
+	if (!len || len > XP_LUN_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int xp_stat_decode(const uint8_t *b, size_t len, struct xp_stat *st,
+		   struct xp_stat_lun *luns, size_t max)
+{
+	uint32_t n, i;
+
+	if (len < XP_STAT_FIXED_LEN)
+		return -EBADMSG;
+	n = xp_get_be32(b + 16);
+	if (n > XP_STAT_MAX_LUNS ||
+	    len != XP_STAT_FIXED_LEN + (size_t)n * XP_STAT_LUN_LEN)
+		return -EBADMSG;
+	st->node_id = xp_get_be64(b);
+	st->uptime_s = xp_get_be64(b + 8);
+	st->nluns = n;
+	st->flags = xp_get_be32(b + 20);
+	st->ops_read = xp_get_be64(b + 24);
+	st->ops_write = xp_get_be64(b + 32);
+	st->ops_flush = xp_get_be64(b + 40);
+	st->ops_unmap = xp_get_be64(b + 48);
+	st->ops_caw = xp_get_be64(b + 56);
+	st->bytes_read = xp_get_be64(b + 64);
+	st->bytes_written = xp_get_be64(b + 72);
+	st->bytes_rdma = xp_get_be64(b + 80);
+	st->bytes_tcp_payload = xp_get_be64(b + 88);
+	st->conns = xp_get_be64(b + 96);
+
+	for (i = 0; i < n; i++) {
+		const uint8_t *e = b + XP_STAT_FIXED_LEN + (size_t)i *
+							   XP_STAT_LUN_LEN;
+		size_t nl = strnlen((const char *)e + 24, XP_LUN_NAME_MAX);
+
+		if (!xp_lun_name_valid((const char *)e + 24, nl))
+			return -EBADMSG;
+		if (i >= max)
+			continue;
+		luns[i].lun_id = xp_get_be64(e);
+		luns[i].size = xp_get_be64(e + 8);
+		luns[i].allocated = xp_get_be64(e + 16);
+		memcpy(luns[i].name, e + 24, nl);
+		luns[i].name[nl] = '\0';
+	}
+	return (int)n;
+}

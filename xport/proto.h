@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spanblk wire protocol v1: frame header, payload layouts and their one
+ * encoder and one decoder each. docs/protocol.md is the specification.
+ *
+ *   gateway                                node
+ *     | HELLO(min,max,Nc) --------------------> |
+ *     | <------------- HELLO(v,Ns)+node proof   |
+ *     | AUTH(client proof) -------------------> |
+ *     | <----------------------------- AUTH ok  |
+ *     | READ/WRITE/... (req_id n) ------------> |   pipelined, answered
+ *     | <------------------ answer (req_id n)   |   in any order
+ */
+#ifndef SPANBLK_XPORT_PROTO_H
+#define SPANBLK_XPORT_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define XP_MAGIC 0x53424C4Bu /* "SBLK" */
+#define XP_VERSION 1
+#define XP_VERSION_MIN 1
+#define XP_VERSION_MAX 1
+#define XP_HDR_LEN 80
+#define XP_MAX_IO (4u << 20)
+#define XP_MAX_PAYLOAD XP_MAX_IO
+#define XP_MAX_CAW (1u << 20)
+#define XP_MAX_PING 4096
+#define XP_NONCE_LEN 32
+#define XP_PROOF_LEN 32
+#define XP_HELLO_LEN 48
+#define XP_HELLO_ANSWER_LEN (XP_HELLO_LEN + XP_PROOF_LEN)
+#define XP_LEASE_LEN 16
+#define XP_LUN_NAME_MAX 64
+#define XP_STAT_FIXED_LEN 104
+#define XP_STAT_LUN_LEN 88
+#define XP_STAT_MAX_LUNS 4096
+#define XP_AUTH_TIMEOUT_MS 5000
+
+enum xp_opcode {
+	XP_OP_HELLO = 1,
+	XP_OP_AUTH = 2,
+	XP_OP_PING = 3,
+	XP_OP_STAT = 4,
+	XP_OP_LUN_CREATE = 16,
+	XP_OP_LUN_OPEN = 17,
+	XP_OP_LUN_RESIZE = 18,
+	XP_OP_LUN_DELETE = 19,
+	XP_OP_READ = 32,
+	XP_OP_WRITE = 33,
+	XP_OP_WRITE_ZEROES = 34,
+	XP_OP_UNMAP = 35,
+	XP_OP_FLUSH = 36,
+	XP_OP_CAW = 37,
+	XP_OP_LEASE_ACQUIRE = 48,
+	XP_OP_LEASE_RENEW = 49,
+	XP_OP_LEASE_RELEASE = 50,
+};
+
+#define XP_F_RESP 0x0001u
+#define XP_F_FUA 0x0002u
+#define XP_F_DCRC 0x0004u
+#define XP_F_UNMAP 0x0008u
+#define XP_F_ALL (XP_F_RESP | XP_F_FUA | XP_F_DCRC | XP_F_UNMAP)
+
+enum xp_desc_xport {
+	XP_DESC_INLINE = 0,
+	XP_DESC_RDMA = 1,
+};
+
+/* Wire status values (docs/protocol.md, "Status values"). */
+enum xp_status {
+	XP_ST_OK = 0,
+	XP_ST_EINVAL = 1,
+	XP_ST_ENOENT = 2,
+	XP_ST_EEXIST = 3,
+	XP_ST_ERANGE = 4,
+	XP_ST_EIO = 5,
+	XP_ST_ENOSPC = 6,
+	XP_ST_MISCOMPARE = 7,
+	XP_ST_EPERM = 8,
+	XP_ST_EPROTO = 9,
+	XP_ST_EBUSY = 10,
+	XP_ST_ESTALE = 11,
+	XP_ST_EAGAIN = 12,
+	XP_ST_ENOTSUP = 13,
+	XP_ST_EBADMSG = 14,
+};
+
+/*
+ * -EILSEQ is what the project uses internally for "COMPARE AND WRITE
+ * miscompare" (no errno names it better); the mapping below is the only
+ * place that knows.
+ */
+#define XP_EMISCOMPARE EILSEQ
+
+/* Decoded frame header, host byte order. One line per wire field. */
+struct xp_hdr {
+	uint8_t version; /* frame format version */
+	uint8_t opcode; /* enum xp_opcode */
+	uint16_t flags; /* XP_F_* */
+	uint64_t req_id; /* requester's id, echoed in the answer */
+	uint64_t lun_id; /* LUN, 0 for node-wide operations */
+	uint64_t offset; /* byte offset; new size for LUN_CREATE/RESIZE */
+	uint32_t length; /* bytes the operation covers */
+	uint32_t status; /* enum xp_status, answers only */
+	uint64_t epoch; /* lease epoch held by the requester */
+	uint32_t payload_len; /* inline payload bytes after the header */
+	uint8_t desc_xport; /* enum xp_desc_xport */
+	uint32_t desc_key; /* remote key, RDMA only */
+	uint32_t desc_len; /* bytes described, 0 when inline */
+	uint64_t desc_addr; /* address in the requester's region */
+	uint32_t data_crc; /* CRC32C of the payload when XP_F_DCRC */
+};
+
+/* hello payload (48 bytes); the node's answer appends its 32-byte proof. */
+struct xp_hello {
+	uint8_t min_ver;
+	uint8_t max_ver;
+	uint32_t features; /* XP_FEAT_* */
+	uint64_t sender_id; /* gateway: random; node: node id */
+	uint8_t nonce[XP_NONCE_LEN];
+};
+#define XP_FEAT_RDMA 0x1u
+
+struct xp_lease {
+	uint64_t holder; /* holder id chosen by the gateway */
+	uint32_t duration_ms; /* lease length from the node's receipt */
+};
+
+/* Fixed part of a STAT answer. */
+struct xp_stat {
+	uint64_t node_id;
+	uint64_t uptime_s;
+	uint32_t nluns; /* LUN entries that follow, <= XP_STAT_MAX_LUNS */
+	uint32_t flags; /* XP_STAT_F_* */
+	uint64_t ops_read;
+	uint64_t ops_write;
+	uint64_t ops_flush;
+	uint64_t ops_unmap;
+	uint64_t ops_caw;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t bytes_rdma; /* payload bytes moved by RDMA */
+	uint64_t bytes_tcp_payload; /* payload bytes moved inline on TCP */
+	uint64_t conns; /* connections open now */
+};
+#define XP_STAT_F_RDMA 0x1u
+
+struct xp_stat_lun {
+	uint64_t lun_id;
+	uint64_t size;
+	uint64_t allocated; /* bytes the node's sparse file really holds */
+	char name[XP_LUN_NAME_MAX + 1]; /* NUL-terminated */
+};
+
+/* CRC32C (Castagnoli) of @len bytes, the standard init and final xor. */
+uint32_t xp_crc32c(const void *buf, size_t len);
+
+/*
+ * Encode @h into @buf (XP_HDR_LEN bytes), computing hdr_crc. The caller
+ * sets data_crc (see xp_payload_crc) when it sets XP_F_DCRC.
+ */
+void xp_hdr_encode(const struct xp_hdr *h, uint8_t *buf);
+
+/*
+ * Decode and validate the framing of one header: magic, version, CRC,
+ * known opcode, known flags, zero reserved fields, payload_len bound.
+ * Returns 0, or -EBADMSG (framing broken: close the connection).
+ * @len is the bytes available; fewer than XP_HDR_LEN gives -EAGAIN.
+ */
+int xp_hdr_decode(const uint8_t *buf, size_t len, struct xp_hdr *h);
+
+/*
+ * Per-opcode rules of docs/protocol.md for a request (!XP_F_RESP) or an
+ * answer. Returns 0 or -EINVAL. Call after xp_hdr_decode.
+ */
+int xp_hdr_check(const struct xp_hdr *h);
+
+/* Fill a fresh request header: opcode, req_id, lun_id, zeroes the rest. */
+void xp_hdr_init(struct xp_hdr *h, uint8_t opcode, uint64_t req_id,
+		 uint64_t lun_id);
+
+/* Fill @ans as the answer to @req with @status and no payload. */
+void xp_hdr_answer(struct xp_hdr *ans, const struct xp_hdr *req,
+		   uint32_t status);
+
+/* Wire status <-> negative errno; the only two places that convert. */
+uint32_t xp_status_from_errno(int err);
+int xp_status_to_errno(uint32_t status);
+
+const char *xp_opcode_name(uint8_t opcode);
+const char *xp_status_name(uint32_t status);
+
+void xp_hello_encode(const struct xp_hello *hl, uint8_t *buf);
+int xp_hello_decode(const uint8_t *buf, size_t len, struct xp_hello *hl);
+void xp_lease_encode(const struct xp_lease *l, uint8_t *buf);
+int xp_lease_decode(const uint8_t *buf, size_t len, struct xp_lease *l);
+
+/* STAT answer payload: fixed part, then entries. */
+void xp_stat_encode(const struct xp_stat *st, uint8_t *buf);
+void xp_stat_lun_encode(const struct xp_stat_lun *e, uint8_t *buf);
+/*
+ * Decode a whole STAT payload of @len bytes. Fills @st; @luns receives at
+ * most @max entries (may be NULL with @max 0 to only count). Returns the
+ * number of entries in the payload, or -EBADMSG when @len does not match
+ * nluns or a name is not a valid LUN name.
+ */
+int xp_stat_decode(const uint8_t *buf, size_t len, struct xp_stat *st,
+		   struct xp_stat_lun *luns, size_t max);
+
+/* True when @name (of @len bytes, not NUL-terminated) is a valid LUN name. */
+bool xp_lun_name_valid(const char *name, size_t len);
+
+/* Big-endian helpers shared by the encoders. */
+static inline void xp_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void xp_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void xp_put_be64(uint8_t *p, uint64_t v)
+{
+	xp_put_be32(p, (uint32_t)(v >> 32));
+	xp_put_be32(p + 4, (uint32_t)v);
+}
+
+static inline uint16_t xp_get_be16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t xp_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t xp_get_be64(const uint8_t *p)
+{
+	return (uint64_t)xp_get_be32(p) << 32 | xp_get_be32(p + 4);
+}
+
+#endif
