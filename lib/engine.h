@@ -50,8 +50,14 @@ enum sb_io_op {
 
 struct sb_io;
 /*
- * @err: 0, -EILSEQ (CAW miscompare: io->miscompare_off set), -ERANGE,
- * -ETIMEDOUT or -EHOSTUNREACH (nodes unreachable), -EIO, -ENOMEM, ...
+ * @err: 0, -EILSEQ (CAW miscompare: io->miscompare_off set), -ERANGE
+ * (beyond the LUN's size), -ENOENT (no such LUN), -ETIMEDOUT (a node did
+ * not answer within io_timeout_ms), -EHOSTUNREACH (a node needed was not
+ * reachable within io_timeout_ms), -ECONNRESET (the connection dropped
+ * while a CAW was in flight: its outcome on that node is unknown), -EIO,
+ * -ENOSPC, -ENOMEM, -ESHUTDOWN (engine freed), ...
+ * A failed WRITE, WRITE_ZEROES, UNMAP or CAW may have reached some
+ * replicas and not others; the initiator is expected to retry it.
  */
 typedef void (*sb_io_cb)(struct sb_io *io, int err);
 
@@ -75,6 +81,13 @@ struct sb_io {
 };
 
 /*
+ * Limits sb_engine_submit() checks: READ and WRITE move at most this many
+ * bytes per request to a node; a longer range is split (any length is
+ * accepted). CAW: length <= XP_MAX_CAW and inside one chunk.
+ */
+#define SB_ENGINE_MAX_PIECE (1u << 20)
+
+/*
  * Start an engine for cluster @cl (copied) with secret @secret (copied):
  * starts the loop thread and begins connecting to every node. Returns
  * NULL with @err filled on failure.
@@ -92,8 +105,11 @@ void sb_engine_free(struct sb_engine *e);
 
 /*
  * Submit @io. Returns 0: @io->cb runs exactly once, on the engine thread
- * (never inside this call). Returns <0 (-EINVAL for a bad range or
- * iovec, -ESHUTDOWN): @io->cb never runs.
+ * (never inside this call). Returns <0 (-EINVAL for a bad range, flags or
+ * iovec, a zero length, a CAW longer than XP_MAX_CAW or crossing a chunk;
+ * -ENOMEM; -ESHUTDOWN): @io->cb never runs. Thread-safe, and may be called
+ * from a completion callback. READ and WRITE need iovecs covering
+ * @io->length bytes (CAW: 2 * length); FLUSH ignores offset and length.
  */
 int sb_engine_submit(struct sb_engine *e, struct sb_io *io);
 
@@ -108,7 +124,10 @@ bool sb_engine_node_up(struct sb_engine *e, unsigned int idx);
 
 /*
  * Synchronous control operations for the handler's open/reconfig and the
- * tools; never call them from a completion callback.
+ * tools; never call them from a completion callback. Each first waits (up
+ * to 5 s) for the first connection attempt to every node; each node's
+ * request has the I/O timeout. They return 0 or -errno:
+ * -EHOSTUNREACH when a node they need is down, else the nodes' answers.
  *
  * sb_engine_lun_create: LUN_CREATE on every node (all must be up).
  * sb_engine_lun_open: size of the LUN as the reachable nodes report it;
@@ -122,13 +141,15 @@ int sb_engine_lun_resize(struct sb_engine *e, uint64_t lun_id, uint64_t size);
 int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id);
 
 /*
- * STAT node @idx: fills @st and up to @max LUN entries (malloc'd array in
- * *@luns, caller frees). Returns the number of entries or -errno.
+ * STAT node @idx: fills @st; when @luns is not NULL, *@luns receives a
+ * malloc'd array of every LUN entry the node reported (NULL when there are
+ * none; the caller frees it). Returns the number of entries or -errno
+ * (-EHOSTUNREACH: the node is down).
  */
 int sb_engine_stat(struct sb_engine *e, unsigned int idx, struct xp_stat *st,
 		   struct xp_stat_lun **luns);
 
-/* Engine-side counters, for spanblk-bench and tests. */
+/* Engine-side counters, for spanblk-bench and tests; safe from any thread. */
 struct sb_engine_stats {
 	uint64_t submitted;
 	uint64_t completed;

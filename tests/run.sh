@@ -17,7 +17,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_cmocka() { # name binary [args...]
-	local name=$1 log="$logdir/$1.log" rc p f
+	local name=$1 log="$logdir/${1//\//_}.log" rc p f
 	shift
 	echo "== $name"
 	timeout "${TEST_TIMEOUT:-300}" "$@" >"$log" 2>&1
