@@ -134,8 +134,7 @@ bool sb_engine_node_up(struct sb_engine *e, unsigned int idx);
  *   -ENOENT when no node knows it, -EIO when nodes disagree.
  * sb_engine_lun_resize / _delete: on every node (all must be up).
  */
-int sb_engine_lun_create(struct sb_engine *e, const char *name,
-			 uint64_t size);
+int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size);
 int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size);
 int sb_engine_lun_resize(struct sb_engine *e, uint64_t lun_id, uint64_t size);
 int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id);
@@ -154,8 +153,10 @@ struct sb_engine_stats {
 	uint64_t submitted;
 	uint64_t completed;
 	uint64_t failovers; /* reads retried on another replica */
-	uint64_t timeouts;
-	uint64_t reconnects;
+	uint64_t timeouts; /* requests expired (in flight or waiting) */
+	uint64_t reconnects; /* connections re-established after a loss */
+	uint64_t throttled; /* times a full queue held requests back */
+	uint64_t max_inflight; /* most requests in flight to one node */
 };
 void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st);
 

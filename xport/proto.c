@@ -162,9 +162,10 @@ static int check_request(const struct xp_hdr *h)
 		return -EINVAL;
 	if ((fl & XP_F_DCRC) && !h->payload_len)
 		return -EINVAL;
-	/* Version 1 carries payload inline only. */
-	if (h->desc_xport != XP_DESC_INLINE || h->desc_len || h->desc_key ||
-	    h->desc_addr)
+	/* Version 1 carries payload inline only (RDMA is not negotiated). */
+	if (h->desc_xport != XP_DESC_INLINE)
+		return -EPROTO;
+	if (h->desc_len || h->desc_key || h->desc_addr)
 		return -EINVAL;
 
 	switch (h->opcode) {

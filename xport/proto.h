@@ -174,7 +174,8 @@ int xp_hdr_decode(const uint8_t *buf, size_t len, struct xp_hdr *h);
 
 /*
  * Per-opcode rules of docs/protocol.md for a request (!XP_F_RESP) or an
- * answer. Returns 0 or -EINVAL. Call after xp_hdr_decode.
+ * answer. Returns 0, -EINVAL, or -EPROTO for a request naming a payload
+ * transport that was not negotiated. Call after xp_hdr_decode.
  */
 int xp_hdr_check(const struct xp_hdr *h);
 

@@ -158,7 +158,10 @@ static void test_request_rules(void **state)
 	h.flags = XP_F_FUA;
 	assert_int_equal(xp_hdr_check(&h), 0);
 	h.desc_xport = XP_DESC_RDMA;
-	assert_int_equal(xp_hdr_check(&h), -EINVAL); /* not in v1 */
+	assert_int_equal(xp_hdr_check(&h), -EPROTO); /* not negotiated */
+	h.desc_xport = XP_DESC_INLINE;
+	h.desc_key = 5;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
 
 	xp_hdr_init(&h, XP_OP_CAW, 1, 5);
 	h.length = 512;

@@ -1,0 +1,1988 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The gateway I/O engine (see engine.h for the behaviour it promises).
+ *
+ * Objects, all owned by the loop thread once submitted:
+ *
+ *   sb_engine -- nodes[]  one per cluster node: connection state, a wait
+ *                |        queue (back-pressure / node down), the requests
+ *                |        in flight (list in send order + hash by req_id)
+ *                `- subq  operations submitted but not yet started
+ *
+ *   eng_op     one per sb_io (or per synchronous control operation); a
+ *              window of eng_piece slots, each with its eng_req array
+ *   eng_piece  one chunk-bounded extent of the operation
+ *   eng_req    one request to one node for one piece
+ *
+ * A request is WAITING (in a node's wait queue), INFLIGHT (sent, in the
+ * node's hash) or not queued anywhere (IDLE before dispatch, DONE after).
+ * A write's payload is referenced by the connection until its sent
+ * callback runs (req->in_conn counts those references), so a piece
+ * finishes only when all its requests are neither queued nor referenced;
+ * an operation completes when its last piece finishes. That keeps the
+ * caller's buffers untouched after the completion callback.
+ *
+ * Node connection state machine:
+ *
+ *   DOWN --connect--> CONNECTING --POLLOUT--> HELLO_SENT --answer-->
+ *   AUTH_SENT --status 0--> UP
+ *   any failure -> DOWN, retried after a back-off (50 ms doubling to 2 s)
+ *
+ * Timers: a request in flight expires io_timeout_ms after it was sent
+ * (-ETIMEDOUT); a request waiting for a node that is not up expires
+ * io_timeout_ms after it started waiting (-EHOSTUNREACH); a request
+ * waiting only for a queue slot on an up node never expires. A timed-out
+ * read fails over to the next replica; a timed-out request whose payload
+ * the socket has not even taken resets the connection.
+ *
+ * Lock order: e->lock is a leaf; the loop thread never calls out (user
+ * callbacks) while holding it.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "place.h"
+#include "../xport/conn.h"
+#include "../xport/tcp.h"
+
+#define ENG_MAX_PIECE SB_ENGINE_MAX_PIECE
+#define ENG_WINDOW 32 /* pieces of one operation in flight at once */
+#define ENG_HASH_BUCKETS 256 /* per node, power of two */
+#define ENG_BACKOFF_MIN_MS 50
+#define ENG_BACKOFF_MAX_MS 2000
+#define ENG_HANDSHAKE_MS 5000 /* connect + HELLO + AUTH, at most */
+#define ENG_MAX_EVENTS 64
+#define ENG_MAX_WAIT_MS 1000 /* longest epoll sleep */
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* Intrusive doubly linked list. */
+struct eng_list {
+	struct eng_list *prev;
+	struct eng_list *next;
+};
+
+static void list_init(struct eng_list *l)
+{
+	l->prev = l;
+	l->next = l;
+}
+
+static bool list_empty(const struct eng_list *l)
+{
+	return l->next == l;
+}
+
+static void list_add_tail(struct eng_list *l, struct eng_list *item)
+{
+	item->prev = l->prev;
+	item->next = l;
+	l->prev->next = item;
+	l->prev = item;
+}
+
+static void list_del(struct eng_list *item)
+{
+	item->prev->next = item->next;
+	item->next->prev = item->prev;
+	item->prev = item;
+	item->next = item;
+}
+
+/* Move every item of @from to the front of @to, in order; @from empties. */
+static void list_splice_front(struct eng_list *from, struct eng_list *to)
+{
+	if (list_empty(from))
+		return;
+	from->prev->next = to->next;
+	to->next->prev = from->prev;
+	to->next = from->next;
+	from->next->prev = to;
+	list_init(from);
+}
+
+/* Move every item of @from to the end of @to; @from empties. */
+static void list_splice_tail(struct eng_list *from, struct eng_list *to)
+{
+	if (list_empty(from))
+		return;
+	from->next->prev = to->prev;
+	to->prev->next = from->next;
+	from->prev->next = to;
+	to->prev = from->prev;
+	list_init(from);
+}
+
+enum eng_node_state {
+	NODE_DOWN,
+	NODE_CONNECTING,
+	NODE_HELLO_SENT,
+	NODE_AUTH_READY, /* server proof checked; AUTH not yet queued */
+	NODE_AUTH_SENT,
+	NODE_UP,
+};
+
+enum eng_req_state {
+	REQ_IDLE,
+	REQ_WAITING,
+	REQ_INFLIGHT,
+	REQ_DONE,
+};
+
+enum eng_op_kind {
+	OP_IO, /* an sb_io */
+	OP_CTL, /* a synchronous control operation, one request per node */
+};
+
+struct eng_piece;
+struct eng_node;
+
+struct eng_req {
+	struct eng_list link; /* node's waitq or inflight list */
+	struct eng_req *hnext; /* node's req_id hash chain */
+	struct eng_piece *piece;
+	struct eng_node *node; /* where it is queued or was last sent */
+	enum eng_req_state state;
+	int in_conn; /* frames of ours whose payload a conn still holds */
+	uint64_t deadline; /* monotonic ms; 0: none */
+	uint64_t req_id; /* of the latest send */
+	/* request */
+	uint8_t opcode;
+	uint16_t flags; /* XP_F_* */
+	uint64_t lun_id;
+	uint64_t offset;
+	uint32_t length;
+	const struct iovec *iov; /* payload, NULL when none */
+	int iovcnt;
+	uint32_t paylen;
+	/* result */
+	int err;
+	uint64_t ans_offset; /* answer's offset field (LUN_OPEN: size) */
+	void *ans_payload; /* CTL only: answer payload (STAT), malloc'd */
+	uint32_t ans_len;
+};
+
+struct eng_piece {
+	struct eng_op *op;
+	bool busy;
+	struct sb_extent ext;
+	unsigned int rep[SB_MAX_NODES]; /* replica node indices, best first */
+	unsigned int nrep;
+	uint64_t tried; /* READ: bit i set when rep[i] has been tried */
+	struct iovec *iov; /* payload slices, grown on demand */
+	int iovcap;
+	struct eng_req *reqs; /* op->rpp entries */
+};
+
+struct eng_op {
+	struct eng_list link; /* engine's subq */
+	struct sb_engine *e;
+	enum eng_op_kind kind;
+	enum sb_io_op op; /* OP_IO */
+	struct sb_io *io; /* OP_IO */
+	int err; /* first error */
+	uint64_t next_off; /* next byte to split off */
+	uint64_t end; /* end of the range */
+	unsigned int active; /* busy pieces */
+	unsigned int nslots;
+	unsigned int rpp; /* requests per piece */
+	bool finished;
+	struct eng_piece *pieces;
+	/* OP_CTL */
+	bool ctl_done; /* set under e->lock */
+	const void *ctl_payload;
+	uint32_t ctl_paylen;
+};
+
+struct eng_node {
+	struct sb_engine *e;
+	unsigned int idx;
+	const struct sb_node_addr *addr;
+	enum eng_node_state state;
+	int fd; /* connecting socket, or the conn's */
+	struct xp_conn *conn;
+	uint32_t ev_mask; /* registered epoll events, 0: not registered */
+	uint64_t hs_deadline; /* handshake must finish by then */
+	uint64_t retry_at; /* DOWN: next connect attempt */
+	unsigned int backoff_ms;
+	bool ever_up;
+	bool logged_down; /* the current outage has been logged */
+	uint8_t nonce_c[XP_NONCE_LEN];
+	uint8_t hello_buf[XP_HELLO_LEN];
+	uint8_t auth_buf[XP_PROOF_LEN];
+	struct eng_list waitq;
+	struct eng_list inflight; /* in send order, so in deadline order */
+	unsigned int ninflight;
+	uint64_t next_id;
+	struct eng_req *hash[ENG_HASH_BUCKETS];
+	/* published to other threads under e->lock */
+	bool pub_up;
+	bool pub_tried;
+};
+
+struct sb_engine {
+	struct sb_cluster cl;
+	struct xp_secret secret;
+	uint64_t gw_id; /* our HELLO sender id */
+	uint32_t max_piece;
+	int epfd;
+	int evfd;
+	pthread_t thread;
+	bool thread_started;
+
+	pthread_mutex_t lock; /* protects the fields below and pub_* */
+	pthread_cond_t cond; /* node state changes, CTL completions */
+	struct eng_list subq;
+	bool stopping;
+	unsigned int ntried;
+
+	bool stop_seen; /* loop thread's copy of stopping */
+	struct eng_node nodes[SB_MAX_NODES];
+
+	/* updated with __atomic builtins */
+	struct sb_engine_stats stats;
+};
+
+static void stat_inc(uint64_t *ctr)
+{
+	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- iovec helpers ------------------------------------------------------ */
+
+/* Total bytes of @iov, or UINT64_MAX when it wraps or an entry is bad. */
+static uint64_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	uint64_t total = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base)
+			return UINT64_MAX;
+		if (total + iov[i].iov_len < total)
+			return UINT64_MAX;
+		total += iov[i].iov_len;
+	}
+	return total;
+}
+
+/* Entries a slice [@off, @off + @len) of @iov needs. */
+static int iov_slice_count(const struct iovec *iov, int iovcnt, uint64_t off,
+			   uint64_t len)
+{
+	int i, n = 0;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l -= off;
+		off = 0;
+		if (l > len)
+			l = len;
+		len -= l;
+		n++;
+	}
+	return n;
+}
+
+/* Write the slice [@off, @off + @len) of @iov into @out; returns entries. */
+static int iov_slice(const struct iovec *iov, int iovcnt, uint64_t off,
+		     uint64_t len, struct iovec *out)
+{
+	int i, n = 0;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l -= off;
+		if (l > len)
+			l = len;
+		out[n].iov_base = (char *)iov[i].iov_base + off;
+		out[n].iov_len = (size_t)l;
+		off = 0;
+		len -= l;
+		n++;
+	}
+	return n;
+}
+
+/* Copy @len bytes of @src into @iov starting at byte @off of @iov. */
+static void iov_copy_in(const struct iovec *iov, int iovcnt, uint64_t off,
+			const void *src, size_t len)
+{
+	const char *s = src;
+	int i;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l -= (size_t)off;
+		if (l > len)
+			l = len;
+		memcpy((char *)iov[i].iov_base + off, s, l);
+		s += l;
+		len -= l;
+		off = 0;
+	}
+}
+
+/* ---- node request tracking -------------------------------------------- */
+
+static struct eng_req **hash_slot(struct eng_node *n, uint64_t id)
+{
+	return &n->hash[id & (ENG_HASH_BUCKETS - 1)];
+}
+
+static void hash_del(struct eng_node *n, struct eng_req *r)
+{
+	struct eng_req **pp;
+
+	for (pp = hash_slot(n, r->req_id); *pp; pp = &(*pp)->hnext) {
+		if (*pp == r) {
+			*pp = r->hnext;
+			r->hnext = NULL;
+			return;
+		}
+	}
+}
+
+static struct eng_req *hash_find(struct eng_node *n, uint64_t id)
+{
+	struct eng_req *r;
+
+	for (r = *hash_slot(n, id); r; r = r->hnext)
+		if (r->req_id == id)
+			return r;
+	return NULL;
+}
+
+/* Take @r off its node's in-flight tracking (it stays in state INFLIGHT). */
+static void inflight_del(struct eng_req *r)
+{
+	struct eng_node *n = r->node;
+
+	hash_del(n, r);
+	list_del(&r->link);
+	n->ninflight--;
+}
+
+static const char *node_name(const struct eng_node *n, char *buf, size_t len)
+{
+	snprintf(buf, len, "node %u (%s:%u)", n->addr->id, n->addr->host,
+		 n->addr->port);
+	return buf;
+}
+
+/* ---- operations, pieces, requests ------------------------------------- */
+
+static void req_done(struct eng_req *r, int err);
+static void node_fail(struct eng_node *n, int err);
+
+static bool req_busy(const struct eng_req *r)
+{
+	return r->state == REQ_WAITING || r->state == REQ_INFLIGHT ||
+	       r->in_conn > 0;
+}
+
+/*
+ * Queue @r on node @idx. Never completes anything synchronously: sends
+ * happen in pump_node(), failures of down nodes in the timers.
+ */
+static void req_enqueue(struct eng_req *r, unsigned int idx)
+{
+	struct sb_engine *e = r->piece->op->e;
+	struct eng_node *n = &e->nodes[idx];
+
+	r->node = n;
+	r->state = REQ_WAITING;
+	r->err = 0;
+	r->deadline = n->state == NODE_UP ? 0 : now_ms() + e->cl.io_timeout_ms;
+	list_add_tail(&n->waitq, &r->link);
+}
+
+static void op_set_err(struct eng_op *op, int err)
+{
+	if (!op->err)
+		op->err = err;
+}
+
+static void op_finish(struct eng_op *op)
+{
+	struct sb_engine *e = op->e;
+	unsigned int i;
+
+	op->finished = true;
+	if (op->kind == OP_CTL) {
+		pthread_mutex_lock(&e->lock);
+		op->ctl_done = true;
+		pthread_cond_broadcast(&e->cond);
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	for (i = 0; i < op->nslots; i++)
+		free(op->pieces[i].iov);
+	{
+		struct sb_io *io = op->io;
+		int err = op->err;
+
+		free(op);
+		stat_inc(&e->stats.completed);
+		io->cb(io, err);
+	}
+}
+
+/* Read: queue on the best untried replica; false when none is left. */
+static bool read_dispatch(struct eng_piece *p)
+{
+	struct sb_engine *e = p->op->e;
+	unsigned int i, pick = p->nrep;
+
+	for (i = 0; i < p->nrep; i++) {
+		if (p->tried & (1ull << i))
+			continue;
+		if (e->nodes[p->rep[i]].state == NODE_UP) {
+			pick = i;
+			break;
+		}
+		if (pick == p->nrep)
+			pick = i;
+	}
+	if (pick == p->nrep)
+		return false;
+	p->tried |= 1ull << pick;
+	req_enqueue(&p->reqs[0], p->rep[pick]);
+	return true;
+}
+
+static void req_fill(struct eng_req *r, uint8_t opcode, uint16_t flags,
+		     uint64_t lun_id, uint64_t offset, uint32_t length)
+{
+	r->opcode = opcode;
+	r->flags = flags;
+	r->lun_id = lun_id;
+	r->offset = offset;
+	r->length = length;
+	r->iov = NULL;
+	r->iovcnt = 0;
+	r->paylen = 0;
+}
+
+/* Make sure @p can hold @need slice entries. 0 or -ENOMEM. */
+static int piece_iov_reserve(struct eng_piece *p, int need)
+{
+	struct iovec *v;
+
+	if (need <= p->iovcap)
+		return 0;
+	v = realloc(p->iov, sizeof(*v) * (size_t)need);
+	if (!v)
+		return -ENOMEM;
+	p->iov = v;
+	p->iovcap = need;
+	return 0;
+}
+
+/* Start piece @p of IO operation @op on extent @ext. 0 or -errno. */
+static int piece_start_io(struct eng_op *op, struct eng_piece *p)
+{
+	struct sb_engine *e = op->e;
+	struct sb_io *io = op->io;
+	uint64_t off = p->ext.offset;
+	uint32_t len = p->ext.length;
+	uint16_t fua = io->flags & SB_IO_F_FUA ? XP_F_FUA : 0;
+	unsigned int i;
+	int na, nb, ret;
+
+	p->nrep = sb_place(&e->cl, io->lun_id, p->ext.chunk, p->rep,
+			   e->cl.replicas);
+	if (p->nrep == 0)
+		return -EHOSTUNREACH;
+	for (i = 0; i < op->rpp; i++) {
+		memset(&p->reqs[i], 0, sizeof(p->reqs[i]));
+		p->reqs[i].piece = p;
+		list_init(&p->reqs[i].link);
+	}
+	p->tried = 0;
+
+	switch (op->op) {
+	case SB_IO_READ:
+		req_fill(&p->reqs[0], XP_OP_READ, 0, io->lun_id, off, len);
+		read_dispatch(p);
+		return 0;
+	case SB_IO_WRITE:
+		na = iov_slice_count(io->iov, io->iovcnt, p->ext.buf_off, len);
+		ret = piece_iov_reserve(p, na);
+		if (ret)
+			return ret;
+		iov_slice(io->iov, io->iovcnt, p->ext.buf_off, len, p->iov);
+		for (i = 0; i < p->nrep; i++) {
+			struct eng_req *r = &p->reqs[i];
+
+			req_fill(r, XP_OP_WRITE, XP_F_DCRC | fua, io->lun_id,
+				 off, len);
+			r->iov = p->iov;
+			r->iovcnt = na;
+			r->paylen = len;
+			req_enqueue(r, p->rep[i]);
+		}
+		return 0;
+	case SB_IO_WRITE_ZEROES:
+	case SB_IO_UNMAP:
+		for (i = 0; i < p->nrep; i++) {
+			struct eng_req *r = &p->reqs[i];
+
+			if (op->op == SB_IO_UNMAP)
+				req_fill(r, XP_OP_UNMAP, 0, io->lun_id, off,
+					 len);
+			else
+				req_fill(r, XP_OP_WRITE_ZEROES,
+					 io->flags & SB_IO_F_UNMAP ? XP_F_UNMAP
+								   : 0,
+					 io->lun_id, off, len);
+			req_enqueue(r, p->rep[i]);
+		}
+		return 0;
+	case SB_IO_CAW:
+		/* slice A: compare + write data for the first replica;
+		 * slice B: the write data alone for the others. */
+		na = iov_slice_count(io->iov, io->iovcnt, 0, 2ull * len);
+		nb = iov_slice_count(io->iov, io->iovcnt, len, len);
+		ret = piece_iov_reserve(p, na + nb);
+		if (ret)
+			return ret;
+		iov_slice(io->iov, io->iovcnt, 0, 2ull * len, p->iov);
+		iov_slice(io->iov, io->iovcnt, len, len, p->iov + na);
+		req_fill(&p->reqs[0], XP_OP_CAW, XP_F_DCRC | fua, io->lun_id,
+			 off, len);
+		p->reqs[0].iov = p->iov;
+		p->reqs[0].iovcnt = na;
+		p->reqs[0].paylen = 2 * len;
+		for (i = 1; i < p->nrep; i++) {
+			struct eng_req *r = &p->reqs[i];
+
+			req_fill(r, XP_OP_WRITE, XP_F_DCRC | fua, io->lun_id,
+				 off, len);
+			r->iov = p->iov + na;
+			r->iovcnt = nb;
+			r->paylen = len;
+		}
+		req_enqueue(&p->reqs[0], p->rep[0]);
+		return 0;
+	case SB_IO_FLUSH:
+		for (i = 0; i < e->cl.nr_nodes; i++) {
+			req_fill(&p->reqs[i], XP_OP_FLUSH, 0, io->lun_id, 0, 0);
+			req_enqueue(&p->reqs[i], i);
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void op_progress(struct eng_op *op);
+
+/* A piece finishes when none of its requests is queued or referenced. */
+static void piece_check(struct eng_piece *p)
+{
+	struct eng_op *op = p->op;
+	unsigned int i;
+
+	if (!p->busy)
+		return;
+	for (i = 0; i < op->rpp; i++)
+		if (req_busy(&p->reqs[i]))
+			return;
+	p->busy = false;
+	op->active--;
+	op_progress(op);
+}
+
+/* Start more pieces while the window has room; finish when all are done. */
+static void op_progress(struct eng_op *op)
+{
+	struct sb_engine *e = op->e;
+	unsigned int i;
+
+	while (!op->err && !e->stop_seen && op->next_off < op->end &&
+	       op->active < op->nslots) {
+		struct eng_piece *p = NULL;
+		int ret;
+
+		for (i = 0; i < op->nslots; i++) {
+			if (!op->pieces[i].busy) {
+				p = &op->pieces[i];
+				break;
+			}
+		}
+		if (!p)
+			break;
+		ret = sb_split(op->next_off, op->end - op->next_off,
+			       e->cl.chunk_size, e->max_piece, &p->ext, 1);
+		if (ret < 1) {
+			op_set_err(op, ret < 0 ? ret : -EINVAL);
+			break;
+		}
+		p->ext.buf_off = op->next_off - op->io->offset;
+		op->next_off += p->ext.length;
+		ret = piece_start_io(op, p);
+		if (ret) {
+			op_set_err(op, ret);
+			break;
+		}
+		p->busy = true;
+		op->active++;
+	}
+	if (op->active == 0 && !op->finished &&
+	    (op->err || e->stop_seen || op->next_off >= op->end)) {
+		if (e->stop_seen)
+			op_set_err(op, -ESHUTDOWN);
+		op_finish(op);
+	}
+}
+
+/* Start a newly submitted operation (loop thread). */
+static void op_start(struct eng_op *op)
+{
+	struct sb_engine *e = op->e;
+	struct eng_piece *p = &op->pieces[0];
+	unsigned int i;
+
+	if (e->stop_seen) {
+		op_set_err(op, -ESHUTDOWN);
+		op_finish(op);
+		return;
+	}
+	if (op->kind == OP_IO && op->op != SB_IO_FLUSH) {
+		op_progress(op);
+		return;
+	}
+	/* FLUSH and control operations: one piece, one request per node. */
+	p->busy = true;
+	op->active = 1;
+	op->next_off = op->end;
+	if (op->kind == OP_IO) {
+		int ret = piece_start_io(op, p);
+
+		if (ret) {
+			op_set_err(op, ret);
+			p->busy = false;
+			op->active = 0;
+			op_finish(op);
+		}
+		return;
+	}
+	for (i = 0; i < op->rpp; i++) {
+		struct eng_req *r = &p->reqs[i];
+
+		r->piece = p;
+		list_init(&r->link);
+		if (r->opcode)
+			req_enqueue(r, i);
+	}
+	piece_check(p);
+}
+
+/*
+ * Per-kind reaction to one finished request: read failover, CAW's second
+ * phase, error recording.
+ */
+static void piece_req_done(struct eng_piece *p, struct eng_req *r, int err)
+{
+	struct eng_op *op = p->op;
+	struct sb_engine *e = op->e;
+	unsigned int i;
+
+	if (op->kind == OP_CTL)
+		return; /* the caller reads r->err per node */
+	switch (op->op) {
+	case SB_IO_READ:
+		if (!err)
+			return;
+		if (err != -ESHUTDOWN && !e->stop_seen && read_dispatch(p)) {
+			stat_inc(&e->stats.failovers);
+			return;
+		}
+		op_set_err(op, err);
+		return;
+	case SB_IO_CAW:
+		if (r == &p->reqs[0] && !err) {
+			if (e->stop_seen) {
+				op_set_err(op, -ESHUTDOWN);
+				return;
+			}
+			for (i = 1; i < p->nrep; i++)
+				req_enqueue(&p->reqs[i], p->rep[i]);
+			return;
+		}
+		if (err)
+			op_set_err(op, err);
+		return;
+	default:
+		if (err)
+			op_set_err(op, err);
+		return;
+	}
+}
+
+static void req_done(struct eng_req *r, int err)
+{
+	struct eng_piece *p = r->piece;
+
+	r->state = REQ_DONE;
+	r->err = err;
+	piece_req_done(p, r, err);
+	piece_check(p);
+}
+
+/* xp_sent_cb: the connection no longer references the payload. */
+static void req_sent(void *arg, int err)
+{
+	struct eng_req *r = arg;
+
+	(void)err; /* a lost frame shows up as a lost answer */
+	r->in_conn--;
+	piece_check(r->piece);
+}
+
+/* ---- node connections --------------------------------------------------- */
+
+static void node_publish(struct eng_node *n, bool up)
+{
+	struct sb_engine *e = n->e;
+
+	pthread_mutex_lock(&e->lock);
+	n->pub_up = up;
+	if (!n->pub_tried) {
+		n->pub_tried = true;
+		e->ntried++;
+	}
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Register, change or drop @n's fd in epoll to match what it needs. */
+static void node_update_events(struct eng_node *n)
+{
+	struct sb_engine *e = n->e;
+	struct epoll_event ev = {.data.ptr = n};
+	uint32_t want = 0;
+	int op;
+
+	if (n->state == NODE_CONNECTING)
+		want = EPOLLOUT;
+	else if (n->conn)
+		want = EPOLLIN | (xp_conn_want_write(n->conn) ? EPOLLOUT : 0);
+	if (want == n->ev_mask)
+		return;
+	ev.events = want;
+	if (!want)
+		op = EPOLL_CTL_DEL;
+	else if (!n->ev_mask)
+		op = EPOLL_CTL_ADD;
+	else
+		op = EPOLL_CTL_MOD;
+	if (epoll_ctl(e->epfd, op, n->fd, &ev) < 0) {
+		sb_err_rl("epoll_ctl on node %u: %s", n->addr->id,
+			  strerror(errno));
+		return;
+	}
+	n->ev_mask = want;
+}
+
+/*
+ * Connection to @n lost or refused (@err): drop it, fail or requeue what
+ * it carried, schedule the next attempt.
+ */
+static void node_fail(struct eng_node *n, int err)
+{
+	struct sb_engine *e = n->e;
+	struct eng_list moved, waiting;
+	struct xp_conn *c = n->conn;
+	uint64_t now = now_ms();
+	char name[SB_HOST_MAX + 32];
+
+	if (n->state == NODE_DOWN)
+		return;
+	if (n->ev_mask) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->fd, NULL);
+		n->ev_mask = 0;
+	}
+	if (!c && n->fd >= 0)
+		close(n->fd);
+	n->conn = NULL;
+	n->fd = -1;
+	if (n->state == NODE_UP || !n->logged_down) {
+		if (n->state == NODE_UP)
+			sb_warn("%s: connection lost: %s",
+				node_name(n, name, sizeof(name)),
+				strerror(-err));
+		else
+			sb_warn("%s: cannot connect: %s",
+				node_name(n, name, sizeof(name)),
+				strerror(-err));
+		n->logged_down = true;
+	}
+	n->state = NODE_DOWN;
+	n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : ENG_BACKOFF_MIN_MS;
+	if (n->backoff_ms > ENG_BACKOFF_MAX_MS)
+		n->backoff_ms = ENG_BACKOFF_MAX_MS;
+	n->retry_at = now + n->backoff_ms;
+	node_publish(n, false);
+
+	/*
+	 * In-flight requests: reads fail over at once, CAW and control
+	 * requests fail (their effect is unknown), writes go back to the
+	 * front of the queue to be resent after a reconnect.
+	 */
+	list_init(&moved);
+	list_init(&waiting);
+	list_splice_tail(&n->waitq, &waiting);
+	while (!list_empty(&n->inflight)) {
+		struct eng_req *r =
+			container_of(n->inflight.next, struct eng_req, link);
+		struct eng_op *op = r->piece->op;
+
+		inflight_del(r);
+		if (op->kind == OP_CTL || r->opcode == XP_OP_READ ||
+		    r->opcode == XP_OP_CAW) {
+			req_done(r, -ECONNRESET);
+		} else {
+			r->state = REQ_WAITING;
+			list_add_tail(&moved, &r->link);
+		}
+	}
+	while (!list_empty(&waiting)) {
+		struct eng_req *r =
+			container_of(waiting.next, struct eng_req, link);
+
+		list_del(&r->link);
+		if (r->piece->op->kind == OP_CTL) {
+			req_done(r, -EHOSTUNREACH);
+		} else if (r->opcode == XP_OP_READ) {
+			req_done(r, -EHOSTUNREACH);
+		} else {
+			if (!r->deadline)
+				r->deadline = now + e->cl.io_timeout_ms;
+			list_add_tail(&moved, &r->link);
+		}
+	}
+	/* requeued first, then whatever the callbacks above queued here */
+	list_splice_front(&moved, &n->waitq);
+	/* frees the payload references: sent callbacks run here */
+	xp_conn_free(c);
+}
+
+static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
+			 bool crc_ok);
+
+static int node_send_hello(struct eng_node *n)
+{
+	struct xp_hello hl = {0};
+	struct xp_hdr h;
+	struct iovec v;
+	int ret;
+
+	ret = xp_auth_nonce(n->nonce_c);
+	if (ret)
+		return ret;
+	hl.min_ver = XP_VERSION_MIN;
+	hl.max_ver = XP_VERSION_MAX;
+	hl.features = 0;
+	hl.sender_id = n->e->gw_id;
+	memcpy(hl.nonce, n->nonce_c, XP_NONCE_LEN);
+	xp_hello_encode(&hl, n->hello_buf);
+	xp_hdr_init(&h, XP_OP_HELLO, n->next_id++, 0);
+	h.payload_len = XP_HELLO_LEN;
+	v.iov_base = n->hello_buf;
+	v.iov_len = XP_HELLO_LEN;
+	return xp_conn_send(n->conn, &h, &v, 1, NULL, NULL);
+}
+
+/* Start a non-blocking connect to @n. */
+static void node_connect(struct eng_node *n)
+{
+	int fd;
+
+	n->hs_deadline = now_ms() + ENG_HANDSHAKE_MS;
+	n->state = NODE_CONNECTING;
+	fd = xp_tcp_connect(n->addr->host, n->addr->port);
+	if (fd < 0) {
+		n->fd = -1;
+		node_fail(n, fd);
+		return;
+	}
+	n->fd = fd;
+	node_update_events(n);
+	if (!n->ev_mask)
+		node_fail(n, -EIO);
+}
+
+/* The socket of a CONNECTING node is writable: connected or refused. */
+static void node_connected(struct eng_node *n)
+{
+	int ret;
+
+	ret = xp_tcp_connect_done(n->fd);
+	if (ret) {
+		node_fail(n, ret);
+		return;
+	}
+	(void)xp_tcp_tune(n->fd);
+	n->conn = xp_conn_new(n->fd, node_on_frame, n);
+	if (!n->conn) {
+		node_fail(n, -ENOMEM);
+		return;
+	}
+	n->state = NODE_HELLO_SENT;
+	ret = node_send_hello(n);
+	if (ret)
+		node_fail(n, ret);
+}
+
+static void node_became_up(struct eng_node *n)
+{
+	struct sb_engine *e = n->e;
+	struct eng_list *it;
+	char name[SB_HOST_MAX + 32];
+
+	n->state = NODE_UP;
+	n->backoff_ms = 0;
+	n->logged_down = false;
+	if (n->ever_up) {
+		stat_inc(&e->stats.reconnects);
+		sb_info("%s: reconnected", node_name(n, name, sizeof(name)));
+	}
+	n->ever_up = true;
+	/* queued requests now wait only for a slot, which never expires */
+	for (it = n->waitq.next; it != &n->waitq; it = it->next)
+		container_of(it, struct eng_req, link)->deadline = 0;
+	node_publish(n, true);
+}
+
+/*
+ * Handshake refusals repeat on every reconnect attempt; log them once per
+ * outage (node_fail marks the outage logged).
+ */
+#define hs_err(n, ...)                       \
+	do {                                 \
+		if (!(n)->logged_down)       \
+			sb_err(__VA_ARGS__); \
+	} while (0)
+
+/* HELLO answer: check the version and the node's proof, prepare AUTH. */
+static int node_on_hello(struct eng_node *n, const struct xp_hdr *h,
+			 const void *payload)
+{
+	struct sb_engine *e = n->e;
+	struct xp_hello hl;
+	uint8_t want[XP_PROOF_LEN];
+	char name[SB_HOST_MAX + 32];
+	int ret;
+
+	if (h->status != XP_ST_OK) {
+		hs_err(n, "%s: HELLO refused: %s",
+		       node_name(n, name, sizeof(name)),
+		       xp_status_name(h->status));
+		return xp_status_to_errno(h->status);
+	}
+	if (h->payload_len != XP_HELLO_ANSWER_LEN ||
+	    xp_hello_decode(payload, XP_HELLO_LEN, &hl) < 0)
+		return -EPROTO;
+	if (hl.max_ver < XP_VERSION_MIN || hl.min_ver > XP_VERSION_MAX) {
+		hs_err(n, "%s: no common protocol version (node %u..%u)",
+		       node_name(n, name, sizeof(name)), hl.min_ver,
+		       hl.max_ver);
+		return -EPROTO;
+	}
+	ret = xp_auth_proof(&e->secret, true, n->nonce_c, hl.nonce, want);
+	if (ret)
+		return ret;
+	if (!xp_auth_equal(want, (const uint8_t *)payload + XP_HELLO_LEN)) {
+		hs_err(n,
+		       "%s: the node's proof is wrong (different cluster "
+		       "secret?)",
+		       node_name(n, name, sizeof(name)));
+		return -EPERM;
+	}
+	if (hl.sender_id != n->addr->id) {
+		hs_err(n, "%s: answered as node %llu; check the cluster file",
+		       node_name(n, name, sizeof(name)),
+		       (unsigned long long)hl.sender_id);
+		return -EPROTO;
+	}
+	ret = xp_auth_proof(&e->secret, false, n->nonce_c, hl.nonce,
+			    n->auth_buf);
+	if (ret)
+		return ret;
+	n->state = NODE_AUTH_READY;
+	return 0;
+}
+
+static void node_send_auth(struct eng_node *n)
+{
+	struct xp_hdr h;
+	struct iovec v = {n->auth_buf, XP_PROOF_LEN};
+	int ret;
+
+	xp_hdr_init(&h, XP_OP_AUTH, n->next_id++, 0);
+	h.payload_len = XP_PROOF_LEN;
+	ret = xp_conn_send(n->conn, &h, &v, 1, NULL, NULL);
+	if (ret) {
+		node_fail(n, ret);
+		return;
+	}
+	n->state = NODE_AUTH_SENT;
+}
+
+/* An answer to request @r arrived: take its result. */
+static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
+			 void *payload, bool crc_ok)
+{
+	struct eng_piece *p = r->piece;
+	struct eng_op *op = p->op;
+	int err;
+
+	if (h->opcode != r->opcode || h->lun_id != r->lun_id) {
+		free(payload);
+		return -EPROTO;
+	}
+	inflight_del(r);
+	err = h->status == XP_ST_OK ? 0 : xp_status_to_errno(h->status);
+	if (!crc_ok) {
+		err = -EBADMSG;
+	} else if (op->kind == OP_CTL) {
+		r->ans_offset = h->offset;
+		if (!err && payload) {
+			r->ans_payload = payload;
+			r->ans_len = h->payload_len;
+			payload = NULL;
+		}
+	} else if (!err && r->opcode == XP_OP_READ) {
+		if (h->payload_len != r->length)
+			err = -EIO;
+		else
+			iov_copy_in(op->io->iov, op->io->iovcnt, p->ext.buf_off,
+				    payload, r->length);
+	} else if (err == -XP_EMISCOMPARE && r->opcode == XP_OP_CAW) {
+		if (h->payload_len == 8)
+			op->io->miscompare_off =
+				xp_get_be64((const uint8_t *)payload);
+		else
+			err = -EIO;
+	}
+	free(payload);
+	req_done(r, err);
+	return 0;
+}
+
+/* xp_frame_cb of every node connection. */
+static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
+			 bool crc_ok)
+{
+	struct eng_node *n = arg;
+	struct eng_req *r;
+	int ret;
+
+	if (!(h->flags & XP_F_RESP) || xp_hdr_check(h) < 0) {
+		sb_err_rl("node %u: malformed %s frame", n->addr->id,
+			  xp_opcode_name(h->opcode));
+		free(payload);
+		return -EPROTO;
+	}
+	switch (n->state) {
+	case NODE_HELLO_SENT:
+		ret = h->opcode == XP_OP_HELLO ? node_on_hello(n, h, payload)
+					       : -EPROTO;
+		free(payload);
+		return ret;
+	case NODE_AUTH_SENT:
+		free(payload);
+		if (h->opcode != XP_OP_AUTH)
+			return -EPROTO;
+		if (h->status != XP_ST_OK)
+			return -EPERM;
+		node_became_up(n);
+		return 0;
+	case NODE_UP:
+		break;
+	default:
+		free(payload);
+		return -EPROTO;
+	}
+	r = hash_find(n, h->req_id);
+	if (!r) {
+		/* the answer to a request that already timed out */
+		free(payload);
+		return 0;
+	}
+	return req_on_answer(r, h, payload, crc_ok);
+}
+
+/* Send what the queue depth allows; fail control requests of down nodes. */
+static void pump_node(struct eng_node *n)
+{
+	struct sb_engine *e = n->e;
+
+	if (n->state != NODE_UP) {
+		struct eng_list *it, *next;
+
+		for (it = n->waitq.next; it != &n->waitq; it = next) {
+			struct eng_req *r =
+				container_of(it, struct eng_req, link);
+
+			next = it->next;
+			if (r->piece->op->kind != OP_CTL)
+				continue;
+			list_del(&r->link);
+			req_done(r, -EHOSTUNREACH);
+			/* completions may have queued more behind @next */
+			next = n->waitq.next;
+		}
+		return;
+	}
+	while (n->state == NODE_UP && !list_empty(&n->waitq) &&
+	       n->ninflight < e->cl.queue_depth) {
+		struct eng_req *r =
+			container_of(n->waitq.next, struct eng_req, link);
+		struct xp_hdr h;
+		int ret;
+
+		list_del(&r->link);
+		r->req_id = n->next_id++;
+		xp_hdr_init(&h, r->opcode, r->req_id, r->lun_id);
+		h.flags = r->flags;
+		h.offset = r->offset;
+		h.length = r->length;
+		h.payload_len = r->paylen;
+		r->state = REQ_INFLIGHT;
+		r->deadline = now_ms() + e->cl.io_timeout_ms;
+		r->hnext = *hash_slot(n, r->req_id);
+		*hash_slot(n, r->req_id) = r;
+		list_add_tail(&n->inflight, &r->link);
+		n->ninflight++;
+		if (n->ninflight > e->stats.max_inflight)
+			__atomic_store_n(&e->stats.max_inflight, n->ninflight,
+					 __ATOMIC_RELAXED);
+		if (r->paylen)
+			r->in_conn++;
+		ret = xp_conn_send(n->conn, &h, r->iov, r->iovcnt,
+				   r->paylen ? req_sent : NULL, r);
+		if (ret) {
+			if (r->paylen)
+				r->in_conn--;
+			inflight_del(r);
+			if (ret != -EPIPE) {
+				req_done(r, ret);
+				continue;
+			}
+			/* the connection failed: resend after reconnecting */
+			r->state = REQ_WAITING;
+			list_add_tail(&n->waitq, &r->link);
+			node_fail(n, ret);
+			return;
+		}
+	}
+	if (n->state == NODE_UP && !list_empty(&n->waitq))
+		stat_inc(&e->stats.throttled);
+}
+
+/* Expire requests and handshakes; connect due nodes. Returns ms to sleep. */
+static int run_timers(struct sb_engine *e)
+{
+	uint64_t now = now_ms();
+	uint64_t next = now + ENG_MAX_WAIT_MS;
+	unsigned int i;
+
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		struct eng_node *n = &e->nodes[i];
+		struct eng_list *it, *nx;
+
+		/* in flight: ordered by deadline */
+		while (!list_empty(&n->inflight)) {
+			struct eng_req *r = container_of(n->inflight.next,
+							 struct eng_req, link);
+			bool stuck;
+
+			if (r->deadline > now) {
+				if (r->deadline < next)
+					next = r->deadline;
+				break;
+			}
+			stat_inc(&e->stats.timeouts);
+			sb_err_rl("node %u: %s at %llu timed out after %u ms",
+				  n->addr->id, xp_opcode_name(r->opcode),
+				  (unsigned long long)r->offset,
+				  e->cl.io_timeout_ms);
+			inflight_del(r);
+			stuck = r->in_conn > 0;
+			req_done(r, -ETIMEDOUT);
+			if (stuck) {
+				/* the socket did not even take the payload */
+				node_fail(n, -ETIMEDOUT);
+				break;
+			}
+		}
+		if (n->state != NODE_UP) {
+			for (it = n->waitq.next; it != &n->waitq; it = nx) {
+				struct eng_req *r =
+					container_of(it, struct eng_req, link);
+
+				nx = it->next;
+				if (!r->deadline)
+					continue;
+				if (r->deadline > now) {
+					if (r->deadline < next)
+						next = r->deadline;
+					continue;
+				}
+				stat_inc(&e->stats.timeouts);
+				list_del(&r->link);
+				req_done(r, -EHOSTUNREACH);
+			}
+		}
+		if (n->state == NODE_DOWN) {
+			if (n->retry_at <= now)
+				node_connect(n);
+			else if (n->retry_at < next)
+				next = n->retry_at;
+		}
+		if (n->state != NODE_DOWN && n->state != NODE_UP) {
+			if (n->hs_deadline <= now)
+				node_fail(n, -ETIMEDOUT);
+			else if (n->hs_deadline < next)
+				next = n->hs_deadline;
+		}
+		if (n->state == NODE_DOWN && n->retry_at < next)
+			next = n->retry_at;
+	}
+	now = now_ms();
+	return next > now ? (int)(next - now) : 0;
+}
+
+/* Service one node's fd. */
+static void node_event(struct eng_node *n, uint32_t events)
+{
+	int ret;
+
+	if (n->state == NODE_CONNECTING) {
+		node_connected(n);
+		return;
+	}
+	if (!n->conn)
+		return;
+	ret = xp_conn_service(n->conn, events);
+	if (ret < 0) {
+		node_fail(n, ret);
+		return;
+	}
+	if (n->state == NODE_AUTH_READY)
+		node_send_auth(n);
+}
+
+static void drain_submissions(struct sb_engine *e)
+{
+	struct eng_list batch;
+	uint64_t v;
+
+	if (read(e->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		sb_err_rl("eventfd read: %s", strerror(errno));
+	list_init(&batch);
+	pthread_mutex_lock(&e->lock);
+	list_splice_tail(&e->subq, &batch);
+	if (e->stopping)
+		e->stop_seen = true;
+	pthread_mutex_unlock(&e->lock);
+	while (!list_empty(&batch)) {
+		struct eng_op *op =
+			container_of(batch.next, struct eng_op, link);
+
+		list_del(&op->link);
+		op_start(op);
+	}
+}
+
+/* Complete everything with -ESHUTDOWN and close the connections. */
+static void engine_shutdown(struct sb_engine *e)
+{
+	unsigned int i;
+
+	e->stop_seen = true;
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		struct eng_node *n = &e->nodes[i];
+
+		while (!list_empty(&n->inflight)) {
+			struct eng_req *r = container_of(n->inflight.next,
+							 struct eng_req, link);
+
+			inflight_del(r);
+			req_done(r, -ESHUTDOWN);
+		}
+		while (!list_empty(&n->waitq)) {
+			struct eng_req *r = container_of(n->waitq.next,
+							 struct eng_req, link);
+
+			list_del(&r->link);
+			req_done(r, -ESHUTDOWN);
+		}
+	}
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		struct eng_node *n = &e->nodes[i];
+		struct xp_conn *c = n->conn;
+
+		if (n->ev_mask)
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->fd, NULL);
+		n->ev_mask = 0;
+		if (!c && n->fd >= 0)
+			close(n->fd);
+		n->conn = NULL;
+		n->fd = -1;
+		n->state = NODE_DOWN;
+		xp_conn_free(c);
+	}
+	/* submitted after the last drain */
+	drain_submissions(e);
+}
+
+static void *engine_loop(void *arg)
+{
+	struct sb_engine *e = arg;
+	struct epoll_event evs[ENG_MAX_EVENTS];
+	unsigned int i;
+	sigset_t pipe_set;
+
+	/*
+	 * A write to a connection the node closed raises SIGPIPE in this
+	 * thread; keep it blocked here so it becomes EPIPE, whatever the
+	 * program (tcmu-runner, a tool) does with the signal.
+	 */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
+
+	while (!e->stop_seen) {
+		int timeout, nev, k;
+
+		timeout = run_timers(e);
+		for (i = 0; i < e->cl.nr_nodes; i++) {
+			pump_node(&e->nodes[i]);
+			node_update_events(&e->nodes[i]);
+			if (e->nodes[i].conn &&
+			    xp_conn_rx_pending(e->nodes[i].conn))
+				timeout = 0;
+		}
+		nev = epoll_wait(e->epfd, evs, ENG_MAX_EVENTS, timeout);
+		if (nev < 0) {
+			if (errno == EINTR)
+				continue;
+			sb_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (k = 0; k < nev; k++) {
+			if (evs[k].data.ptr == e)
+				drain_submissions(e);
+			else
+				node_event(evs[k].data.ptr, evs[k].events);
+		}
+		/* frames left buffered by the per-call budget */
+		for (i = 0; i < e->cl.nr_nodes; i++) {
+			struct eng_node *n = &e->nodes[i];
+
+			if (n->conn && xp_conn_rx_pending(n->conn))
+				node_event(n, EPOLLIN);
+		}
+	}
+	engine_shutdown(e);
+	return NULL;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+struct sb_engine *sb_engine_new(const struct sb_cluster *cl,
+				const struct xp_secret *secret, char *err,
+				size_t errlen)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct sb_engine *e;
+	unsigned int i;
+	int ret;
+
+	if (!cl || !secret || cl->nr_nodes == 0 ||
+	    cl->nr_nodes > SB_MAX_NODES || cl->replicas == 0 ||
+	    cl->replicas > cl->nr_nodes || cl->queue_depth == 0 ||
+	    cl->io_timeout_ms == 0 || cl->chunk_size == 0 ||
+	    (cl->chunk_size & (cl->chunk_size - 1))) {
+		snprintf(err, errlen, "invalid cluster configuration");
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->cl = *cl;
+	e->secret = *secret;
+	e->max_piece = cl->chunk_size < ENG_MAX_PIECE ? (uint32_t)cl->chunk_size
+						      : ENG_MAX_PIECE;
+	if (getrandom(&e->gw_id, sizeof(e->gw_id), 0) !=
+	    (ssize_t)sizeof(e->gw_id)) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		goto out_free_engine;
+	}
+	list_init(&e->subq);
+	for (i = 0; i < cl->nr_nodes; i++) {
+		struct eng_node *n = &e->nodes[i];
+
+		n->e = e;
+		n->idx = i;
+		n->addr = &e->cl.nodes[i];
+		n->fd = -1;
+		n->state = NODE_DOWN;
+		n->retry_at = 0; /* connect at once */
+		n->next_id = 1;
+		list_init(&n->waitq);
+		list_init(&n->inflight);
+	}
+	ret = pthread_mutex_init(&e->lock, NULL);
+	if (ret) {
+		snprintf(err, errlen, "mutex: %s", strerror(ret));
+		goto out_free_engine;
+	}
+	ret = pthread_cond_init(&e->cond, NULL);
+	if (ret) {
+		snprintf(err, errlen, "condvar: %s", strerror(ret));
+		goto out_destroy_lock;
+	}
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->epfd < 0) {
+		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+		goto out_destroy_cond;
+	}
+	e->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->evfd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto out_close_epoll;
+	}
+	ev.data.ptr = e;
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) < 0) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+		goto out_close_eventfd;
+	}
+	ret = pthread_create(&e->thread, NULL, engine_loop, e);
+	if (ret) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(ret));
+		goto out_close_eventfd;
+	}
+	e->thread_started = true;
+	return e;
+
+out_close_eventfd:
+	close(e->evfd);
+out_close_epoll:
+	close(e->epfd);
+out_destroy_cond:
+	pthread_cond_destroy(&e->cond);
+out_destroy_lock:
+	pthread_mutex_destroy(&e->lock);
+out_free_engine:
+	free(e);
+	return NULL;
+}
+
+static void engine_kick(struct sb_engine *e)
+{
+	uint64_t one = 1;
+
+	/* a full counter (EAGAIN) still wakes the loop */
+	if (write(e->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		sb_err_rl("eventfd write: %s", strerror(errno));
+}
+
+void sb_engine_free(struct sb_engine *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->stopping = true;
+	pthread_mutex_unlock(&e->lock);
+	engine_kick(e);
+	if (e->thread_started)
+		pthread_join(e->thread, NULL);
+	close(e->evfd);
+	close(e->epfd);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+/* Queue @op for the loop thread. 0 or -ESHUTDOWN. */
+static int engine_queue(struct sb_engine *e, struct eng_op *op)
+{
+	pthread_mutex_lock(&e->lock);
+	if (e->stopping) {
+		pthread_mutex_unlock(&e->lock);
+		return -ESHUTDOWN;
+	}
+	list_add_tail(&e->subq, &op->link);
+	pthread_mutex_unlock(&e->lock);
+	engine_kick(e);
+	return 0;
+}
+
+/* One allocation: the op, @nslots pieces and @nslots * @rpp requests. */
+static struct eng_op *op_alloc(struct sb_engine *e, unsigned int nslots,
+			       unsigned int rpp)
+{
+	struct eng_op *op;
+	struct eng_req *reqs;
+	unsigned int i;
+
+	op = calloc(1, sizeof(*op) + nslots * sizeof(struct eng_piece) +
+			       (size_t)nslots * rpp * sizeof(struct eng_req));
+	if (!op)
+		return NULL;
+	op->e = e;
+	op->nslots = nslots;
+	op->rpp = rpp;
+	op->pieces = (struct eng_piece *)(op + 1);
+	reqs = (struct eng_req *)(op->pieces + nslots);
+	for (i = 0; i < nslots; i++) {
+		op->pieces[i].op = op;
+		op->pieces[i].reqs = reqs + (size_t)i * rpp;
+	}
+	list_init(&op->link);
+	return op;
+}
+
+int sb_engine_submit(struct sb_engine *e, struct sb_io *io)
+{
+	unsigned int nslots = 1, rpp;
+	struct eng_op *op;
+	struct sb_extent ext;
+	uint64_t need = 0;
+	int ret, npieces;
+
+	if (!e || !io || !io->cb)
+		return -EINVAL;
+	switch (io->op) {
+	case SB_IO_READ:
+	case SB_IO_WRITE:
+		need = io->length;
+		rpp = io->op == SB_IO_READ ? 1 : e->cl.replicas;
+		break;
+	case SB_IO_WRITE_ZEROES:
+	case SB_IO_UNMAP:
+		rpp = e->cl.replicas;
+		break;
+	case SB_IO_CAW:
+		if (io->length > XP_MAX_CAW)
+			return -EINVAL;
+		need = 2 * io->length;
+		rpp = e->cl.replicas;
+		break;
+	case SB_IO_FLUSH:
+		rpp = e->cl.nr_nodes;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (io->flags & ~(SB_IO_F_FUA | SB_IO_F_UNMAP))
+		return -EINVAL;
+	if (io->op != SB_IO_FLUSH) {
+		if (io->length == 0 || io->offset + io->length < io->offset)
+			return -EINVAL;
+		npieces = sb_split(io->offset, io->length, e->cl.chunk_size,
+				   e->max_piece, &ext, 1);
+		if (npieces < 1)
+			return npieces < 0 ? npieces : -EINVAL;
+		/* CAW is atomic on one node: it must stay in one chunk */
+		if (io->op == SB_IO_CAW &&
+		    (io->offset / e->cl.chunk_size !=
+		     (io->offset + io->length - 1) / e->cl.chunk_size))
+			return -EINVAL;
+		nslots = (unsigned int)npieces < ENG_WINDOW
+				 ? (unsigned int)npieces
+				 : ENG_WINDOW;
+	}
+	if (need) {
+		if (!io->iov || io->iovcnt <= 0 ||
+		    iov_total(io->iov, io->iovcnt) < need)
+			return -EINVAL;
+	}
+	op = op_alloc(e, nslots, rpp);
+	if (!op)
+		return -ENOMEM;
+	op->kind = OP_IO;
+	op->op = io->op;
+	op->io = io;
+	op->next_off = io->offset;
+	op->end = io->op == SB_IO_FLUSH ? io->offset : io->offset + io->length;
+	ret = engine_queue(e, op);
+	if (ret) {
+		free(op);
+		return ret;
+	}
+	stat_inc(&e->stats.submitted);
+	return 0;
+}
+
+int sb_engine_wait_ready(struct sb_engine *e, int timeout_ms)
+{
+	struct timespec until;
+	unsigned int i;
+	int up = 0;
+
+	if (!e)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (e->ntried < e->cl.nr_nodes && timeout_ms > 0) {
+		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) ==
+		    ETIMEDOUT)
+			break;
+	}
+	for (i = 0; i < e->cl.nr_nodes; i++)
+		up += e->nodes[i].pub_up;
+	pthread_mutex_unlock(&e->lock);
+	return up;
+}
+
+bool sb_engine_node_up(struct sb_engine *e, unsigned int idx)
+{
+	bool up;
+
+	if (!e || idx >= e->cl.nr_nodes)
+		return false;
+	pthread_mutex_lock(&e->lock);
+	up = e->nodes[idx].pub_up;
+	pthread_mutex_unlock(&e->lock);
+	return up;
+}
+
+/* ---- synchronous control operations ----------------------------------- */
+
+/*
+ * Send @opcode to every node with @targets[i] set (all when NULL) and wait.
+ * On success *@opp holds the finished op (reqs[i].err etc. per node);
+ * the caller releases it with ctl_free().
+ */
+static int ctl_run(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
+		   uint64_t offset, const void *payload, uint32_t paylen,
+		   const bool *targets, struct eng_op **opp)
+{
+	struct eng_op *op;
+	unsigned int i;
+	int ret;
+
+	op = op_alloc(e, 1, e->cl.nr_nodes);
+	if (!op)
+		return -ENOMEM;
+	op->kind = OP_CTL;
+	op->ctl_payload = payload;
+	op->ctl_paylen = paylen;
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		struct eng_req *r = &op->pieces[0].reqs[i];
+
+		if (targets && !targets[i])
+			continue;
+		req_fill(r, opcode, 0, lun_id, offset, 0);
+		if (paylen) {
+			/* the iovec lives in the piece's slice array */
+			r->paylen = paylen;
+		}
+	}
+	if (paylen) {
+		op->pieces[0].iov = calloc(1, sizeof(struct iovec));
+		if (!op->pieces[0].iov) {
+			free(op);
+			return -ENOMEM;
+		}
+		op->pieces[0].iovcap = 1;
+		op->pieces[0].iov[0].iov_base = (void *)payload;
+		op->pieces[0].iov[0].iov_len = paylen;
+		for (i = 0; i < e->cl.nr_nodes; i++) {
+			struct eng_req *r = &op->pieces[0].reqs[i];
+
+			if (r->opcode) {
+				r->iov = op->pieces[0].iov;
+				r->iovcnt = 1;
+			}
+		}
+	}
+	ret = engine_queue(e, op);
+	if (ret) {
+		free(op->pieces[0].iov);
+		free(op);
+		return ret;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (!op->ctl_done)
+		pthread_cond_wait(&e->cond, &e->lock);
+	pthread_mutex_unlock(&e->lock);
+	*opp = op;
+	return 0;
+}
+
+static void ctl_free(struct eng_op *op)
+{
+	unsigned int i;
+
+	if (!op)
+		return;
+	for (i = 0; i < op->rpp; i++)
+		free(op->pieces[0].reqs[i].ans_payload);
+	free(op->pieces[0].iov);
+	free(op);
+}
+
+/* Give the first connection attempts a chance before a control op. */
+static void ctl_wait_tried(struct sb_engine *e)
+{
+	int t = (int)e->cl.io_timeout_ms;
+
+	if (t > ENG_HANDSHAKE_MS)
+		t = ENG_HANDSHAKE_MS;
+	sb_engine_wait_ready(e, t + 100);
+}
+
+/* 0 when every node is up, else -EHOSTUNREACH. */
+static int ctl_all_up(struct sb_engine *e, const char *what)
+{
+	unsigned int i;
+
+	ctl_wait_tried(e);
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		if (!sb_engine_node_up(e, i)) {
+			sb_err("%s needs every node up; node %u (%s:%u) is "
+			       "down",
+			       what, e->cl.nodes[i].id, e->cl.nodes[i].host,
+			       e->cl.nodes[i].port);
+			return -EHOSTUNREACH;
+		}
+	}
+	return 0;
+}
+
+int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size)
+{
+	struct eng_op *op = NULL;
+	unsigned int i;
+	size_t len;
+	int ret;
+
+	if (!e || !name || size == 0)
+		return -EINVAL;
+	len = strnlen(name, XP_LUN_NAME_MAX + 1);
+	if (!xp_lun_name_valid(name, len))
+		return -EINVAL;
+	ret = ctl_all_up(e, "LUN create");
+	if (ret)
+		return ret;
+	ret = ctl_run(e, XP_OP_LUN_CREATE, sb_lun_id(name), size, name,
+		      (uint32_t)len, NULL, &op);
+	if (ret)
+		return ret;
+	for (i = 0; i < op->rpp && !ret; i++)
+		ret = op->pieces[0].reqs[i].err;
+	ctl_free(op);
+	return ret;
+}
+
+int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size)
+{
+	struct eng_op *op = NULL;
+	bool targets[SB_MAX_NODES];
+	unsigned int i, nup = 0, nfound = 0, nmissing = 0;
+	uint64_t found = 0;
+	int ret, other = 0;
+
+	if (!e || !lun_id || !size)
+		return -EINVAL;
+	ctl_wait_tried(e);
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		targets[i] = sb_engine_node_up(e, i);
+		nup += targets[i];
+	}
+	if (!nup)
+		return -EHOSTUNREACH;
+	ret = ctl_run(e, XP_OP_LUN_OPEN, lun_id, 0, NULL, 0, targets, &op);
+	if (ret)
+		return ret;
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		const struct eng_req *r = &op->pieces[0].reqs[i];
+
+		if (!targets[i])
+			continue;
+		if (r->err == -ENOENT) {
+			nmissing++;
+		} else if (r->err) {
+			if (!other)
+				other = r->err;
+		} else if (nfound++ && r->ans_offset != found) {
+			sb_err("LUN %016llx: nodes disagree on its size (%llu, "
+			       "%llu)",
+			       (unsigned long long)lun_id,
+			       (unsigned long long)found,
+			       (unsigned long long)r->ans_offset);
+			ret = -EIO;
+		} else {
+			found = r->ans_offset;
+		}
+	}
+	ctl_free(op);
+	if (ret)
+		return ret;
+	if (!nfound)
+		return nmissing && !other ? -ENOENT : other;
+	if (nmissing)
+		sb_warn("LUN %016llx: %u node(s) do not have it",
+			(unsigned long long)lun_id, nmissing);
+	*size = found;
+	return 0;
+}
+
+/* Run a LUN-wide @opcode on every node and reduce the answers. */
+static int ctl_everywhere(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
+			  uint64_t offset, bool enoent_ok)
+{
+	struct eng_op *op = NULL;
+	unsigned int i, nmissing = 0;
+	int ret;
+
+	ret = ctl_all_up(e, xp_opcode_name(opcode));
+	if (ret)
+		return ret;
+	ret = ctl_run(e, opcode, lun_id, offset, NULL, 0, NULL, &op);
+	if (ret)
+		return ret;
+	for (i = 0; i < op->rpp; i++) {
+		int err = op->pieces[0].reqs[i].err;
+
+		if (err == -ENOENT && enoent_ok)
+			nmissing++;
+		else if (err && !ret)
+			ret = err;
+	}
+	if (!ret && nmissing == op->rpp)
+		ret = -ENOENT;
+	ctl_free(op);
+	return ret;
+}
+
+int sb_engine_lun_resize(struct sb_engine *e, uint64_t lun_id, uint64_t size)
+{
+	if (!e || !lun_id || !size)
+		return -EINVAL;
+	return ctl_everywhere(e, XP_OP_LUN_RESIZE, lun_id, size, false);
+}
+
+int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id)
+{
+	if (!e || !lun_id)
+		return -EINVAL;
+	/* a node that lost it already (an earlier partial delete) is fine */
+	return ctl_everywhere(e, XP_OP_LUN_DELETE, lun_id, 0, true);
+}
+
+int sb_engine_stat(struct sb_engine *e, unsigned int idx, struct xp_stat *st,
+		   struct xp_stat_lun **luns)
+{
+	struct eng_op *op = NULL;
+	bool targets[SB_MAX_NODES] = {false};
+	struct xp_stat_lun *arr = NULL;
+	const struct eng_req *r;
+	int ret, n;
+
+	if (!e || idx >= e->cl.nr_nodes || !st)
+		return -EINVAL;
+	ctl_wait_tried(e);
+	targets[idx] = true;
+	ret = ctl_run(e, XP_OP_STAT, 0, 0, NULL, 0, targets, &op);
+	if (ret)
+		return ret;
+	r = &op->pieces[0].reqs[idx];
+	ret = r->err;
+	if (ret)
+		goto out_free_op;
+	if (!r->ans_payload) {
+		ret = -EBADMSG;
+		goto out_free_op;
+	}
+	n = xp_stat_decode(r->ans_payload, r->ans_len, st, NULL, 0);
+	if (n < 0) {
+		ret = n;
+		goto out_free_op;
+	}
+	if (luns && n > 0) {
+		arr = calloc((size_t)n, sizeof(*arr));
+		if (!arr) {
+			ret = -ENOMEM;
+			goto out_free_op;
+		}
+		n = xp_stat_decode(r->ans_payload, r->ans_len, st, arr,
+				   (size_t)n);
+		if (n < 0) {
+			free(arr);
+			ret = n;
+			goto out_free_op;
+		}
+	}
+	if (luns)
+		*luns = arr;
+	ret = n;
+out_free_op:
+	ctl_free(op);
+	return ret;
+}
+
+void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st)
+{
+	if (!e || !st)
+		return;
+	st->submitted = __atomic_load_n(&e->stats.submitted, __ATOMIC_RELAXED);
+	st->completed = __atomic_load_n(&e->stats.completed, __ATOMIC_RELAXED);
+	st->failovers = __atomic_load_n(&e->stats.failovers, __ATOMIC_RELAXED);
+	st->timeouts = __atomic_load_n(&e->stats.timeouts, __ATOMIC_RELAXED);
+	st->reconnects =
+		__atomic_load_n(&e->stats.reconnects, __ATOMIC_RELAXED);
+	st->throttled = __atomic_load_n(&e->stats.throttled, __ATOMIC_RELAXED);
+	st->max_inflight =
+		__atomic_load_n(&e->stats.max_inflight, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,609 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * LUN files of a storage node (see store.h).
+ *
+ * .meta format, text, one "key value" per line after a version line:
+ *
+ *   spanblk-lun 1
+ *   id 3f2a9c0d11e04b7a
+ *   size 1073741824
+ *   name vol0
+ *
+ * Durability of metadata: write <id>.meta.tmp, fsync it, rename over
+ * <id>.meta, fsync the luns/ folder. A crash leaves either the old or the
+ * new .meta, and at worst a .meta.tmp that the next start removes.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/log.h"
+
+#define LUNS_SUBDIR "luns"
+#define PROBE_NAME ".probe"
+#define META_MAGIC "spanblk-lun 1"
+#define META_FMT META_MAGIC "\nid %016" PRIx64 "\nsize %" PRIu64 "\nname %s\n"
+#define META_MAX 512
+#define HASH_BUCKETS 256
+/* "<16 hex>.meta.tmp" and NUL */
+#define FNAME_MAX 32
+
+struct nd_store {
+	int dirfd; /* DATA_DIR/luns */
+	size_t count; /* LUNs in the table */
+	struct nd_lun *hash[HASH_BUCKETS];
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static size_t bucket(uint64_t id)
+{
+	/* Ids are hash prefixes already; fold them anyway for test ids. */
+	return (size_t)((id ^ (id >> 17) ^ (id >> 41)) % HASH_BUCKETS);
+}
+
+static void fname(char *buf, uint64_t id, const char *suffix)
+{
+	snprintf(buf, FNAME_MAX, "%016" PRIx64 "%s", id, suffix);
+}
+
+static int fsync_fd(int fd)
+{
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write @lun's .meta durably (temp, fsync, rename, fsync folder). */
+static int meta_write(struct nd_store *st, uint64_t id, const char *name,
+		      uint64_t size)
+{
+	char tmp[FNAME_MAX], final[FNAME_MAX];
+	char text[META_MAX];
+	int fd, n, ret;
+
+	n = snprintf(text, sizeof(text), META_FMT, id, size, name);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -EINVAL;
+	fname(tmp, id, ".meta.tmp");
+	fname(final, id, ".meta");
+
+	fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0640);
+	if (fd < 0)
+		return -errno;
+	ret = write_all(fd, text, (size_t)n);
+	if (!ret)
+		ret = fsync_fd(fd);
+	close(fd);
+	if (ret)
+		goto out_unlink_tmp;
+	if (renameat(st->dirfd, tmp, st->dirfd, final) < 0) {
+		ret = -errno;
+		goto out_unlink_tmp;
+	}
+	return fsync_fd(st->dirfd);
+
+out_unlink_tmp:
+	unlinkat(st->dirfd, tmp, 0);
+	return ret;
+}
+
+/*
+ * Parse .meta text. Every key once, in order; anything else is an error,
+ * so a damaged file is reported rather than half-read.
+ */
+static int meta_parse(const char *text, uint64_t *id, uint64_t *size,
+		      char name[XP_LUN_NAME_MAX + 1])
+{
+	const char *p = text;
+	const char *nl;
+	char *end;
+	size_t len;
+
+	len = strlen(META_MAGIC);
+	if (strncmp(p, META_MAGIC "\n", len + 1))
+		return -EINVAL;
+	p += len + 1;
+
+	if (strncmp(p, "id ", 3))
+		return -EINVAL;
+	p += 3;
+	errno = 0;
+	*id = strtoull(p, &end, 16);
+	if (errno || end != p + 16 || *end != '\n')
+		return -EINVAL;
+	p = end + 1;
+
+	if (strncmp(p, "size ", 5) || p[5] < '0' || p[5] > '9')
+		return -EINVAL;
+	p += 5;
+	errno = 0;
+	*size = strtoull(p, &end, 10);
+	if (errno || *end != '\n')
+		return -EINVAL;
+	p = end + 1;
+
+	if (strncmp(p, "name ", 5))
+		return -EINVAL;
+	p += 5;
+	nl = strchr(p, '\n');
+	if (!nl || nl[1] != '\0')
+		return -EINVAL;
+	len = (size_t)(nl - p);
+	if (!xp_lun_name_valid(p, len))
+		return -EINVAL;
+	memcpy(name, p, len);
+	name[len] = '\0';
+	if (!*id || !*size || *size > ND_LUN_SIZE_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+static struct nd_lun *lun_alloc(uint64_t id, const char *name, size_t len,
+				uint64_t size, int fd)
+{
+	struct nd_lun *lun = calloc(1, sizeof(*lun));
+
+	if (!lun)
+		return NULL;
+	lun->id = id;
+	lun->size = size;
+	memcpy(lun->name, name, len);
+	lun->name[len] = '\0';
+	lun->fd = fd;
+	lun->refs = 1;
+	nd_rlock_init(&lun->rlock);
+	return lun;
+}
+
+static void table_insert(struct nd_store *st, struct nd_lun *lun)
+{
+	size_t b = bucket(lun->id);
+
+	lun->hnext = st->hash[b];
+	st->hash[b] = lun;
+	st->count++;
+}
+
+static void table_remove(struct nd_store *st, struct nd_lun *lun)
+{
+	struct nd_lun **pp;
+
+	for (pp = &st->hash[bucket(lun->id)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == lun) {
+			*pp = lun->hnext;
+			lun->hnext = NULL;
+			st->count--;
+			return;
+		}
+	}
+}
+
+void nd_lun_get(struct nd_lun *lun)
+{
+	lun->refs++;
+}
+
+void nd_lun_put(struct nd_lun *lun)
+{
+	if (!lun || --lun->refs)
+		return;
+	if (lun->fd >= 0)
+		close(lun->fd);
+	free(lun);
+}
+
+int nd_lun_check_range(const struct nd_lun *lun, uint64_t offset,
+		       uint64_t length)
+{
+	if (offset > lun->size || length > lun->size - offset)
+		return -ERANGE;
+	return 0;
+}
+
+int nd_lun_allocated(const struct nd_lun *lun, uint64_t *bytes)
+{
+	struct stat sb;
+
+	if (fstat(lun->fd, &sb) < 0)
+		return -errno;
+	*bytes = (uint64_t)sb.st_blocks * 512;
+	return 0;
+}
+
+struct nd_lun *nd_store_find(struct nd_store *st, uint64_t id)
+{
+	struct nd_lun *lun;
+
+	for (lun = st->hash[bucket(id)]; lun; lun = lun->hnext)
+		if (lun->id == id)
+			return lun;
+	return NULL;
+}
+
+size_t nd_store_count(const struct nd_store *st)
+{
+	return st->count;
+}
+
+size_t nd_store_list(struct nd_store *st, struct nd_lun **out, size_t max)
+{
+	size_t b, n = 0;
+	struct nd_lun *lun;
+
+	for (b = 0; b < HASH_BUCKETS; b++)
+		for (lun = st->hash[b]; lun; lun = lun->hnext) {
+			if (n < max)
+				out[n] = lun;
+			n++;
+		}
+	return n;
+}
+
+int nd_store_create(struct nd_store *st, uint64_t id, const char *name,
+		    size_t name_len, uint64_t size, struct nd_lun **out)
+{
+	char data[FNAME_MAX];
+	struct nd_lun *lun;
+	int fd, ret;
+
+	if (!id || !xp_lun_name_valid(name, name_len) || !size ||
+	    size > ND_LUN_SIZE_MAX)
+		return -EINVAL;
+	lun = nd_store_find(st, id);
+	if (lun) {
+		if (strlen(lun->name) != name_len ||
+		    memcmp(lun->name, name, name_len) || lun->size != size)
+			return -EEXIST;
+		if (out)
+			*out = lun;
+		return 0;
+	}
+
+	fname(data, id, ".data");
+	/* O_TRUNC: a stray .data of a half-deleted LUN must not resurface. */
+	fd = openat(st->dirfd, data, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0640);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		goto out_unlink_data;
+	}
+	ret = fsync_fd(fd);
+	if (ret)
+		goto out_unlink_data;
+	lun = lun_alloc(id, name, name_len, size, fd);
+	if (!lun) {
+		ret = -ENOMEM;
+		goto out_unlink_data;
+	}
+	ret = meta_write(st, id, lun->name, size);
+	if (ret)
+		goto out_free_lun;
+	table_insert(st, lun);
+	if (out)
+		*out = lun;
+	return 0;
+
+out_free_lun:
+	free(lun);
+out_unlink_data:
+	close(fd);
+	unlinkat(st->dirfd, data, 0);
+	return ret;
+}
+
+int nd_store_resize(struct nd_store *st, struct nd_lun *lun, uint64_t size)
+{
+	int ret;
+
+	if (lun->deleted)
+		return -ENOENT;
+	if (!size || size > ND_LUN_SIZE_MAX)
+		return -EINVAL;
+	if (size == lun->size)
+		return 0;
+	if (ftruncate(lun->fd, (off_t)size) < 0)
+		return -errno;
+	ret = fsync_fd(lun->fd);
+	if (!ret)
+		ret = meta_write(st, lun->id, lun->name, size);
+	if (ret) {
+		/* Put the file back; the .meta still holds the old size. */
+		if (ftruncate(lun->fd, (off_t)lun->size) < 0)
+			sb_warn("LUN %016" PRIx64 ": cannot undo resize: %s",
+				lun->id, strerror(errno));
+		return ret;
+	}
+	lun->size = size;
+	return 0;
+}
+
+int nd_store_delete(struct nd_store *st, struct nd_lun *lun)
+{
+	char meta[FNAME_MAX], data[FNAME_MAX];
+	int ret = 0;
+
+	fname(meta, lun->id, ".meta");
+	fname(data, lun->id, ".data");
+	table_remove(st, lun);
+	lun->deleted = true;
+	if (unlinkat(st->dirfd, meta, 0) < 0 && errno != ENOENT)
+		ret = -errno;
+	if (unlinkat(st->dirfd, data, 0) < 0 && errno != ENOENT && !ret)
+		ret = -errno;
+	if (!ret)
+		ret = fsync_fd(st->dirfd);
+	nd_lun_put(lun);
+	return ret;
+}
+
+int nd_store_sync_all(struct nd_store *st)
+{
+	struct nd_lun *lun;
+	size_t b;
+	int ret = 0;
+
+	for (b = 0; b < HASH_BUCKETS; b++)
+		for (lun = st->hash[b]; lun; lun = lun->hnext)
+			if (fdatasync(lun->fd) < 0 && !ret)
+				ret = -errno;
+	return ret;
+}
+
+/* Read a whole small file relative to the luns/ folder. */
+static int read_small(int dirfd, const char *name, char *buf, size_t cap)
+{
+	size_t used = 0;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read(fd, buf + used, cap - 1 - used);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used == cap - 1) {
+			close(fd);
+			return -EFBIG;
+		}
+	}
+	close(fd);
+	buf[used] = '\0';
+	return 0;
+}
+
+/* Load the LUN of one .meta file; problems are logged and skipped. */
+static void load_one(struct nd_store *st, const char *meta)
+{
+	char text[META_MAX], name[XP_LUN_NAME_MAX + 1];
+	char want[FNAME_MAX], data[FNAME_MAX];
+	struct nd_lun *lun;
+	uint64_t id, size;
+	struct stat sb;
+	int fd, ret;
+
+	ret = read_small(st->dirfd, meta, text, sizeof(text));
+	if (!ret)
+		ret = meta_parse(text, &id, &size, name);
+	if (ret) {
+		sb_warn("skipping %s: unreadable or damaged (%s)", meta,
+			strerror(-ret));
+		return;
+	}
+	fname(want, id, ".meta");
+	if (strcmp(want, meta)) {
+		sb_warn("skipping %s: it names LUN %016" PRIx64, meta, id);
+		return;
+	}
+	if (nd_store_find(st, id))
+		return;
+	fname(data, id, ".data");
+	fd = openat(st->dirfd, data, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		sb_warn("skipping LUN %s: %s: %s", name, data, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_size != size) {
+		/* An interrupted create or resize: the .meta is the truth. */
+		if (ftruncate(fd, (off_t)size) < 0) {
+			sb_warn("skipping LUN %s: cannot size %s: %s", name,
+				data, strerror(errno));
+			close(fd);
+			return;
+		}
+	}
+	lun = lun_alloc(id, name, strlen(name), size, fd);
+	if (!lun) {
+		sb_warn("skipping LUN %s: out of memory", name);
+		close(fd);
+		return;
+	}
+	table_insert(st, lun);
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && !strcmp(s + n - m, suffix);
+}
+
+static int load_all(struct nd_store *st)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	/* fdopendir takes the fd; keep st->dirfd for ourselves. */
+	fd = dup(st->dirfd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	while ((de = readdir(d))) {
+		if (has_suffix(de->d_name, ".meta.tmp"))
+			unlinkat(st->dirfd, de->d_name, 0);
+		else if (has_suffix(de->d_name, ".meta"))
+			load_one(st, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Create, sync and remove a file: the folder really takes writes. */
+static int probe(int dirfd)
+{
+	int fd, ret;
+
+	fd = openat(dirfd, PROBE_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return -errno;
+	ret = write_all(fd, "x", 1);
+	if (!ret)
+		ret = fsync_fd(fd);
+	close(fd);
+	if (unlinkat(dirfd, PROBE_NAME, 0) < 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+int nd_store_open(const char *data_dir, struct nd_store **out, char *err,
+		  size_t errlen)
+{
+	struct nd_store *st;
+	int topfd, ret;
+
+	if (!data_dir || !*data_dir) {
+		set_err(err, errlen, "data_dir is empty");
+		return -EINVAL;
+	}
+	if (mkdir(data_dir, 0750) < 0 && errno != EEXIST) {
+		ret = -errno;
+		set_err(err, errlen, "cannot create data_dir %s: %s", data_dir,
+			strerror(-ret));
+		return ret;
+	}
+	topfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (topfd < 0) {
+		ret = -errno;
+		set_err(err, errlen, "cannot open data_dir %s: %s", data_dir,
+			strerror(-ret));
+		return ret;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		ret = -ENOMEM;
+		set_err(err, errlen, "out of memory");
+		goto out_close_top;
+	}
+	if (mkdirat(topfd, LUNS_SUBDIR, 0750) < 0 && errno != EEXIST) {
+		ret = -errno;
+		set_err(err, errlen, "data_dir %s is not writable: %s",
+			data_dir, strerror(-ret));
+		goto out_free_store;
+	}
+	st->dirfd =
+		openat(topfd, LUNS_SUBDIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0) {
+		ret = -errno;
+		set_err(err, errlen, "cannot open %s/%s: %s", data_dir,
+			LUNS_SUBDIR, strerror(-ret));
+		goto out_free_store;
+	}
+	ret = probe(st->dirfd);
+	if (ret) {
+		set_err(err, errlen, "data_dir %s is not writable: %s",
+			data_dir, strerror(-ret));
+		goto out_close_luns;
+	}
+	ret = load_all(st);
+	if (ret) {
+		set_err(err, errlen, "cannot list %s/%s: %s", data_dir,
+			LUNS_SUBDIR, strerror(-ret));
+		goto out_close_luns;
+	}
+	close(topfd);
+	*out = st;
+	return 0;
+
+out_close_luns:
+	close(st->dirfd);
+out_free_store:
+	free(st);
+out_close_top:
+	close(topfd);
+	return ret;
+}
+
+void nd_store_close(struct nd_store *st)
+{
+	struct nd_lun *lun, *next;
+	size_t b;
+
+	if (!st)
+		return;
+	for (b = 0; b < HASH_BUCKETS; b++) {
+		for (lun = st->hash[b]; lun; lun = next) {
+			next = lun->hnext;
+			lun->hnext = NULL;
+			nd_lun_put(lun);
+		}
+		st->hash[b] = NULL;
+	}
+	close(st->dirfd);
+	free(st);
+}

@@ -1,0 +1,417 @@
+# shellcheck shell=bash
+# Helpers shared by the guest harness (tests/vm/run.sh, tests/vm/guest.sh)
+# and the scenarios in tests/vm/scenarios/. Source it; it defines functions
+# only and sets no shell options.
+#
+# How a run fits together (docs/vm.md has the long version):
+#
+#   host: run.sh                       guest (Debian's kernel, TCG)
+#   -------------                      -----------------------------
+#   vmh_kernel   apt-get download   .cache/vm/<kver>/{boot,lib/modules}
+#   vmh_initrd   busybox + 9p/virtio/overlay modules -> initrd.img
+#   vmh_boot     qemu -nic none  -->   /init (busybox): insmod, mount host /
+#                                      over 9p read-only + tmpfs overlay,
+#                                      modules (9p "kmods"), results (9p
+#                                      "sbvmout", writable) on /sbvm,
+#                                      switch_root -> tests/vm/guest.sh
+#                                      guest.sh runs ONE scenario, writes
+#                                      status + logs to /sbvm, sysrq o
+#   reads status, steps, logs from the results folder; a guest still alive
+#   at the deadline is killed and the last STEP line says where it hung.
+#
+# Host-side functions are prefixed vmh_, guest-side ones (for scenarios)
+# vmg_. Both halves need only bash and coreutils.
+
+# ---------------------------------------------------------------------------
+# Shared
+# ---------------------------------------------------------------------------
+
+# Mount point of the writable results share inside the guest.
+VM_GUEST_OUT=/sbvm
+
+vm_log() { # message... -> stderr, prefixed
+	echo "vm: $*" >&2
+}
+
+vm_die() { # message... -> stderr, exit 1
+	echo "vm: error: $*" >&2
+	exit 1
+}
+
+# ---------------------------------------------------------------------------
+# Host side
+# ---------------------------------------------------------------------------
+
+# Packages the host needs for the guest harness (Debian 12 names).
+VMH_PACKAGES=(qemu-system-x86 busybox-static cpio kmod)
+# Packages the guest needs: it runs the host's own userspace over 9p.
+VMH_GUEST_PACKAGES=(tcmu-runner targetcli-fb open-iscsi fio dbus
+	e2fsprogs util-linux iproute2)
+
+# Modules the initramfs loads to reach the host's root over 9p; their
+# dependencies are added in load order by modprobe --show-depends.
+VMH_INITRD_MODULES=(virtio_pci 9pnet_virtio 9p overlay)
+
+vmh_check_tools() { # -> 0, or lists what is missing and returns 1
+	local t missing=()
+	for t in qemu-system-x86_64 cpio depmod modprobe dpkg-deb apt-get \
+		gzip; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+		missing+=("/bin/busybox (static)")
+	if [ ${#missing[@]} -gt 0 ]; then
+		vm_log "missing: ${missing[*]}"
+		vm_log "install: apt-get install ${VMH_PACKAGES[*]}"
+		return 1
+	fi
+	return 0
+}
+
+vmh_kernel_pkg() { # -> prints the linux-image-*-amd64 package to use
+	local pkg
+	if [ -n "${SBVM_KERNEL_PKG:-}" ]; then
+		echo "$SBVM_KERNEL_PKG"
+		return 0
+	fi
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -nE 's/^ *Depends: (linux-image-[0-9][^ ]*-amd64)$/\1/p' |
+		head -n1)
+	if [ -z "$pkg" ]; then
+		vm_log "cannot resolve linux-image-amd64 (run apt-get update?)"
+		return 1
+	fi
+	echo "$pkg"
+}
+
+# vmh_kernel CACHE: makes sure CACHE/<pkg>/ holds the extracted kernel
+# package with a depmod'ed module tree. Sets VMH_KVER, VMH_KROOT (the
+# extracted tree), VMH_VMLINUZ. Downloads only when the cache is empty.
+vmh_kernel() {
+	local cache=$1 pkg dir tmp deb
+	pkg=$(vmh_kernel_pkg) || return 1
+	dir=$cache/$pkg
+	if [ ! -f "$dir/.complete" ]; then
+		vm_log "fetching $pkg into $cache (once)"
+		rm -rf "$dir" "$dir.tmp"
+		mkdir -p "$dir.tmp/deb" || return 1
+		tmp=$dir.tmp
+		if [ -n "${SBVM_KERNEL_DEB:-}" ]; then
+			cp "$SBVM_KERNEL_DEB" "$tmp/deb/" || return 1
+		elif ! (cd "$tmp/deb" &&
+			apt-get download -q -o APT::Sandbox::User=root \
+				"$pkg" >/dev/null); then
+			vm_log "apt-get download $pkg failed (apt-get update?)"
+			rm -rf "$tmp"
+			return 1
+		fi
+		deb=$(ls "$tmp"/deb/*.deb | head -n1)
+		dpkg-deb -x "$deb" "$tmp/root" || return 1
+		rm -rf "$tmp/deb"
+		mv "$tmp" "$dir" || return 1
+	fi
+	VMH_KROOT=$dir/root
+	VMH_KVER=$(ls "$VMH_KROOT/lib/modules" | head -n1)
+	VMH_VMLINUZ=$VMH_KROOT/boot/vmlinuz-$VMH_KVER
+	if [ -z "$VMH_KVER" ] || [ ! -f "$VMH_VMLINUZ" ]; then
+		vm_log "$dir holds no kernel; remove it and retry"
+		return 1
+	fi
+	if [ ! -f "$dir/.complete" ]; then
+		depmod -b "$VMH_KROOT" "$VMH_KVER" || return 1
+		touch "$dir/.complete"
+	fi
+	return 0
+}
+
+# vmh_initrd OUT: writes a busybox initramfs with the 9p/virtio/overlay
+# modules of VMH_KROOT/VMH_KVER and tests/vm/init as /init to OUT.
+vmh_initrd() {
+	local out=$1 here tmp m ko verb base dst n=0 seen=
+	here=$(dirname "${BASH_SOURCE[0]}")
+	tmp=$(mktemp -d) || return 1
+	mkdir -p "$tmp/bin" "$tmp/mods" "$tmp/proc" "$tmp/sys" "$tmp/dev" \
+		"$tmp/lower" "$tmp/rw" "$tmp/newroot"
+	cp /bin/busybox "$tmp/bin/busybox" || return 1
+	ln -s busybox "$tmp/bin/sh"
+	cp "$here/init" "$tmp/init" && chmod 755 "$tmp/init" || return 1
+	# modprobe takes one module per call; it prints "insmod /path/x.ko"
+	# lines, dependencies first, and nothing for built-in modules.
+	for m in "${VMH_INITRD_MODULES[@]}"; do
+		modprobe -d "$VMH_KROOT" -S "$VMH_KVER" --show-depends "$m" ||
+			return 1
+	done >"$tmp/deps" || {
+		vm_log "modprobe --show-depends failed"
+		rm -rf "$tmp"
+		return 1
+	}
+	while read -r verb ko _; do
+		[ "$verb" = insmod ] || continue
+		base=$(basename "$ko")
+		base=${base%.xz}
+		case " $seen " in *" $base "*) continue ;; esac
+		seen="$seen $base"
+		n=$((n + 1))
+		dst=$tmp/mods/$(printf %02d $n)-$base
+		case $ko in
+		*.ko.xz) xz -dc "$ko" >"$dst" ;;
+		*.ko) cp "$ko" "$dst" ;;
+		*) false ;;
+		esac || {
+			vm_log "cannot pack module $ko"
+			rm -rf "$tmp"
+			return 1
+		}
+	done <"$tmp/deps"
+	rm -f "$tmp/deps"
+	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp" &&
+		mv "$out.tmp" "$out"
+	local rc=$?
+	rm -rf "$tmp"
+	return $rc
+}
+
+# vmh_boot OUTDIR TIMEOUT: boots the guest (VMH_VMLINUZ, VMH_INITRD) with
+# OUTDIR as the writable share; returns when qemu exits or TIMEOUT seconds
+# have passed (then qemu is killed and VMH_TIMED_OUT=1). Prints progress:
+# guest lines starting "VM:" or "STEP ", or every console line with
+# SBVM_VERBOSE=1. Console goes to OUTDIR/console.log.
+vmh_boot() {
+	local out=$1 timeout=$2 qpid tpid start now mem=${SBVM_MEM:-2048}
+	local smp=${SBVM_SMP:-2}
+	VMH_TIMED_OUT=0
+	: >"$out/console.log"
+	start=$(date +%s)
+	nice -n "${SBVM_NICE:-10}" qemu-system-x86_64 \
+		-accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" \
+		-nodefaults -display none -monitor none -no-reboot -nic none \
+		-chardev "file,id=con,path=$out/console.log" -serial chardev:con \
+		-kernel "$VMH_VMLINUZ" -initrd "$VMH_INITRD" \
+		-append "console=ttyS0 quiet panic=-1 sbvm_init=$VMH_STAGE2 ${SBVM_APPEND:-}" \
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		-virtfs "local,path=$VMH_KROOT/lib/modules,mount_tag=kmods,security_model=none,readonly=on" \
+		-virtfs "local,path=$out,mount_tag=sbvmout,security_model=none" \
+		</dev/null >"$out/qemu.log" 2>&1 &
+	qpid=$!
+	vmh_follow "$out/console.log" "$qpid" "$start" &
+	tpid=$!
+	while kill -0 "$qpid" 2>/dev/null; do
+		now=$(date +%s)
+		if [ $((now - start)) -ge "$timeout" ]; then
+			VMH_TIMED_OUT=1
+			kill -TERM "$qpid" 2>/dev/null
+			sleep 2
+			kill -KILL "$qpid" 2>/dev/null
+			break
+		fi
+		sleep 1
+	done
+	wait "$qpid" 2>/dev/null
+	VMH_QEMU_RC=$?
+	sleep 0.5
+	kill "$tpid" 2>/dev/null
+	wait "$tpid" 2>/dev/null
+	VMH_ELAPSED=$(($(date +%s) - start))
+	return 0
+}
+
+vmh_follow() { # console qpid start: prints progress lines as they come
+	local line
+	tail -n +1 -F --pid="$2" "$1" 2>/dev/null | while IFS= read -r line; do
+		line=${line%$'\r'}
+		if [ "${SBVM_VERBOSE:-0}" = 1 ]; then
+			printf '[%4ds] %s\n' $(($(date +%s) - $3)) "$line"
+			continue
+		fi
+		case $line in
+		VM:* | STEP\ * | FAIL* | PASS* | SKIP* | INFO\ *)
+			printf '[%4ds] %s\n' $(($(date +%s) - $3)) "$line" ;;
+		esac
+	done
+}
+
+# ---------------------------------------------------------------------------
+# Guest side (scenarios run as root inside the guest; SBVM_OUT is the
+# writable results folder, SBVM_REPO the build tree)
+# ---------------------------------------------------------------------------
+
+SBVM_OUT=${SBVM_OUT:-$VM_GUEST_OUT}
+
+vmg_uptime() { # -> seconds since guest boot, one decimal
+	local u
+	read -r u _ </proc/uptime
+	echo "${u%?}"
+}
+
+# vmg_step NAME: records progress. The host prints it while the guest runs
+# and names the last one when the guest hangs or fails.
+vmg_step() {
+	VMG_STEP=$*
+	echo "STEP $* (t=$(vmg_uptime)s)"
+	echo "$(vmg_uptime) $*" >>"$SBVM_OUT/steps"
+}
+
+vmg_info() { # message: a line the host shows as progress
+	echo "INFO $*"
+}
+
+vmg_fail() { # message: the scenario fails here
+	echo "FAIL ${VMG_STEP:+[$VMG_STEP] }$*"
+	exit 1
+}
+
+vmg_run() { # cmd...: runs cmd, fails the scenario (with its output) if it fails
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	[ -n "$out" ] && printf '%s\n' "$out"
+	[ $rc -eq 0 ] || vmg_fail "exit status $rc: $*"
+}
+
+vmg_modules() { # module...: modprobe each, failing on the first error
+	local m
+	for m in "$@"; do
+		modprobe "$m" || vmg_fail "modprobe $m"
+	done
+}
+
+# vmg_lio_up: loads LIO, TCMU and the iSCSI initiator and target; mounts
+# configfs. rtslib's PR folder must exist before the target loads.
+vmg_lio_up() {
+	mkdir -p /etc/rtslib-fb-target/pr /run/lock/iscsi
+	vmg_modules configfs target_core_mod target_core_user \
+		target_core_file target_core_iblock iscsi_target_mod \
+		iscsi_tcp sd_mod crc32c_generic
+	mountpoint -q /sys/kernel/config ||
+		mount -t configfs none /sys/kernel/config ||
+		vmg_fail "mount configfs"
+}
+
+# vmg_dbus_up: a system bus for targetcli <-> tcmu-runner.
+vmg_dbus_up() {
+	mkdir -p /run/dbus
+	dbus-uuidgen --ensure=/etc/machine-id || vmg_fail "dbus-uuidgen"
+	[ -S /run/dbus/system_bus_socket ] && return 0
+	dbus-daemon --system --fork || vmg_fail "dbus-daemon"
+}
+
+# vmg_tcmu_up [HANDLER_DIR]: starts tcmu-runner (handlers from HANDLER_DIR,
+# default the runner's own folder), logs into SBVM_OUT/logs/, waits until
+# it owns its bus name. Sets VMG_TCMU_PID.
+vmg_tcmu_up() {
+	local hp=${1:-} i args=()
+	mkdir -p "$SBVM_OUT/logs"
+	[ -n "$hp" ] && args+=(--handler-path "$hp")
+	tcmu-runner "${args[@]}" --tcmu-log-dir "$SBVM_OUT/logs" \
+		>>"$SBVM_OUT/logs/tcmu-runner.out" 2>&1 &
+	VMG_TCMU_PID=$!
+	for i in $(seq 1 100); do
+		kill -0 "$VMG_TCMU_PID" 2>/dev/null ||
+			vmg_fail "tcmu-runner exited: $(tail -n 5 "$SBVM_OUT/logs/tcmu-runner.out")"
+		dbus-send --system --print-reply --dest=org.freedesktop.DBus \
+			/org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+			string:org.kernel.TCMUService1 2>/dev/null |
+			grep -q 'boolean true' && return 0
+		sleep 0.1
+	done
+	vmg_fail "tcmu-runner did not register on the system bus"
+}
+
+vmg_tcmu_down() { # stops the tcmu-runner started by vmg_tcmu_up
+	[ -n "${VMG_TCMU_PID:-}" ] || return 0
+	kill -TERM "$VMG_TCMU_PID" 2>/dev/null
+	wait "$VMG_TCMU_PID" 2>/dev/null
+	VMG_TCMU_PID=
+}
+
+# vmg_targetcli FILE: runs the targetcli commands in FILE (one per line, as
+# typed at its prompt) in ONE targetcli start (~5 s under TCG each). The
+# output goes to SBVM_OUT/logs/targetcli.log; any error line fails.
+vmg_targetcli() {
+	local f=$1 log=$SBVM_OUT/logs/targetcli.log out errs
+	mkdir -p "$SBVM_OUT/logs"
+	{
+		echo "set global auto_save_on_exit=false"
+		cat "$f"
+		echo "exit"
+	} >"$f.batch"
+	echo "== targetcli < $f" >>"$log"
+	out=$(TERM=dumb targetcli <"$f.batch" 2>&1)
+	printf '%s\n' "$out" >>"$log"
+	# Batch mode exits 0 even when a command fails; its messages are the
+	# only sign. The missing-preferences warning of a first start is not.
+	errs=$(printf '%s\n' "$out" | grep -v 'Could not load preferences' |
+		grep -iE 'error|no such|not found|not valid|invalid|unknown|could not|cannot|failed|exists')
+	if [ -n "$errs" ]; then
+		printf '%s\n' "$errs"
+		vmg_fail "targetcli reported an error running $f"
+	fi
+}
+
+# vmg_iscsi_login IQN [PORTAL]: starts iscsid (once), discovers and logs in;
+# sets VMG_DEV to the /dev/sdX of LUN 0 of IQN.
+vmg_iscsi_login() {
+	local iqn=$1 portal=${2:-127.0.0.1} i sess dev
+	VMG_DEV=
+	mkdir -p /run/lock/iscsi /etc/iscsi
+	if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
+		echo "InitiatorName=iqn.2003-01.org.example.sbvm:initiator" \
+			>/etc/iscsi/initiatorname.iscsi
+	fi
+	if ! pgrep -x iscsid >/dev/null; then
+		iscsid || vmg_fail "iscsid"
+	fi
+	iscsiadm -m discovery -t st -p "$portal" ||
+		vmg_fail "iSCSI discovery on $portal"
+	iscsiadm -m node -T "$iqn" -p "$portal" --login ||
+		vmg_fail "iSCSI login to $iqn"
+	for i in $(seq 1 100); do
+		for sess in /sys/class/iscsi_session/session*; do
+			[ "$(cat "$sess/targetname" 2>/dev/null)" = "$iqn" ] ||
+				continue
+			dev=$(ls "$sess"/device/target*/*:*:*:0/block 2>/dev/null |
+				head -n1)
+			if [ -n "$dev" ] && [ -b "/dev/$dev" ]; then
+				VMG_DEV=/dev/$dev
+				return 0
+			fi
+		done
+		sleep 0.1
+	done
+	vmg_fail "no block device appeared for $iqn"
+}
+
+vmg_iscsi_logout() { # IQN [PORTAL]
+	iscsiadm -m node -T "$1" -p "${2:-127.0.0.1}" --logout ||
+		vmg_fail "iSCSI logout from $1"
+}
+
+# vmg_fio_verify DEV NAME [fio options...]: a verified fio job on DEV with
+# its JSON output in SBVM_OUT/results/fio-NAME.json; fails on any error.
+vmg_fio_verify() {
+	local dev=$1 name=$2 json rc
+	shift 2
+	mkdir -p "$SBVM_OUT/results"
+	json=$SBVM_OUT/results/fio-$name.json
+	fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio \
+		--verify=crc32c --verify_fatal=1 --do_verify=1 \
+		--output-format=json --output="$json" "$@"
+	rc=$?
+	[ $rc -eq 0 ] || vmg_fail "fio $name exited $rc (see $json)"
+	grep -qE '"error" *: *[1-9]' "$json" && vmg_fail "fio $name: errors in $json"
+	vmg_info "fio $name: $(vmg_fio_summary "$json")"
+}
+
+vmg_fio_summary() { # json: one line of bandwidth and IOPS
+	awk '
+	/"read" *: *\{/  { sect = "read" }
+	/"write" *: *\{/ { sect = "write" }
+	/"bw" *:/ && sect != "" && !(sect in bw) {
+		v = $0; gsub(/[^0-9]/, "", v); bw[sect] = v }
+	/"iops" *:/ && sect != "" && !(sect in iops) {
+		v = $0; sub(/.*: */, "", v); sub(/,.*/, "", v); iops[sect] = v }
+	END {
+		printf "read %d KiB/s %.0f IOPS, write %d KiB/s %.0f IOPS",
+		    bw["read"], iops["read"], bw["write"], iops["write"]
+	}' "$1"
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Runs ONE scenario inside a QEMU guest with the real kernel target stack
+# (Debian's linux-image-*-amd64: LIO, TCMU, iSCSI), the host's userspace
+# shared over 9p and no network leaving the guest. See docs/vm.md.
+#
+#   tests/vm/run.sh SCENARIO [TIMEOUT]
+#
+# SCENARIO is a name in tests/vm/scenarios/ (smoke, spanblk_smoke) or a
+# path to a bash script; TIMEOUT is the host-side limit in seconds (default
+# 300) after which a hung guest is killed. Progress lines are printed while
+# the guest boots and works. Results (status, steps, console.log,
+# scenario.log, dmesg.log, logs/, results/) land in build/vm/<name>/ or in
+# SBVM_OUT_DIR.
+#
+# Exit status: the scenario's own (0 passed, 77 skipped); 124 when the
+# guest hung and was killed; 125 when the guest ended without reporting;
+# 2 for usage or setup errors.
+#
+# Environment: SBVM_VERBOSE=1 prints every console line; SBVM_KERNEL_PKG
+# picks the kernel package; SBVM_KERNEL_DEB uses a local .deb instead of
+# downloading; SBVM_MEM, SBVM_SMP, SBVM_NICE tune the guest; SBVM_CACHE
+# (default .cache/vm) holds the kernel.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/vm/lib.sh
+. "$here/lib.sh"
+
+usage() {
+	echo "usage: $0 SCENARIO [TIMEOUT_SECONDS]" >&2
+	echo "scenarios: $(cd "$here/scenarios" && ls -- *.sh | sed 's/\.sh$//' | tr '\n' ' ')" >&2
+	exit 2
+}
+
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+scenario=$1
+timeout=${2:-300}
+case $timeout in '' | *[!0-9]*) usage ;; esac
+if [ -f "$here/scenarios/$scenario.sh" ]; then
+	scenario=$here/scenarios/$scenario.sh
+elif [ -f "$scenario" ]; then
+	scenario=$(cd "$(dirname "$scenario")" && pwd)/$(basename "$scenario")
+else
+	echo "vm: no scenario $scenario" >&2
+	usage
+fi
+name=$(basename "$scenario" .sh)
+case "$root$scenario" in
+*[[:space:]]*) vm_log "paths with spaces are not supported: $root"; exit 2 ;;
+esac
+if [ "$(id -u)" -ne 0 ]; then
+	vm_log "run as root (the 9p shares need it)"
+	exit 2
+fi
+vmh_check_tools || exit 2
+
+cache=${SBVM_CACHE:-$root/.cache/vm}
+out=${SBVM_OUT_DIR:-$root/build/vm/$name}
+mkdir -p "$cache" "$out" || exit 2
+case $out in
+/ | "$root" | "$root/") vm_log "refusing results folder $out"; exit 2 ;;
+esac
+find "$out" -mindepth 1 -delete 2>/dev/null
+
+t0=$(date +%s)
+vmh_kernel "$cache" || exit 2
+VMH_INITRD=$cache/initrd-$VMH_KVER.img
+vmh_initrd "$VMH_INITRD" || { vm_log "initramfs build failed"; exit 2; }
+VMH_STAGE2=$here/guest.sh
+t1=$(date +%s)
+[ $((t1 - t0)) -gt 2 ] && vm_log "kernel and initramfs ready in $((t1 - t0))s"
+
+cat >"$out/job.env" <<JOB
+SBVM_SCENARIO=$scenario
+SBVM_REPO=$root
+SBVM_TIMEOUT=$timeout
+JOB
+
+echo "vm: booting $VMH_KVER (TCG, -nic none) for scenario $name, limit ${timeout}s"
+vmh_boot "$out" "$timeout"
+
+laststep=$(tail -n 1 "$out/steps" 2>/dev/null | cut -d' ' -f2-)
+if [ "$VMH_TIMED_OUT" = 1 ]; then
+	vm_log "HUNG: guest killed after ${timeout}s; last step: ${laststep:-none (before the scenario started)}"
+	echo "--- last console lines ($out/console.log):" >&2
+	tail -n 25 "$out/console.log" >&2
+	exit 124
+fi
+if [ ! -s "$out/status" ]; then
+	vm_log "guest ended (qemu status $VMH_QEMU_RC) without reporting; last step: ${laststep:-none}"
+	echo "--- last console lines ($out/console.log):" >&2
+	tail -n 25 "$out/console.log" >&2
+	exit 125
+fi
+rc=$(cat "$out/status")
+case $rc in '' | *[!0-9]*) rc=125 ;; esac
+if [ "$rc" -eq 0 ]; then
+	echo "vm: $name PASSED in ${VMH_ELAPSED}s (results in $out)"
+elif [ "$rc" -eq 77 ]; then
+	echo "vm: $name SKIPPED: $(grep -m1 '^SKIP' "$out/scenario.log" || true)"
+else
+	vm_log "$name FAILED with status $rc in step: ${laststep:-none}"
+	echo "--- last scenario lines ($out/scenario.log):" >&2
+	tail -n 30 "$out/scenario.log" >&2
+fi
+exit "$rc"

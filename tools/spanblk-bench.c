@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spanblk-bench: drive the gateway engine directly, without iSCSI, and
+ * measure what the cluster delivers.
+ *
+ *   spanblk-bench -c FILE --lun NAME [--size SIZE] --rw MODE --bs SIZE
+ *                 --qd N --time SECONDS [--prefill]
+ *
+ * Keeps N operations of SIZE bytes in flight for SECONDS: each completion
+ * (on the engine's thread) records its latency and submits the next one.
+ * Sequential modes walk the LUN from offset 0 and wrap; random modes pick
+ * block-aligned offsets uniformly. Prints a readable summary and one
+ * machine-readable line starting with "result:" of key=value pairs.
+ *
+ * Exit status: 0 ok, 1 I/O errors or engine failure, 2 usage or
+ * configuration error, 3 nodes unreachable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/config.h"
+#include "lib/engine.h"
+#include "lib/log.h"
+#include "lib/place.h"
+#include "xport/auth.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+#define BENCH_CONNECT_MS 5000
+#define BENCH_DEFAULT_SIZE (1ull << 30)
+#define BENCH_MAX_BS (64u << 20)
+#define BENCH_MAX_QD 1024
+#define BENCH_ALIGN 4096
+#define PREFILL_BS (1u << 20)
+#define PREFILL_QD 8
+
+/*
+ * Log-linear latency histogram in microseconds: exact below 64, then 32
+ * sub-buckets per power of two (about 3 % resolution).
+ */
+#define HIST_LINEAR 64
+#define HIST_SUB 32
+#define HIST_BUCKETS (HIST_LINEAR + 40 * HIST_SUB)
+
+enum bench_mode { MODE_READ, MODE_WRITE, MODE_RANDREAD, MODE_RANDWRITE };
+
+struct bench;
+
+/* One of the --qd operations kept in flight. */
+struct bench_slot {
+	struct sb_io io;
+	struct iovec iov;
+	struct bench *b;
+	uint64_t start_ns;
+};
+
+struct bench {
+	struct sb_engine *e;
+	uint64_t lun_id;
+	enum bench_mode mode;
+	uint32_t bs;
+	unsigned int qd;
+	uint64_t range; /* bytes of the LUN exercised, a multiple of bs */
+	uint64_t limit; /* stop after this many bytes submitted (0: none) */
+
+	pthread_mutex_t lock; /* protects everything below */
+	pthread_cond_t cond;
+	bool stop;
+	unsigned int inflight;
+	uint64_t cursor; /* next sequential offset */
+	uint64_t submitted_bytes;
+	uint64_t rng;
+	uint64_t ios; /* completed without error */
+	uint64_t bytes;
+	uint64_t errors;
+	int first_err;
+	uint64_t hist[HIST_BUCKETS];
+	uint64_t lat_sum_us;
+	uint64_t lat_max_us;
+	struct bench_slot *slots;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+static unsigned int hist_index(uint64_t us)
+{
+	unsigned int msb, e;
+
+	if (us < HIST_LINEAR)
+		return (unsigned int)us;
+	msb = 63u - (unsigned int)__builtin_clzll(us);
+	e = msb - 5; /* us >> e is in [32, 63] */
+	if (e > 39)
+		return HIST_BUCKETS - 1;
+	return HIST_LINEAR + (e - 1) * HIST_SUB +
+	       (unsigned int)((us >> e) - HIST_SUB);
+}
+
+/* Middle of bucket @i in microseconds. */
+static double hist_value(unsigned int i)
+{
+	unsigned int e, m;
+
+	if (i < HIST_LINEAR)
+		return i;
+	e = (i - HIST_LINEAR) / HIST_SUB + 1;
+	m = (i - HIST_LINEAR) % HIST_SUB + HIST_SUB;
+	return ((double)m + 0.5) * (double)(1ull << e);
+}
+
+static double hist_pct(const struct bench *b, double pct)
+{
+	uint64_t want = (uint64_t)ceil(pct / 100.0 * (double)b->ios);
+	uint64_t seen = 0;
+	unsigned int i;
+
+	if (!b->ios)
+		return 0;
+	if (want == 0)
+		want = 1;
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		seen += b->hist[i];
+		if (seen >= want)
+			return hist_value(i);
+	}
+	return hist_value(HIST_BUCKETS - 1);
+}
+
+static bool mode_random(enum bench_mode m)
+{
+	return m == MODE_RANDREAD || m == MODE_RANDWRITE;
+}
+
+static bool mode_write(enum bench_mode m)
+{
+	return m == MODE_WRITE || m == MODE_RANDWRITE;
+}
+
+static const char *mode_name(enum bench_mode m)
+{
+	static const char *const names[] = {"read", "write", "randread",
+					    "randwrite"};
+	return names[m];
+}
+
+static void slot_done(struct sb_io *io, int err);
+
+/*
+ * Pick the next offset and submit @s. Called with b->lock held; returns
+ * false when nothing was submitted (stopped, limit reached or error).
+ */
+static bool slot_submit_locked(struct bench *b, struct bench_slot *s)
+{
+	uint64_t off;
+	int ret;
+
+	if (b->stop || (b->limit && b->submitted_bytes >= b->limit))
+		return false;
+	if (mode_random(b->mode)) {
+		off = (xorshift(&b->rng) % (b->range / b->bs)) * b->bs;
+	} else {
+		off = b->cursor;
+		b->cursor += b->bs;
+		if (b->cursor >= b->range)
+			b->cursor = 0;
+	}
+	b->submitted_bytes += b->bs;
+	s->io.op = mode_write(b->mode) ? SB_IO_WRITE : SB_IO_READ;
+	s->io.lun_id = b->lun_id;
+	s->io.offset = off;
+	s->io.length = b->bs;
+	s->io.iov = &s->iov;
+	s->io.iovcnt = 1;
+	s->io.flags = 0;
+	s->io.cb = slot_done;
+	s->io.cb_arg = s;
+	s->start_ns = now_ns();
+	ret = sb_engine_submit(b->e, &s->io);
+	if (ret) {
+		b->errors++;
+		if (!b->first_err)
+			b->first_err = ret;
+		b->stop = true;
+		return false;
+	}
+	b->inflight++;
+	return true;
+}
+
+/* Completion callback, on the engine thread. */
+static void slot_done(struct sb_io *io, int err)
+{
+	struct bench_slot *s = io->cb_arg;
+	struct bench *b = s->b;
+	uint64_t us = (now_ns() - s->start_ns) / 1000;
+
+	pthread_mutex_lock(&b->lock);
+	b->inflight--;
+	if (err) {
+		b->errors++;
+		if (!b->first_err)
+			b->first_err = err;
+		b->stop = true;
+	} else {
+		b->ios++;
+		b->bytes += io->length;
+		b->hist[hist_index(us)]++;
+		b->lat_sum_us += us;
+		if (us > b->lat_max_us)
+			b->lat_max_us = us;
+	}
+	slot_submit_locked(b, s);
+	if (!b->inflight)
+		pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Run one phase: @b's mode, bs and qd, for @seconds (0: until b->limit
+ * bytes are done). Returns elapsed seconds.
+ */
+static double bench_run(struct bench *b, double seconds)
+{
+	struct timespec until;
+	uint64_t t0, t1;
+	unsigned int i;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	if (seconds > 0) {
+		double whole = floor(seconds);
+
+		until.tv_sec += (time_t)whole;
+		until.tv_nsec += (long)((seconds - whole) * 1e9);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+	}
+	t0 = now_ns();
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < b->qd; i++)
+		if (!slot_submit_locked(b, &b->slots[i]))
+			break;
+	while (b->inflight && !b->stop) {
+		if (seconds > 0) {
+			if (pthread_cond_timedwait(&b->cond, &b->lock,
+						   &until) == ETIMEDOUT)
+				break;
+		} else {
+			pthread_cond_wait(&b->cond, &b->lock);
+		}
+	}
+	b->stop = true;
+	while (b->inflight)
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+	t1 = now_ns();
+	return (double)(t1 - t0) / 1e9;
+}
+
+static void bench_reset(struct bench *b)
+{
+	b->stop = false;
+	b->cursor = 0;
+	b->submitted_bytes = 0;
+	b->ios = 0;
+	b->bytes = 0;
+	b->errors = 0;
+	b->first_err = 0;
+	memset(b->hist, 0, sizeof(b->hist));
+	b->lat_sum_us = 0;
+	b->lat_max_us = 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: spanblk-bench [-c CLUSTER_FILE] --lun NAME [options]\n"
+		"\n"
+		"  -c, --cluster FILE   cluster file (default %s)\n"
+		"  -l, --lun NAME       LUN to use; created when missing\n"
+		"  -s, --size SIZE      size for a new LUN (default 1G); also "
+		"limits\n"
+		"                       the range exercised on an existing "
+		"LUN\n"
+		"  -r, --rw MODE        read, write, randread or randwrite "
+		"(default randread)\n"
+		"  -b, --bs SIZE        bytes per operation (default 4K, "
+		"multiple of 512)\n"
+		"  -q, --qd N           operations in flight (default 32)\n"
+		"  -t, --time SECONDS   run time (default 10, fractions "
+		"allowed)\n"
+		"  -p, --prefill        write the whole range first (for read "
+		"modes)\n"
+		"  -v, --verbose        log engine warnings (node connection "
+		"changes)\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"Prints IOPS, MiB/s and latency percentiles, then a line\n"
+		"'result: key=value ...' for scripts.\n",
+		SB_DEFAULT_CLUSTER_CONF);
+}
+
+static int parse_mode(const char *s, enum bench_mode *m)
+{
+	unsigned int i;
+
+	for (i = MODE_READ; i <= MODE_RANDWRITE; i++) {
+		if (!strcmp(s, mode_name(i))) {
+			*m = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 86400)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Open @name, creating it with @size when missing. 0 or -errno. */
+static int open_lun(struct sb_engine *e, const char *name, uint64_t size,
+		    uint64_t *lun_size)
+{
+	uint64_t id = sb_lun_id(name);
+	int ret;
+
+	ret = sb_engine_lun_open(e, id, lun_size);
+	if (ret != -ENOENT)
+		return ret;
+	printf("creating LUN %s (%" PRIu64 " bytes)\n", name, size);
+	ret = sb_engine_lun_create(e, name, size);
+	if (ret)
+		return ret;
+	return sb_engine_lun_open(e, id, lun_size);
+}
+
+static void print_result(const struct bench *b, double secs,
+			 const struct sb_engine_stats *st)
+{
+	double iops = (double)b->ios / secs;
+	double mib = (double)b->bytes / secs / (1024.0 * 1024.0);
+	double mb = (double)b->bytes / secs / 1e6;
+	double avg = b->ios ? (double)b->lat_sum_us / (double)b->ios : 0;
+	double p50 = hist_pct(b, 50), p99 = hist_pct(b, 99);
+
+	printf("%s bs=%u qd=%u: %" PRIu64 " operations in %.2f s\n",
+	       mode_name(b->mode), b->bs, b->qd, b->ios, secs);
+	printf("  IOPS       %.0f\n", iops);
+	printf("  bandwidth  %.1f MiB/s (%.1f MB/s)\n", mib, mb);
+	printf("  latency    p50 %.0f us, p99 %.0f us, avg %.0f us, max "
+	       "%" PRIu64 " us\n",
+	       p50, p99, avg, b->lat_max_us);
+	if (b->errors)
+		printf("  errors     %" PRIu64 " (first: %s)\n", b->errors,
+		       strerror(-b->first_err));
+	printf("result: rw=%s bs=%u qd=%u seconds=%.3f ios=%" PRIu64
+	       " iops=%.0f mib_s=%.2f mb_s=%.2f lat_p50_us=%.0f"
+	       " lat_p99_us=%.0f lat_avg_us=%.0f lat_max_us=%" PRIu64
+	       " errors=%" PRIu64 " failovers=%" PRIu64 " timeouts=%" PRIu64
+	       " reconnects=%" PRIu64 "\n",
+	       mode_name(b->mode), b->bs, b->qd, secs, b->ios, iops, mib, mb,
+	       p50, p99, avg, b->lat_max_us, b->errors, st->failovers,
+	       st->timeouts, st->reconnects);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"cluster", required_argument, NULL, 'c'},
+		{"lun", required_argument, NULL, 'l'},
+		{"size", required_argument, NULL, 's'},
+		{"rw", required_argument, NULL, 'r'},
+		{"bs", required_argument, NULL, 'b'},
+		{"qd", required_argument, NULL, 'q'},
+		{"time", required_argument, NULL, 't'},
+		{"prefill", no_argument, NULL, 'p'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = SB_DEFAULT_CLUSTER_CONF;
+	const char *lun = NULL;
+	uint64_t size = 0, bs = 4096, qd = 32, lun_size = 0, v;
+	double seconds = 10, secs;
+	enum bench_mode mode = MODE_RANDREAD;
+	bool prefill = false, verbose = false;
+	struct sb_cluster *cl = NULL;
+	struct xp_secret secret;
+	struct sb_engine_stats st;
+	struct bench *b = NULL;
+	char err[512];
+	unsigned int i;
+	int c, ret, rc = EXIT_FAIL, up;
+
+	while ((c = getopt_long(argc, argv, "c:l:s:r:b:q:t:pvh", opts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'l':
+			lun = optarg;
+			break;
+		case 's':
+			if (sb_parse_size(optarg, &size) || size == 0 ||
+			    size % BENCH_ALIGN) {
+				fprintf(stderr,
+					"spanblk-bench: --size must be a "
+					"nonzero multiple of %u bytes\n",
+					BENCH_ALIGN);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'r':
+			if (parse_mode(optarg, &mode)) {
+				fprintf(stderr, "spanblk-bench: --rw must be "
+						"read, write, randread or "
+						"randwrite\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'b':
+			if (sb_parse_size(optarg, &bs) || bs == 0 || bs % 512 ||
+			    bs > BENCH_MAX_BS) {
+				fprintf(stderr, "spanblk-bench: --bs must be a "
+						"multiple of 512 up to 64M\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'q':
+			if (sb_parse_uint(optarg, 1, BENCH_MAX_QD, &qd)) {
+				fprintf(stderr,
+					"spanblk-bench: --qd must be 1..%u\n",
+					BENCH_MAX_QD);
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+			if (parse_seconds(optarg, &seconds)) {
+				fprintf(stderr, "spanblk-bench: --time must be "
+						"a positive number of "
+						"seconds\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'p':
+			prefill = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || !lun) {
+		fprintf(stderr, "spanblk-bench: %s\n",
+			lun ? "unexpected arguments"
+			    : "--lun NAME is required");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!xp_lun_name_valid(lun, strlen(lun))) {
+		fprintf(stderr,
+			"spanblk-bench: '%s' is not a valid LUN name (1-64 of "
+			"A-Z a-z 0-9 . _ -)\n",
+			lun);
+		return EXIT_USAGE;
+	}
+
+	sb_log_set_level(verbose ? SB_LOG_INFO : SB_LOG_ERR);
+	cl = calloc(1, sizeof(*cl));
+	b = calloc(1, sizeof(*b));
+	if (!cl || !b) {
+		fprintf(stderr, "spanblk-bench: out of memory\n");
+		goto out_free;
+	}
+	ret = sb_cluster_load(path, cl, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "spanblk-bench: %s\n", err);
+		rc = EXIT_USAGE;
+		goto out_free;
+	}
+	ret = xp_secret_load(cl->secret_file, &secret);
+	if (ret) {
+		fprintf(stderr, "spanblk-bench: secret file %s: %s\n",
+			cl->secret_file, strerror(-ret));
+		rc = EXIT_USAGE;
+		goto out_free;
+	}
+	b->e = sb_engine_new(cl, &secret, err, sizeof(err));
+	memset(&secret, 0, sizeof(secret));
+	if (!b->e) {
+		fprintf(stderr, "spanblk-bench: %s\n", err);
+		goto out_free;
+	}
+	up = sb_engine_wait_ready(b->e, BENCH_CONNECT_MS);
+	printf("cluster %s: %d of %u nodes up, %u replicas, chunk %" PRIu64
+	       " bytes\n",
+	       path, up, cl->nr_nodes, cl->replicas, cl->chunk_size);
+	ret = open_lun(b->e, lun, size ? size : BENCH_DEFAULT_SIZE, &lun_size);
+	if (ret) {
+		fprintf(stderr, "spanblk-bench: cannot open LUN %s: %s\n", lun,
+			strerror(-ret));
+		rc = ret == -EHOSTUNREACH ? EXIT_UNREACHABLE : EXIT_FAIL;
+		goto out_free_engine;
+	}
+	b->range = size && size < lun_size ? size : lun_size;
+	b->range -= b->range % bs;
+	if (b->range == 0) {
+		fprintf(stderr,
+			"spanblk-bench: LUN %s (%" PRIu64 " bytes) is smaller "
+			"than --bs\n",
+			lun, lun_size);
+		rc = EXIT_USAGE;
+		goto out_free_engine;
+	}
+	b->lun_id = sb_lun_id(lun);
+	b->rng = now_ns() | 1;
+	if (pthread_mutex_init(&b->lock, NULL) ||
+	    pthread_cond_init(&b->cond, NULL)) {
+		fprintf(stderr, "spanblk-bench: cannot create locks\n");
+		goto out_free_engine;
+	}
+	v = bs > PREFILL_BS ? bs : PREFILL_BS;
+	b->slots = calloc(qd > PREFILL_QD ? qd : PREFILL_QD, sizeof(*b->slots));
+	if (!b->slots)
+		goto out_nomem;
+	for (i = 0; i < (qd > PREFILL_QD ? qd : PREFILL_QD); i++) {
+		struct bench_slot *s = &b->slots[i];
+		uint64_t *p;
+		size_t k;
+
+		s->b = b;
+		s->iov.iov_len = (size_t)v;
+		s->iov.iov_base = aligned_alloc(BENCH_ALIGN, (size_t)v);
+		if (!s->iov.iov_base)
+			goto out_nomem;
+		p = s->iov.iov_base;
+		for (k = 0; k < v / sizeof(*p); k++)
+			p[k] = xorshift(&b->rng);
+	}
+
+	if (prefill) {
+		/* 1 MiB writes unless the range is not a multiple of that */
+		b->mode = MODE_WRITE;
+		b->bs = b->range % PREFILL_BS ? (uint32_t)bs : PREFILL_BS;
+		b->qd = PREFILL_QD;
+		b->limit = b->range;
+		for (i = 0; i < PREFILL_QD; i++)
+			b->slots[i].iov.iov_len = b->bs;
+		printf("prefill: writing %" PRIu64 " bytes...\n", b->range);
+		fflush(stdout);
+		secs = bench_run(b, 0);
+		if (b->errors) {
+			fprintf(stderr, "spanblk-bench: prefill failed: %s\n",
+				strerror(-b->first_err));
+			rc = b->first_err == -EHOSTUNREACH ||
+					     b->first_err == -ETIMEDOUT
+				     ? EXIT_UNREACHABLE
+				     : EXIT_FAIL;
+			goto out_free_slots;
+		}
+		printf("prefill: %.1f MiB/s\n",
+		       (double)b->bytes / secs / (1024.0 * 1024.0));
+		bench_reset(b);
+		b->limit = 0;
+	}
+	b->mode = mode;
+	b->bs = (uint32_t)bs;
+	b->qd = (unsigned int)qd;
+	for (i = 0; i < qd; i++)
+		b->slots[i].iov.iov_len = (size_t)bs;
+	printf("running %s bs=%" PRIu64 " qd=%" PRIu64 " for %.1f s on LUN %s "
+	       "(%" PRIu64 " bytes)..."
+	       "\n",
+	       mode_name(mode), bs, qd, seconds, lun, b->range);
+	fflush(stdout);
+	secs = bench_run(b, seconds);
+	sb_engine_get_stats(b->e, &st);
+	print_result(b, secs, &st);
+	rc = b->errors ? (b->first_err == -EHOSTUNREACH ||
+					  b->first_err == -ETIMEDOUT
+				  ? EXIT_UNREACHABLE
+				  : EXIT_FAIL)
+		       : 0;
+	goto out_free_slots;
+
+out_nomem:
+	fprintf(stderr, "spanblk-bench: out of memory\n");
+out_free_slots:
+	if (b->slots)
+		for (i = 0; i < (qd > PREFILL_QD ? qd : PREFILL_QD); i++)
+			free(b->slots[i].iov.iov_base);
+	free(b->slots);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+out_free_engine:
+	sb_engine_free(b->e);
+out_free:
+	free(b);
+	free(cl);
+	return rc;
+}

@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spanblkctl: administer a spanblk cluster from the cluster file.
+ *
+ *   spanblkctl [-c FILE] status              nodes, LUNs, bytes per node
+ *   spanblkctl [-c FILE] lun create NAME SIZE
+ *   spanblkctl [-c FILE] lun delete NAME
+ *   spanblkctl [-c FILE] lun resize NAME SIZE
+ *   spanblkctl [-c FILE] lun list
+ *   spanblkctl [-c FILE] counters            per-node STAT counters
+ *
+ * It is a gateway like the handler: it connects to every node through the
+ * engine (HELLO/AUTH with the cluster secret) and uses the engine's
+ * synchronous control operations. Exit codes: 0 success, 1 the operation
+ * failed, 2 usage or configuration error, 3 nodes unreachable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/engine.h"
+#include "lib/log.h"
+#include "lib/place.h"
+#include "xport/auth.h"
+#include "xport/proto.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+#define CTL_CONNECT_MS 5000
+#define SIZE_ALIGN 4096u
+
+/* One LUN as the union of the nodes' STAT answers. */
+struct ctl_lun {
+	uint64_t id;
+	uint64_t size;
+	uint64_t allocated; /* summed over nodes */
+	unsigned int nodes; /* nodes that report it */
+	char name[XP_LUN_NAME_MAX + 1];
+};
+
+/* Everything `status`, `lun list` and `counters` show. */
+struct ctl_view {
+	unsigned int nr_nodes;
+	unsigned int nanswered; /* nodes whose STAT succeeded */
+	bool up[SB_MAX_NODES];
+	int err[SB_MAX_NODES]; /* STAT result, 0 when st is valid */
+	struct xp_stat st[SB_MAX_NODES];
+	uint64_t stored[SB_MAX_NODES]; /* bytes the node's LUN files hold */
+	struct ctl_lun *luns;
+	size_t nluns;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: spanblkctl [-c CLUSTER_FILE] [-v] COMMAND\n"
+		"\n"
+		"commands:\n"
+		"  status                   nodes up/down, LUNs, bytes stored "
+		"per node\n"
+		"  lun create NAME SIZE     create a LUN on every node (SIZE: "
+		"10G, 512M, ...)\n"
+		"  lun delete NAME          delete a LUN and its data on every "
+		"node\n"
+		"  lun resize NAME SIZE     change a LUN's size on every node\n"
+		"  lun list                 LUNs with their sizes and bytes "
+		"stored\n"
+		"  counters                 per-node operation and byte "
+		"counters\n"
+		"\n"
+		"options:\n"
+		"  -c, --cluster FILE       cluster file (default %s)\n"
+		"  -v, --verbose            log connection progress\n"
+		"  -h, --help               this text\n"
+		"\n"
+		"LUN names: 1-64 characters of [A-Za-z0-9._-]. SIZE is a "
+		"multiple of\n"
+		"4096 bytes with an optional K, M, G or T suffix (powers of "
+		"1024).\n"
+		"exit status: 0 ok, 1 operation failed, 2 "
+		"usage/configuration,\n"
+		"3 nodes unreachable.\n",
+		SB_DEFAULT_CLUSTER_CONF);
+}
+
+/* Human-readable size into @buf ("1.5 GiB"). */
+static const char *human(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = {"B",   "KiB", "MiB",
+					    "GiB", "TiB", "PiB"};
+	double d = (double)v;
+	unsigned int u = 0;
+
+	while (d >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		d /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 " B", v);
+	else
+		snprintf(buf, len, "%.1f %s", d, units[u]);
+	return buf;
+}
+
+static int exit_for(int err)
+{
+	return err == -EHOSTUNREACH || err == -ETIMEDOUT || err == -ECONNRESET
+		       ? EXIT_UNREACHABLE
+		       : EXIT_FAIL;
+}
+
+static int parse_name(const char *name)
+{
+	if (!xp_lun_name_valid(name, strlen(name))) {
+		fprintf(stderr,
+			"spanblkctl: '%s' is not a valid LUN name (1-64 "
+			"characters of A-Z a-z 0-9 . _ -)\n",
+			name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_lun_size(const char *s, uint64_t *size)
+{
+	int ret = sb_parse_size(s, size);
+
+	if (ret) {
+		fprintf(stderr,
+			"spanblkctl: '%s' is not a size (examples: 1073741824, "
+			"512M, 10G)\n",
+			s);
+		return ret;
+	}
+	if (*size == 0 || *size % SIZE_ALIGN) {
+		fprintf(stderr,
+			"spanblkctl: size must be a nonzero multiple of %u "
+			"bytes\n",
+			SIZE_ALIGN);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static struct ctl_lun *view_find(struct ctl_view *v, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < v->nluns; i++)
+		if (v->luns[i].id == id)
+			return &v->luns[i];
+	return NULL;
+}
+
+/* Merge one node's LUN entries into @v. 0 or -ENOMEM. */
+static int view_merge(struct ctl_view *v, const struct xp_stat_lun *l, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct ctl_lun *c = view_find(v, l[i].lun_id);
+
+		if (!c) {
+			struct ctl_lun *nl;
+
+			nl = realloc(v->luns, (v->nluns + 1) * sizeof(*nl));
+			if (!nl)
+				return -ENOMEM;
+			v->luns = nl;
+			c = &v->luns[v->nluns++];
+			memset(c, 0, sizeof(*c));
+			c->id = l[i].lun_id;
+			c->size = l[i].size;
+			snprintf(c->name, sizeof(c->name), "%s", l[i].name);
+		} else if (c->size != l[i].size) {
+			fprintf(stderr,
+				"spanblkctl: warning: LUN %s has size %" PRIu64
+				" on one node and %" PRIu64 " on another\n",
+				c->name, c->size, l[i].size);
+		}
+		c->allocated += l[i].allocated;
+		c->nodes++;
+	}
+	return 0;
+}
+
+static int cmp_lun(const void *a, const void *b)
+{
+	return strcmp(((const struct ctl_lun *)a)->name,
+		      ((const struct ctl_lun *)b)->name);
+}
+
+static uint64_t node_allocated(const struct xp_stat_lun *l, int n)
+{
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		sum += l[i].allocated;
+	return sum;
+}
+
+/* STAT every node that is up. 0, or -ENOMEM. */
+static int view_load(struct sb_engine *e, const struct sb_cluster *cl,
+		     struct ctl_view *v)
+{
+	unsigned int i;
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	v->nr_nodes = cl->nr_nodes;
+	for (i = 0; i < cl->nr_nodes; i++) {
+		struct xp_stat_lun *l = NULL;
+		int n;
+
+		v->up[i] = sb_engine_node_up(e, i);
+		if (!v->up[i]) {
+			v->err[i] = -EHOSTUNREACH;
+			continue;
+		}
+		n = sb_engine_stat(e, i, &v->st[i], &l);
+		if (n < 0) {
+			v->err[i] = n;
+			continue;
+		}
+		v->nanswered++;
+		v->stored[i] = node_allocated(l, n);
+		ret = view_merge(v, l, n);
+		free(l);
+		if (ret)
+			return ret;
+	}
+	if (v->nluns)
+		qsort(v->luns, v->nluns, sizeof(*v->luns), cmp_lun);
+	return 0;
+}
+
+static void print_luns(const struct ctl_view *v, unsigned int replicas)
+{
+	char b1[32], b2[32];
+	size_t i;
+
+	if (!v->nluns) {
+		printf("  (no LUNs)\n");
+		return;
+	}
+	printf("  %-24s %16s %12s %12s  %s\n", "NAME", "SIZE (bytes)", "SIZE",
+	       "STORED", "ID");
+	for (i = 0; i < v->nluns; i++) {
+		const struct ctl_lun *l = &v->luns[i];
+
+		printf("  %-24s %16" PRIu64 " %12s %12s  %016" PRIx64 "%s\n",
+		       l->name, l->size, human(l->size, b1, sizeof(b1)),
+		       human(l->allocated, b2, sizeof(b2)), l->id,
+		       l->nodes < v->nanswered ? "  (not on every node)" : "");
+	}
+	printf("  STORED counts every replica (%u per chunk).\n", replicas);
+}
+
+static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
+		      const char *path)
+{
+	struct ctl_view v;
+	unsigned int i, up = 0;
+	char b1[32];
+	int ret;
+
+	ret = view_load(e, cl, &v);
+	if (ret)
+		goto out_free;
+	printf("cluster %s: %u nodes, %u replicas, chunk %s\n", path,
+	       cl->nr_nodes, cl->replicas,
+	       human(cl->chunk_size, b1, sizeof(b1)));
+	printf("\nnodes:\n");
+	printf("  %-6s %-28s %-5s %10s %6s %12s\n", "ID", "ADDRESS", "STATE",
+	       "UPTIME", "LUNS", "STORED");
+	for (i = 0; i < cl->nr_nodes; i++) {
+		const struct sb_node_addr *a = &cl->nodes[i];
+		char addr[SB_HOST_MAX + 16];
+		char upt[32];
+
+		snprintf(addr, sizeof(addr), "%s:%u", a->host, a->port);
+		if (!v.up[i] || v.err[i]) {
+			printf("  %-6u %-28s %-5s %10s %6s %12s%s%s\n", a->id,
+			       addr, "down", "-", "-", "-",
+			       v.up[i] ? "  STAT failed: " : "",
+			       v.up[i] ? strerror(-v.err[i]) : "");
+			continue;
+		}
+		up++;
+		snprintf(upt, sizeof(upt), "%" PRIu64 "s", v.st[i].uptime_s);
+		printf("  %-6u %-28s %-5s %10s %6u %12s\n", a->id, addr, "up",
+		       upt, v.st[i].nluns, human(v.stored[i], b1, sizeof(b1)));
+	}
+	printf("\nLUNs:\n");
+	print_luns(&v, cl->replicas);
+	printf("\n%u of %u nodes up\n", up, cl->nr_nodes);
+	ret = up == cl->nr_nodes ? 0 : -EHOSTUNREACH;
+out_free:
+	free(v.luns);
+	if (ret == -ENOMEM) {
+		fprintf(stderr, "spanblkctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	return ret ? EXIT_UNREACHABLE : 0;
+}
+
+static int cmd_lun_list(struct sb_engine *e, const struct sb_cluster *cl)
+{
+	struct ctl_view v;
+	unsigned int i, up = 0;
+	int ret;
+
+	ret = view_load(e, cl, &v);
+	if (ret) {
+		free(v.luns);
+		fprintf(stderr, "spanblkctl: %s\n", strerror(-ret));
+		return EXIT_FAIL;
+	}
+	for (i = 0; i < cl->nr_nodes; i++)
+		up += v.up[i] && !v.err[i];
+	print_luns(&v, cl->replicas);
+	free(v.luns);
+	if (up < cl->nr_nodes) {
+		fprintf(stderr,
+			"spanblkctl: warning: only %u of %u nodes answered; "
+			"the list may be incomplete\n",
+			up, cl->nr_nodes);
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+static int cmd_counters(struct sb_engine *e, const struct sb_cluster *cl)
+{
+	unsigned int i;
+	int rc = 0;
+
+	printf("%-6s %-5s %10s %10s %8s %8s %8s %14s %14s %14s %14s %6s\n",
+	       "NODE", "STATE", "READS", "WRITES", "FLUSHES", "UNMAPS", "CAWS",
+	       "BYTES_READ", "BYTES_WRITTEN", "BYTES_TCP", "BYTES_RDMA",
+	       "CONNS");
+	for (i = 0; i < cl->nr_nodes; i++) {
+		struct xp_stat st;
+		int n = -EHOSTUNREACH;
+
+		if (sb_engine_node_up(e, i))
+			n = sb_engine_stat(e, i, &st, NULL);
+		if (n < 0) {
+			printf("%-6u %-5s (%s)\n", cl->nodes[i].id, "down",
+			       strerror(-n));
+			rc = EXIT_UNREACHABLE;
+			continue;
+		}
+		printf("%-6u %-5s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
+		       " %8" PRIu64 " %8" PRIu64 " %14" PRIu64 " %14" PRIu64
+		       " %14" PRIu64 " %14" PRIu64 " %6" PRIu64 "\n",
+		       cl->nodes[i].id, "up", st.ops_read, st.ops_write,
+		       st.ops_flush, st.ops_unmap, st.ops_caw, st.bytes_read,
+		       st.bytes_written, st.bytes_tcp_payload, st.bytes_rdma,
+		       st.conns);
+	}
+	return rc;
+}
+
+static int report(int ret, const char *what, const char *name)
+{
+	const char *why;
+
+	if (!ret)
+		return 0;
+	switch (ret) {
+	case -EHOSTUNREACH:
+		why = "a node is down (every node must be up; see 'spanblkctl "
+		      "status')";
+		break;
+	case -EEXIST:
+		why = "a LUN with that id exists with another name or size";
+		break;
+	case -ENOENT:
+		why = "no such LUN";
+		break;
+	case -ENOSPC:
+		why = "a node's disk is full";
+		break;
+	default:
+		why = strerror(-ret);
+		break;
+	}
+	fprintf(stderr, "spanblkctl: %s %s: %s\n", what, name, why);
+	return exit_for(ret);
+}
+
+static int cmd_lun(struct sb_engine *e, int argc, char **argv)
+{
+	const char *sub = argv[0];
+	uint64_t size = 0, cur = 0;
+	char b1[32];
+	int ret;
+
+	if (!strcmp(sub, "create") || !strcmp(sub, "resize")) {
+		if (argc != 3) {
+			fprintf(stderr, "spanblkctl: usage: lun %s NAME SIZE\n",
+				sub);
+			return EXIT_USAGE;
+		}
+		if (parse_name(argv[1]) || parse_lun_size(argv[2], &size))
+			return EXIT_USAGE;
+		if (!strcmp(sub, "create")) {
+			ret = sb_engine_lun_create(e, argv[1], size);
+			if (ret)
+				return report(ret, "cannot create LUN",
+					      argv[1]);
+			printf("created LUN %s, %" PRIu64 " bytes (%s), id "
+			       "%016" PRIx64 "\n",
+			       argv[1], size, human(size, b1, sizeof(b1)),
+			       sb_lun_id(argv[1]));
+			return 0;
+		}
+		ret = sb_engine_lun_open(e, sb_lun_id(argv[1]), &cur);
+		if (ret)
+			return report(ret, "cannot resize LUN", argv[1]);
+		ret = sb_engine_lun_resize(e, sb_lun_id(argv[1]), size);
+		if (ret)
+			return report(ret, "cannot resize LUN", argv[1]);
+		printf("resized LUN %s from %" PRIu64 " to %" PRIu64 " bytes "
+		       "(%s)\n",
+		       argv[1], cur, size, human(size, b1, sizeof(b1)));
+		return 0;
+	}
+	if (!strcmp(sub, "delete")) {
+		if (argc != 2) {
+			fprintf(stderr, "spanblkctl: usage: lun delete NAME\n");
+			return EXIT_USAGE;
+		}
+		if (parse_name(argv[1]))
+			return EXIT_USAGE;
+		ret = sb_engine_lun_delete(e, sb_lun_id(argv[1]));
+		if (ret)
+			return report(ret, "cannot delete LUN", argv[1]);
+		printf("deleted LUN %s\n", argv[1]);
+		return 0;
+	}
+	fprintf(stderr,
+		"spanblkctl: unknown lun command '%s' (create, delete, resize, "
+		"list)\n",
+		sub);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"cluster", required_argument, NULL, 'c'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = SB_DEFAULT_CLUSTER_CONF;
+	struct sb_cluster *cl = NULL;
+	struct xp_secret secret;
+	struct sb_engine *e = NULL;
+	char err[512];
+	const char *cmd;
+	bool verbose = false;
+	int c, ret, rc, up;
+
+	while ((c = getopt_long(argc, argv, "+c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (strcmp(cmd, "status") && strcmp(cmd, "lun") &&
+	    strcmp(cmd, "counters")) {
+		fprintf(stderr, "spanblkctl: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((!strcmp(cmd, "status") || !strcmp(cmd, "counters")) && argc) {
+		fprintf(stderr, "spanblkctl: %s takes no arguments\n", cmd);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "lun") && argc < 1) {
+		fprintf(stderr, "spanblkctl: usage: lun "
+				"create|delete|resize|list ...\n");
+		return EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "lun") && !strcmp(argv[0], "list") && argc != 1) {
+		fprintf(stderr, "spanblkctl: lun list takes no arguments\n");
+		return EXIT_USAGE;
+	}
+
+	/* Connection warnings only with -v; the commands report failures. */
+	sb_log_set_level(verbose ? SB_LOG_INFO : SB_LOG_ERR);
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		fprintf(stderr, "spanblkctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	ret = sb_cluster_load(path, cl, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "spanblkctl: %s\n", err);
+		rc = EXIT_USAGE;
+		goto out_free_cluster;
+	}
+	ret = xp_secret_load(cl->secret_file, &secret);
+	if (ret) {
+		fprintf(stderr, "spanblkctl: secret file %s: %s\n",
+			cl->secret_file,
+			ret == -EINVAL ? "must hold 16 to 256 bytes"
+				       : strerror(-ret));
+		rc = EXIT_USAGE;
+		goto out_free_cluster;
+	}
+	e = sb_engine_new(cl, &secret, err, sizeof(err));
+	memset(&secret, 0, sizeof(secret));
+	if (!e) {
+		fprintf(stderr, "spanblkctl: %s\n", err);
+		rc = EXIT_FAIL;
+		goto out_free_cluster;
+	}
+	up = sb_engine_wait_ready(e, CTL_CONNECT_MS);
+	if (verbose)
+		fprintf(stderr, "spanblkctl: %d of %u nodes up\n", up,
+			cl->nr_nodes);
+
+	if (!strcmp(cmd, "status"))
+		rc = cmd_status(e, cl, path);
+	else if (!strcmp(cmd, "counters"))
+		rc = cmd_counters(e, cl);
+	else if (!strcmp(argv[0], "list"))
+		rc = cmd_lun_list(e, cl);
+	else
+		rc = cmd_lun(e, argc, argv);
+
+	sb_engine_free(e);
+out_free_cluster:
+	free(cl);
+	return rc;
+}
