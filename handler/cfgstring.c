@@ -169,7 +169,7 @@ int sbh_cfg_parse(const char *s, struct sbh_cfg *cfg, char *err, size_t errlen)
 	if (memchr(s, '/', len))
 		return cfg_fail(err, errlen, -EINVAL,
 				"cfgstring must start with '" CFG_PREFIX "<lun>"
-									 "'");
+				"'");
 	if (!xp_lun_name_valid(s, len))
 		return cfg_fail(err, errlen, -EINVAL,
 				"LUN name '%.*s' must be 1-%u characters "

@@ -41,6 +41,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +60,8 @@
 
 #define ENG_MAX_PIECE SB_ENGINE_MAX_PIECE
 #define ENG_WINDOW 32 /* pieces of one operation in flight at once */
+/* payload entries one frame may carry (xp_conn_send: IOV_MAX) */
+#define ENG_MAX_SLICES (IOV_MAX - 1)
 #define ENG_HASH_BUCKETS 256 /* per node, power of two */
 #define ENG_BACKOFF_MIN_MS 50
 #define ENG_BACKOFF_MAX_MS 2000
@@ -184,6 +187,8 @@ struct eng_piece {
 	uint64_t tried; /* READ: bit i set when rep[i] has been tried */
 	struct iovec *iov; /* payload slices, grown on demand */
 	int iovcap;
+	void *bounce; /* payload copy when the slices would be too many */
+	size_t bounce_len;
 	struct eng_req *reqs; /* op->rpp entries */
 };
 
@@ -246,6 +251,7 @@ struct sb_engine {
 	pthread_mutex_t lock; /* protects the fields below and pub_* */
 	pthread_cond_t cond; /* node state changes, CTL completions */
 	struct eng_list subq;
+	bool kick_pending; /* the eventfd was written since the last drain */
 	bool stopping;
 	unsigned int ntried;
 
@@ -359,6 +365,30 @@ static void iov_copy_in(const struct iovec *iov, int iovcnt, uint64_t off,
 	}
 }
 
+/* Copy @len bytes of @iov, from byte @off of it, into @dst. */
+static void iov_copy_out(const struct iovec *iov, int iovcnt, uint64_t off,
+			 void *dst, size_t len)
+{
+	char *d = dst;
+	int i;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l -= (size_t)off;
+		if (l > len)
+			l = len;
+		memcpy(d, (const char *)iov[i].iov_base + off, l);
+		d += l;
+		len -= l;
+		off = 0;
+	}
+}
+
 /* ---- node request tracking -------------------------------------------- */
 
 static struct eng_req **hash_slot(struct eng_node *n, uint64_t id)
@@ -452,8 +482,10 @@ static void op_finish(struct eng_op *op)
 		pthread_mutex_unlock(&e->lock);
 		return;
 	}
-	for (i = 0; i < op->nslots; i++)
+	for (i = 0; i < op->nslots; i++) {
 		free(op->pieces[i].iov);
+		free(op->pieces[i].bounce);
+	}
 	{
 		struct sb_io *io = op->io;
 		int err = op->err;
@@ -515,6 +547,42 @@ static int piece_iov_reserve(struct eng_piece *p, int need)
 	return 0;
 }
 
+/*
+ * Make @p->iov describe bytes [@off, @off + @len) of the caller's iovec.
+ * When that takes more entries than one frame may carry (many tiny
+ * iovecs), copy the bytes into a bounce buffer and describe that instead.
+ * Returns the number of entries (>= 1) or -ENOMEM.
+ */
+static int piece_payload(struct eng_piece *p, const struct sb_io *io,
+			 uint64_t off, uint64_t len)
+{
+	int n = iov_slice_count(io->iov, io->iovcnt, off, len);
+	int ret;
+
+	if (n <= ENG_MAX_SLICES) {
+		/* room for a second slice of this one (CAW) */
+		ret = piece_iov_reserve(p, 2 * n);
+		if (ret)
+			return ret;
+		return iov_slice(io->iov, io->iovcnt, off, len, p->iov);
+	}
+	if (p->bounce_len < len) {
+		void *b = realloc(p->bounce, (size_t)len);
+
+		if (!b)
+			return -ENOMEM;
+		p->bounce = b;
+		p->bounce_len = (size_t)len;
+	}
+	ret = piece_iov_reserve(p, 2);
+	if (ret)
+		return ret;
+	iov_copy_out(io->iov, io->iovcnt, off, p->bounce, (size_t)len);
+	p->iov[0].iov_base = p->bounce;
+	p->iov[0].iov_len = (size_t)len;
+	return 1;
+}
+
 /* Start piece @p of IO operation @op on extent @ext. 0 or -errno. */
 static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 {
@@ -524,7 +592,7 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 	uint32_t len = p->ext.length;
 	uint16_t fua = io->flags & SB_IO_F_FUA ? XP_F_FUA : 0;
 	unsigned int i;
-	int na, nb, ret;
+	int na, nb;
 
 	p->nrep = sb_place(&e->cl, io->lun_id, p->ext.chunk, p->rep,
 			   e->cl.replicas);
@@ -543,11 +611,9 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 		read_dispatch(p);
 		return 0;
 	case SB_IO_WRITE:
-		na = iov_slice_count(io->iov, io->iovcnt, p->ext.buf_off, len);
-		ret = piece_iov_reserve(p, na);
-		if (ret)
-			return ret;
-		iov_slice(io->iov, io->iovcnt, p->ext.buf_off, len, p->iov);
+		na = piece_payload(p, io, p->ext.buf_off, len);
+		if (na < 0)
+			return na;
 		for (i = 0; i < p->nrep; i++) {
 			struct eng_req *r = &p->reqs[i];
 
@@ -578,13 +644,11 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 	case SB_IO_CAW:
 		/* slice A: compare + write data for the first replica;
 		 * slice B: the write data alone for the others. */
-		na = iov_slice_count(io->iov, io->iovcnt, 0, 2ull * len);
-		nb = iov_slice_count(io->iov, io->iovcnt, len, len);
-		ret = piece_iov_reserve(p, na + nb);
-		if (ret)
-			return ret;
-		iov_slice(io->iov, io->iovcnt, 0, 2ull * len, p->iov);
-		iov_slice(io->iov, io->iovcnt, len, len, p->iov + na);
+		na = piece_payload(p, io, 0, 2ull * len);
+		if (na < 0)
+			return na;
+		/* B is the second half of A; piece_payload left room */
+		nb = iov_slice(p->iov, na, len, len, p->iov + na);
 		req_fill(&p->reqs[0], XP_OP_CAW, XP_F_DCRC | fua, io->lun_id,
 			 off, len);
 		p->reqs[0].iov = p->iov;
@@ -1321,6 +1385,7 @@ static void drain_submissions(struct sb_engine *e)
 	list_init(&batch);
 	pthread_mutex_lock(&e->lock);
 	list_splice_tail(&e->subq, &batch);
+	e->kick_pending = false;
 	if (e->stopping)
 		e->stop_seen = true;
 	pthread_mutex_unlock(&e->lock);
@@ -1549,14 +1614,20 @@ void sb_engine_free(struct sb_engine *e)
 /* Queue @op for the loop thread. 0 or -ESHUTDOWN. */
 static int engine_queue(struct sb_engine *e, struct eng_op *op)
 {
+	bool kick;
+
 	pthread_mutex_lock(&e->lock);
 	if (e->stopping) {
 		pthread_mutex_unlock(&e->lock);
 		return -ESHUTDOWN;
 	}
 	list_add_tail(&e->subq, &op->link);
+	/* one wakeup per batch: the loop drains the whole queue */
+	kick = !e->kick_pending;
+	e->kick_pending = true;
 	pthread_mutex_unlock(&e->lock);
-	engine_kick(e);
+	if (kick)
+		engine_kick(e);
 	return 0;
 }
 

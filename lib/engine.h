@@ -9,11 +9,12 @@
  *   complete when all have acknowledged; a replica that cannot be reached
  *   within the I/O timeout fails the operation (no silent divergence: the
  *   engine never acknowledges a write that a replica missed).
- * - Reads go to the first replica and fail over to the next on error or
- *   timeout.
+ * - Reads go to the first replica that is up and fail over to the next
+ *   on error or timeout (or the connection dropping).
  * - COMPARE_AND_WRITE is decided atomically by the chunk's first replica;
  *   on a match the data then goes to the other replicas.
- * - FLUSH goes to every node (any of them may hold the LUN's chunks).
+ * - FLUSH goes to every node (any of them may hold the LUN's chunks); a
+ *   node that stays down for the I/O timeout fails it.
  * - Each node has a bounded number of requests in flight
  *   (cluster queue_depth); more wait in the engine (back-pressure, never
  *   failure). Connections are re-established, with back-off, when a node
@@ -81,9 +82,10 @@ struct sb_io {
 };
 
 /*
- * Limits sb_engine_submit() checks: READ and WRITE move at most this many
- * bytes per request to a node; a longer range is split (any length is
- * accepted). CAW: length <= XP_MAX_CAW and inside one chunk.
+ * Largest request the engine sends to a node: a range is split at chunk
+ * boundaries and into pieces of at most this many bytes (sent in parallel,
+ * at most 32 pieces of one operation at a time), so any length is
+ * accepted. A CAW is not split: length <= XP_MAX_CAW, inside one chunk.
  */
 #define SB_ENGINE_MAX_PIECE (1u << 20)
 

@@ -516,6 +516,63 @@ static void test_write_read_chunks(void **state)
 }
 
 /*
+ * More iovecs than one frame may carry (IOV_MAX): 32-byte pieces over a
+ * 1 MiB range (2048 per 64 KiB chunk), and a CAW in 4-byte pieces.
+ */
+static void test_many_iovecs(void **state)
+{
+	enum { LEN = 1u << 20, SEG = 32, NSEG = LEN / SEG };
+	enum { CAWN = 4096, CSEG = 4, NCSEG = 2 * CAWN / CSEG };
+	struct iovec *v;
+	uint8_t *data, *buf, cw[2 * CAWN];
+	uint64_t lun, off = 2 * CHUNK, mis;
+	unsigned int k;
+
+	(void)state;
+	lun = make_lun("t-iov");
+	v = calloc(NSEG, sizeof(*v));
+	data = malloc(LEN);
+	buf = malloc(LEN);
+	assert_non_null(v);
+	assert_non_null(data);
+	assert_non_null(buf);
+	fill_random(data, LEN, 50);
+	for (k = 0; k < NSEG; k++) {
+		v[k].iov_base = data + (size_t)k * SEG;
+		v[k].iov_len = SEG;
+	}
+	/* offset inside a chunk, so pieces are not iovec-aligned either */
+	assert_int_equal(do_io(fx.e, SB_IO_WRITE, lun, off + 1536, LEN, v, NSEG,
+			       0, NULL),
+			 0);
+	for (k = 0; k < NSEG; k++)
+		v[k].iov_base = buf + (size_t)k * SEG;
+	memset(buf, 0, LEN);
+	assert_int_equal(do_io(fx.e, SB_IO_READ, lun, off + 1536, LEN, v, NSEG,
+			       0, NULL),
+			 0);
+	assert_memory_equal(buf, data, LEN);
+
+	/* CAW: compare what is there (data's first CAWN bytes), write B */
+	memcpy(cw, data, CAWN);
+	fill_random(cw + CAWN, CAWN, 51);
+	for (k = 0; k < NCSEG; k++) {
+		v[k].iov_base = cw + (size_t)k * CSEG;
+		v[k].iov_len = CSEG;
+	}
+	assert_int_equal(do_io(fx.e, SB_IO_CAW, lun, off + 1536, CAWN, v, NCSEG,
+			       0, &mis),
+			 0);
+	assert_int_equal(do_rw(fx.e, SB_IO_READ, lun, off + 1536, buf, CAWN),
+			 0);
+	assert_memory_equal(buf, cw + CAWN, CAWN);
+	free(buf);
+	free(data);
+	free(v);
+	assert_int_equal(sb_engine_lun_delete(fx.e, lun), 0);
+}
+
+/*
  * Each chunk is stored by exactly its REPLICAS placement nodes, and each
  * of their copies holds the data; STAT's allocated bytes agree.
  */
@@ -1023,6 +1080,7 @@ int main(void)
 		cmocka_unit_test_setup(test_submit_rejects, test_setup),
 		cmocka_unit_test_setup(test_lun_control, test_setup),
 		cmocka_unit_test_setup(test_write_read_chunks, test_setup),
+		cmocka_unit_test_setup(test_many_iovecs, test_setup),
 		cmocka_unit_test_setup(test_replicas_hold_copies, test_setup),
 		cmocka_unit_test_setup(test_read_failover, test_setup),
 		cmocka_unit_test_setup(test_failover_in_flight, test_setup),
