@@ -103,22 +103,34 @@ static int tl_write_file(const char *path, const char *text, mode_t mode)
 	return ret;
 }
 
+/*
+ * Ports come from 20000..32767, below Linux's ephemeral range
+ * (ip_local_port_range starts at 32768), so a node restarted on its port
+ * never finds it taken by some client's outgoing connection.
+ */
 uint16_t tl_free_port(void)
 {
+	static unsigned int seed;
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	uint16_t port = 0;
-	int fd;
+	int tries, fd;
 
+	if (!seed)
+		seed = (unsigned int)getpid() ^ (unsigned int)time(NULL);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
+	for (tries = 0; tries < 200; tries++) {
+		uint16_t port = (uint16_t)(20000 + rand_r(&seed) % 12768);
+		bool ok;
+
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return 0;
+		sa.sin_port = htons(port);
+		ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return 0;
 }
 
 /* True when something accepts TCP connections on 127.0.0.1:@port. */
