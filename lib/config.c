@@ -150,7 +150,8 @@ static int cluster_key(void *user, const char *section, const char *name,
 			if (sb_parse_size(value, &v) < 0 || v < SB_MIN_CHUNK ||
 			    v > SB_MAX_CHUNK || (v & (v - 1))) {
 				fail(ctx,
-				     "[cluster] chunk_size must be a power of two from 64K to 1G, not '%s'",
+				     "[cluster] chunk_size must be a power of "
+				     "two from 64K to 1G, not '%s'",
 				     value);
 				return 0;
 			}
@@ -177,8 +178,8 @@ static int cluster_key(void *user, const char *section, const char *name,
 		unsigned int i;
 
 		if (sb_parse_uint(section + 5, 1, UINT32_MAX, &v) < 0) {
-			fail(ctx, "section [%s]: node id must be 1..%u", section,
-			     UINT32_MAX);
+			fail(ctx, "section [%s]: node id must be 1..%u",
+			     section, UINT32_MAX);
 			return 0;
 		}
 		for (i = 0; i < cl->nr_nodes; i++)
@@ -244,7 +245,9 @@ static int parse_text(const char *text, ini_handler h, struct parse_ctx *ctx)
 		return -EINVAL;
 	}
 	if (ret > 0 && !ctx->failed)
-		fail(ctx, "line %d: syntax error (expected [section] or key = value)",
+		fail(ctx,
+		     "line %d: syntax error (expected [section] or key = "
+		     "value)",
 		     ret);
 	return ctx->failed ? -EINVAL : 0;
 }
@@ -252,7 +255,7 @@ static int parse_text(const char *text, ini_handler h, struct parse_ctx *ctx)
 int sb_cluster_parse(const char *text, struct sb_cluster *cl, char *err,
 		     size_t errlen)
 {
-	struct parse_ctx ctx = { .err = err, .errlen = errlen, .out = cl };
+	struct parse_ctx ctx = {.err = err, .errlen = errlen, .out = cl};
 	unsigned int i, j;
 
 	cluster_defaults(cl);
@@ -443,7 +446,7 @@ bad_value:
 int sb_nodecfg_parse(const char *text, struct sb_nodecfg *nc, char *err,
 		     size_t errlen)
 {
-	struct parse_ctx ctx = { .err = err, .errlen = errlen, .out = nc };
+	struct parse_ctx ctx = {.err = err, .errlen = errlen, .out = nc};
 
 	sb_nodecfg_defaults(nc);
 	if (errlen)

@@ -28,7 +28,7 @@ void sb_log_set_level(int level)
 static void emit(int level, const char *func, int line, const char *fmt,
 		 va_list ap)
 {
-	static const char *const tags[] = { "error", "warn", "info", "debug" };
+	static const char *const tags[] = {"error", "warn", "info", "debug"};
 	char msg[1024];
 	int saved = errno;
 
@@ -37,8 +37,10 @@ static void emit(int level, const char *func, int line, const char *fmt,
 		log_sink(level, func, line, msg);
 	else
 		fprintf(stderr, "spanblk %s: %s:%d: %s\n",
-			tags[level < 0 ? 0 : level > 3 ? 3 : level], func,
-			line, msg);
+			tags[level < 0	 ? 0
+			     : level > 3 ? 3
+					 : level],
+			func, line, msg);
 	errno = saved;
 }
 
@@ -53,8 +55,8 @@ void sb_log_msg(int level, const char *func, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-void sb_log_rl_msg(struct sb_log_rl *rl, int level, const char *func,
-		   int line, const char *fmt, ...)
+void sb_log_rl_msg(struct sb_log_rl *rl, int level, const char *func, int line,
+		   const char *fmt, ...)
 {
 	struct timespec ts;
 	va_list ap;

@@ -40,11 +40,11 @@ void sb_log_rl_msg(struct sb_log_rl *rl, int level, const char *func, int line,
 #else
 #define sb_dbg(...) ((void)0)
 #endif
-#define sb_err_rl(...)                                                      \
-	do {                                                                \
-		static struct sb_log_rl sb_rl_state_;                                    \
+#define sb_err_rl(...)                                                       \
+	do {                                                                 \
+		static struct sb_log_rl sb_rl_state_;                        \
 		sb_log_rl_msg(&sb_rl_state_, SB_LOG_ERR, __func__, __LINE__, \
-			      __VA_ARGS__);                                 \
+			      __VA_ARGS__);                                  \
 	} while (0)
 
 #endif

@@ -41,8 +41,8 @@ uint64_t sb_place_weight(uint64_t lun, uint64_t chunk, uint32_t node_id)
 	return mix64(lun ^ mix64(chunk ^ mix64(node_id)));
 }
 
-unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun,
-		      uint64_t chunk, unsigned int *out, unsigned int n)
+unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun, uint64_t chunk,
+		      unsigned int *out, unsigned int n)
 {
 	uint64_t w[SB_MAX_NODES];
 	unsigned int idx[SB_MAX_NODES];

@@ -22,8 +22,8 @@ uint64_t sb_place_weight(uint64_t lun, uint64_t chunk, uint32_t node_id);
  * nodes for (@lun, @chunk), best first: distinct, and stable when nodes
  * are added elsewhere. Returns the number written, min(@n, nr_nodes).
  */
-unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun,
-		      uint64_t chunk, unsigned int *out, unsigned int n);
+unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun, uint64_t chunk,
+		      unsigned int *out, unsigned int n);
 
 /* One piece of a byte range that stays inside one chunk. */
 struct sb_extent {

@@ -95,8 +95,7 @@ int xp_auth_proof(const struct xp_secret *s, bool node_side,
 	return 0;
 }
 
-bool xp_auth_equal(const uint8_t a[XP_PROOF_LEN],
-		   const uint8_t b[XP_PROOF_LEN])
+bool xp_auth_equal(const uint8_t a[XP_PROOF_LEN], const uint8_t b[XP_PROOF_LEN])
 {
 	return CRYPTO_memcmp(a, b, XP_PROOF_LEN) == 0;
 }

@@ -180,10 +180,9 @@ static int check_request(const struct xp_hdr *h)
 	case XP_OP_LUN_CREATE:
 		if (!h->lun_id || !h->offset)
 			return -EINVAL;
-		return h->payload_len >= 1 &&
-				       h->payload_len <= XP_LUN_NAME_MAX ?
-			       0 :
-			       -EINVAL;
+		return h->payload_len >= 1 && h->payload_len <= XP_LUN_NAME_MAX
+			       ? 0
+			       : -EINVAL;
 	case XP_OP_LUN_RESIZE:
 		if (!h->offset)
 			return -EINVAL;
@@ -203,8 +202,7 @@ static int check_request(const struct xp_hdr *h)
 		return 0;
 	case XP_OP_WRITE_ZEROES:
 	case XP_OP_UNMAP:
-		if (!h->lun_id || h->payload_len || !h->length ||
-		    !range_ok(h))
+		if (!h->lun_id || h->payload_len || !h->length || !range_ok(h))
 			return -EINVAL;
 		return 0;
 	case XP_OP_FLUSH:
@@ -217,8 +215,8 @@ static int check_request(const struct xp_hdr *h)
 	case XP_OP_LEASE_ACQUIRE:
 	case XP_OP_LEASE_RENEW:
 	case XP_OP_LEASE_RELEASE:
-		return h->lun_id && h->payload_len == XP_LEASE_LEN ? 0 :
-								     -EINVAL;
+		return h->lun_id && h->payload_len == XP_LEASE_LEN ? 0
+								   : -EINVAL;
 	default:
 		return -EINVAL;
 	}
@@ -235,9 +233,9 @@ static int check_answer(const struct xp_hdr *h)
 	if (h->status != XP_ST_OK) {
 		/* Only a miscompare explains itself with a payload. */
 		if (h->status == XP_ST_MISCOMPARE)
-			return h->opcode == XP_OP_CAW && h->payload_len == 8 ?
-				       0 :
-				       -EINVAL;
+			return h->opcode == XP_OP_CAW && h->payload_len == 8
+				       ? 0
+				       : -EINVAL;
 		return h->payload_len == 0 ? 0 : -EINVAL;
 	}
 	switch (h->opcode) {
@@ -284,21 +282,21 @@ static const struct {
 	int err;
 	uint32_t st;
 } status_map[] = {
-	{ 0, XP_ST_OK },
-	{ EINVAL, XP_ST_EINVAL },
-	{ ENOENT, XP_ST_ENOENT },
-	{ EEXIST, XP_ST_EEXIST },
-	{ ERANGE, XP_ST_ERANGE },
-	{ EIO, XP_ST_EIO },
-	{ ENOSPC, XP_ST_ENOSPC },
-	{ XP_EMISCOMPARE, XP_ST_MISCOMPARE },
-	{ EPERM, XP_ST_EPERM },
-	{ EPROTO, XP_ST_EPROTO },
-	{ EBUSY, XP_ST_EBUSY },
-	{ ESTALE, XP_ST_ESTALE },
-	{ EAGAIN, XP_ST_EAGAIN },
-	{ ENOTSUP, XP_ST_ENOTSUP },
-	{ EBADMSG, XP_ST_EBADMSG },
+	{0, XP_ST_OK},
+	{EINVAL, XP_ST_EINVAL},
+	{ENOENT, XP_ST_ENOENT},
+	{EEXIST, XP_ST_EEXIST},
+	{ERANGE, XP_ST_ERANGE},
+	{EIO, XP_ST_EIO},
+	{ENOSPC, XP_ST_ENOSPC},
+	{XP_EMISCOMPARE, XP_ST_MISCOMPARE},
+	{EPERM, XP_ST_EPERM},
+	{EPROTO, XP_ST_EPROTO},
+	{EBUSY, XP_ST_EBUSY},
+	{ESTALE, XP_ST_ESTALE},
+	{EAGAIN, XP_ST_EAGAIN},
+	{ENOTSUP, XP_ST_ENOTSUP},
+	{EBADMSG, XP_ST_EBADMSG},
 };
 
 uint32_t xp_status_from_errno(int err)
@@ -374,9 +372,9 @@ const char *xp_opcode_name(uint8_t op)
 const char *xp_status_name(uint32_t st)
 {
 	static const char *const names[] = {
-		"OK",	  "EINVAL", "ENOENT", "EEXIST",	    "ERANGE",
-		"EIO",	  "ENOSPC", "MISCOMPARE", "EPERM",  "EPROTO",
-		"EBUSY",  "ESTALE", "EAGAIN",	    "ENOTSUP", "EBADMSG",
+		"OK",	 "EINVAL", "ENOENT",	 "EEXIST",  "ERANGE",
+		"EIO",	 "ENOSPC", "MISCOMPARE", "EPERM",   "EPROTO",
+		"EBUSY", "ESTALE", "EAGAIN",	 "ENOTSUP", "EBADMSG",
 	};
 
 	if (st < sizeof(names) / sizeof(names[0]))
@@ -429,9 +427,9 @@ int xp_lease_decode(const uint8_t *b, size_t len, struct xp_lease *l)
 void xp_stat_encode(const struct xp_stat *st, uint8_t *b)
 {
 	const uint64_t ctr[] = {
-		st->ops_read,	   st->ops_write,	  st->ops_flush,
-		st->ops_unmap,	   st->ops_caw,		  st->bytes_read,
-		st->bytes_written, st->bytes_rdma,	  st->bytes_tcp_payload,
+		st->ops_read,	   st->ops_write,  st->ops_flush,
+		st->ops_unmap,	   st->ops_caw,	   st->bytes_read,
+		st->bytes_written, st->bytes_rdma, st->bytes_tcp_payload,
 		st->conns,
 	};
 	size_t i;
@@ -499,8 +497,8 @@ int xp_stat_decode(const uint8_t *b, size_t len, struct xp_stat *st,
 	st->conns = xp_get_be64(b + 96);
 
 	for (i = 0; i < n; i++) {
-		const uint8_t *e = b + XP_STAT_FIXED_LEN + (size_t)i *
-							   XP_STAT_LUN_LEN;
+		const uint8_t *e =
+			b + XP_STAT_FIXED_LEN + (size_t)i * XP_STAT_LUN_LEN;
 		size_t nl = strnlen((const char *)e + 24, XP_LUN_NAME_MAX);
 
 		if (!xp_lun_name_valid((const char *)e + 24, nl))

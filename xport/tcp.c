@@ -22,7 +22,7 @@
 static int resolve(const char *host, uint16_t port, bool passive,
 		   struct addrinfo **res)
 {
-	struct addrinfo hints = { 0 };
+	struct addrinfo hints = {0};
 	char svc[8];
 	int ret;
 

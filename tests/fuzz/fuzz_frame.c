@@ -30,8 +30,8 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		if (h->opcode == XP_OP_HELLO)
 			(void)xp_hello_decode(payload, h->payload_len, &hl);
 		if (h->opcode == XP_OP_STAT)
-			(void)xp_stat_decode(payload, h->payload_len, &st,
-					     luns, 4);
+			(void)xp_stat_decode(payload, h->payload_len, &st, luns,
+					     4);
 		if (h->opcode >= XP_OP_LEASE_ACQUIRE)
 			(void)xp_lease_decode(payload, h->payload_len, &l);
 	}

@@ -46,7 +46,7 @@ static void test_secret_files(void **state)
 
 static void test_proofs(void **state)
 {
-	struct xp_secret s = { .len = 16 }, t = { .len = 16 };
+	struct xp_secret s = {.len = 16}, t = {.len = 16};
 	uint8_t nc[XP_NONCE_LEN], ns[XP_NONCE_LEN];
 	uint8_t p1[XP_PROOF_LEN], p2[XP_PROOF_LEN], p3[XP_PROOF_LEN];
 
@@ -79,8 +79,8 @@ static void test_known_answer(void **state)
 	static const uint8_t want[XP_PROOF_LEN] = {
 #include "test_auth_kat.inc"
 	};
-	struct xp_secret s = { .len = 16 };
-	uint8_t z[XP_NONCE_LEN] = { 0 }, p[XP_PROOF_LEN];
+	struct xp_secret s = {.len = 16};
+	uint8_t z[XP_NONCE_LEN] = {0}, p[XP_PROOF_LEN];
 
 	(void)state;
 	memcpy(s.key, "0123456789abcdef", 16);

@@ -64,7 +64,8 @@ static void test_cluster_bad(void **state)
 	(void)state;
 	expect_bad("", "no [node");
 	expect_bad("[cluster]\nsecret_file=/s\n", "no [node");
-	expect_bad("[cluster]\nreplicas=3\nsecret_file=/s\n[node.1]\naddress=a\n",
+	expect_bad("[cluster]\nreplicas=3\nsecret_file=/"
+		   "s\n[node.1]\naddress=a\n",
 		   "only 1 node");
 	expect_bad("[cluster]\nreplicas=0\n", "replicas");
 	expect_bad("[cluster]\nreplicas=two\n", "replicas");
@@ -72,13 +73,15 @@ static void test_cluster_bad(void **state)
 	expect_bad("[cluster]\nchunk_size=32K\n", "power of two");
 	expect_bad("[cluster]\nchunk_size=2G\n", "power of two");
 	expect_bad("[cluster]\ncolour=blue\n", "unknown key 'colour'");
-	expect_bad("[cluster]\nsecret_file=/s\n[node.x]\naddress=a\n",
-		   "node id");
-	expect_bad("[cluster]\nsecret_file=/s\n[node.0]\naddress=a\n",
-		   "node id");
-	expect_bad("[cluster]\nsecret_file=/s\n[node.1]\nport=7400\n",
-		   "no address");
-	expect_bad("[cluster]\nsecret_file=/s\n[node.1]\naddress=a\nport=70000\n",
+	expect_bad("[cluster]\nsecret_file=/s\n[node.x]\naddress=a\n", "node "
+								       "id");
+	expect_bad("[cluster]\nsecret_file=/s\n[node.0]\naddress=a\n", "node "
+								       "id");
+	expect_bad("[cluster]\nsecret_file=/s\n[node.1]\nport=7400\n", "no "
+								       "addres"
+								       "s");
+	expect_bad("[cluster]\nsecret_file=/"
+		   "s\n[node.1]\naddress=a\nport=70000\n",
 		   "port");
 	expect_bad("[cluster]\n[node.1]\naddress=a\n", "secret_file");
 	expect_bad("[cluster]\nsecret_file=/s\n[node.1]\naddress=a\n"
@@ -153,8 +156,8 @@ static void test_node_file(void **state)
 	assert_int_equal(sb_nodecfg_parse("[nod]\nid=1\n", &nc, err,
 					  sizeof(err)),
 			 -EINVAL);
-	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\ndata_dir=\n", &nc,
-					  err, sizeof(err)),
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\ndata_dir=\n", &nc, err,
+					  sizeof(err)),
 			 -EINVAL);
 }
 
@@ -173,8 +176,7 @@ static void test_load_file(void **state)
 	assert_int_equal(sb_cluster_load(path, &cl, err, sizeof(err)), 0);
 	assert_int_equal(cl.nr_nodes, 2);
 	unlink(path);
-	assert_int_equal(sb_cluster_load(path, &cl, err, sizeof(err)),
-			 -ENOENT);
+	assert_int_equal(sb_cluster_load(path, &cl, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, path));
 	assert_int_equal(sb_cluster_load("/tmp", &cl, err, sizeof(err)),
 			 -EINVAL);

@@ -45,7 +45,7 @@ static void test_lun_id(void **state)
 static void test_balance(void **state)
 {
 	struct sb_cluster cl;
-	unsigned int prim[5] = { 0 }, all[5] = { 0 }, out[2], i;
+	unsigned int prim[5] = {0}, all[5] = {0}, out[2], i;
 	uint64_t c;
 
 	(void)state;
@@ -79,10 +79,11 @@ static void test_distinct_and_ordered(void **state)
 		for (i = 0; i < 8; i++)
 			for (j = i + 1; j < 8; j++) {
 				assert_int_not_equal(out[i], out[j]);
-				assert_true(sb_place_weight(
-						    3, c, cl.nodes[out[i]].id) >=
-					    sb_place_weight(
-						    3, c, cl.nodes[out[j]].id));
+				assert_true(
+					sb_place_weight(3, c,
+							cl.nodes[out[i]].id) >=
+					sb_place_weight(3, c,
+							cl.nodes[out[j]].id));
 			}
 	}
 	/* Asking for more copies than nodes gives every node once. */

@@ -243,8 +243,8 @@ static void test_status_mapping(void **state)
 
 static void test_hello_and_lease(void **state)
 {
-	struct xp_hello a = { 1, 1, XP_FEAT_RDMA, 77, { 0 } }, b;
-	struct xp_lease l = { 5, 3000 }, m;
+	struct xp_hello a = {1, 1, XP_FEAT_RDMA, 77, {0}}, b;
+	struct xp_lease l = {5, 3000}, m;
 	uint8_t buf[XP_HELLO_LEN];
 
 	(void)state;
@@ -269,8 +269,8 @@ static void test_hello_and_lease(void **state)
 static void test_stat(void **state)
 {
 	static uint8_t buf[XP_STAT_FIXED_LEN + 2 * XP_STAT_LUN_LEN];
-	struct xp_stat st = { 0 }, out;
-	struct xp_stat_lun e = { 9, 1 << 20, 4096, "vol-1" }, got[2];
+	struct xp_stat st = {0}, out;
+	struct xp_stat_lun e = {9, 1 << 20, 4096, "vol-1"}, got[2];
 
 	(void)state;
 	st.node_id = 3;
@@ -300,9 +300,9 @@ static void test_lun_names(void **state)
 	assert_false(xp_lun_name_valid("a/b", 3));
 	assert_false(xp_lun_name_valid("a:b", 3));
 	assert_false(xp_lun_name_valid("a,b", 3));
-	assert_false(xp_lun_name_valid(
-		"0123456789012345678901234567890123456789012345678901234567890123x",
-		65));
+	assert_false(xp_lun_name_valid("012345678901234567890123456789012345678"
+				       "9012345678901234567890123x",
+				       65));
 }
 
 int main(void)
