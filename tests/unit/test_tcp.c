@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of xport/tcp.c on 127.0.0.1: listen, connect, accept, the
+ * errors an administrator sees (port in use, unknown host, refused). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "xport/tcp.h"
+
+static uint16_t port_of(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	return ntohs(sa.sin_port);
+}
+
+static void test_listen_connect_accept(void **state)
+{
+	int lfd, cfd, afd = -EAGAIN, one = 0, i;
+	socklen_t len = sizeof(one);
+	uint16_t port;
+
+	(void)state;
+	lfd = xp_tcp_listen("127.0.0.1", 0, 16);
+	assert_true(lfd >= 0);
+	assert_true(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+	port = port_of(lfd);
+	assert_int_equal(xp_tcp_accept(lfd), -EAGAIN);
+
+	cfd = xp_tcp_connect_wait("127.0.0.1", port, 2000);
+	assert_true(cfd >= 0);
+	for (i = 0; i < 200 && afd == -EAGAIN; i++) {
+		afd = xp_tcp_accept(lfd);
+		if (afd == -EAGAIN)
+			usleep(5000);
+	}
+	assert_true(afd >= 0);
+	assert_int_equal(getsockopt(afd, IPPROTO_TCP, TCP_NODELAY, &one, &len),
+			 0);
+	assert_int_equal(one, 1);
+	assert_int_equal(write(cfd, "x", 1), 1);
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
+static void test_port_in_use(void **state)
+{
+	int lfd, lfd2;
+
+	(void)state;
+	lfd = xp_tcp_listen("127.0.0.1", 0, 4);
+	assert_true(lfd >= 0);
+	lfd2 = xp_tcp_listen("127.0.0.1", port_of(lfd), 4);
+	assert_int_equal(lfd2, -EADDRINUSE);
+	close(lfd);
+}
+
+static void test_errors(void **state)
+{
+	int lfd, fd;
+	uint16_t port;
+
+	(void)state;
+	/* A port nobody listens on: refused. */
+	lfd = xp_tcp_listen("127.0.0.1", 0, 1);
+	port = port_of(lfd);
+	close(lfd);
+	assert_int_equal(xp_tcp_connect_wait("127.0.0.1", port, 2000),
+			 -ECONNREFUSED);
+	/* A name that does not resolve. */
+	fd = xp_tcp_connect("no-such-host.invalid", 7400);
+	assert_int_equal(fd, -EHOSTUNREACH);
+	assert_true(xp_tcp_listen("no-such-host.invalid", 7400, 1) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_listen_connect_accept),
+		cmocka_unit_test(test_port_in_use),
+		cmocka_unit_test(test_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
