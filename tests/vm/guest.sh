@@ -11,6 +11,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 TERM=dumb
 out=/sbvm
 
+# shellcheck disable=SC2317 # called through the EXIT trap
 poweroff_now() {
 	sync
 	echo o >/proc/sysrq-trigger
@@ -39,6 +40,7 @@ fi
 export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO
 
 read -r up _ </proc/uptime
+echo "stage2 $up" >"$out/uptimes"
 up=${up%.*}
 say "stage 2 up at ${up}s, kernel $(uname -r), running $SBVM_SCENARIO"
 
@@ -59,8 +61,9 @@ if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	ps -eo pid,stat,etime,wchan:24,args >"$out/ps.log" 2>&1
 fi
 
-dmesg >"$out/dmesg.log" 2>&1
 read -r up _ </proc/uptime
+echo "end $up" >>"$out/uptimes"
+dmesg >"$out/dmesg.log" 2>&1
 echo "$rc" >"$out/status"
 say "scenario exit status $rc at ${up%.*}s; powering off"
 exit "$rc"

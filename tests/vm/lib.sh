@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the VMH_*/VMG_* globals are results for the callers)
 # Helpers shared by the guest harness (tests/vm/run.sh, tests/vm/guest.sh)
 # and the scenarios in tests/vm/scenarios/. Source it; it defines functions
 # only and sets no shell options.
@@ -7,7 +8,7 @@
 #
 #   host: run.sh                       guest (Debian's kernel, TCG)
 #   -------------                      -----------------------------
-#   vmh_kernel   apt-get download   .cache/vm/<kver>/{boot,lib/modules}
+#   vmh_kernel   apt-get download -> .cache/vm/<pkg>/root, vmlinux
 #   vmh_initrd   busybox + 9p/virtio/overlay modules -> initrd.img
 #   vmh_boot     qemu -nic none  -->   /init (busybox): insmod, mount host /
 #                                      over 9p read-only + tmpfs overlay,
@@ -20,7 +21,7 @@
 #   at the deadline is killed and the last STEP line says where it hung.
 #
 # Host-side functions are prefixed vmh_, guest-side ones (for scenarios)
-# vmg_. Both halves need only bash and coreutils.
+# vmg_.
 
 # ---------------------------------------------------------------------------
 # Shared
@@ -33,20 +34,18 @@ vm_log() { # message... -> stderr, prefixed
 	echo "vm: $*" >&2
 }
 
-vm_die() { # message... -> stderr, exit 1
+vm_die() { # message... -> stderr, exit 2 (usage or setup error)
 	echo "vm: error: $*" >&2
-	exit 1
+	exit 2
 }
 
 # ---------------------------------------------------------------------------
 # Host side
 # ---------------------------------------------------------------------------
 
-# Packages the host needs for the guest harness (Debian 12 names).
-VMH_PACKAGES=(qemu-system-x86 busybox-static cpio kmod)
-# Packages the guest needs: it runs the host's own userspace over 9p.
-VMH_GUEST_PACKAGES=(tcmu-runner targetcli-fb open-iscsi fio dbus
-	e2fsprogs util-linux iproute2)
+# Packages the host needs to boot the guest (Debian 12 names); the full
+# list, with what the guest runs, is in scripts/vm-setup-deps.sh.
+VMH_PACKAGES=(qemu-system-x86 busybox-static cpio kmod xz-utils binutils)
 
 # Modules the initramfs loads to reach the host's root over 9p; their
 # dependencies are added in load order by modprobe --show-depends.
@@ -121,20 +120,60 @@ vmh_kernel() {
 		depmod -b "$VMH_KROOT" "$VMH_KVER" || return 1
 		touch "$dir/.complete"
 	fi
+	if [ ! -e "$dir/vmlinux" ] && [ ! -e "$dir/.no-vmlinux" ]; then
+		vmh_vmlinux "$VMH_VMLINUZ" "$dir/vmlinux" || {
+			vm_log "no PVH kernel inside the bzImage; booting it as is"
+			touch "$dir/.no-vmlinux"
+		}
+	fi
+	# The uncompressed ELF boots through its PVH entry and saves the
+	# guest decompressing 8 MB of xz under TCG (several seconds).
+	if [ -s "$dir/vmlinux" ] && [ "${SBVM_BZIMAGE:-0}" != 1 ]; then
+		VMH_VMLINUZ=$dir/vmlinux
+	fi
 	return 0
+}
+
+# vmh_vmlinux BZIMAGE OUT: extracts the xz-compressed ELF kernel inside
+# BZIMAGE into OUT when it has a PVH entry note (CONFIG_PVH); 1 otherwise.
+vmh_vmlinux() {
+	local bz=$1 out=$2 off
+	command -v xz >/dev/null 2>&1 || return 1
+	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$bz" | head -n1 | cut -d: -f1)
+	[ -n "$off" ] || return 1
+	tail -c +$((off + 1)) "$bz" | xz -dc --single-stream >"$out.tmp" \
+		2>/dev/null
+	# XEN_ELFNOTE_PHYS32_ENTRY (18) is what QEMU's PVH loader looks for.
+	if LC_ALL=C readelf -n "$out.tmp" 2>/dev/null |
+		grep -qE 'Xen.*(0x00000012|PHYS32_ENTRY)'; then
+		mv "$out.tmp" "$out"
+		return 0
+	fi
+	rm -f "$out.tmp"
+	return 1
 }
 
 # vmh_initrd OUT: writes a busybox initramfs with the 9p/virtio/overlay
 # modules of VMH_KROOT/VMH_KVER and tests/vm/init as /init to OUT.
 vmh_initrd() {
-	local out=$1 here tmp m ko verb base dst n=0 seen=
-	here=$(dirname "${BASH_SOURCE[0]}")
+	local out=$1 tmp rc
 	tmp=$(mktemp -d) || return 1
+	vmh_initrd_fill "$tmp" &&
+		(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) \
+			>"$out.$$" &&
+		mv "$out.$$" "$out"
+	rc=$?
+	rm -rf "$tmp" "$out.$$"
+	return $rc
+}
+
+vmh_initrd_fill() { # DIR: the initramfs tree
+	local tmp=$1 here m ko verb base dst n=0 seen=
+	here=$(dirname "${BASH_SOURCE[0]}")
 	mkdir -p "$tmp/bin" "$tmp/mods" "$tmp/proc" "$tmp/sys" "$tmp/dev" \
-		"$tmp/lower" "$tmp/rw" "$tmp/newroot"
-	cp /bin/busybox "$tmp/bin/busybox" || return 1
-	ln -s busybox "$tmp/bin/sh"
-	cp "$here/init" "$tmp/init" && chmod 755 "$tmp/init" || return 1
+		"$tmp/lower" "$tmp/rw" "$tmp/newroot" || return 1
+	cp /bin/busybox "$tmp/bin/busybox" && ln -s busybox "$tmp/bin/sh" &&
+		cp "$here/init" "$tmp/init" && chmod 755 "$tmp/init" || return 1
 	# modprobe takes one module per call; it prints "insmod /path/x.ko"
 	# lines, dependencies first, and nothing for built-in modules.
 	for m in "${VMH_INITRD_MODULES[@]}"; do
@@ -142,7 +181,6 @@ vmh_initrd() {
 			return 1
 	done >"$tmp/deps" || {
 		vm_log "modprobe --show-depends failed"
-		rm -rf "$tmp"
 		return 1
 	}
 	while read -r verb ko _; do
@@ -159,16 +197,10 @@ vmh_initrd() {
 		*) false ;;
 		esac || {
 			vm_log "cannot pack module $ko"
-			rm -rf "$tmp"
 			return 1
 		}
 	done <"$tmp/deps"
 	rm -f "$tmp/deps"
-	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp" &&
-		mv "$out.tmp" "$out"
-	local rc=$?
-	rm -rf "$tmp"
-	return $rc
 }
 
 # vmh_boot OUTDIR TIMEOUT: boots the guest (VMH_VMLINUZ, VMH_INITRD) with
@@ -182,18 +214,21 @@ vmh_boot() {
 	VMH_TIMED_OUT=0
 	: >"$out/console.log"
 	start=$(date +%s)
+	# SBVM_QEMU_EXTRA is split into words on purpose.
+	# shellcheck disable=SC2086
 	nice -n "${SBVM_NICE:-10}" qemu-system-x86_64 \
 		-accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" \
 		-nodefaults -display none -monitor none -no-reboot -nic none \
+		${SBVM_QEMU_EXTRA:-} \
 		-chardev "file,id=con,path=$out/console.log" -serial chardev:con \
 		-kernel "$VMH_VMLINUZ" -initrd "$VMH_INITRD" \
 		-append "console=ttyS0 quiet panic=-1 sbvm_init=$VMH_STAGE2 ${SBVM_APPEND:-}" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$VMH_KROOT/lib/modules,mount_tag=kmods,security_model=none,readonly=on" \
 		-virtfs "local,path=$out,mount_tag=sbvmout,security_model=none" \
-		</dev/null >"$out/qemu.log" 2>&1 &
+		</dev/null >"$out/qemu.log" 2>&1 9>&- &
 	qpid=$!
-	vmh_follow "$out/console.log" "$qpid" "$start" &
+	vmh_follow "$out/console.log" "$qpid" "$start" 9>&- &
 	tpid=$!
 	while kill -0 "$qpid" 2>/dev/null; do
 		now=$(date +%s)
@@ -208,16 +243,31 @@ vmh_boot() {
 	done
 	wait "$qpid" 2>/dev/null
 	VMH_QEMU_RC=$?
-	sleep 0.5
-	kill "$tpid" 2>/dev/null
+	# tail notices qemu's exit within its 0.2 s poll and prints the rest.
 	wait "$tpid" 2>/dev/null
 	VMH_ELAPSED=$(($(date +%s) - start))
 	return 0
 }
 
+# vmh_timing OUTDIR: one line of how long boot and each step took, from
+# the guest's clock (OUTDIR/steps, OUTDIR/uptimes).
+vmh_timing() {
+	awk 'BEGIN { n = 0 }
+	FNR == NR { if ($1 == "stage2") s2 = $2; if ($1 == "end") end = $2; next }
+	{ t[n] = $1; $1 = ""; name[n++] = substr($0, 2) }
+	END {
+		line = sprintf("boot %.1fs", s2)
+		for (i = 0; i < n; i++) {
+			stop = (i + 1 < n) ? t[i + 1] : end
+			line = line sprintf(", %s %.1fs", name[i], stop - t[i])
+		}
+		print line sprintf("; guest total %.1fs", end)
+	}' "$1/uptimes" "$1/steps" 2>/dev/null
+}
+
 vmh_follow() { # console qpid start: prints progress lines as they come
 	local line
-	tail -n +1 -F --pid="$2" "$1" 2>/dev/null | while IFS= read -r line; do
+	tail -n +1 -s 0.2 -F --pid="$2" "$1" 2>/dev/null | while IFS= read -r line; do
 		line=${line%$'\r'}
 		if [ "${SBVM_VERBOSE:-0}" = 1 ]; then
 			printf '[%4ds] %s\n' $(($(date +%s) - $3)) "$line"
@@ -268,11 +318,15 @@ vmg_run() { # cmd...: runs cmd, fails the scenario (with its output) if it fails
 	[ $rc -eq 0 ] || vmg_fail "exit status $rc: $*"
 }
 
-vmg_modules() { # module...: modprobe each, failing on the first error
-	local m
-	for m in "$@"; do
-		modprobe "$m" || vmg_fail "modprobe $m"
-	done
+# vmg_made KIND VALUE: notes something the scenario started or created
+# (pid, iqn, iface) in SBVM_OUT/made, so tests/vm/native.sh can undo it
+# on a real machine. In the guest, poweroff undoes everything anyway.
+vmg_made() {
+	echo "$1 $2" >>"$SBVM_OUT/made"
+}
+
+vmg_modules() { # module...: loads them all in one modprobe (one index read)
+	modprobe -a "$@" || vmg_fail "modprobe -a $*"
 }
 
 # vmg_lio_up: loads LIO, TCMU and the iSCSI initiator and target; mounts
@@ -289,10 +343,13 @@ vmg_lio_up() {
 
 # vmg_dbus_up: a system bus for targetcli <-> tcmu-runner.
 vmg_dbus_up() {
+	local pid
 	mkdir -p /run/dbus
 	dbus-uuidgen --ensure=/etc/machine-id || vmg_fail "dbus-uuidgen"
 	[ -S /run/dbus/system_bus_socket ] && return 0
-	dbus-daemon --system --fork || vmg_fail "dbus-daemon"
+	pid=$(dbus-daemon --system --fork --print-pid) ||
+		vmg_fail "dbus-daemon"
+	vmg_made pid "$pid"
 }
 
 # vmg_tcmu_up [HANDLER_DIR]: starts tcmu-runner (handlers from HANDLER_DIR,
@@ -305,6 +362,7 @@ vmg_tcmu_up() {
 	tcmu-runner "${args[@]}" --tcmu-log-dir "$SBVM_OUT/logs" \
 		>>"$SBVM_OUT/logs/tcmu-runner.out" 2>&1 &
 	VMG_TCMU_PID=$!
+	vmg_made pid "$VMG_TCMU_PID"
 	for i in $(seq 1 100); do
 		kill -0 "$VMG_TCMU_PID" 2>/dev/null ||
 			vmg_fail "tcmu-runner exited: $(tail -n 5 "$SBVM_OUT/logs/tcmu-runner.out")"
@@ -348,10 +406,12 @@ vmg_targetcli() {
 	fi
 }
 
-# vmg_iscsi_login IQN [PORTAL]: starts iscsid (once), discovers and logs in;
-# sets VMG_DEV to the /dev/sdX of LUN 0 of IQN.
+# vmg_iscsi_login IQN [INITIATOR]: starts iscsid (once), discovers
+# 127.0.0.1:3260 and logs in to IQN, as INITIATOR when given (through an
+# open-iscsi interface "sbvm", so /etc/iscsi/initiatorname.iscsi is left
+# alone). Sets VMG_DEV to the /dev/sdX of LUN 0 of IQN.
 vmg_iscsi_login() {
-	local iqn=$1 portal=${2:-127.0.0.1} i sess dev
+	local iqn=$1 initiator=${2:-} portal=127.0.0.1 i sess dev iface=()
 	VMG_DEV=
 	mkdir -p /run/lock/iscsi /etc/iscsi
 	if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
@@ -360,10 +420,28 @@ vmg_iscsi_login() {
 	fi
 	if ! pgrep -x iscsid >/dev/null; then
 		iscsid || vmg_fail "iscsid"
+		for i in $(seq 1 50); do
+			[ -s /run/iscsid.pid ] && break
+			sleep 0.1
+		done
+		[ -s /run/iscsid.pid ] && vmg_made pid "$(cat /run/iscsid.pid)"
 	fi
-	iscsiadm -m discovery -t st -p "$portal" ||
+	if [ -n "$initiator" ]; then
+		if ! iscsiadm -m iface -I sbvm >/dev/null 2>&1; then
+			iscsiadm -m iface -I sbvm -o new >/dev/null ||
+				vmg_fail "iscsiadm iface sbvm"
+			vmg_made iface sbvm
+		fi
+		iscsiadm -m iface -I sbvm -o update \
+			-n iface.initiatorname -v "$initiator" >/dev/null ||
+			vmg_fail "iscsiadm iface sbvm initiatorname"
+		iface=(-I sbvm)
+	fi
+	VMG_ISCSI_IFACE=("${iface[@]}")
+	iscsiadm -m discovery -t st -p "$portal" "${iface[@]}" ||
 		vmg_fail "iSCSI discovery on $portal"
-	iscsiadm -m node -T "$iqn" -p "$portal" --login ||
+	vmg_made iqn "$iqn"
+	iscsiadm -m node -T "$iqn" -p "$portal" "${iface[@]}" --login ||
 		vmg_fail "iSCSI login to $iqn"
 	for i in $(seq 1 100); do
 		for sess in /sys/class/iscsi_session/session*; do
@@ -381,9 +459,16 @@ vmg_iscsi_login() {
 	vmg_fail "no block device appeared for $iqn"
 }
 
-vmg_iscsi_logout() { # IQN [PORTAL]
-	iscsiadm -m node -T "$1" -p "${2:-127.0.0.1}" --logout ||
-		vmg_fail "iSCSI logout from $1"
+vmg_scsi_id() { # /dev/sdX -> "VENDOR / MODEL" from sysfs, trimmed
+	local d=/sys/block/${1#/dev/}/device v m
+	read -r v <"$d/vendor"
+	read -r m <"$d/model"
+	echo "$v / $m"
+}
+
+vmg_iscsi_logout() { # IQN: logs out of the session vmg_iscsi_login made
+	iscsiadm -m node -T "$1" -p 127.0.0.1 "${VMG_ISCSI_IFACE[@]}" \
+		--logout || vmg_fail "iSCSI logout from $1"
 }
 
 # vmg_fio_verify DEV NAME [fio options...]: a verified fio job on DEV with
@@ -414,4 +499,85 @@ vmg_fio_summary() { # json: one line of bandwidth and IOPS
 		printf "read %d KiB/s %.0f IOPS, write %d KiB/s %.0f IOPS",
 		    bw["read"], iops["read"], bw["write"], iops["write"]
 	}' "$1"
+}
+
+# vmg_port_open ADDR PORT: 0 once something accepts on ADDR:PORT.
+vmg_port_open() {
+	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# vmg_cluster_up DATA_ROOT N [REPLICAS]: N spanblkd (from SBVM_REPO/build)
+# on 127.0.0.2, 127.0.0.3, ... port 7400 (every 127/8 address is on lo),
+# data in DATA_ROOT/nodeI. Writes the cluster file and secret where the
+# handler looks by default (/etc/spanblk/, in the guest's tmpfs overlay),
+# so targetcli_snippets/ apply unchanged. Sets VMG_NODE_PIDS, VMG_NODES.
+vmg_cluster_up() {
+	local root=$1 n=$2 replicas=${3:-2} i
+	mkdir -p /etc/spanblk "$root" "$SBVM_OUT/logs"
+	head -c 32 /dev/urandom | base64 >/etc/spanblk/secret
+	chmod 600 /etc/spanblk/secret
+	{
+		echo "[cluster]"
+		echo "replicas = $replicas"
+		echo "secret_file = /etc/spanblk/secret"
+		for i in $(seq 1 "$n"); do
+			printf '[node.%s]\naddress = 127.0.0.%s\nport = 7400\n' \
+				"$i" $((i + 1))
+		done
+	} >/etc/spanblk/cluster.conf
+	cp /etc/spanblk/cluster.conf "$SBVM_OUT/logs/cluster.conf"
+	VMG_NODES=$n
+	VMG_NODE_ROOT=$root
+	for i in $(seq 1 "$n"); do
+		mkdir -p "$root/node$i"
+		cat >"$root/node$i.conf" <<CONF
+[node]
+id = $i
+listen = 127.0.0.$((i + 1))
+port = 7400
+data_dir = $root/node$i
+secret_file = /etc/spanblk/secret
+CONF
+	done
+	vmg_nodes_start
+}
+
+vmg_nodes_start() { # (re)starts every node of vmg_cluster_up, waits for ports
+	local i pid
+	VMG_NODE_PIDS=()
+	for i in $(seq 1 "$VMG_NODES"); do
+		"$SBVM_REPO/build/spanblkd" -c "$VMG_NODE_ROOT/node$i.conf" \
+			>>"$SBVM_OUT/logs/node$i.log" 2>&1 </dev/null &
+		VMG_NODE_PIDS+=($!)
+		vmg_made pid $!
+	done
+	for i in $(seq 1 "$VMG_NODES"); do
+		pid=${VMG_NODE_PIDS[$((i - 1))]}
+		for _ in $(seq 1 200); do
+			vmg_port_open "127.0.0.$((i + 1))" 7400 && continue 2
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		tail -n 5 "$SBVM_OUT/logs/node$i.log"
+		vmg_fail "spanblkd $i did not start listening on 127.0.0.$((i + 1)):7400"
+	done
+}
+
+vmg_nodes_stop() { # SIGTERM every node; fails if one does not exit 0
+	local p rc bad=0
+	for p in "${VMG_NODE_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${VMG_NODE_PIDS[@]}"; do
+		wait "$p"
+		rc=$?
+		[ $rc -eq 0 ] || { echo "spanblkd pid $p exited $rc"; bad=1; }
+	done
+	VMG_NODE_PIDS=()
+	[ $bad -eq 0 ] || vmg_fail "a storage node did not stop cleanly"
+}
+
+# vmg_snippet FILE: the targetcli commands of a targetcli_snippets/ file
+# (comments and blank lines dropped), on stdout.
+vmg_snippet() {
+	grep -vE '^[[:space:]]*(#|$)' "$SBVM_REPO/targetcli_snippets/$1" ||
+		vmg_fail "no commands in targetcli_snippets/$1"
 }

@@ -60,12 +60,22 @@ mkdir -p "$cache" "$out" || exit 2
 case $out in
 / | "$root" | "$root/") vm_log "refusing results folder $out"; exit 2 ;;
 esac
+exec 9>"$out.lock"
+if ! flock -n 9; then
+	vm_log "another run is using $out"
+	exit 2
+fi
 find "$out" -mindepth 1 -delete 2>/dev/null
 
 t0=$(date +%s)
+# Runs of different scenarios may start together: one fetches, the
+# others wait.
+exec 8>"$cache/.lock"
+flock 8
 vmh_kernel "$cache" || exit 2
 VMH_INITRD=$cache/initrd-$VMH_KVER.img
 vmh_initrd "$VMH_INITRD" || { vm_log "initramfs build failed"; exit 2; }
+exec 8>&-
 VMH_STAGE2=$here/guest.sh
 t1=$(date +%s)
 [ $((t1 - t0)) -gt 2 ] && vm_log "kernel and initramfs ready in $((t1 - t0))s"
@@ -80,14 +90,22 @@ echo "vm: booting $VMH_KVER (TCG, -nic none) for scenario $name, limit ${timeout
 vmh_boot "$out" "$timeout"
 
 laststep=$(tail -n 1 "$out/steps" 2>/dev/null | cut -d' ' -f2-)
+lastvm=$(grep -a '^VM:' "$out/console.log" 2>/dev/null | tail -n 1 | tr -d '\r')
+if [ -n "$laststep" ]; then
+	where="step \"$laststep\""
+elif [ -n "$lastvm" ]; then
+	where="before the scenario, after \"$lastvm\""
+else
+	where="kernel boot (no guest output yet)"
+fi
 if [ "$VMH_TIMED_OUT" = 1 ]; then
-	vm_log "HUNG: guest killed after ${timeout}s; last step: ${laststep:-none (before the scenario started)}"
+	vm_log "HUNG: guest killed after ${timeout}s; last progress: $where"
 	echo "--- last console lines ($out/console.log):" >&2
 	tail -n 25 "$out/console.log" >&2
 	exit 124
 fi
 if [ ! -s "$out/status" ]; then
-	vm_log "guest ended (qemu status $VMH_QEMU_RC) without reporting; last step: ${laststep:-none}"
+	vm_log "guest ended (qemu status $VMH_QEMU_RC) without reporting; last progress: $where"
 	echo "--- last console lines ($out/console.log):" >&2
 	tail -n 25 "$out/console.log" >&2
 	exit 125
@@ -95,12 +113,19 @@ fi
 rc=$(cat "$out/status")
 case $rc in '' | *[!0-9]*) rc=125 ;; esac
 if [ "$rc" -eq 0 ]; then
+	vmh_timing "$out" >"$out/timing.txt"
+	echo "vm: timing: $(cat "$out/timing.txt")"
 	echo "vm: $name PASSED in ${VMH_ELAPSED}s (results in $out)"
 elif [ "$rc" -eq 77 ]; then
-	echo "vm: $name SKIPPED: $(grep -m1 '^SKIP' "$out/scenario.log" || true)"
+	echo "vm: $name SKIPPED: $(grep -a -m1 '^SKIP' "$out/scenario.log" || true)"
 else
-	vm_log "$name FAILED with status $rc in step: ${laststep:-none}"
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		vm_log "$name HUNG: stopped at the guest's deadline in $where (processes: $out/ps.log)"
+	else
+		vm_log "$name FAILED with status $rc in $where"
+	fi
 	echo "--- last scenario lines ($out/scenario.log):" >&2
 	tail -n 30 "$out/scenario.log" >&2
+	echo "--- logs: $out" >&2
 fi
 exit "$rc"

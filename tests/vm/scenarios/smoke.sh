@@ -48,18 +48,17 @@ dev=$VMG_DEV
 bytes=$(blockdev --getsize64 "$dev")
 [ "$bytes" -eq $((size_mib << 20)) ] ||
 	vmg_fail "$dev has $bytes bytes, want $((size_mib << 20))"
-sysdev=/sys/block/${dev#/dev/}/device
-vendor=$(cat "$sysdev/vendor")
-model=$(cat "$sysdev/model")
-vmg_info "LUN is $dev: $bytes bytes, ${vendor% *} / ${model%% }"
-[ "${vendor%% *}" = LIO-ORG ] || vmg_fail "vendor '$vendor', want LIO-ORG"
+id=$(vmg_scsi_id "$dev")
+vmg_info "LUN is $dev: $bytes bytes, $id"
+[ "$id" = "LIO-ORG / TCMU device" ] ||
+	vmg_fail "'$id' is not tcmu-runner's emulated INQUIRY"
 
 vmg_step fio-randwrite-4k
 vmg_fio_verify "$dev" randwrite4k --rw=randwrite --bs=4k --iodepth=16 \
-	--size=32M --verify_backlog=1024
+	--size=8M
 
 vmg_step fio-seqwrite-1m
-vmg_fio_verify "$dev" seqwrite1m --rw=write --bs=1M --iodepth=4 --size=64M
+vmg_fio_verify "$dev" seqwrite1m --rw=write --bs=1M --iodepth=4 --size=32M
 
 vmg_step iscsi-logout
 vmg_iscsi_logout "$iqn"
