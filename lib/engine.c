@@ -22,6 +22,14 @@
  * an operation completes when its last piece finishes. That keeps the
  * caller's buffers untouched after the completion callback.
  *
+ * A READ answer's payload is received straight into the caller's iovec
+ * (xp_place_cb, node_place) when the answer's header matches an in-flight
+ * READ. Only one frame per connection is being received at a time
+ * (node->placed); whatever takes that request out of flight before its
+ * frame is complete (a timeout) first takes the memory back with
+ * xp_conn_unplace(), and a lost connection is freed before it receives
+ * again, so no byte lands in a buffer after its request completed.
+ *
  * Node connection state machine:
  *
  *   DOWN --connect--> CONNECTING --POLLOUT--> HELLO_SENT --answer-->
@@ -171,6 +179,8 @@ struct eng_req {
 	const struct iovec *iov; /* payload, NULL when none */
 	int iovcnt;
 	uint32_t paylen;
+	bool crc_given; /* data_crc holds the payload's CRC32C */
+	uint32_t data_crc; /* shared by every replica of a piece */
 	/* result */
 	int err;
 	uint64_t ans_offset; /* answer's offset field (LUN_OPEN: size) */
@@ -233,6 +243,7 @@ struct eng_node {
 	unsigned int ninflight;
 	uint64_t next_id;
 	struct eng_req *hash[ENG_HASH_BUCKETS];
+	struct eng_req *placed; /* its answer is arriving in its iovec */
 	/* published to other threads under e->lock */
 	bool pub_up;
 	bool pub_tried;
@@ -424,6 +435,12 @@ static void inflight_del(struct eng_req *r)
 {
 	struct eng_node *n = r->node;
 
+	if (n->placed == r) {
+		/* its answer is half received into the caller's memory */
+		n->placed = NULL;
+		if (n->conn)
+			xp_conn_unplace(n->conn);
+	}
 	hash_del(n, r);
 	list_del(&r->link);
 	n->ninflight--;
@@ -530,6 +547,21 @@ static void req_fill(struct eng_req *r, uint8_t opcode, uint16_t flags,
 	r->iov = NULL;
 	r->iovcnt = 0;
 	r->paylen = 0;
+	r->crc_given = false;
+}
+
+/*
+ * Give @r payload @iov (@iovcnt entries, @paylen bytes) whose CRC32C is
+ * @crc: computed once per piece, not once per replica.
+ */
+static void req_set_payload(struct eng_req *r, const struct iovec *iov,
+			    int iovcnt, uint32_t paylen, uint32_t crc)
+{
+	r->iov = iov;
+	r->iovcnt = iovcnt;
+	r->paylen = paylen;
+	r->data_crc = crc;
+	r->crc_given = true;
 }
 
 /* Make sure @p can hold @need slice entries. 0 or -ENOMEM. */
@@ -592,6 +624,7 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 	uint32_t len = p->ext.length;
 	uint16_t fua = io->flags & SB_IO_F_FUA ? XP_F_FUA : 0;
 	unsigned int i;
+	uint32_t crc;
 	int na, nb;
 
 	p->nrep = sb_place(&e->cl, io->lun_id, p->ext.chunk, p->rep,
@@ -614,14 +647,13 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 		na = piece_payload(p, io, p->ext.buf_off, len);
 		if (na < 0)
 			return na;
+		crc = xp_conn_payload_crc(p->iov, na);
 		for (i = 0; i < p->nrep; i++) {
 			struct eng_req *r = &p->reqs[i];
 
 			req_fill(r, XP_OP_WRITE, XP_F_DCRC | fua, io->lun_id,
 				 off, len);
-			r->iov = p->iov;
-			r->iovcnt = na;
-			r->paylen = len;
+			req_set_payload(r, p->iov, na, len, crc);
 			req_enqueue(r, p->rep[i]);
 		}
 		return 0;
@@ -651,17 +683,15 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 		nb = iov_slice(p->iov, na, len, len, p->iov + na);
 		req_fill(&p->reqs[0], XP_OP_CAW, XP_F_DCRC | fua, io->lun_id,
 			 off, len);
-		p->reqs[0].iov = p->iov;
-		p->reqs[0].iovcnt = na;
-		p->reqs[0].paylen = 2 * len;
+		req_set_payload(&p->reqs[0], p->iov, na, 2 * len,
+				xp_conn_payload_crc(p->iov, na));
+		crc = p->nrep > 1 ? xp_conn_payload_crc(p->iov + na, nb) : 0;
 		for (i = 1; i < p->nrep; i++) {
 			struct eng_req *r = &p->reqs[i];
 
 			req_fill(r, XP_OP_WRITE, XP_F_DCRC | fua, io->lun_id,
 				 off, len);
-			r->iov = p->iov + na;
-			r->iovcnt = nb;
-			r->paylen = len;
+			req_set_payload(r, p->iov + na, nb, len, crc);
 		}
 		req_enqueue(&p->reqs[0], p->rep[0]);
 		return 0;
@@ -907,6 +937,8 @@ static void node_fail(struct eng_node *n, int err)
 		close(n->fd);
 	n->conn = NULL;
 	n->fd = -1;
+	/* c receives nothing more: it is freed below, before any service */
+	n->placed = NULL;
 	if (n->state == NODE_UP || !n->logged_down) {
 		if (n->state == NODE_UP)
 			sb_warn("%s: connection lost: %s",
@@ -970,6 +1002,7 @@ static void node_fail(struct eng_node *n, int err)
 
 static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
 			 bool crc_ok);
+static int node_place(void *arg, const struct xp_hdr *h, struct iovec *iov);
 
 static int node_send_hello(struct eng_node *n)
 {
@@ -1029,6 +1062,7 @@ static void node_connected(struct eng_node *n)
 		node_fail(n, -ENOMEM);
 		return;
 	}
+	xp_conn_set_place(n->conn, node_place);
 	n->state = NODE_HELLO_SENT;
 	ret = node_send_hello(n);
 	if (ret)
@@ -1130,9 +1164,12 @@ static void node_send_auth(struct eng_node *n)
 	n->state = NODE_AUTH_SENT;
 }
 
-/* An answer to request @r arrived: take its result. */
+/*
+ * An answer to request @r arrived: take its result. @placed: its payload
+ * was received into the caller's iovec already (node_place).
+ */
 static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
-			 void *payload, bool crc_ok)
+			 void *payload, bool crc_ok, bool placed)
 {
 	struct eng_piece *p = r->piece;
 	struct eng_op *op = p->op;
@@ -1154,9 +1191,9 @@ static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
 			payload = NULL;
 		}
 	} else if (!err && r->opcode == XP_OP_READ) {
-		if (h->payload_len != r->length)
+		if (h->payload_len != r->length || (!placed && !payload))
 			err = -EIO;
-		else
+		else if (!placed)
 			iov_copy_in(op->io->iov, op->io->iovcnt, p->ext.buf_off,
 				    payload, r->length);
 	} else if (err == -XP_EMISCOMPARE && r->opcode == XP_OP_CAW) {
@@ -1171,13 +1208,47 @@ static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
 	return 0;
 }
 
+/*
+ * xp_place_cb of every node connection: the payload of a successful READ
+ * answer goes straight to its slice of the caller's iovec. Anything else
+ * (or a slice of too many pieces) takes the usual allocation and copy.
+ */
+static int node_place(void *arg, const struct xp_hdr *h, struct iovec *iov)
+{
+	struct eng_node *n = arg;
+	struct eng_piece *p;
+	struct eng_req *r;
+	int cnt;
+
+	if (n->state != NODE_UP || h->opcode != XP_OP_READ ||
+	    h->status != XP_ST_OK || !(h->flags & XP_F_RESP) ||
+	    xp_hdr_check(h) < 0)
+		return 0;
+	r = hash_find(n, h->req_id);
+	if (!r || r->opcode != XP_OP_READ || r->lun_id != h->lun_id ||
+	    h->payload_len != r->length || r->piece->op->kind != OP_IO)
+		return 0;
+	p = r->piece;
+	cnt = iov_slice_count(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
+			      r->length);
+	if (cnt < 1 || cnt > XP_PLACE_MAX)
+		return 0;
+	n->placed = r;
+	return iov_slice(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
+			 r->length, iov);
+}
+
 /* xp_frame_cb of every node connection. */
 static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
 			 bool crc_ok)
 {
 	struct eng_node *n = arg;
+	/* a frame that was placed is the placed request's answer */
+	bool placed = n->placed != NULL;
 	struct eng_req *r;
 	int ret;
+
+	n->placed = NULL;
 
 	if (!(h->flags & XP_F_RESP) || xp_hdr_check(h) < 0) {
 		sb_err_rl("node %u: malformed %s frame", n->addr->id,
@@ -1211,7 +1282,7 @@ static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		free(payload);
 		return 0;
 	}
-	return req_on_answer(r, h, payload, crc_ok);
+	return req_on_answer(r, h, payload, crc_ok, placed);
 }
 
 /* Send what the queue depth allows; fail control requests of down nodes. */
@@ -1261,8 +1332,14 @@ static void pump_node(struct eng_node *n)
 					 __ATOMIC_RELAXED);
 		if (r->paylen)
 			r->in_conn++;
-		ret = xp_conn_send(n->conn, &h, r->iov, r->iovcnt,
-				   r->paylen ? req_sent : NULL, r);
+		if (r->crc_given) {
+			h.data_crc = r->data_crc;
+			ret = xp_conn_send_crc(n->conn, &h, r->iov, r->iovcnt,
+					       r->paylen ? req_sent : NULL, r);
+		} else {
+			ret = xp_conn_send(n->conn, &h, r->iov, r->iovcnt,
+					   r->paylen ? req_sent : NULL, r);
+		}
 		if (ret) {
 			if (r->paylen)
 				r->in_conn--;
@@ -1433,6 +1510,7 @@ static void engine_shutdown(struct sb_engine *e)
 			close(n->fd);
 		n->conn = NULL;
 		n->fd = -1;
+		n->placed = NULL;
 		n->state = NODE_DOWN;
 		xp_conn_free(c);
 	}

@@ -373,6 +373,22 @@ static void req_answer(struct nd_req *req, int err)
 	conn_update_events(nc);
 }
 
+/*
+ * A disk buffer of @len bytes aligned for direct I/O (xp_conn gives
+ * received payloads the same alignment). Freed with free().
+ */
+static int alloc_io_buf(uint8_t **out, uint32_t len)
+{
+	void *p;
+	int ret;
+
+	ret = posix_memalign(&p, XP_PAYLOAD_ALIGN, len ? len : 1);
+	if (ret)
+		return -ret;
+	*out = p;
+	return 0;
+}
+
 /* Look up the request's LUN and take a reference. 0 or -ENOENT. */
 static int req_take_lun(struct nd_req *req)
 {
@@ -440,8 +456,16 @@ static void caw_read_done(struct nd_io_op *op, int res)
 		req_answer(req, -XP_EMISCOMPARE);
 		return;
 	}
-	ret = nd_io_write(s->io, &req->io, req->lun->fd, req->payload + n, n,
-			  req->hdr.offset, req->hdr.flags & XP_F_FUA, io_done);
+	/*
+	 * Still under the range lock taken before the read, so nothing
+	 * overlapping ran in between; the read and this write may use
+	 * different descriptors (direct or buffered) and stay coherent.
+	 */
+	ret = nd_io_write(s->io, &req->io,
+			  nd_lun_data_fd(req->lun, req->payload + n,
+					 req->hdr.offset, n),
+			  req->payload + n, n, req->hdr.offset,
+			  req->hdr.flags & XP_F_FUA, io_done);
 	if (ret)
 		req_answer(req, ret);
 }
@@ -457,9 +481,11 @@ static void mutate_locked(struct nd_req *req)
 
 	switch (h->opcode) {
 	case XP_OP_WRITE:
-		ret = nd_io_write(s->io, &req->io, lun->fd, req->payload,
-				  h->length, h->offset, h->flags & XP_F_FUA,
-				  io_done);
+		ret = nd_io_write(s->io, &req->io,
+				  nd_lun_data_fd(lun, req->payload, h->offset,
+						 h->length),
+				  req->payload, h->length, h->offset,
+				  h->flags & XP_F_FUA, io_done);
 		break;
 	case XP_OP_WRITE_ZEROES:
 		if (h->flags & XP_F_UNMAP)
@@ -474,8 +500,10 @@ static void mutate_locked(struct nd_req *req)
 				 ND_ZERO_UNMAP, zero_done);
 		break;
 	case XP_OP_CAW:
-		ret = nd_io_read(s->io, &req->io, lun->fd, req->buf, h->length,
-				 h->offset, caw_read_done);
+		ret = nd_io_read(s->io, &req->io,
+				 nd_lun_data_fd(lun, req->buf, h->offset,
+						h->length),
+				 req->buf, h->length, h->offset, caw_read_done);
 		break;
 	case XP_OP_LUN_RESIZE:
 		ret = nd_store_resize(s->store, lun, h->offset);
@@ -517,11 +545,9 @@ static void do_mutate(struct nd_req *req)
 			goto out_answer;
 	}
 	if (h->opcode == XP_OP_CAW) {
-		req->buf = malloc(h->length);
-		if (!req->buf) {
-			ret = -ENOMEM;
+		ret = alloc_io_buf(&req->buf, h->length);
+		if (ret)
 			goto out_answer;
-		}
 	}
 	if (nd_rlock_acquire(&req->lun->rlock, &req->rl, start, len,
 			     lock_granted))
@@ -541,14 +567,13 @@ static void do_read(struct nd_req *req)
 	ret = req_take_lun(req);
 	if (!ret)
 		ret = nd_lun_check_range(req->lun, h->offset, h->length);
-	if (!ret) {
-		req->buf = malloc(h->length);
-		if (!req->buf)
-			ret = -ENOMEM;
-	}
 	if (!ret)
-		ret = nd_io_read(s->io, &req->io, req->lun->fd, req->buf,
-				 h->length, h->offset, io_done);
+		ret = alloc_io_buf(&req->buf, h->length);
+	if (!ret)
+		ret = nd_io_read(s->io, &req->io,
+				 nd_lun_data_fd(req->lun, req->buf, h->offset,
+						h->length),
+				 req->buf, h->length, h->offset, io_done);
 	if (ret)
 		req_answer(req, ret);
 }

@@ -36,9 +36,12 @@
 #define HASH_BUCKETS 256
 /* "<16 hex>.meta.tmp" and NUL */
 #define FNAME_MAX 32
+/* Direct-I/O alignment when statx cannot tell (the page size is safe). */
+#define DIO_ALIGN_DEFAULT 4096u
 
 struct nd_store {
 	int dirfd; /* DATA_DIR/luns */
+	bool direct_refused; /* O_DIRECT open failed once (logged then) */
 	size_t count; /* LUNs in the table */
 	struct nd_lun *hash[HASH_BUCKETS];
 };
@@ -186,6 +189,7 @@ static struct nd_lun *lun_alloc(uint64_t id, const char *name, size_t len,
 	memcpy(lun->name, name, len);
 	lun->name[len] = '\0';
 	lun->fd = fd;
+	lun->dfd = -1;
 	lun->refs = 1;
 	nd_rlock_init(&lun->rlock);
 	return lun;
@@ -225,7 +229,60 @@ void nd_lun_put(struct nd_lun *lun)
 		return;
 	if (lun->fd >= 0)
 		close(lun->fd);
+	if (lun->dfd >= 0)
+		close(lun->dfd);
 	free(lun);
+}
+
+static bool pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/*
+ * Give @lun an O_DIRECT descriptor on its .data file @data and learn its
+ * alignment. Without one the LUN simply does buffered I/O, so failures
+ * are not errors; the first one of the store is logged.
+ */
+static void lun_open_direct(struct nd_store *st, struct nd_lun *lun,
+			    const char *data)
+{
+	uint32_t mem = DIO_ALIGN_DEFAULT, off = DIO_ALIGN_DEFAULT;
+	struct statx sx;
+	int dfd;
+
+	dfd = openat(st->dirfd, data, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0) {
+		if (!st->direct_refused)
+			sb_warn("no O_DIRECT on %s (%s): buffered I/O only",
+				data, strerror(errno));
+		st->direct_refused = true;
+		return;
+	}
+	if (statx(dfd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	    (sx.stx_mask & STATX_DIOALIGN)) {
+		if (!pow2(sx.stx_dio_mem_align) ||
+		    !pow2(sx.stx_dio_offset_align)) {
+			/* 0: the file system says no direct I/O on this file. */
+			close(dfd);
+			return;
+		}
+		mem = sx.stx_dio_mem_align;
+		off = sx.stx_dio_offset_align;
+	}
+	lun->dfd = dfd;
+	lun->dio_mem_align = mem;
+	lun->dio_off_align = off;
+}
+
+int nd_lun_data_fd(const struct nd_lun *lun, const void *buf, uint64_t offset,
+		   uint64_t len)
+{
+	/* Both alignments are powers of two (lun_open_direct). */
+	if (lun->dfd < 0 || ((uintptr_t)buf & (lun->dio_mem_align - 1)) ||
+	    ((offset | len) & (lun->dio_off_align - 1)))
+		return lun->fd;
+	return lun->dfd;
 }
 
 int nd_lun_check_range(const struct nd_lun *lun, uint64_t offset,
@@ -316,6 +373,7 @@ int nd_store_create(struct nd_store *st, uint64_t id, const char *name,
 	ret = meta_write(st, id, lun->name, size);
 	if (ret)
 		goto out_free_lun;
+	lun_open_direct(st, lun, data);
 	table_insert(st, lun);
 	if (out)
 		*out = lun;
@@ -466,6 +524,7 @@ static void load_one(struct nd_store *st, const char *meta)
 		close(fd);
 		return;
 	}
+	lun_open_direct(st, lun, data);
 	table_insert(st, lun);
 }
 

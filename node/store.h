@@ -12,7 +12,20 @@
  * The node only ever receives the chunks placement gives it, so most of
  * each file is holes. Metadata changes (create, resize, delete) are
  * synchronous and durable when they return; data I/O goes through
- * node/io.h on the file descriptor a LUN exposes.
+ * node/io.h on the file descriptor nd_lun_data_fd() picks.
+ *
+ * Direct I/O: each .data file is open twice, buffered (fd) and O_DIRECT
+ * (dfd), on the same inode. Block-aligned reads and writes use dfd and so
+ * skip the page-cache copy; anything else uses fd. Linux keeps the two
+ * coherent (a direct write writes back and invalidates the cached range
+ * first, a direct read writes back dirty pages of its range first), and
+ * the server's range lock orders overlapping mutations, so mixing them
+ * never returns stale data. fdatasync on either fd covers both; FUA
+ * stays RWF_DSYNC on whichever fd. A short direct transfer ends on a
+ * file-system block boundary (or at end of file, which a range-checked
+ * request never reaches while the file keeps the LUN's size), so
+ * node/io.c's continuation of it stays aligned. A file system that
+ * refuses O_DIRECT gets buffered I/O only (logged once per store).
  *
  * Not thread-safe: the node's event-loop thread owns the store.
  */
@@ -41,7 +54,10 @@ struct nd_lun {
 	uint64_t id; /* LUN id (docs/protocol.md, "LUN ids") */
 	uint64_t size; /* bytes; the .data file has exactly this size */
 	char name[XP_LUN_NAME_MAX + 1]; /* NUL-terminated */
-	int fd; /* the .data file, read-write */
+	int fd; /* the .data file, read-write, buffered */
+	int dfd; /* the same file with O_DIRECT, -1 when refused */
+	uint32_t dio_mem_align; /* dfd: buffer address alignment */
+	uint32_t dio_off_align; /* dfd: file offset and length alignment */
 	unsigned int refs; /* table reference + operations in flight */
 	bool deleted; /* removed from the table; files unlinked */
 	bool no_zero_range; /* FALLOC_FL_ZERO_RANGE failed with EOPNOTSUPP */
@@ -115,6 +131,14 @@ void nd_lun_put(struct nd_lun *lun);
 /* 0 when [@offset, @offset + @length) lies inside @lun, else -ERANGE. */
 int nd_lun_check_range(const struct nd_lun *lun, uint64_t offset,
 		       uint64_t length);
+
+/*
+ * The descriptor for reading or writing @len bytes at @offset from or to
+ * @buf: the O_DIRECT one when @lun has it and @buf, @offset and @len are
+ * all aligned to its direct-I/O alignment, else the buffered one.
+ */
+int nd_lun_data_fd(const struct nd_lun *lun, const void *buf, uint64_t offset,
+		   uint64_t len);
 
 /* Bytes the .data file really holds (st_blocks * 512) into *@bytes. */
 int nd_lun_allocated(const struct nd_lun *lun, uint64_t *bytes);

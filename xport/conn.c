@@ -5,7 +5,9 @@
  * Receive: bytes land in a 64 KiB ring-less buffer; headers are decoded
  * from it; a payload is copied out of it as far as it goes and the rest is
  * read straight into the payload's own allocation, so a 1 MiB write costs
- * one copy of at most 64 KiB plus direct reads.
+ * one copy of at most 64 KiB plus direct reads. The payload's memory is
+ * an allocation, or the owner's (xp_place_cb), or nothing (unplaced: the
+ * bytes are dropped).
  *
  * Send: frames queue as (encoded header, caller's payload iovecs) and go
  * out with writev, never copying the payload.
@@ -50,8 +52,12 @@ struct xp_conn {
 	size_t rstart, rend;
 	bool have_hdr; /* cur is decoded; its payload is arriving */
 	struct xp_hdr cur;
-	uint8_t *payload;
-	size_t pgot;
+	uint8_t *payload; /* cur's payload allocation, NULL when placed */
+	size_t pgot; /* payload bytes of cur received so far */
+	xp_place_cb place;
+	struct iovec pl[XP_PLACE_MAX]; /* cur's payload memory when placed */
+	int npl; /* entries of pl in use, 0: not placed */
+	bool drop; /* unplaced: the rest of cur's payload is dropped */
 
 	struct tx_frame *head, *tail;
 	uint64_t rx_bytes, tx_bytes;
@@ -100,6 +106,19 @@ void xp_conn_free(struct xp_conn *c)
 	free(c->payload);
 	free(c->rbuf);
 	free(c);
+}
+
+void xp_conn_set_place(struct xp_conn *c, xp_place_cb place)
+{
+	c->place = place;
+}
+
+void xp_conn_unplace(struct xp_conn *c)
+{
+	if (!c->npl)
+		return;
+	c->npl = 0;
+	c->drop = true;
 }
 
 int xp_conn_fd(const struct xp_conn *c)
@@ -197,9 +216,15 @@ static int flush_tx(struct xp_conn *c)
 	return 0;
 }
 
-int xp_conn_send(struct xp_conn *c, const struct xp_hdr *h,
-		 const struct iovec *iov, int iovcnt, xp_sent_cb sent,
-		 void *sent_arg)
+uint32_t xp_conn_payload_crc(const struct iovec *iov, int iovcnt)
+{
+	return crc_iov(iov, iovcnt);
+}
+
+/* Queue a frame; @crc_given: h->data_crc is already right. */
+static int queue_frame(struct xp_conn *c, const struct xp_hdr *h,
+		       const struct iovec *iov, int iovcnt, bool crc_given,
+		       xp_sent_cb sent, void *sent_arg)
 {
 	struct xp_hdr eh = *h;
 	struct tx_frame *f;
@@ -218,7 +243,7 @@ int xp_conn_send(struct xp_conn *c, const struct xp_hdr *h,
 	f = malloc(sizeof(*f) + sizeof(struct iovec) * (size_t)(iovcnt + 1));
 	if (!f)
 		return -ENOMEM;
-	if (eh.flags & XP_F_DCRC)
+	if ((eh.flags & XP_F_DCRC) && !crc_given)
 		eh.data_crc = crc_iov(iov, iovcnt);
 	xp_hdr_encode(&eh, f->hdr);
 	f->iov[0].iov_base = f->hdr;
@@ -240,18 +265,133 @@ int xp_conn_send(struct xp_conn *c, const struct xp_hdr *h,
 	return 0;
 }
 
-/* Hand a complete frame (header in c->cur, payload in c->payload). */
+int xp_conn_send(struct xp_conn *c, const struct xp_hdr *h,
+		 const struct iovec *iov, int iovcnt, xp_sent_cb sent,
+		 void *sent_arg)
+{
+	return queue_frame(c, h, iov, iovcnt, false, sent, sent_arg);
+}
+
+int xp_conn_send_crc(struct xp_conn *c, const struct xp_hdr *h,
+		     const struct iovec *iov, int iovcnt, xp_sent_cb sent,
+		     void *sent_arg)
+{
+	return queue_frame(c, h, iov, iovcnt, true, sent, sent_arg);
+}
+
+/*
+ * Room for a received payload of @len (> 0) bytes at an XP_PAYLOAD_ALIGN
+ * address; aligned_alloc wants a multiple of the alignment. free() it.
+ */
+static uint8_t *payload_alloc(uint32_t len)
+{
+	size_t n = ((size_t)len + XP_PAYLOAD_ALIGN - 1) &
+		   ~(size_t)(XP_PAYLOAD_ALIGN - 1);
+
+	return aligned_alloc(XP_PAYLOAD_ALIGN, n);
+}
+
+/*
+ * Entries of @v (XP_PLACE_MAX room) describing @iov[@cnt] from byte @off
+ * on: where the rest of a placed payload goes.
+ */
+static int iov_tail(const struct iovec *iov, int cnt, size_t off,
+		    struct iovec *v)
+{
+	int i, n = 0;
+
+	for (i = 0; i < cnt; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		v[n].iov_base = (char *)iov[i].iov_base + off;
+		v[n].iov_len = iov[i].iov_len - off;
+		off = 0;
+		n++;
+	}
+	return n;
+}
+
+/* Store @n bytes of cur's payload from @src at c->pgot. */
+static void rx_store(struct xp_conn *c, const uint8_t *src, size_t n)
+{
+	struct iovec v[XP_PLACE_MAX];
+	int i, cnt;
+
+	if (c->npl) {
+		cnt = iov_tail(c->pl, c->npl, c->pgot, v);
+		for (i = 0; i < cnt && n; i++) {
+			size_t l = v[i].iov_len < n ? v[i].iov_len : n;
+
+			memcpy(v[i].iov_base, src, l);
+			src += l;
+			n -= l;
+			c->pgot += l;
+		}
+	} else {
+		if (!c->drop)
+			memcpy(c->payload + c->pgot, src, n);
+		c->pgot += n;
+	}
+}
+
+/* Read the rest of a large payload straight into its memory. */
+static ssize_t rx_read_direct(struct xp_conn *c)
+{
+	struct iovec v[XP_PLACE_MAX];
+
+	if (c->npl)
+		return readv(c->fd, v, iov_tail(c->pl, c->npl, c->pgot, v));
+	return read(c->fd, c->payload + c->pgot, c->cur.payload_len - c->pgot);
+}
+
+/*
+ * Ask the owner where cur's payload goes (a placement, checked to add up),
+ * else allocate. 0, -ENOMEM, or -EINVAL for a placement that does not
+ * match the payload (the owner's bug: fail the connection).
+ */
+static int rx_begin_payload(struct xp_conn *c)
+{
+	uint64_t total = 0;
+	int i, n = 0;
+
+	if (c->place)
+		n = c->place(c->arg, &c->cur, c->pl);
+	if (n < 0 || n > XP_PLACE_MAX)
+		return -EINVAL;
+	if (n) {
+		for (i = 0; i < n; i++)
+			total += c->pl[i].iov_len;
+		if (total != c->cur.payload_len)
+			return -EINVAL;
+		c->npl = n;
+		return 0;
+	}
+	c->payload = payload_alloc(c->cur.payload_len);
+	return c->payload ? 0 : -ENOMEM;
+}
+
+/* Hand a complete frame (header in c->cur, payload wherever it went). */
 static int deliver(struct xp_conn *c)
 {
 	void *payload = c->payload;
 	bool crc_ok = true;
 
-	if ((c->cur.flags & XP_F_DCRC) && payload) {
-		struct iovec v = { payload, c->cur.payload_len };
+	if (c->drop) {
+		crc_ok = false;
+	} else if (c->cur.flags & XP_F_DCRC) {
+		if (c->npl) {
+			crc_ok = crc_iov(c->pl, c->npl) == c->cur.data_crc;
+		} else if (payload) {
+			struct iovec v = { payload, c->cur.payload_len };
 
-		crc_ok = crc_iov(&v, 1) == c->cur.data_crc;
+			crc_ok = crc_iov(&v, 1) == c->cur.data_crc;
+		}
 	}
 	c->payload = NULL;
+	c->npl = 0;
+	c->drop = false;
 	c->pgot = 0;
 	c->have_hdr = false;
 	return c->on_frame(c->arg, &c->cur, payload, crc_ok);
@@ -269,8 +409,7 @@ static int parse_rbuf(struct xp_conn *c, int *frames)
 			size_t need = c->cur.payload_len - c->pgot;
 			size_t n = avail < need ? avail : need;
 
-			memcpy(c->payload + c->pgot, c->rbuf + c->rstart, n);
-			c->pgot += n;
+			rx_store(c, c->rbuf + c->rstart, n);
 			c->rstart += n;
 			if (c->pgot < c->cur.payload_len)
 				return 0;
@@ -284,9 +423,9 @@ static int parse_rbuf(struct xp_conn *c, int *frames)
 			c->have_hdr = true;
 			c->pgot = 0;
 			if (c->cur.payload_len) {
-				c->payload = malloc(c->cur.payload_len);
-				if (!c->payload)
-					return -ENOMEM;
+				ret = rx_begin_payload(c);
+				if (ret < 0)
+					return ret;
 				continue;
 			}
 		}
@@ -315,10 +454,10 @@ static int service_rx(struct xp_conn *c)
 		if (c->rstart == c->rend)
 			c->rstart = c->rend = 0;
 
-		if (c->have_hdr && c->cur.payload_len - c->pgot >= RBUF_LEN) {
+		if (c->have_hdr && !c->drop &&
+		    c->cur.payload_len - c->pgot >= RBUF_LEN) {
 			/* Large payload: read straight into it. */
-			r = read(c->fd, c->payload + c->pgot,
-				 c->cur.payload_len - c->pgot);
+			r = rx_read_direct(c);
 			if (r > 0) {
 				c->pgot += (size_t)r;
 				if (c->pgot == c->cur.payload_len) {

@@ -22,14 +22,40 @@
 struct xp_conn;
 
 /*
- * Called once per received frame. @payload is malloc'd and owned by the
- * callee from now on (NULL when payload_len is 0). Return 0 to go on, or a
+ * Received payloads start at an address aligned to this, so a WRITE's
+ * payload can go to an O_DIRECT file as it is.
+ */
+#define XP_PAYLOAD_ALIGN 4096u
+
+/*
+ * Called once per received frame. @payload is heap memory aligned to
+ * XP_PAYLOAD_ALIGN, owned by the callee from now on and released with
+ * free() (NULL when payload_len is 0). Return 0 to go on, or a
  * negative errno to stop servicing: xp_conn_service() then returns it and
  * the owner is expected to free the connection. A frame whose data CRC
  * did not match reaches the callback with @crc_ok false.
  */
 typedef int (*xp_frame_cb)(void *arg, const struct xp_hdr *h, void *payload,
 			   bool crc_ok);
+
+/* Most pieces of memory one placement (xp_place_cb) may name. */
+#define XP_PLACE_MAX 16
+
+/*
+ * Optional: the owner already has the memory a payload belongs in (a READ
+ * answer's destination) and wants it received there, without an
+ * allocation and a copy. Called once per frame that has a payload, after
+ * its header is decoded (framing only: run xp_hdr_check yourself) and
+ * before any payload byte is stored. Fill up to XP_PLACE_MAX entries of
+ * @iov whose lengths add up to exactly h->payload_len and return how many,
+ * or return 0 to receive into an allocation as usual. Placed bytes are
+ * stored as they arrive, before the data CRC is known: the frame callback
+ * then gets @payload NULL and @crc_ok saying whether they were intact.
+ * The memory must stay valid until that callback runs, xp_conn_unplace()
+ * or xp_conn_free(), whichever comes first.
+ */
+typedef int (*xp_place_cb)(void *arg, const struct xp_hdr *h,
+			   struct iovec *iov);
 
 /* Called when a queued frame's payload is no longer referenced. */
 typedef void (*xp_sent_cb)(void *arg, int err);
@@ -40,6 +66,18 @@ typedef void (*xp_sent_cb)(void *arg, int err);
  * allocation failure (then @fd is not closed).
  */
 struct xp_conn *xp_conn_new(int fd, xp_frame_cb on_frame, void *arg);
+
+/* Install (or with NULL remove) the placement callback of @c. */
+void xp_conn_set_place(struct xp_conn *c, xp_place_cb place);
+
+/*
+ * The owner takes back the memory placed for the frame being received
+ * (say its request timed out): no byte is stored there any more. The rest
+ * of that payload is read and dropped, and the frame reaches the frame
+ * callback with @payload NULL and @crc_ok false. No-op when nothing is
+ * placed (as inside the callbacks of @c, which never run mid-payload).
+ */
+void xp_conn_unplace(struct xp_conn *c);
 
 /*
  * Close the fd, call every pending xp_sent_cb with -ECONNABORTED, free.
@@ -62,6 +100,25 @@ bool xp_conn_want_write(const struct xp_conn *c);
 int xp_conn_send(struct xp_conn *c, const struct xp_hdr *h,
 		 const struct iovec *iov, int iovcnt, xp_sent_cb sent,
 		 void *sent_arg);
+
+/*
+ * CRC32C of the payload pieces @iov taken together: the data_crc that
+ * xp_conn_send() would put in a header with XP_F_DCRC.
+ */
+uint32_t xp_conn_payload_crc(const struct iovec *iov, int iovcnt);
+
+/*
+ * xp_conn_send() for a payload that goes to several peers: with XP_F_DCRC
+ * the header's data_crc is sent as @h->data_crc says instead of being
+ * computed here, so the caller pays for the CRC once per payload. The
+ * caller guarantees @h->data_crc == xp_conn_payload_crc(@iov, @iovcnt)
+ * and that the bytes do not change until @sent runs (a wrong value makes
+ * the peer refuse the frame as corrupt). Same returns and @sent contract
+ * as xp_conn_send().
+ */
+int xp_conn_send_crc(struct xp_conn *c, const struct xp_hdr *h,
+		     const struct iovec *iov, int iovcnt, xp_sent_cb sent,
+		     void *sent_arg);
 
 /*
  * Read what the socket has and dispatch complete frames; write what can be

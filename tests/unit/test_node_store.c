@@ -2,6 +2,9 @@
 /*
  * Unit tests of node/store.c: LUN files in a temporary data folder.
  * Each test gets a fresh folder under $TMPDIR (or /tmp).
+ *
+ * openat is wrapped (test_node_store.ldflags) so a test can make O_DIRECT
+ * opens fail the way a file system without direct I/O does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "node/io.h"
 #include "node/store.h"
 
 #define MIB (1ull << 20)
@@ -354,6 +358,225 @@ static void test_open_refuses_bad_folders(void **state)
 	chmod(p, 0755);
 }
 
+/* ---- openat wrapper: refuse O_DIRECT on demand ------------------------ */
+
+int __real_openat(int dirfd, const char *path, int flags, ...);
+int __wrap_openat(int dirfd, const char *path, int flags, ...);
+
+static bool refuse_direct;
+static unsigned int direct_refusals;
+
+int __wrap_openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (refuse_direct && (flags & O_DIRECT)) {
+		direct_refusals++;
+		errno = EINVAL;
+		return -1;
+	}
+	return __real_openat(dirfd, path, flags, mode);
+}
+
+/* ---- direct I/O ---------------------------------------------------------- */
+
+#define BLK 4096u
+
+/* Run one nd_io operation on @fd to completion; its result. */
+struct one_op {
+	struct nd_io_op op;
+	int res;
+	bool done;
+};
+
+static void one_done(struct nd_io_op *op, int res)
+{
+	struct one_op *o = (struct one_op *)(void *)op;
+
+	o->res = res;
+	o->done = true;
+}
+
+static int engine_rw(bool write, int fd, void *buf, uint64_t len, uint64_t off)
+{
+	struct one_op o = {0};
+	struct nd_io *io;
+	int ret;
+
+	assert_int_equal(nd_io_new(8, &io), 0);
+	if (write)
+		ret = nd_io_write(io, &o.op, fd, buf, len, off, false,
+				  one_done);
+	else
+		ret = nd_io_read(io, &o.op, fd, buf, len, off, one_done);
+	assert_int_equal(ret, 0);
+	while (!o.done)
+		assert_true(nd_io_wait(io, 1000) >= 0);
+	nd_io_free(io);
+	return o.res;
+}
+
+static uint8_t *aligned_buf(size_t len, int seed)
+{
+	void *p = NULL;
+	size_t i;
+
+	assert_int_equal(posix_memalign(&p, BLK, len), 0);
+	for (i = 0; i < len; i++)
+		((uint8_t *)p)[i] = (uint8_t)(i * 31 + (size_t)seed);
+	return p;
+}
+
+/*
+ * A LUN gets an O_DIRECT descriptor on a file system that allows it, and
+ * nd_lun_data_fd() hands it out only for aligned buffer, offset and length.
+ */
+static void test_direct_fd_for_aligned_io(void **state)
+{
+	struct fx *f = *state;
+	struct nd_lun *lun;
+	uint8_t *b;
+	int fl;
+
+	assert_int_equal(nd_store_create(f->st, 0xd1, "d", 1, 8 * MIB, &lun),
+			 0);
+	if (lun->dfd < 0)
+		skip(); /* $TMPDIR's file system refuses O_DIRECT */
+	fl = fcntl(lun->dfd, F_GETFL);
+	assert_true(fl >= 0 && (fl & O_DIRECT));
+	fl = fcntl(lun->fd, F_GETFL);
+	assert_true(fl >= 0 && !(fl & O_DIRECT));
+	assert_true(lun->dio_mem_align >= 1 && lun->dio_mem_align <= BLK);
+	assert_true(lun->dio_off_align >= 1 && lun->dio_off_align <= BLK);
+
+	b = aligned_buf(2 * BLK, 0);
+	assert_int_equal(nd_lun_data_fd(lun, b, 0, BLK), lun->dfd);
+	assert_int_equal(nd_lun_data_fd(lun, b, 3 * BLK, 2 * BLK), lun->dfd);
+	/* Offset, length or address off the alignment: buffered. */
+	assert_int_equal(nd_lun_data_fd(lun, b, BLK + 1, BLK), lun->fd);
+	assert_int_equal(nd_lun_data_fd(lun, b, 0, BLK - 1), lun->fd);
+	if (lun->dio_mem_align > 1)
+		assert_int_equal(nd_lun_data_fd(lun, b + 1, 0, BLK), lun->fd);
+	free(b);
+
+	/* The load path opens it too. */
+	reopen(f);
+	lun = nd_store_find(f->st, 0xd1);
+	assert_non_null(lun);
+	assert_true(lun->dfd >= 0);
+	assert_int_equal(direct_refusals, 0);
+}
+
+/*
+ * Direct and buffered I/O on the same LUN see each other's data in every
+ * order the server can produce (the design of nd_lun_data_fd relies on
+ * it): direct write then buffered read of cached pages, buffered write of
+ * an unaligned piece then direct read, direct write over dirty pages.
+ */
+static void test_direct_and_buffered_are_coherent(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *w1, *w2, *r, *expect;
+	struct nd_lun *lun;
+	int dfd, bfd;
+
+	assert_int_equal(nd_store_create(f->st, 0xd2, "c", 1, 8 * MIB, &lun),
+			 0);
+	if (lun->dfd < 0)
+		skip();
+	w1 = aligned_buf(4 * BLK, 1);
+	w2 = aligned_buf(4 * BLK, 2);
+	r = aligned_buf(4 * BLK, 3);
+	expect = aligned_buf(4 * BLK, 4);
+	dfd = nd_lun_data_fd(lun, w1, MIB, 4 * BLK);
+	bfd = lun->fd;
+	assert_int_equal(dfd, lun->dfd);
+
+	/* Cache the range through the buffered fd, then write it direct. */
+	assert_int_equal(engine_rw(false, bfd, r, 4 * BLK, MIB), 0);
+	assert_int_equal(engine_rw(true, dfd, w1, 4 * BLK, MIB), 0);
+	assert_int_equal(engine_rw(false, bfd, r, 4 * BLK, MIB), 0);
+	assert_memory_equal(r, w1, 4 * BLK);
+
+	/* Unaligned buffered write (dirty pages), then a direct read. */
+	memcpy(expect, w1, 4 * BLK);
+	memcpy(expect + 100, w2, 5000);
+	assert_int_equal(nd_lun_data_fd(lun, w2, MIB + 100, 5000), bfd);
+	assert_int_equal(engine_rw(true, bfd, w2, 5000, MIB + 100), 0);
+	memset(r, 0, 4 * BLK);
+	assert_int_equal(engine_rw(false, dfd, r, 4 * BLK, MIB), 0);
+	assert_memory_equal(r, expect, 4 * BLK);
+
+	/* Dirty pages again, overwritten direct: the direct data wins. */
+	assert_int_equal(engine_rw(true, bfd, w1 + 7, 300, MIB + 2 * BLK), 0);
+	assert_int_equal(engine_rw(true, dfd, w2, 4 * BLK, MIB), 0);
+	assert_int_equal(engine_rw(false, bfd, r, 4 * BLK, MIB), 0);
+	assert_memory_equal(r, w2, 4 * BLK);
+	memset(r, 0, 4 * BLK);
+	assert_int_equal(engine_rw(false, dfd, r, 4 * BLK, MIB), 0);
+	assert_memory_equal(r, w2, 4 * BLK);
+
+	/* Both descriptors are one inode: fdatasync on either is the flush. */
+	assert_int_equal(nd_store_sync_all(f->st), 0);
+	free(w1);
+	free(w2);
+	free(r);
+	free(expect);
+}
+
+/*
+ * A file system that refuses O_DIRECT: the LUN has no direct descriptor,
+ * every request gets the buffered one, and data still goes in and out.
+ */
+static void test_direct_refused_falls_back(void **state)
+{
+	struct fx *f = *state;
+	struct nd_lun *lun;
+	uint8_t *w, *r;
+
+	refuse_direct = true;
+	direct_refusals = 0;
+	assert_int_equal(nd_store_create(f->st, 0xd3, "b", 1, 8 * MIB, &lun),
+			 0);
+	assert_int_equal(direct_refusals, 1);
+	assert_int_equal(lun->dfd, -1);
+	w = aligned_buf(2 * BLK, 5);
+	r = aligned_buf(2 * BLK, 6);
+	assert_int_equal(nd_lun_data_fd(lun, w, BLK, 2 * BLK), lun->fd);
+	assert_int_equal(engine_rw(true, nd_lun_data_fd(lun, w, BLK, 2 * BLK),
+				   w, 2 * BLK, BLK),
+			 0);
+	assert_int_equal(engine_rw(false, nd_lun_data_fd(lun, r, BLK, 2 * BLK),
+				   r, 2 * BLK, BLK),
+			 0);
+	assert_memory_equal(r, w, 2 * BLK);
+
+	/* Loading the store again falls back the same way. */
+	reopen(f);
+	lun = nd_store_find(f->st, 0xd3);
+	assert_non_null(lun);
+	assert_int_equal(lun->dfd, -1);
+	assert_int_equal(direct_refusals, 2);
+	memset(r, 0, 2 * BLK);
+	assert_int_equal(engine_rw(false, nd_lun_data_fd(lun, r, BLK, 2 * BLK),
+				   r, 2 * BLK, BLK),
+			 0);
+	assert_memory_equal(r, w, 2 * BLK);
+	refuse_direct = false;
+
+	/* Once allowed again, new opens get a direct descriptor. */
+	reopen(f);
+	assert_true(nd_store_find(f->st, 0xd3)->dfd >= 0);
+	free(w);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +595,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_and_sync, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_folders,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_fd_for_aligned_io,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_direct_and_buffered_are_coherent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_refused_falls_back,
 						setup, teardown),
 	};
 
