@@ -215,14 +215,75 @@ static uint32_t sbh_min32(uint64_t a, uint64_t b)
 	return m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
 }
 
+/*
+ * The LUN exists with another layout than this gateway's engine: adopt
+ * it (a new engine with the LUN's chunk size and replicas), unless the
+ * cfgstring asked for a layout explicitly, which is then refused. 0 or
+ * -errno.
+ */
+static int sbh_adopt_layout(struct tcmu_device *dev, struct sbh_dev *d,
+			    const struct xp_secret *secret,
+			    const struct xp_layout *lay)
+{
+	char err[SBH_ERRLEN] = "";
+	struct sb_engine *e;
+
+	if ((d->cfg.chunk_size && d->cfg.chunk_size != lay->chunk_size) ||
+	    (d->cfg.replicas && d->cfg.replicas != lay->replicas)) {
+		tcmu_dev_err(dev,
+			     "LUN %s was created with chunk %u and %u "
+			     "replicas, but the cfgstring asks for chunk %llu "
+			     "and %u replicas: refusing, its blocks would be "
+			     "looked for on other nodes (drop chunk= and "
+			     "replicas= or make them match)\n",
+			     d->cfg.lun, lay->chunk_size, lay->replicas,
+			     (unsigned long long)d->cluster.chunk_size,
+			     d->cluster.replicas);
+		return -EMEDIUMTYPE;
+	}
+	if (lay->replicas > d->cluster.nr_nodes) {
+		tcmu_dev_err(dev,
+			     "LUN %s has %u replicas but %s lists %u nodes\n",
+			     d->cfg.lun, lay->replicas, d->cfg.conf,
+			     d->cluster.nr_nodes);
+		return -EMEDIUMTYPE;
+	}
+	tcmu_dev_info(dev,
+		      "LUN %s was created with chunk %u and %u replicas; "
+		      "using them (the cluster file says chunk %llu, %u "
+		      "replicas)\n",
+		      d->cfg.lun, lay->chunk_size, lay->replicas,
+		      (unsigned long long)d->cluster.chunk_size,
+		      d->cluster.replicas);
+	d->cluster.chunk_size = lay->chunk_size;
+	d->cluster.replicas = lay->replicas;
+	e = sb_engine_new(&d->cluster, secret, err, sizeof(err));
+	if (!e) {
+		tcmu_dev_err(dev, "cannot start the I/O engine: %s\n", err);
+		return -ENOMEM;
+	}
+	sb_engine_free(d->engine);
+	d->engine = e;
+	d->lun.engine = e;
+	(void)sb_engine_wait_ready(e, (int)d->cluster.io_timeout_ms);
+	return 0;
+}
+
 /* Find or create the LUN; 0 or -errno. */
 static int sbh_lun_attach(struct tcmu_device *dev, struct sbh_dev *d,
-			  uint64_t size)
+			  const struct xp_secret *secret, uint64_t size)
 {
+	struct xp_layout lay;
 	uint64_t have;
 	int ret;
 
-	ret = sb_engine_lun_open(d->engine, d->lun.lun_id, &have);
+	ret = sb_engine_lun_open(d->engine, d->lun.lun_id, &have, &lay);
+	if (ret == -EMEDIUMTYPE) {
+		ret = sbh_adopt_layout(dev, d, secret, &lay);
+		if (!ret)
+			ret = sb_engine_lun_open(d->engine, d->lun.lun_id,
+						 &have, &lay);
+	}
 	if (ret == -ENOENT) {
 		tcmu_dev_info(dev, "creating LUN %s (%llu bytes) on %u nodes\n",
 			      d->cfg.lun, (unsigned long long)size,
@@ -283,7 +344,6 @@ static int sbh_open(struct tcmu_device *dev, bool reopen)
 	}
 
 	d->engine = sb_engine_new(&d->cluster, &secret, err, sizeof(err));
-	explicit_bzero(&secret, sizeof(secret));
 	if (!d->engine) {
 		tcmu_dev_err(dev, "cannot start the I/O engine: %s\n", err);
 		ret = -ENOMEM;
@@ -303,11 +363,13 @@ static int sbh_open(struct tcmu_device *dev, bool reopen)
 	d->lun.engine = d->engine;
 	d->lun.lun_id = sb_lun_id(d->cfg.lun);
 	d->lun.block_size = bs;
-	d->lun.chunk_size = d->cluster.chunk_size;
 	atomic_init(&d->lun.nr_blocks, nblocks);
-	ret = sbh_lun_attach(dev, d, nblocks * bs);
+	ret = sbh_lun_attach(dev, d, &secret, nblocks * bs);
 	if (ret)
 		goto out_engine;
+	explicit_bzero(&secret, sizeof(secret));
+	/* The LUN's own layout (sbh_lun_attach may have adopted it). */
+	d->lun.chunk_size = d->cluster.chunk_size;
 
 	/*
 	 * The nodes' page cache is a volatile write cache: WCE = 1, and
@@ -348,6 +410,7 @@ static int sbh_open(struct tcmu_device *dev, bool reopen)
 out_engine:
 	sb_engine_free(d->engine);
 out_free:
+	explicit_bzero(&secret, sizeof(secret));
 	free(d);
 	return ret;
 }

@@ -1949,23 +1949,35 @@ static int ctl_all_up(struct sb_engine *e, const char *what)
 	return 0;
 }
 
+void sb_engine_layout(const struct sb_engine *e, struct xp_layout *lay)
+{
+	lay->chunk_size = (uint32_t)e->cl.chunk_size;
+	lay->replicas = (uint8_t)e->cl.replicas;
+}
+
 int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size)
 {
+	uint8_t payload[XP_LAYOUT_LEN + XP_LUN_NAME_MAX];
 	struct eng_op *op = NULL;
+	struct xp_layout lay;
 	unsigned int i;
 	size_t len;
 	int ret;
 
 	if (!e || !name || size == 0)
 		return -EINVAL;
+	sb_engine_layout(e, &lay);
 	len = strnlen(name, XP_LUN_NAME_MAX + 1);
 	if (!xp_lun_name_valid(name, len))
 		return -EINVAL;
 	ret = ctl_all_up(e, "LUN create");
 	if (ret)
 		return ret;
-	ret = ctl_run(e, XP_OP_LUN_CREATE, sb_lun_id(name), size, name,
-		      (uint32_t)len, NULL, &op);
+	/* Payload: this engine's layout, then the name. */
+	xp_layout_encode(&lay, payload);
+	memcpy(payload + XP_LAYOUT_LEN, name, len);
+	ret = ctl_run(e, XP_OP_LUN_CREATE, sb_lun_id(name), size, payload,
+		      (uint32_t)(XP_LAYOUT_LEN + len), NULL, &op);
 	if (ret)
 		return ret;
 	for (i = 0; i < op->rpp && !ret; i++)
@@ -1974,15 +1986,17 @@ int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size)
 	return ret;
 }
 
-int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size)
+int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
+		       struct xp_layout *layout)
 {
 	struct eng_op *op = NULL;
 	bool targets[SB_MAX_NODES];
 	unsigned int i, nup = 0, nfound = 0, nmissing = 0;
+	struct xp_layout flay = {0}, rlay, mine;
 	uint64_t found = 0;
 	int ret, other = 0;
 
-	if (!e || !lun_id || !size)
+	if (!e || !lun_id || !size || !layout)
 		return -EINVAL;
 	ctl_wait_tried(e);
 	for (i = 0; i < e->cl.nr_nodes; i++) {
@@ -2004,15 +2018,22 @@ int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size)
 		} else if (r->err) {
 			if (!other)
 				other = r->err;
-		} else if (nfound++ && r->ans_offset != found) {
-			sb_err("LUN %016llx: nodes disagree on its size (%llu, "
-			       "%llu)",
+		} else if (xp_layout_decode(r->ans_payload, r->ans_len, &rlay) <
+			   0) {
+			if (!other)
+				other = -EBADMSG;
+		} else if (nfound++ && (r->ans_offset != found ||
+					rlay.chunk_size != flay.chunk_size ||
+					rlay.replicas != flay.replicas)) {
+			sb_err("LUN %016llx: nodes disagree on its size or "
+			       "layout (%llu, %llu bytes)",
 			       (unsigned long long)lun_id,
 			       (unsigned long long)found,
 			       (unsigned long long)r->ans_offset);
 			ret = -EIO;
 		} else {
 			found = r->ans_offset;
+			flay = rlay;
 		}
 	}
 	ctl_free(op);
@@ -2024,6 +2045,11 @@ int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size)
 		sb_warn("LUN %016llx: %u node(s) do not have it",
 			(unsigned long long)lun_id, nmissing);
 	*size = found;
+	*layout = flay;
+	sb_engine_layout(e, &mine);
+	if (flay.chunk_size != mine.chunk_size ||
+	    flay.replicas != mine.replicas)
+		return -EMEDIUMTYPE;
 	return 0;
 }
 

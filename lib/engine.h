@@ -131,13 +131,22 @@ bool sb_engine_node_up(struct sb_engine *e, unsigned int idx);
  * request has the I/O timeout. They return 0 or -errno:
  * -EHOSTUNREACH when a node they need is down, else the nodes' answers.
  *
- * sb_engine_lun_create: LUN_CREATE on every node (all must be up).
- * sb_engine_lun_open: size of the LUN as the reachable nodes report it;
- *   -ENOENT when no node knows it, -EIO when nodes disagree.
+ * sb_engine_lun_create: LUN_CREATE on every node (all must be up), with
+ *   this engine's layout (its cluster's chunk_size and replicas), which
+ *   the nodes record with the LUN.
+ * sb_engine_lun_open: size and layout of the LUN as the reachable nodes
+ *   report them; -ENOENT when no node knows it, -EIO when nodes disagree.
+ *   -EMEDIUMTYPE (with *@size and *@layout filled) when the LUN's layout is
+ *   not this engine's: this engine would place the LUN's chunks on other
+ *   nodes, so the caller must not do I/O on it through this engine; it
+ *   can start another engine with the LUN's layout.
  * sb_engine_lun_resize / _delete: on every node (all must be up).
  */
 int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size);
-int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size);
+int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
+		       struct xp_layout *layout);
+/* The layout this engine places chunks with. */
+void sb_engine_layout(const struct sb_engine *e, struct xp_layout *lay);
 int sb_engine_lun_resize(struct sb_engine *e, uint64_t lun_id, uint64_t size);
 int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id);
 

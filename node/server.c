@@ -704,6 +704,7 @@ static void do_stat(struct nd_req *req)
 		if (nd_lun_allocated(luns[i], &e.allocated))
 			e.allocated = 0;
 		memcpy(e.name, luns[i]->name, sizeof(e.name));
+		e.layout = luns[i]->layout;
 		xp_stat_lun_encode(&e, buf + XP_STAT_FIXED_LEN +
 					       i * XP_STAT_LUN_LEN);
 	}
@@ -719,23 +720,36 @@ static int do_lun_admin(struct nd_req *req)
 	const struct xp_hdr *h = &req->hdr;
 	struct nd_lun *lun;
 	char name[XP_LUN_NAME_MAX + 1];
+	struct xp_layout lay;
 	bool existed;
 	int ret;
 
 	switch (h->opcode) {
 	case XP_OP_LUN_CREATE:
+		/* Payload: layout, then name (lengths checked at the edge). */
+		if (xp_layout_decode(req->payload, XP_LAYOUT_LEN, &lay) < 0)
+			return -EINVAL;
 		existed = nd_store_find(s->store, h->lun_id) != NULL;
-		ret = nd_store_create(s->store, h->lun_id,
-				      (const char *)req->payload,
-				      h->payload_len, h->offset, &lun);
+		ret = nd_store_create(
+			s->store, h->lun_id,
+			(const char *)req->payload + XP_LAYOUT_LEN,
+			h->payload_len - XP_LAYOUT_LEN, h->offset, &lay, &lun);
 		if (!ret && !existed)
-			sb_info("LUN %s (%016" PRIx64 ") created", lun->name,
-				lun->id);
+			sb_info("LUN %s (%016" PRIx64 ") created: chunk "
+						      "%" PRIu32 ", %u "
+								 "replicas",
+				lun->name, lun->id, lun->layout.chunk_size,
+				(unsigned int)lun->layout.replicas);
 		return ret;
 	case XP_OP_LUN_OPEN:
 		lun = nd_store_find(s->store, h->lun_id);
 		if (!lun)
 			return -ENOENT;
+		req->buf = malloc(XP_LAYOUT_LEN);
+		if (!req->buf)
+			return -ENOMEM;
+		xp_layout_encode(&lun->layout, req->buf);
+		req->ans_len = XP_LAYOUT_LEN;
 		req->ans_offset = lun->size;
 		return 0;
 	case XP_OP_LUN_DELETE:

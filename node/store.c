@@ -7,6 +7,8 @@
  *   spanblk-lun 1
  *   id 3f2a9c0d11e04b7a
  *   size 1073741824
+ *   chunk_size 1048576
+ *   replicas 2
  *   name vol0
  *
  * Durability of metadata: write <id>.meta.tmp, fsync it, rename over
@@ -31,7 +33,9 @@
 #define LUNS_SUBDIR "luns"
 #define PROBE_NAME ".probe"
 #define META_MAGIC "spanblk-lun 1"
-#define META_FMT META_MAGIC "\nid %016" PRIx64 "\nsize %" PRIu64 "\nname %s\n"
+#define META_FMT                                        \
+	META_MAGIC "\nid %016" PRIx64 "\nsize %" PRIu64 \
+		   "\nchunk_size %" PRIu32 "\nreplicas %u\nname %s\n"
 #define META_MAX 512
 #define HASH_BUCKETS 256
 /* "<16 hex>.meta.tmp" and NUL */
@@ -93,13 +97,14 @@ static int write_all(int fd, const char *buf, size_t len)
 
 /* Write @lun's .meta durably (temp, fsync, rename, fsync folder). */
 static int meta_write(struct nd_store *st, uint64_t id, const char *name,
-		      uint64_t size)
+		      uint64_t size, const struct xp_layout *lay)
 {
 	char tmp[FNAME_MAX], final[FNAME_MAX];
 	char text[META_MAX];
 	int fd, n, ret;
 
-	n = snprintf(text, sizeof(text), META_FMT, id, size, name);
+	n = snprintf(text, sizeof(text), META_FMT, id, size, lay->chunk_size,
+		     (unsigned int)lay->replicas, name);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -EINVAL;
 	fname(tmp, id, ".meta.tmp");
@@ -130,9 +135,27 @@ out_unlink_tmp:
  * Parse .meta text. Every key once, in order; anything else is an error,
  * so a damaged file is reported rather than half-read.
  */
-static int meta_parse(const char *text, uint64_t *id, uint64_t *size,
-		      char name[XP_LUN_NAME_MAX + 1])
+/* Parse "@key <decimal>\n" at *@p into @out, advancing *@p. */
+static int meta_uint(const char **p, const char *key, uint64_t *out)
 {
+	size_t klen = strlen(key);
+	char *end;
+
+	if (strncmp(*p, key, klen) || (*p)[klen] != ' ' ||
+	    (*p)[klen + 1] < '0' || (*p)[klen + 1] > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(*p + klen + 1, &end, 10);
+	if (errno || *end != '\n')
+		return -EINVAL;
+	*p = end + 1;
+	return 0;
+}
+
+static int meta_parse(const char *text, uint64_t *id, uint64_t *size,
+		      struct xp_layout *lay, char name[XP_LUN_NAME_MAX + 1])
+{
+	uint64_t chunk, replicas;
 	const char *p = text;
 	const char *nl;
 	char *end;
@@ -152,14 +175,16 @@ static int meta_parse(const char *text, uint64_t *id, uint64_t *size,
 		return -EINVAL;
 	p = end + 1;
 
-	if (strncmp(p, "size ", 5) || p[5] < '0' || p[5] > '9')
+	if (meta_uint(&p, "size", size) ||
+	    meta_uint(&p, "chunk_size", &chunk) ||
+	    meta_uint(&p, "replicas", &replicas))
 		return -EINVAL;
-	p += 5;
-	errno = 0;
-	*size = strtoull(p, &end, 10);
-	if (errno || *end != '\n')
+	if (chunk > UINT32_MAX || replicas > XP_REPLICAS_MAX)
 		return -EINVAL;
-	p = end + 1;
+	lay->chunk_size = (uint32_t)chunk;
+	lay->replicas = (uint8_t)replicas;
+	if (!xp_layout_valid(lay))
+		return -EINVAL;
 
 	if (strncmp(p, "name ", 5))
 		return -EINVAL;
@@ -178,7 +203,8 @@ static int meta_parse(const char *text, uint64_t *id, uint64_t *size,
 }
 
 static struct nd_lun *lun_alloc(uint64_t id, const char *name, size_t len,
-				uint64_t size, int fd)
+				uint64_t size, const struct xp_layout *lay,
+				int fd)
 {
 	struct nd_lun *lun = calloc(1, sizeof(*lun));
 
@@ -186,6 +212,7 @@ static struct nd_lun *lun_alloc(uint64_t id, const char *name, size_t len,
 		return NULL;
 	lun->id = id;
 	lun->size = size;
+	lun->layout = *lay;
 	memcpy(lun->name, name, len);
 	lun->name[len] = '\0';
 	lun->fd = fd;
@@ -333,19 +360,22 @@ size_t nd_store_list(struct nd_store *st, struct nd_lun **out, size_t max)
 }
 
 int nd_store_create(struct nd_store *st, uint64_t id, const char *name,
-		    size_t name_len, uint64_t size, struct nd_lun **out)
+		    size_t name_len, uint64_t size, const struct xp_layout *lay,
+		    struct nd_lun **out)
 {
 	char data[FNAME_MAX];
 	struct nd_lun *lun;
 	int fd, ret;
 
 	if (!id || !xp_lun_name_valid(name, name_len) || !size ||
-	    size > ND_LUN_SIZE_MAX)
+	    size > ND_LUN_SIZE_MAX || !xp_layout_valid(lay))
 		return -EINVAL;
 	lun = nd_store_find(st, id);
 	if (lun) {
 		if (strlen(lun->name) != name_len ||
-		    memcmp(lun->name, name, name_len) || lun->size != size)
+		    memcmp(lun->name, name, name_len) || lun->size != size ||
+		    lun->layout.chunk_size != lay->chunk_size ||
+		    lun->layout.replicas != lay->replicas)
 			return -EEXIST;
 		if (out)
 			*out = lun;
@@ -365,12 +395,12 @@ int nd_store_create(struct nd_store *st, uint64_t id, const char *name,
 	ret = fsync_fd(fd);
 	if (ret)
 		goto out_unlink_data;
-	lun = lun_alloc(id, name, name_len, size, fd);
+	lun = lun_alloc(id, name, name_len, size, lay, fd);
 	if (!lun) {
 		ret = -ENOMEM;
 		goto out_unlink_data;
 	}
-	ret = meta_write(st, id, lun->name, size);
+	ret = meta_write(st, id, lun->name, size, lay);
 	if (ret)
 		goto out_free_lun;
 	lun_open_direct(st, lun, data);
@@ -401,7 +431,7 @@ int nd_store_resize(struct nd_store *st, struct nd_lun *lun, uint64_t size)
 		return -errno;
 	ret = fsync_fd(lun->fd);
 	if (!ret)
-		ret = meta_write(st, lun->id, lun->name, size);
+		ret = meta_write(st, lun->id, lun->name, size, &lun->layout);
 	if (ret) {
 		/* Put the file back; the .meta still holds the old size. */
 		if (ftruncate(lun->fd, (off_t)lun->size) < 0)
@@ -483,6 +513,7 @@ static void load_one(struct nd_store *st, const char *meta)
 {
 	char text[META_MAX], name[XP_LUN_NAME_MAX + 1];
 	char want[FNAME_MAX], data[FNAME_MAX];
+	struct xp_layout lay;
 	struct nd_lun *lun;
 	uint64_t id, size;
 	struct stat sb;
@@ -490,7 +521,7 @@ static void load_one(struct nd_store *st, const char *meta)
 
 	ret = read_small(st->dirfd, meta, text, sizeof(text));
 	if (!ret)
-		ret = meta_parse(text, &id, &size, name);
+		ret = meta_parse(text, &id, &size, &lay, name);
 	if (ret) {
 		sb_warn("skipping %s: unreadable or damaged (%s)", meta,
 			strerror(-ret));
@@ -518,7 +549,7 @@ static void load_one(struct nd_store *st, const char *meta)
 			return;
 		}
 	}
-	lun = lun_alloc(id, name, strlen(name), size, fd);
+	lun = lun_alloc(id, name, strlen(name), size, &lay, fd);
 	if (!lun) {
 		sb_warn("skipping LUN %s: out of memory", name);
 		close(fd);

@@ -53,6 +53,7 @@ struct nd_store;
 struct nd_lun {
 	uint64_t id; /* LUN id (docs/protocol.md, "LUN ids") */
 	uint64_t size; /* bytes; the .data file has exactly this size */
+	struct xp_layout layout; /* placement recorded at creation */
 	char name[XP_LUN_NAME_MAX + 1]; /* NUL-terminated */
 	int fd; /* the .data file, read-write, buffered */
 	int dfd; /* the same file with O_DIRECT, -1 when refused */
@@ -84,14 +85,16 @@ struct nd_lun *nd_store_find(struct nd_store *st, uint64_t id);
 
 /*
  * Create LUN @id named @name (@name_len bytes, not NUL-terminated) of
- * @size bytes: a fresh sparse .data file, then the .meta, durably.
- * Creating a LUN that exists with the same name and size succeeds (the
- * request is idempotent); with another name or size it gives -EEXIST.
- * -EINVAL for a bad name, id 0 or a size of 0 or over ND_LUN_SIZE_MAX.
+ * @size bytes with layout @lay: a fresh sparse .data file, then the .meta,
+ * durably. Creating a LUN that exists with the same name, size and layout
+ * succeeds (the request is idempotent); with another one it gives
+ * -EEXIST. -EINVAL for a bad name or layout, id 0 or a size of 0 or over
+ * ND_LUN_SIZE_MAX.
  * *@out (may be NULL) receives the LUN, no reference taken.
  */
 int nd_store_create(struct nd_store *st, uint64_t id, const char *name,
-		    size_t name_len, uint64_t size, struct nd_lun **out);
+		    size_t name_len, uint64_t size, const struct xp_layout *lay,
+		    struct nd_lun **out);
 
 /*
  * Change @lun's size to @size (grows with holes, shrinking drops the

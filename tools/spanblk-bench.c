@@ -352,21 +352,25 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
-/* Open @name, creating it with @size when missing. 0 or -errno. */
+/*
+ * Open @name, creating it with @size when missing. 0 or -errno;
+ * -EMEDIUMTYPE with *@lay set when the LUN has another layout than the
+ * engine's (the caller restarts the engine with it).
+ */
 static int open_lun(struct sb_engine *e, const char *name, uint64_t size,
-		    uint64_t *lun_size)
+		    uint64_t *lun_size, struct xp_layout *lay)
 {
 	uint64_t id = sb_lun_id(name);
 	int ret;
 
-	ret = sb_engine_lun_open(e, id, lun_size);
+	ret = sb_engine_lun_open(e, id, lun_size, lay);
 	if (ret != -ENOENT)
 		return ret;
 	printf("creating LUN %s (%" PRIu64 " bytes)\n", name, size);
 	ret = sb_engine_lun_create(e, name, size);
 	if (ret)
 		return ret;
-	return sb_engine_lun_open(e, id, lun_size);
+	return sb_engine_lun_open(e, id, lun_size, lay);
 }
 
 static void print_result(const struct bench *b, double secs,
@@ -421,6 +425,7 @@ int main(int argc, char **argv)
 	bool prefill = false, verbose = false;
 	struct sb_cluster *cl = NULL;
 	struct xp_secret secret;
+	struct xp_layout lay;
 	struct sb_engine_stats st;
 	struct bench *b = NULL;
 	char err[512];
@@ -528,8 +533,8 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	b->e = sb_engine_new(cl, &secret, err, sizeof(err));
-	memset(&secret, 0, sizeof(secret));
 	if (!b->e) {
+		memset(&secret, 0, sizeof(secret));
 		fprintf(stderr, "spanblk-bench: %s\n", err);
 		goto out_free;
 	}
@@ -537,7 +542,27 @@ int main(int argc, char **argv)
 	printf("cluster %s: %d of %u nodes up, %u replicas, chunk %" PRIu64
 	       " bytes\n",
 	       path, up, cl->nr_nodes, cl->replicas, cl->chunk_size);
-	ret = open_lun(b->e, lun, size ? size : BENCH_DEFAULT_SIZE, &lun_size);
+	ret = open_lun(b->e, lun, size ? size : BENCH_DEFAULT_SIZE, &lun_size,
+		       &lay);
+	if (ret == -EMEDIUMTYPE && lay.replicas <= cl->nr_nodes) {
+		/* The LUN's recorded layout decides where its chunks are. */
+		printf("LUN %s was created with chunk %" PRIu32 " bytes and %u "
+		       "replicas: using them\n",
+		       lun, lay.chunk_size, (unsigned int)lay.replicas);
+		sb_engine_free(b->e);
+		cl->chunk_size = lay.chunk_size;
+		cl->replicas = lay.replicas;
+		b->e = sb_engine_new(cl, &secret, err, sizeof(err));
+		if (!b->e) {
+			memset(&secret, 0, sizeof(secret));
+			fprintf(stderr, "spanblk-bench: %s\n", err);
+			goto out_free;
+		}
+		(void)sb_engine_wait_ready(b->e, BENCH_CONNECT_MS);
+		ret = open_lun(b->e, lun, size ? size : BENCH_DEFAULT_SIZE,
+			       &lun_size, &lay);
+	}
+	memset(&secret, 0, sizeof(secret));
 	if (ret) {
 		fprintf(stderr, "spanblk-bench: cannot open LUN %s: %s\n", lun,
 			strerror(-ret));

@@ -41,6 +41,7 @@ struct ctl_lun {
 	uint64_t allocated; /* summed over nodes */
 	unsigned int nodes; /* nodes that report it */
 	char name[XP_LUN_NAME_MAX + 1];
+	struct xp_layout layout; /* as the first node reporting it says */
 };
 
 /* Everything `status`, `lun list` and `counters` show. */
@@ -176,6 +177,7 @@ static int view_merge(struct ctl_view *v, const struct xp_stat_lun *l, int n)
 			memset(c, 0, sizeof(*c));
 			c->id = l[i].lun_id;
 			c->size = l[i].size;
+			c->layout = l[i].layout;
 			snprintf(c->name, sizeof(c->name), "%s", l[i].name);
 		} else if (c->size != l[i].size) {
 			fprintf(stderr,
@@ -240,7 +242,7 @@ static int view_load(struct sb_engine *e, const struct sb_cluster *cl,
 	return 0;
 }
 
-static void print_luns(const struct ctl_view *v, unsigned int replicas)
+static void print_luns(const struct ctl_view *v)
 {
 	char b1[32], b2[32];
 	size_t i;
@@ -249,17 +251,21 @@ static void print_luns(const struct ctl_view *v, unsigned int replicas)
 		printf("  (no LUNs)\n");
 		return;
 	}
-	printf("  %-24s %16s %12s %12s  %s\n", "NAME", "SIZE (bytes)", "SIZE",
-	       "STORED", "ID");
+	printf("  %-24s %16s %12s %12s %9s %4s  %s\n", "NAME", "SIZE (bytes)",
+	       "SIZE", "STORED", "CHUNK", "REPL", "ID");
 	for (i = 0; i < v->nluns; i++) {
 		const struct ctl_lun *l = &v->luns[i];
+		char b3[32];
 
-		printf("  %-24s %16" PRIu64 " %12s %12s  %016" PRIx64 "%s\n",
+		printf("  %-24s %16" PRIu64 " %12s %12s %9s %4u  %016" PRIx64
+		       "%s\n",
 		       l->name, l->size, human(l->size, b1, sizeof(b1)),
-		       human(l->allocated, b2, sizeof(b2)), l->id,
+		       human(l->allocated, b2, sizeof(b2)),
+		       human(l->layout.chunk_size, b3, sizeof(b3)),
+		       (unsigned int)l->layout.replicas, l->id,
 		       l->nodes < v->nanswered ? "  (not on every node)" : "");
 	}
-	printf("  STORED counts every replica (%u per chunk).\n", replicas);
+	printf("  STORED counts every replica (REPL per chunk).\n");
 }
 
 static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
@@ -298,7 +304,7 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 		       upt, v.st[i].nluns, human(v.stored[i], b1, sizeof(b1)));
 	}
 	printf("\nLUNs:\n");
-	print_luns(&v, cl->replicas);
+	print_luns(&v);
 	printf("\n%u of %u nodes up\n", up, cl->nr_nodes);
 	ret = up == cl->nr_nodes ? 0 : -EHOSTUNREACH;
 out_free:
@@ -324,7 +330,7 @@ static int cmd_lun_list(struct sb_engine *e, const struct sb_cluster *cl)
 	}
 	for (i = 0; i < cl->nr_nodes; i++)
 		up += v.up[i] && !v.err[i];
-	print_luns(&v, cl->replicas);
+	print_luns(&v);
 	free(v.luns);
 	if (up < cl->nr_nodes) {
 		fprintf(stderr,
@@ -399,6 +405,7 @@ static int report(int ret, const char *what, const char *name)
 static int cmd_lun(struct sb_engine *e, int argc, char **argv)
 {
 	const char *sub = argv[0];
+	struct xp_layout lay;
 	uint64_t size = 0, cur = 0;
 	char b1[32];
 	int ret;
@@ -422,8 +429,9 @@ static int cmd_lun(struct sb_engine *e, int argc, char **argv)
 			       sb_lun_id(argv[1]));
 			return 0;
 		}
-		ret = sb_engine_lun_open(e, sb_lun_id(argv[1]), &cur);
-		if (ret)
+		/* Only the size matters here; any layout will do. */
+		ret = sb_engine_lun_open(e, sb_lun_id(argv[1]), &cur, &lay);
+		if (ret && ret != -EMEDIUMTYPE)
 			return report(ret, "cannot resize LUN", argv[1]);
 		ret = sb_engine_lun_resize(e, sb_lun_id(argv[1]), size);
 		if (ret)

@@ -180,7 +180,10 @@ static int check_request(const struct xp_hdr *h)
 	case XP_OP_LUN_CREATE:
 		if (!h->lun_id || !h->offset)
 			return -EINVAL;
-		return h->payload_len >= 1 && h->payload_len <= XP_LUN_NAME_MAX
+		/* A layout, then a name of 1..XP_LUN_NAME_MAX bytes. */
+		return h->payload_len > XP_LAYOUT_LEN &&
+				       h->payload_len <=
+					       XP_LAYOUT_LEN + XP_LUN_NAME_MAX
 			       ? 0
 			       : -EINVAL;
 	case XP_OP_LUN_RESIZE:
@@ -245,6 +248,8 @@ static int check_answer(const struct xp_hdr *h)
 		return h->payload_len <= XP_MAX_PING ? 0 : -EINVAL;
 	case XP_OP_STAT:
 		return h->payload_len >= XP_STAT_FIXED_LEN ? 0 : -EINVAL;
+	case XP_OP_LUN_OPEN:
+		return h->payload_len == XP_LAYOUT_LEN ? 0 : -EINVAL;
 	case XP_OP_READ:
 		return h->payload_len == h->length && h->length ? 0 : -EINVAL;
 	default:
@@ -406,6 +411,30 @@ int xp_hello_decode(const uint8_t *b, size_t len, struct xp_hello *hl)
 	return 0;
 }
 
+bool xp_layout_valid(const struct xp_layout *l)
+{
+	return l->chunk_size >= XP_CHUNK_MIN && l->chunk_size <= XP_CHUNK_MAX &&
+	       !(l->chunk_size & (l->chunk_size - 1)) && l->replicas >= 1 &&
+	       l->replicas <= XP_REPLICAS_MAX;
+}
+
+void xp_layout_encode(const struct xp_layout *l, uint8_t *b)
+{
+	xp_put_be32(b, l->chunk_size);
+	b[4] = l->replicas;
+	b[5] = 0;
+	xp_put_be16(b + 6, 0);
+}
+
+int xp_layout_decode(const uint8_t *b, size_t len, struct xp_layout *l)
+{
+	if (len != XP_LAYOUT_LEN || b[5] || xp_get_be16(b + 6))
+		return -EBADMSG;
+	l->chunk_size = xp_get_be32(b);
+	l->replicas = b[4];
+	return xp_layout_valid(l) ? 0 : -EBADMSG;
+}
+
 void xp_lease_encode(const struct xp_lease *l, uint8_t *b)
 {
 	xp_put_be64(b, l->holder);
@@ -451,6 +480,7 @@ void xp_stat_lun_encode(const struct xp_stat_lun *e, uint8_t *b)
 	xp_put_be64(b + 16, e->allocated);
 	memset(b + 24, 0, XP_LUN_NAME_MAX);
 	memcpy(b + 24, e->name, n);
+	xp_layout_encode(&e->layout, b + 24 + XP_LUN_NAME_MAX);
 }
 
 bool xp_lun_name_valid(const char *name, size_t len)
@@ -500,11 +530,16 @@ int xp_stat_decode(const uint8_t *b, size_t len, struct xp_stat *st,
 		const uint8_t *e =
 			b + XP_STAT_FIXED_LEN + (size_t)i * XP_STAT_LUN_LEN;
 		size_t nl = strnlen((const char *)e + 24, XP_LUN_NAME_MAX);
+		struct xp_layout lay;
 
 		if (!xp_lun_name_valid((const char *)e + 24, nl))
 			return -EBADMSG;
+		if (xp_layout_decode(e + 24 + XP_LUN_NAME_MAX, XP_LAYOUT_LEN,
+				     &lay) < 0)
+			return -EBADMSG;
 		if (i >= max)
 			continue;
+		luns[i].layout = lay;
 		luns[i].lun_id = xp_get_be64(e);
 		luns[i].size = xp_get_be64(e + 8);
 		luns[i].allocated = xp_get_be64(e + 16);

@@ -32,9 +32,13 @@
 #define XP_HELLO_LEN 48
 #define XP_HELLO_ANSWER_LEN (XP_HELLO_LEN + XP_PROOF_LEN)
 #define XP_LEASE_LEN 16
+#define XP_LAYOUT_LEN 8
+#define XP_CHUNK_MIN (64u << 10)
+#define XP_CHUNK_MAX (1u << 30)
+#define XP_REPLICAS_MAX 64
 #define XP_LUN_NAME_MAX 64
 #define XP_STAT_FIXED_LEN 104
-#define XP_STAT_LUN_LEN 88
+#define XP_STAT_LUN_LEN 96
 #define XP_STAT_MAX_LUNS 4096
 #define XP_AUTH_TIMEOUT_MS 5000
 
@@ -124,6 +128,12 @@ struct xp_hello {
 };
 #define XP_FEAT_RDMA 0x1u
 
+/* How a LUN's chunks are placed; recorded with the LUN on every node. */
+struct xp_layout {
+	uint32_t chunk_size; /* power of two, XP_CHUNK_MIN..XP_CHUNK_MAX */
+	uint8_t replicas; /* copies of each chunk, 1..XP_REPLICAS_MAX */
+};
+
 struct xp_lease {
 	uint64_t holder; /* holder id chosen by the gateway */
 	uint32_t duration_ms; /* lease length from the node's receipt */
@@ -153,6 +163,7 @@ struct xp_stat_lun {
 	uint64_t size;
 	uint64_t allocated; /* bytes the node's sparse file really holds */
 	char name[XP_LUN_NAME_MAX + 1]; /* NUL-terminated */
+	struct xp_layout layout; /* the LUN's placement */
 };
 
 /* CRC32C (Castagnoli) of @len bytes, the standard init and final xor. */
@@ -196,6 +207,11 @@ const char *xp_status_name(uint32_t status);
 
 void xp_hello_encode(const struct xp_hello *hl, uint8_t *buf);
 int xp_hello_decode(const uint8_t *buf, size_t len, struct xp_hello *hl);
+void xp_layout_encode(const struct xp_layout *l, uint8_t *buf);
+/* 0, or -EBADMSG for a wrong length, a bad chunk size or replica count. */
+int xp_layout_decode(const uint8_t *buf, size_t len, struct xp_layout *l);
+/* True when @l is a layout the protocol allows. */
+bool xp_layout_valid(const struct xp_layout *l);
 void xp_lease_encode(const struct xp_lease *l, uint8_t *buf);
 int xp_lease_decode(const uint8_t *buf, size_t len, struct xp_lease *l);
 

@@ -2276,6 +2276,52 @@ static void test_bad_config(void **state)
 	assert_int_equal(atomic_load(&h_violations), 0);
 }
 
+/*
+ * A LUN's layout is the one it was created with: a gateway whose
+ * cfgstring sets chunk= creates it that way, another gateway without an
+ * override adopts it and reads the same data, and one that insists on
+ * another chunk size is refused at open (never placing blocks elsewhere).
+ */
+static void test_layout(void **state)
+{
+	const size_t len = 4 * H_CHUNK; /* crosses 128 KiB chunks */
+	const uint64_t lba = (H_CHUNK + 4096) / H_BLOCK;
+	const size_t piece = 32 * 1024; /* under the max transfer length */
+	char cfg[PATH_MAX + 128];
+	size_t off;
+	struct h_rdev *a, *b, *c;
+	uint8_t *w = h_scratch(len), *r = h_scratch(len);
+	int ret;
+
+	(void)state;
+	assert_true(h_wait_nodes_up(10000));
+	h_cfg(cfg, sizeof(cfg), "harness-layout", ";chunk=128K");
+	a = h_track_dev(h_dev_new("harness-layout", cfg, H_LUN_SIZE));
+	assert_int_equal(h_handler->open(h_dev(a), false), 0);
+	a->opened = true;
+	h_fill_random(w, len);
+	for (off = 0; off < len; off += piece)
+		h_io(a, false, 16, lba + off / H_BLOCK,
+		     (uint32_t)(piece / H_BLOCK), 0, w + off, 3);
+
+	h_cfg(cfg, sizeof(cfg), "harness-layout", NULL);
+	b = h_track_dev(h_dev_new("harness-layout", cfg, H_LUN_SIZE));
+	assert_int_equal(h_handler->open(h_dev(b), false), 0);
+	b->opened = true;
+	for (off = 0; off < len; off += piece)
+		h_io(b, true, 16, lba + off / H_BLOCK,
+		     (uint32_t)(piece / H_BLOCK), 0, r + off, 2);
+	assert_memory_equal(w, r, len);
+
+	h_cfg(cfg, sizeof(cfg), "harness-layout", ";chunk=64K");
+	c = h_track_dev(h_dev_new("harness-layout", cfg, H_LUN_SIZE));
+	ret = h_handler->open(h_dev(c), false);
+	assert_int_equal(ret, -EMEDIUMTYPE);
+	assert_null(tcmur_dev_get_private(h_dev(c)));
+	h_untrack_free(c);
+	assert_int_equal(atomic_load(&h_violations), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -2290,6 +2336,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_node_restart, h_test_teardown),
 		cmocka_unit_test_teardown(test_replica_down, h_test_teardown),
 		cmocka_unit_test_teardown(test_bad_config, h_test_teardown),
+		cmocka_unit_test_teardown(test_layout, h_test_teardown),
 	};
 	const char *so = argc > 1 ? argv[1]
 				  : h_env_or("SPANBLK_HANDLER", H_DEFAULT_SO);

@@ -261,10 +261,12 @@ static void wait_node_down(struct sb_engine *e, unsigned int i)
 
 static uint64_t make_lun(const char *name)
 {
+	struct xp_layout lay;
 	uint64_t size = 0;
 
 	assert_int_equal(sb_engine_lun_create(fx.e, name, LUN_SIZE), 0);
-	assert_int_equal(sb_engine_lun_open(fx.e, sb_lun_id(name), &size), 0);
+	assert_int_equal(sb_engine_lun_open(fx.e, sb_lun_id(name), &size, &lay),
+			 0);
 	assert_int_equal(size, LUN_SIZE);
 	return sb_lun_id(name);
 }
@@ -413,6 +415,7 @@ static void test_lun_control(void **state)
 {
 	struct xp_stat st;
 	struct xp_stat_lun *luns = NULL;
+	struct xp_layout lay;
 	uint64_t lun, size = 0;
 	unsigned int i;
 	int n, k;
@@ -427,7 +430,7 @@ static void test_lun_control(void **state)
 	assert_int_equal(sb_engine_lun_create(fx.e, "bad name", LUN_SIZE),
 			 -EINVAL);
 	assert_int_equal(sb_engine_lun_resize(fx.e, lun, 2 * LUN_SIZE), 0);
-	assert_int_equal(sb_engine_lun_open(fx.e, lun, &size), 0);
+	assert_int_equal(sb_engine_lun_open(fx.e, lun, &size, &lay), 0);
 	assert_int_equal(size, 2 * LUN_SIZE);
 	for (i = 0; i < NODES; i++) {
 		n = sb_engine_stat(fx.e, i, &st, &luns);
@@ -440,15 +443,62 @@ static void test_lun_control(void **state)
 			found = true;
 			assert_string_equal(luns[k].name, "t-ctl");
 			assert_int_equal(luns[k].size, 2 * LUN_SIZE);
+			assert_int_equal(luns[k].layout.chunk_size,
+					 fx.cl.chunk_size);
+			assert_int_equal(luns[k].layout.replicas,
+					 fx.cl.replicas);
 		}
 		assert_true(found);
 		free(luns);
 		luns = NULL;
 	}
 	assert_int_equal(sb_engine_lun_delete(fx.e, lun), 0);
-	assert_int_equal(sb_engine_lun_open(fx.e, lun, &size), -ENOENT);
+	assert_int_equal(sb_engine_lun_open(fx.e, lun, &size, &lay), -ENOENT);
 	assert_int_equal(sb_engine_lun_delete(fx.e, lun), -ENOENT);
 	assert_int_equal(sb_engine_stat(fx.e, NODES, &st, NULL), -EINVAL);
+}
+
+/*
+ * A LUN's layout is recorded on the nodes: an engine whose cluster file
+ * says another chunk size or replica count is told (-EMEDIUMTYPE, with the
+ * LUN's layout) instead of silently placing blocks elsewhere, and cannot
+ * create the same LUN with its own layout.
+ */
+static void test_layout_recorded(void **state)
+{
+	struct sb_cluster cl = fx.cl;
+	struct xp_layout lay, mine;
+	struct sb_engine *e;
+	char err[256];
+	uint64_t lun, size = 0;
+
+	(void)state;
+	lun = make_lun("t-layout");
+	cl.chunk_size = fx.cl.chunk_size * 2;
+	e = sb_engine_new(&cl, &fx.secret, err, sizeof(err));
+	if (!e)
+		fail_msg("sb_engine_new: %s", err);
+	assert_true(sb_engine_wait_ready(e, READY_MS) == NODES);
+	sb_engine_layout(e, &mine);
+	assert_int_equal(mine.chunk_size, cl.chunk_size);
+	assert_int_equal(sb_engine_lun_open(e, lun, &size, &lay), -EMEDIUMTYPE);
+	assert_int_equal(size, LUN_SIZE);
+	assert_int_equal(lay.chunk_size, fx.cl.chunk_size);
+	assert_int_equal(lay.replicas, fx.cl.replicas);
+	assert_int_equal(sb_engine_lun_create(e, "t-layout", LUN_SIZE),
+			 -EEXIST);
+	sb_engine_free(e);
+
+	cl = fx.cl;
+	cl.replicas = 1;
+	e = sb_engine_new(&cl, &fx.secret, err, sizeof(err));
+	if (!e)
+		fail_msg("sb_engine_new: %s", err);
+	assert_true(sb_engine_wait_ready(e, READY_MS) == NODES);
+	assert_int_equal(sb_engine_lun_open(e, lun, &size, &lay), -EMEDIUMTYPE);
+	assert_int_equal(lay.replicas, fx.cl.replicas);
+	sb_engine_free(e);
+	assert_int_equal(sb_engine_lun_delete(fx.e, lun), 0);
 }
 
 /* Random data, odd iovec layouts, ranges that cross many chunks. */
@@ -1079,6 +1129,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_submit_rejects, test_setup),
 		cmocka_unit_test_setup(test_lun_control, test_setup),
+		cmocka_unit_test_setup(test_layout_recorded, test_setup),
 		cmocka_unit_test_setup(test_write_read_chunks, test_setup),
 		cmocka_unit_test_setup(test_many_iovecs, test_setup),
 		cmocka_unit_test_setup(test_replicas_hold_copies, test_setup),

@@ -241,14 +241,30 @@ static uint32_t rpc(struct cli *c, const struct rq *r, struct xp_hdr *ans,
 	return a.status;
 }
 
+/* The layout these tests create LUNs with. */
+static const struct xp_layout test_layout = {.chunk_size = 1u << 20,
+					     .replicas = 2};
+
+/* A LUN_CREATE payload: @lay, then @name. Returns its length. */
+static uint32_t create_payload(uint8_t *buf, const struct xp_layout *lay,
+			       const char *name)
+{
+	size_t n = strlen(name);
+
+	xp_layout_encode(lay, buf);
+	memcpy(buf + XP_LAYOUT_LEN, name, n);
+	return (uint32_t)(XP_LAYOUT_LEN + n);
+}
+
 static uint64_t lun_create(struct cli *c, const char *name, uint64_t size)
 {
+	uint8_t pl[XP_LAYOUT_LEN + XP_LUN_NAME_MAX];
 	uint64_t id = sb_lun_id(name);
 	struct rq r = {.op = XP_OP_LUN_CREATE,
 		       .lun = id,
 		       .offset = size,
-		       .payload = name,
-		       .plen = (uint32_t)strlen(name)};
+		       .payload = pl,
+		       .plen = create_payload(pl, &test_layout, name)};
 
 	assert_int_equal(rpc(c, &r, NULL, NULL, 0), XP_ST_OK);
 	return id;
@@ -711,6 +727,10 @@ static void test_ranges_and_errors(void **state)
 
 static void test_lun_admin(void **state)
 {
+	static const struct xp_layout other_layout = {.chunk_size = 4u << 20,
+						      .replicas = 2};
+	uint8_t pl[XP_LAYOUT_LEN + XP_LUN_NAME_MAX];
+	struct xp_layout got;
 	struct rq r;
 	struct xp_hdr a;
 	struct cli c;
@@ -724,22 +744,32 @@ static void test_lun_admin(void **state)
 	r = (struct rq){.op = XP_OP_LUN_CREATE,
 			.lun = lun,
 			.offset = 2u << 20,
-			.payload = "admin",
-			.plen = 5};
+			.payload = pl,
+			.plen = create_payload(pl, &test_layout, "admin")};
 	assert_int_equal(rpc(&c, &r, NULL, NULL, 0), XP_ST_EEXIST);
 	r.offset = 1u << 20;
-	r.payload = "other";
+	r.plen = create_payload(pl, &test_layout, "other");
 	assert_int_equal(rpc(&c, &r, NULL, NULL, 0), XP_ST_EEXIST);
-	r.payload = "bad/name";
-	r.plen = 8;
+	/* The same name and size with another layout is a conflict too. */
+	r.plen = create_payload(pl, &other_layout, "admin");
+	assert_int_equal(rpc(&c, &r, NULL, NULL, 0), XP_ST_EEXIST);
+	r.plen = create_payload(pl, &test_layout, "bad/name");
+	assert_int_equal(rpc(&c, &r, NULL, NULL, 0), XP_ST_EINVAL);
+	/* A layout the protocol does not allow. */
+	r.plen = create_payload(pl, &test_layout, "fresh");
+	pl[0] = 0xff; /* chunk size 0xff100000: not a power of two */
 	assert_int_equal(rpc(&c, &r, NULL, NULL, 0), XP_ST_EINVAL);
 
 	r = (struct rq){.op = XP_OP_LUN_OPEN, .lun = lun};
-	assert_int_equal(rpc(&c, &r, &a, NULL, 0), XP_ST_OK);
+	assert_int_equal(rpc(&c, &r, &a, pl, sizeof(pl)), XP_ST_OK);
 	assert_int_equal(a.offset, 1u << 20);
+	assert_int_equal(a.payload_len, XP_LAYOUT_LEN);
+	assert_int_equal(xp_layout_decode(pl, XP_LAYOUT_LEN, &got), 0);
+	assert_int_equal(got.chunk_size, test_layout.chunk_size);
+	assert_int_equal(got.replicas, test_layout.replicas);
 	assert_int_equal(do_simple(&c, XP_OP_LUN_RESIZE, lun, 3u << 20, 0, 0),
 			 XP_ST_OK);
-	assert_int_equal(rpc(&c, &r, &a, NULL, 0), XP_ST_OK);
+	assert_int_equal(rpc(&c, &r, &a, pl, sizeof(pl)), XP_ST_OK);
 	assert_int_equal(a.offset, 3u << 20);
 	assert_int_equal(do_simple(&c, XP_OP_LUN_DELETE, lun, 0, 0, 0),
 			 XP_ST_OK);

@@ -247,8 +247,11 @@ static void test_serve_then_stop(void **state)
 	}
 	xp_hdr_init(&h, XP_OP_LUN_CREATE, 3, 0x77);
 	h.offset = 1u << 20;
-	h.payload_len = 3;
-	send_frame(fd, &h, "u-1");
+	h.payload_len = XP_LAYOUT_LEN + 3;
+	/* layout: chunk 1 MiB, 2 replicas; then the name */
+	send_frame(fd, &h,
+		   "\x00\x10\x00\x00\x02\x00\x00\x00"
+		   "u-1");
 	assert_int_equal(recv_frame(fd, &h, NULL, 0), 0);
 	assert_int_equal(h.status, XP_ST_OK);
 
@@ -295,8 +298,11 @@ static void test_stop_finishes_what_it_received(void **state)
 	fd = connect_auth(f);
 	xp_hdr_init(&h, XP_OP_LUN_CREATE, 3, 0x99);
 	h.offset = 8u << 20;
-	h.payload_len = 3;
-	send_frame(fd, &h, "u-2");
+	h.payload_len = XP_LAYOUT_LEN + 3;
+	/* layout: chunk 1 MiB, 2 replicas; then the name */
+	send_frame(fd, &h,
+		   "\x00\x10\x00\x00\x02\x00\x00\x00"
+		   "u-2");
 	assert_int_equal(recv_frame(fd, &h, NULL, 0), 0);
 	assert_int_equal(h.status, XP_ST_OK);
 

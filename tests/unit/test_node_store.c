@@ -28,6 +28,9 @@
 #include "node/io.h"
 #include "node/store.h"
 
+/* The layout most LUNs of these tests are created with. */
+static const struct xp_layout lay1 = {1u << 20, 2};
+
 #define MIB (1ull << 20)
 
 struct fx {
@@ -105,8 +108,9 @@ static void test_create_find_reopen(void **state)
 	struct nd_lun *lun;
 	struct stat sb;
 
-	assert_int_equal(
-		nd_store_create(f->st, 0xabc, "vol0", 4, 8 * MIB, &lun), 0);
+	assert_int_equal(nd_store_create(f->st, 0xabc, "vol0", 4, 8 * MIB,
+					 &lay1, &lun),
+			 0);
 	assert_non_null(lun);
 	assert_string_equal(lun->name, "vol0");
 	assert_int_equal(lun->size, 8 * MIB);
@@ -123,20 +127,40 @@ static void test_create_find_reopen(void **state)
 	assert_true(exists(p));
 
 	/* Idempotent; another size or name is a conflict. */
-	assert_int_equal(
-		nd_store_create(f->st, 0xabc, "vol0", 4, 8 * MIB, NULL), 0);
+	assert_int_equal(nd_store_create(f->st, 0xabc, "vol0", 4, 8 * MIB,
+					 &lay1, NULL),
+			 0);
 	assert_int_equal(nd_store_create(f->st, 0xabc, "vol0", 4, 9 * MIB,
-					 NULL),
+					 &lay1, NULL),
 			 -EEXIST);
 	assert_int_equal(nd_store_create(f->st, 0xabc, "vol1", 4, 8 * MIB,
-					 NULL),
+					 &lay1, NULL),
 			 -EEXIST);
+	/* Another layout is a conflict too: it would place blocks elsewhere. */
+	{
+		struct xp_layout other = {4u << 20, 2}, bad = {3000, 2};
+
+		assert_int_equal(nd_store_create(f->st, 0xabc, "vol0", 4,
+						 8 * MIB, &other, NULL),
+				 -EEXIST);
+		other.chunk_size = lay1.chunk_size;
+		other.replicas = 3;
+		assert_int_equal(nd_store_create(f->st, 0xabc, "vol0", 4,
+						 8 * MIB, &other, NULL),
+				 -EEXIST);
+		assert_int_equal(nd_store_create(f->st, 0xabd, "vol9", 4,
+						 8 * MIB, &bad, NULL),
+				 -EINVAL);
+	}
 
 	reopen(f);
 	lun = nd_store_find(f->st, 0xabc);
 	assert_non_null(lun);
 	assert_string_equal(lun->name, "vol0");
 	assert_int_equal(lun->size, 8 * MIB);
+	/* The layout survives the restart. */
+	assert_int_equal(lun->layout.chunk_size, lay1.chunk_size);
+	assert_int_equal(lun->layout.replicas, lay1.replicas);
 }
 
 static void test_bad_names_and_sizes(void **state)
@@ -145,23 +169,26 @@ static void test_bad_names_and_sizes(void **state)
 	char long_name[XP_LUN_NAME_MAX + 1];
 
 	memset(long_name, 'a', sizeof(long_name));
-	assert_int_equal(nd_store_create(f->st, 1, "", 0, MIB, NULL), -EINVAL);
-	assert_int_equal(nd_store_create(f->st, 1, "a/b", 3, MIB, NULL),
+	assert_int_equal(nd_store_create(f->st, 1, "", 0, MIB, &lay1, NULL),
 			 -EINVAL);
-	assert_int_equal(nd_store_create(f->st, 1, "a b", 3, MIB, NULL),
+	assert_int_equal(nd_store_create(f->st, 1, "a/b", 3, MIB, &lay1, NULL),
 			 -EINVAL);
-	assert_int_equal(nd_store_create(f->st, 1, "..\n", 3, MIB, NULL),
+	assert_int_equal(nd_store_create(f->st, 1, "a b", 3, MIB, &lay1, NULL),
+			 -EINVAL);
+	assert_int_equal(nd_store_create(f->st, 1, "..\n", 3, MIB, &lay1, NULL),
 			 -EINVAL);
 	assert_int_equal(nd_store_create(f->st, 1, long_name, sizeof(long_name),
-					 MIB, NULL),
+					 MIB, &lay1, NULL),
 			 -EINVAL);
 	assert_int_equal(nd_store_create(f->st, 1, long_name, XP_LUN_NAME_MAX,
-					 MIB, NULL),
+					 MIB, &lay1, NULL),
 			 0);
-	assert_int_equal(nd_store_create(f->st, 0, "x", 1, MIB, NULL), -EINVAL);
-	assert_int_equal(nd_store_create(f->st, 2, "x", 1, 0, NULL), -EINVAL);
+	assert_int_equal(nd_store_create(f->st, 0, "x", 1, MIB, &lay1, NULL),
+			 -EINVAL);
+	assert_int_equal(nd_store_create(f->st, 2, "x", 1, 0, &lay1, NULL),
+			 -EINVAL);
 	assert_int_equal(nd_store_create(f->st, 2, "x", 1, ND_LUN_SIZE_MAX + 1,
-					 NULL),
+					 &lay1, NULL),
 			 -EINVAL);
 	assert_int_equal(nd_store_count(f->st), 1);
 }
@@ -172,7 +199,8 @@ static void test_resize_is_durable(void **state)
 	struct nd_lun *lun;
 	struct stat sb;
 
-	assert_int_equal(nd_store_create(f->st, 7, "r", 1, MIB, &lun), 0);
+	assert_int_equal(nd_store_create(f->st, 7, "r", 1, MIB, &lay1, &lun),
+			 0);
 	assert_int_equal(nd_store_resize(f->st, lun, 5 * MIB), 0);
 	assert_int_equal(lun->size, 5 * MIB);
 	assert_int_equal(fstat(lun->fd, &sb), 0);
@@ -195,7 +223,8 @@ static void test_delete_and_recreate_is_clean(void **state)
 	struct nd_lun *lun, *held;
 	int fd;
 
-	assert_int_equal(nd_store_create(f->st, 9, "d", 1, MIB, &lun), 0);
+	assert_int_equal(nd_store_create(f->st, 9, "d", 1, MIB, &lay1, &lun),
+			 0);
 	memset(buf, 0xab, sizeof(buf));
 	assert_int_equal(pwrite(lun->fd, buf, sizeof(buf), 0), sizeof(buf));
 	/* An operation in flight keeps using it after the delete. */
@@ -219,7 +248,8 @@ static void test_delete_and_recreate_is_clean(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, buf, sizeof(buf), 0), sizeof(buf));
 	close(fd);
-	assert_int_equal(nd_store_create(f->st, 9, "d", 1, MIB, &lun), 0);
+	assert_int_equal(nd_store_create(f->st, 9, "d", 1, MIB, &lay1, &lun),
+			 0);
 	assert_int_equal(pread(lun->fd, buf, sizeof(buf), 0), sizeof(buf));
 	assert_int_equal(buf[0], 0);
 }
@@ -231,7 +261,8 @@ static void test_punch_hole_shrinks_allocated(void **state)
 	uint64_t a0, a1, a2;
 	struct nd_lun *lun;
 
-	assert_int_equal(nd_store_create(f->st, 11, "p", 1, 16 * MIB, &lun), 0);
+	assert_int_equal(
+		nd_store_create(f->st, 11, "p", 1, 16 * MIB, &lay1, &lun), 0);
 	assert_int_equal(nd_lun_allocated(lun, &a0), 0);
 	memset(buf, 0x5a, sizeof(buf));
 	assert_int_equal(pwrite(lun->fd, buf, sizeof(buf), 4 * MIB),
@@ -254,8 +285,8 @@ static void test_meta_recovery_on_open(void **state)
 	struct nd_lun *lun;
 	FILE *fp;
 
-	assert_int_equal(nd_store_create(f->st, 0x21, "m", 1, 4 * MIB, &lun),
-			 0);
+	assert_int_equal(
+		nd_store_create(f->st, 0x21, "m", 1, 4 * MIB, &lay1, &lun), 0);
 	/* Interrupted resize: .data grew, .meta was not replaced. */
 	assert_int_equal(ftruncate(lun->fd, 6 * MIB), 0);
 	/* A temp file of an interrupted meta write. */
@@ -303,7 +334,8 @@ static void test_list_and_sync(void **state)
 
 		snprintf(name, sizeof(name), "l%llu", (unsigned long long)id);
 		assert_int_equal(nd_store_create(f->st, id << 40, name,
-						 strlen(name), MIB, NULL),
+						 strlen(name), MIB, &lay1,
+						 NULL),
 				 0);
 	}
 	n = nd_store_list(f->st, v, 3);
@@ -444,8 +476,8 @@ static void test_direct_fd_for_aligned_io(void **state)
 	uint8_t *b;
 	int fl;
 
-	assert_int_equal(nd_store_create(f->st, 0xd1, "d", 1, 8 * MIB, &lun),
-			 0);
+	assert_int_equal(
+		nd_store_create(f->st, 0xd1, "d", 1, 8 * MIB, &lay1, &lun), 0);
 	if (lun->dfd < 0)
 		skip(); /* $TMPDIR's file system refuses O_DIRECT */
 	fl = fcntl(lun->dfd, F_GETFL);
@@ -486,8 +518,8 @@ static void test_direct_and_buffered_are_coherent(void **state)
 	struct nd_lun *lun;
 	int dfd, bfd;
 
-	assert_int_equal(nd_store_create(f->st, 0xd2, "c", 1, 8 * MIB, &lun),
-			 0);
+	assert_int_equal(
+		nd_store_create(f->st, 0xd2, "c", 1, 8 * MIB, &lay1, &lun), 0);
 	if (lun->dfd < 0)
 		skip();
 	w1 = aligned_buf(4 * BLK, 1);
@@ -542,8 +574,8 @@ static void test_direct_refused_falls_back(void **state)
 
 	refuse_direct = true;
 	direct_refusals = 0;
-	assert_int_equal(nd_store_create(f->st, 0xd3, "b", 1, 8 * MIB, &lun),
-			 0);
+	assert_int_equal(
+		nd_store_create(f->st, 0xd3, "b", 1, 8 * MIB, &lay1, &lun), 0);
 	assert_int_equal(direct_refusals, 1);
 	assert_int_equal(lun->dfd, -1);
 	w = aligned_buf(2 * BLK, 5);

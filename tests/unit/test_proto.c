@@ -190,9 +190,11 @@ static void test_request_rules(void **state)
 
 	xp_hdr_init(&h, XP_OP_LUN_CREATE, 1, 5);
 	h.offset = 1 << 30;
-	h.payload_len = XP_LUN_NAME_MAX + 1;
+	h.payload_len = XP_LAYOUT_LEN + XP_LUN_NAME_MAX + 1;
 	assert_int_equal(xp_hdr_check(&h), -EINVAL);
-	h.payload_len = 3;
+	h.payload_len = XP_LAYOUT_LEN; /* a layout but no name */
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.payload_len = XP_LAYOUT_LEN + 3;
 	assert_int_equal(xp_hdr_check(&h), 0);
 	h.offset = 0;
 	assert_int_equal(xp_hdr_check(&h), -EINVAL);
@@ -270,7 +272,8 @@ static void test_stat(void **state)
 {
 	static uint8_t buf[XP_STAT_FIXED_LEN + 2 * XP_STAT_LUN_LEN];
 	struct xp_stat st = {0}, out;
-	struct xp_stat_lun e = {9, 1 << 20, 4096, "vol-1"}, got[2];
+	struct xp_stat_lun e = {9, 1 << 20, 4096, "vol-1", {1 << 20, 2}};
+	struct xp_stat_lun got[2];
 
 	(void)state;
 	st.node_id = 3;
@@ -283,12 +286,40 @@ static void test_stat(void **state)
 	assert_int_equal(xp_stat_decode(buf, sizeof(buf), &out, got, 2), 2);
 	assert_true(out.node_id == 3 && out.ops_write == 11 && out.conns == 4);
 	assert_string_equal(got[1].name, "vol-1");
+	assert_int_equal(got[1].layout.chunk_size, 1 << 20);
+	assert_int_equal(got[1].layout.replicas, 2);
 	assert_true(got[0].allocated == 4096);
 	assert_int_equal(xp_stat_decode(buf, sizeof(buf) - 1, &out, got, 2),
 			 -EBADMSG);
 	buf[XP_STAT_FIXED_LEN + 24] = '/';
 	assert_int_equal(xp_stat_decode(buf, sizeof(buf), &out, got, 2),
 			 -EBADMSG);
+}
+
+static void test_layout(void **state)
+{
+	struct xp_layout a = {1 << 20, 2}, b;
+	uint8_t buf[XP_LAYOUT_LEN];
+
+	(void)state;
+	xp_layout_encode(&a, buf);
+	assert_int_equal(buf[1], 0x10); /* big-endian 0x00100000 */
+	assert_int_equal(xp_layout_decode(buf, sizeof(buf), &b), 0);
+	assert_int_equal(b.chunk_size, 1 << 20);
+	assert_int_equal(b.replicas, 2);
+	assert_int_equal(xp_layout_decode(buf, sizeof(buf) - 1, &b), -EBADMSG);
+	buf[7] = 1; /* reserved */
+	assert_int_equal(xp_layout_decode(buf, sizeof(buf), &b), -EBADMSG);
+	a.chunk_size = 3 << 20; /* not a power of two */
+	xp_layout_encode(&a, buf);
+	assert_int_equal(xp_layout_decode(buf, sizeof(buf), &b), -EBADMSG);
+	a.chunk_size = 32 << 10; /* too small */
+	xp_layout_encode(&a, buf);
+	assert_int_equal(xp_layout_decode(buf, sizeof(buf), &b), -EBADMSG);
+	a.chunk_size = 1 << 20;
+	a.replicas = 0;
+	xp_layout_encode(&a, buf);
+	assert_int_equal(xp_layout_decode(buf, sizeof(buf), &b), -EBADMSG);
 }
 
 static void test_lun_names(void **state)
@@ -319,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_status_mapping),
 		cmocka_unit_test(test_hello_and_lease),
 		cmocka_unit_test(test_stat),
+		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_lun_names),
 	};
 
