@@ -58,9 +58,9 @@ IPERF_MIB=$(printf '%s\n' "${v[@]}" | median)
 log "iperf3_single_stream_mib_s=$IPERF_MIB"
 
 # ---- limits: fio on a local file -------------------------------------------
-fio_one() { # rw bs -> iops and MiB/s of one run ("iops mib")
+fio_one() { # rw bs [direct] -> iops and MiB/s of one run ("iops mib")
 	fio --name=lim --filename="$DIR/fio.dat" --size=1G --rw="$1" \
-		--bs="$2" --iodepth=32 --ioengine=io_uring --direct=0 \
+		--bs="$2" --iodepth=32 --ioengine=io_uring --direct="${3:-0}" \
 		--time_based --runtime="$SECS" --group_reporting \
 		--output-format=json 2>/dev/null |
 		python3 -c 'import json,sys
@@ -85,6 +85,18 @@ for spec in randwrite:4k randread:4k write:1M read:1M; do
 	LIM[$rw.iops]=$(printf '%s\n' "${iops[@]}" | median)
 	LIM[$rw.mib]=$(printf '%s\n' "${mib[@]}" | median)
 	log "fio_local_${rw}_${bs}: iops=${LIM[$rw.iops]} mib_s=${LIM[$rw.mib]}"
+done
+# The nodes write with O_DIRECT and keep every replica on this one disk:
+# the disk's direct bandwidth divided by the replica count bounds
+# replicated 1 MiB writes.
+for rw in write read; do
+	mib=()
+	for _ in $(seq "$ROUNDS"); do
+		read -r _ b < <(fio_one "$rw" 1M 1)
+		mib+=("$b")
+	done
+	LIM[$rw.direct]=$(printf '%s\n' "${mib[@]}" | median)
+	log "fio_local_direct_${rw}_1M: mib_s=${LIM[$rw.direct]}"
 done
 rm -f "$DIR/fio.dat"
 
@@ -144,23 +156,27 @@ log "  1M write MiB/s / iperf3 stream:   $(ratio "${SB[write.mib]}" "$IPERF_MIB"
 log "  1M read MiB/s / iperf3 stream:    $(ratio "${SB[read.mib]}" "$IPERF_MIB")"
 log "  1M write MiB/s / fio local write: $(ratio "${SB[write.mib]}" "${LIM[write.mib]}")"
 log "  1M read MiB/s / fio local read:   $(ratio "${SB[read.mib]}" "${LIM[read.mib]}")"
+log "  1M write MiB/s x 2 replicas / fio direct write: $(ratio "$(awk -v a="${SB[write.mib]}" 'BEGIN {print 2 * a}')" "${LIM[write.direct]}")"
+log "  1M read MiB/s / fio direct read:  $(ratio "${SB[read.mib]}" "${LIM[read.direct]}")"
 
 # ---- perf: where the time goes ---------------------------------------------
+# System-wide (nodes, benchmark, kernel threads, idle), by process and
+# library, then by symbol.
 if command -v perf >/dev/null && [ "${PERF:-1}" = 1 ]; then
-	for rw in randwrite read; do
-		bs=4k
-		[ "$rw" = read ] && bs=1M
-		perf record -q -F 499 -g -o "$OUT/perf-$rw.data" \
-			-p "$(IFS=,; echo "${SBC_PIDS[*]}")" -- sleep "$SECS" \
-			>/dev/null 2>&1 &
-		ppid=$!
-		"$BIN/spanblk-bench" -c "$CONF" --lun bench --rw "$rw" --bs "$bs" \
-			--qd 32 --time "$SECS" >/dev/null
-		wait "$ppid" || true
+	for spec in randwrite:4k write:1M read:1M; do
+		rw=${spec%:*}
+		bs=${spec#*:}
+		perf record -q -a -g -F 499 -o "$OUT/perf-$rw.data" -- \
+			"$BIN/spanblk-bench" -c "$CONF" --lun bench --rw "$rw" \
+			--bs "$bs" --qd 32 --time "$SECS" >/dev/null 2>&1 || continue
 		log ""
-		log "perf: nodes during $rw $bs (top symbols, self time)"
+		log "perf: $rw $bs, whole machine, by process and library"
 		perf report -i "$OUT/perf-$rw.data" --no-children --stdio \
-			--sort dso,symbol 2>/dev/null | grep -E '^ +[0-9]' |
-			head -n 12 | tee -a "$OUT/results.txt"
+			--sort comm,dso 2>/dev/null | grep -E '^ +[0-9.]+%' |
+			head -n 8 | sed 's/ *$//' | tee -a "$OUT/results.txt"
+		log "perf: $rw $bs, top symbols"
+		perf report -i "$OUT/perf-$rw.data" --no-children --stdio \
+			--sort comm,symbol 2>/dev/null | grep -E '^ +[0-9.]+%' |
+			head -n 8 | sed 's/ *- *- *$//' | tee -a "$OUT/results.txt"
 	done
 fi
