@@ -118,7 +118,7 @@ san: $(addprefix $(S)/,$(PROGS)) $(UNIT_BINS) $(HOST_BINS) \
 check-quick: all san
 	tests/run.sh quick
 
-check: all san fuzz-build
+check: format-check all san fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run.sh full
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
@@ -128,7 +128,8 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRCS))
 $(F)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
-$(F)/libfuzzlib.a: $(call obj,$(F),$(LIB_SRCS) $(HANDLER_CORE_SRCS))
+$(F)/libfuzzlib.a: $(call obj,$(F),$(LIB_SRCS) $(HANDLER_CORE_SRCS) \
+		$(NODE_CORE_SRCS))
 	@rm -f $@
 	ar rcs $@ $^
 $(F)/fuzz_%: $(F)/obj/tests/fuzz/fuzz_%.o $(F)/libfuzzlib.a

@@ -736,8 +736,8 @@ static int do_lun_admin(struct nd_req *req)
 			h->payload_len - XP_LAYOUT_LEN, h->offset, &lay, &lun);
 		if (!ret && !existed)
 			sb_info("LUN %s (%016" PRIx64 ") created: chunk "
-						      "%" PRIu32 ", %u "
-								 "replicas",
+				"%" PRIu32 ", %u "
+				"replicas",
 				lun->name, lun->id, lun->layout.chunk_size,
 				(unsigned int)lun->layout.replicas);
 		return ret;

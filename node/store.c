@@ -152,8 +152,8 @@ static int meta_uint(const char **p, const char *key, uint64_t *out)
 	return 0;
 }
 
-static int meta_parse(const char *text, uint64_t *id, uint64_t *size,
-		      struct xp_layout *lay, char name[XP_LUN_NAME_MAX + 1])
+int nd_store_meta_parse(const char *text, uint64_t *id, uint64_t *size,
+			struct xp_layout *lay, char name[XP_LUN_NAME_MAX + 1])
 {
 	uint64_t chunk, replicas;
 	const char *p = text;
@@ -521,7 +521,7 @@ static void load_one(struct nd_store *st, const char *meta)
 
 	ret = read_small(st->dirfd, meta, text, sizeof(text));
 	if (!ret)
-		ret = meta_parse(text, &id, &size, &lay, name);
+		ret = nd_store_meta_parse(text, &id, &size, &lay, name);
 	if (ret) {
 		sb_warn("skipping %s: unreadable or damaged (%s)", meta,
 			strerror(-ret));

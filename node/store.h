@@ -77,6 +77,14 @@ struct nd_lun {
 int nd_store_open(const char *data_dir, struct nd_store **out, char *err,
 		  size_t errlen);
 
+/*
+ * Parse the text of a .meta file (NUL-terminated): every key once, in
+ * order, nothing else. 0, or -EINVAL for anything damaged (then the
+ * outputs are unspecified). Exposed for the fuzz target.
+ */
+int nd_store_meta_parse(const char *text, uint64_t *id, uint64_t *size,
+			struct xp_layout *lay, char name[XP_LUN_NAME_MAX + 1]);
+
 /* Drop the table's references and free the store. Accepts NULL. */
 void nd_store_close(struct nd_store *st);
 

@@ -384,7 +384,7 @@ static int deliver(struct xp_conn *c)
 		if (c->npl) {
 			crc_ok = crc_iov(c->pl, c->npl) == c->cur.data_crc;
 		} else if (payload) {
-			struct iovec v = { payload, c->cur.payload_len };
+			struct iovec v = {payload, c->cur.payload_len};
 
 			crc_ok = crc_iov(&v, 1) == c->cur.data_crc;
 		}
@@ -416,7 +416,8 @@ static int parse_rbuf(struct xp_conn *c, int *frames)
 		} else {
 			if (avail < XP_HDR_LEN)
 				return 0;
-			ret = xp_hdr_decode(c->rbuf + c->rstart, avail, &c->cur);
+			ret = xp_hdr_decode(c->rbuf + c->rstart, avail,
+					    &c->cur);
 			if (ret < 0)
 				return ret;
 			c->rstart += XP_HDR_LEN;

@@ -21,6 +21,7 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 {
 	struct xp_hello hl;
 	struct xp_lease l;
+	struct xp_layout lay;
 	struct xp_stat st;
 	struct xp_stat_lun luns[4];
 
@@ -34,6 +35,13 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 					     4);
 		if (h->opcode >= XP_OP_LEASE_ACQUIRE)
 			(void)xp_lease_decode(payload, h->payload_len, &l);
+		if (h->opcode == XP_OP_LUN_CREATE ||
+		    h->opcode == XP_OP_LUN_OPEN)
+			(void)xp_layout_decode(payload,
+					       XP_LAYOUT_LEN < h->payload_len
+						       ? XP_LAYOUT_LEN
+						       : h->payload_len,
+					       &lay);
 	}
 	free(payload);
 	return 0;

@@ -93,7 +93,7 @@ static void pair(struct xp_conn **a, struct xp_conn **b, struct rx *ra,
 static void test_small_frames(void **state)
 {
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct xp_hdr h;
 	int i;
 
@@ -117,7 +117,7 @@ static void test_small_frames(void **state)
 static void test_large_payload_iov(void **state)
 {
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct xp_hdr h;
 	struct iovec iov[3];
 	size_t len = 3 << 20, i;
@@ -132,9 +132,9 @@ static void test_large_payload_iov(void **state)
 	h.flags = XP_F_DCRC;
 	h.length = (uint32_t)len;
 	h.payload_len = (uint32_t)len;
-	iov[0] = (struct iovec){ buf, 100 };
-	iov[1] = (struct iovec){ buf + 100, len - 200 };
-	iov[2] = (struct iovec){ buf + len - 100, 100 };
+	iov[0] = (struct iovec){buf, 100};
+	iov[1] = (struct iovec){buf + 100, len - 200};
+	iov[2] = (struct iovec){buf + len - 100, 100};
 	sent_calls = 0;
 	assert_int_equal(xp_conn_send(a, &h, iov, 3, on_sent, NULL), 0);
 	assert_int_equal(pump(a, b, &rb, 1), 0);
@@ -155,7 +155,7 @@ static void test_large_payload_iov(void **state)
 
 static void test_data_crc_mismatch(void **state)
 {
-	struct rx rb = { 0 };
+	struct rx rb = {0};
 	struct xp_conn *b;
 	uint8_t frame[XP_HDR_LEN + 16];
 	struct xp_hdr h;
@@ -181,7 +181,7 @@ static void test_data_crc_mismatch(void **state)
 
 static void test_garbage_and_eof(void **state)
 {
-	struct rx rb = { 0 };
+	struct rx rb = {0};
 	struct xp_conn *b;
 	uint8_t junk[XP_HDR_LEN];
 	int sv[2];
@@ -211,7 +211,7 @@ static void test_garbage_and_eof(void **state)
 static void test_callback_error_and_pause(void **state)
 {
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct xp_hdr h;
 	int i, ret = 0;
 
@@ -237,7 +237,7 @@ static void test_callback_error_and_pause(void **state)
 static void test_free_calls_sent(void **state)
 {
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct xp_hdr h;
 	struct iovec iov;
 	size_t len = 4 << 20;
@@ -272,7 +272,7 @@ static void test_free_calls_sent(void **state)
 static void test_send_with_given_crc(void **state)
 {
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct xp_hdr h;
 	struct iovec iov[2];
 	uint8_t buf[8192];
@@ -282,16 +282,16 @@ static void test_send_with_given_crc(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 13 + 1);
-	iov[0] = (struct iovec){ buf, 1000 };
-	iov[1] = (struct iovec){ buf + 1000, sizeof(buf) - 1000 };
+	iov[0] = (struct iovec){buf, 1000};
+	iov[1] = (struct iovec){buf + 1000, sizeof(buf) - 1000};
 	crc = xp_conn_payload_crc(iov, 2);
 	/* Pieces or one run: the same CRC32C as the proto helper. */
 	assert_int_equal(crc, xp_crc32c(buf, sizeof(buf)));
 	iov[0].iov_len = 0;
-	iov[1] = (struct iovec){ buf, sizeof(buf) };
+	iov[1] = (struct iovec){buf, sizeof(buf)};
 	assert_int_equal(xp_conn_payload_crc(iov, 2), crc);
-	iov[0] = (struct iovec){ buf, 1000 };
-	iov[1] = (struct iovec){ buf + 1000, sizeof(buf) - 1000 };
+	iov[0] = (struct iovec){buf, 1000};
+	iov[1] = (struct iovec){buf + 1000, sizeof(buf) - 1000};
 
 	pair(&a, &b, &ra, &rb);
 	xp_hdr_init(&h, XP_OP_WRITE, 1, 1);
@@ -331,9 +331,9 @@ static void test_send_with_given_crc(void **state)
 /* Received payloads of any length start XP_PAYLOAD_ALIGN-aligned. */
 static void test_payload_alignment(void **state)
 {
-	static const uint32_t lens[] = { 1, 511, 4096, 4097, 70000, 1 << 20 };
+	static const uint32_t lens[] = {1, 511, 4096, 4097, 70000, 1 << 20};
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct xp_hdr h;
 	struct iovec iov;
 	uint8_t *buf = malloc(1 << 20);
@@ -348,7 +348,7 @@ static void test_payload_alignment(void **state)
 		h.flags = XP_F_DCRC;
 		h.length = lens[i];
 		h.payload_len = lens[i];
-		iov = (struct iovec){ buf, lens[i] };
+		iov = (struct iovec){buf, lens[i]};
 		assert_int_equal(xp_conn_send(a, &h, &iov, 1, NULL, NULL), 0);
 		assert_int_equal(pump(a, b, &rb, (int)i + 1), 0);
 		assert_int_equal(rb.frames, (int)i + 1);
@@ -366,7 +366,7 @@ static void test_payload_alignment(void **state)
 static void send_payload(struct xp_conn *a, uint64_t id, uint8_t *buf,
 			 size_t len, bool bad_crc)
 {
-	struct iovec v = { buf, len };
+	struct iovec v = {buf, len};
 	struct xp_hdr h;
 
 	xp_hdr_init(&h, XP_OP_WRITE, id, 1);
@@ -384,11 +384,11 @@ static void send_payload(struct xp_conn *a, uint64_t id, uint8_t *buf,
  */
 static void test_place_into_owner_memory(void **state)
 {
-	static const size_t lens[] = { 1000, 200000, 3 << 20 };
+	static const size_t lens[] = {1000, 200000, 3 << 20};
 	size_t len_max = 3 << 20, i, k;
 	uint8_t *src = malloc(len_max), *dst = malloc(len_max);
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct iovec pl[3];
 
 	(void)state;
@@ -403,9 +403,9 @@ static void test_place_into_owner_memory(void **state)
 
 		memset(dst, 0, len_max);
 		/* Three uneven pieces, out of order in dst. */
-		pl[0] = (struct iovec){ dst + len / 2, 7 };
-		pl[1] = (struct iovec){ dst, len / 2 };
-		pl[2] = (struct iovec){ dst + len / 2 + 7, len - len / 2 - 7 };
+		pl[0] = (struct iovec){dst + len / 2, 7};
+		pl[1] = (struct iovec){dst, len / 2};
+		pl[2] = (struct iovec){dst + len / 2 + 7, len - len / 2 - 7};
 		rb.pl = pl;
 		rb.npl = 3;
 		send_payload(a, k, src, len, false);
@@ -423,7 +423,7 @@ static void test_place_into_owner_memory(void **state)
 		assert_true(len == len_max || dst[len] == 0);
 	}
 	/* A corrupted payload is still reported as such. */
-	pl[0] = (struct iovec){ dst, 4096 };
+	pl[0] = (struct iovec){dst, 4096};
 	rb.npl = 1;
 	send_payload(a, 9, src, 4096, true);
 	assert_int_equal(pump(a, b, &rb, 4), 0);
@@ -453,7 +453,7 @@ static void test_unplace_mid_payload(void **state)
 	size_t len = 4 << 20, i;
 	uint8_t *src = malloc(len), *dst = malloc(len);
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
+	struct rx ra = {0}, rb = {0};
 	struct iovec pl;
 	int spins;
 
@@ -463,7 +463,7 @@ static void test_unplace_mid_payload(void **state)
 	memset(src, 0x11, len);
 	pair(&a, &b, &ra, &rb);
 	xp_conn_set_place(b, on_place);
-	pl = (struct iovec){ dst, len };
+	pl = (struct iovec){dst, len};
 	rb.pl = &pl;
 	rb.npl = 1;
 	send_payload(a, 1, src, len, false);
@@ -502,10 +502,10 @@ static void test_unplace_mid_payload(void **state)
 /* A placement that does not add up to the payload fails the connection. */
 static void test_place_wrong_total(void **state)
 {
-	uint8_t src[100] = { 0 }, dst[50];
+	uint8_t src[100] = {0}, dst[50];
 	struct xp_conn *a, *b;
-	struct rx ra = { 0 }, rb = { 0 };
-	struct iovec pl = { dst, sizeof(dst) };
+	struct rx ra = {0}, rb = {0};
+	struct iovec pl = {dst, sizeof(dst)};
 
 	(void)state;
 	pair(&a, &b, &ra, &rb);
