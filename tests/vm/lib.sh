@@ -472,7 +472,8 @@ vmg_iscsi_logout() { # IQN: logs out of the session vmg_iscsi_login made
 }
 
 # vmg_fio_verify DEV NAME [fio options...]: a verified fio job on DEV with
-# its JSON output in SBVM_OUT/results/fio-NAME.json; fails on any error.
+# its JSON output in SBVM_OUT/results/fio-NAME.json; fails on a non-zero
+# exit status or error counter, or a job that did not write and read back.
 vmg_fio_verify() {
 	local dev=$1 name=$2 json rc
 	shift 2
@@ -483,7 +484,7 @@ vmg_fio_verify() {
 		--output-format=json --output="$json" "$@"
 	rc=$?
 	[ $rc -eq 0 ] || vmg_fail "fio $name exited $rc (see $json)"
-	grep -qE '"error" *: *[1-9]' "$json" && vmg_fail "fio $name: errors in $json"
+	vmg_fio_check "$json"
 	vmg_info "fio $name: $(vmg_fio_summary "$json")"
 }
 
@@ -580,4 +581,93 @@ vmg_nodes_stop() { # SIGTERM every node; fails if one does not exit 0
 vmg_snippet() {
 	grep -vE '^[[:space:]]*(#|$)' "$SBVM_REPO/targetcli_snippets/$1" ||
 		vmg_fail "no commands in targetcli_snippets/$1"
+}
+
+# vmg_fio_check JSON: asserts on fio's JSON: every job reports error 0,
+# moved bytes both ways (a verified job reads back what it wrote) and no
+# verify error; prints nothing when all is well, fails the scenario
+# otherwise.
+vmg_fio_check() {
+	local why
+	why=$(python3 - "$1" <<'PY'
+import json, sys
+try:
+    with open(sys.argv[1]) as f:
+        text = f.read()
+    # fio may print warnings before the JSON document
+    d = json.loads(text[text.index("{"):])
+except Exception as e:
+    print("unreadable fio JSON: %s" % e)
+    sys.exit(0)
+jobs = d.get("jobs", [])
+if not jobs:
+    print("no jobs in fio JSON")
+for j in jobs:
+    n = j.get("jobname", "?")
+    if j.get("error", 1) != 0:
+        print("job %s: error %s" % (n, j.get("error")))
+    if j.get("total_err", 0) != 0:
+        print("job %s: total_err %s" % (n, j.get("total_err")))
+    w = j.get("write", {}).get("io_bytes", 0)
+    r = j.get("read", {}).get("io_bytes", 0)
+    if w <= 0:
+        print("job %s: wrote nothing" % n)
+    if r <= 0:
+        print("job %s: read nothing (no verify pass)" % n)
+PY
+)
+	[ -z "$why" ] || vmg_fail "fio $(basename "$1"): $why"
+}
+
+# vmg_node_counter COLUMN: the sum over every node of one column of
+# `spanblkctl counters` (READS, WRITES, FLUSHES, UNMAPS, CAWS, BYTES_READ,
+# BYTES_WRITTEN, ...); fails when a node does not answer.
+vmg_node_counter() {
+	local col=$1 out
+	out=$("$SBVM_REPO/build/spanblkctl" counters 2>&1) ||
+		vmg_fail "spanblkctl counters: $out"
+	printf '%s\n' "$out" | awk -v col="$col" '
+	NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+	$2 == "up" && c { sum += $c; n++ }
+	END { if (!c || !n) exit 1; printf "%d\n", sum }' ||
+		vmg_fail "no column $col in spanblkctl counters: $out"
+}
+
+# vmg_node_bytes: bytes the storage nodes' data folders occupy on disk
+# (allocated blocks, so holes punched by UNMAP do not count).
+vmg_node_bytes() {
+	local i total=0 b
+	for i in $(seq 1 "$VMG_NODES"); do
+		b=$(du -s -B1 "$VMG_NODE_ROOT/node$i" | cut -f1)
+		total=$((total + b))
+	done
+	echo "$total"
+}
+
+# vmg_spanblk_target: applies targetcli_snippets/backstore.txt and
+# iscsi-target.txt as users paste them (`grep -v '^#' FILE | targetcli`,
+# both files in one targetcli start), checks configfs for the portal, LUN
+# and backstore. Sets VMG_IQN, VMG_INITIATOR (the snippet's ACL) and
+# VMG_SO (the backstore's name).
+vmg_spanblk_target() {
+	local f=/run/spanblk.tcli tpg
+	{
+		grep -v '^#' "$SBVM_REPO/targetcli_snippets/backstore.txt"
+		grep -v '^#' "$SBVM_REPO/targetcli_snippets/iscsi-target.txt"
+	} >"$f" || vmg_fail "cannot read targetcli_snippets/"
+	VMG_IQN=$(sed -nE 's|^/iscsi create ([^ ]+)$|\1|p' "$f" | head -n1)
+	VMG_INITIATOR=$(sed -nE 's|^.*/acls create ([^ ]+)$|\1|p' "$f" |
+		head -n1)
+	VMG_SO=$(sed -nE 's|^/backstores/user:spanblk create name=([^ ]+) .*|\1|p' \
+		"$f" | head -n1)
+	[ -n "$VMG_IQN" ] || vmg_fail "no '/iscsi create IQN' in the snippets"
+	[ -n "$VMG_SO" ] || vmg_fail "no user:spanblk backstore in the snippets"
+	vmg_targetcli "$f"
+	tpg=/sys/kernel/config/target/iscsi/$VMG_IQN/tpgt_1
+	[ "$(cat "$tpg/enable")" = 1 ] ||
+		vmg_fail "target portal group not enabled"
+	[ -d "$tpg/np/127.0.0.1:3260" ] || vmg_fail "no portal 127.0.0.1:3260"
+	[ -d "$tpg/lun/lun_0" ] || vmg_fail "no LUN 0"
+	ls -d /sys/kernel/config/target/core/user_*/"$VMG_SO" >/dev/null \
+		2>&1 || vmg_fail "no user:spanblk backstore '$VMG_SO' in configfs"
 }

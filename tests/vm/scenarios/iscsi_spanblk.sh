@@ -1,0 +1,172 @@
+#!/bin/bash
+# issue 3 item 2, "iSCSI LUN on spanblk", in one guest boot:
+#   three spanblkd on 127.0.0.2-4:7400 (data on ext4 on a RAM disk),
+#   tcmu-runner --handler-path build/, the LUN and target from
+#   targetcli_snippets/ exactly as users paste them, iscsid, discovery and
+#   login over 127.0.0.1, then
+#   - fio with crc32c verify: 4 KiB random writes, 1 MiB sequential writes,
+#     mixed 4 KiB random read/write; exit status 0 and no error counter;
+#   - mkfs.ext4, a tree of files with known sha256 sums, unmount, logout,
+#     restart of tcmu-runner and of every spanblkd, login, mount, same sums;
+#   - blkdiscard of a written range reads back zeros and the nodes' files
+#     shrink (allocated bytes) while their UNMAP counters grow;
+#   - SYNCHRONIZE CACHE (sg_sync, and fsync through the kernel's write-cache
+#     flush) makes every node's FLUSHES counter grow.
+# Skips (exit 77) when build/spanblkd, build/spanblkctl or
+# build/handler_spanblk.so is missing.
+. "$SBVM_REPO/tests/vm/lib.sh"
+
+build=$SBVM_REPO/build
+for f in spanblkd spanblkctl handler_spanblk.so; do
+	if [ ! -e "$build/$f" ]; then
+		echo "SKIP build/$f missing (run make)"
+		exit 77
+	fi
+done
+command -v sg_sync >/dev/null ||
+	vmg_fail "sg_sync missing (apt-get install sg3-utils)"
+
+mib=$((1024 * 1024))
+res=$SBVM_OUT/results
+mkdir -p "$res"
+
+vmg_step modules
+vmg_lio_up
+# ram0: the nodes' data (768 MiB: the LUN is 1 GiB, 2 replicas over 3
+# nodes, and the scenario writes about 120 MiB of it).
+modprobe brd rd_nr=1 rd_size=786432 || vmg_fail "modprobe brd"
+
+vmg_step nodes
+mkdir -p /srv/spanblk
+vmg_run mkfs.ext4 -q -F /dev/ram0
+mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
+vmg_cluster_up /srv/spanblk 3 2
+vmg_info "3 storage nodes up on 127.0.0.2-4:7400, replicas 2"
+
+vmg_step tcmu-runner
+vmg_dbus_up
+vmg_tcmu_up "$build"
+
+vmg_step targetcli
+vmg_spanblk_target
+iqn=$VMG_IQN
+
+vmg_step iscsi-login
+vmg_iscsi_login "$iqn" "$VMG_INITIATOR"
+dev=$VMG_DEV
+bytes=$(blockdev --getsize64 "$dev")
+id=$(vmg_scsi_id "$dev")
+vmg_info "LUN is $dev: $bytes bytes, $id"
+[ "${id%% *}" = LIO-ORG ] || vmg_fail "vendor of '$id' is not LIO-ORG"
+[ "$bytes" -eq $((1024 * mib)) ] ||
+	vmg_fail "$dev has $bytes bytes, backstore.txt says 1G"
+
+vmg_step fio-randwrite-4k
+vmg_fio_verify "$dev" randwrite4k --rw=randwrite --bs=4k --iodepth=16 \
+	--size=8M
+vmg_step fio-seqwrite-1m
+vmg_fio_verify "$dev" seqwrite1m --rw=write --bs=1M --iodepth=4 \
+	--offset=64M --size=32M
+vmg_step fio-randrw-4k
+vmg_fio_verify "$dev" randrw4k --rw=randrw --rwmixread=50 --bs=4k \
+	--iodepth=16 --offset=128M --size=8M
+
+vmg_step fs-write
+# mkfs discards the whole LUN first (UNMAP), then writes its metadata.
+vmg_run mkfs.ext4 -q -F "$dev"
+mkdir -p /mnt/lun /run/tree
+mount "$dev" /mnt/lun || vmg_fail "mount $dev"
+# A tree of 3 levels, 60 files from empty to 1 MiB of random bytes; the
+# sums are taken from the copy in RAM, before it goes to the LUN.
+n=0
+for a in 0 1 2; do
+	for b in 0 1 2 3; do
+		d=/run/tree/d$a/e$b
+		mkdir -p "$d"
+		for c in 0 1 2 3 4; do
+			size=$(((n * n * 7919 + n * 104729) % mib))
+			[ $((n % 9)) -eq 0 ] && size=$((n % 4))
+			head -c "$size" /dev/urandom >"$d/f$c"
+			n=$((n + 1))
+		done
+	done
+done
+(cd /run/tree && find . -type f | sort | xargs sha256sum) >"$res/tree.sha256"
+cp -a /run/tree/. /mnt/lun/ || vmg_fail "copy the tree to $dev"
+sync
+files=$(wc -l <"$res/tree.sha256")
+kib=$(du -sk /run/tree | cut -f1)
+rm -rf /run/tree
+vmg_info "wrote $files files, $kib KiB, to ext4 on $dev"
+[ "$files" -eq 60 ] || vmg_fail "expected 60 files in the tree, got $files"
+vmg_run umount /mnt/lun
+
+vmg_step restart
+vmg_iscsi_logout "$iqn"
+vmg_tcmu_down
+vmg_nodes_stop
+vmg_info "tcmu-runner and the 3 storage nodes stopped"
+vmg_nodes_start
+vmg_tcmu_up "$build"
+vmg_info "storage nodes and tcmu-runner started again"
+
+vmg_step fs-verify
+vmg_iscsi_login "$iqn" "$VMG_INITIATOR"
+dev=$VMG_DEV
+vmg_run fsck.ext4 -n -f "$dev"
+mount "$dev" /mnt/lun || vmg_fail "mount $dev after the restart"
+got=$(cd /mnt/lun && find . -type f | sort | xargs sha256sum)
+if ! diff <(printf '%s\n' "$got") "$res/tree.sha256" >"$res/tree.diff"; then
+	cat "$res/tree.diff"
+	vmg_fail "checksums differ after the restart (results/tree.diff)"
+fi
+vmg_info "all $files checksums identical after restarting every process"
+vmg_run umount /mnt/lun
+
+vmg_step unmap
+# 32 MiB at 960 MiB (chunk-aligned: the handler's unmap granularity is the
+# 1 MiB chunk), past what ext4 has written on this fresh 1 GiB file system.
+off=$((960 * mib))
+len=$((32 * mib))
+vmg_run dd if=/dev/urandom of="$dev" bs=1M seek=960 count=32 \
+	oflag=direct conv=fsync status=none
+before=$(vmg_node_bytes)
+unmaps0=$(vmg_node_counter UNMAPS)
+mode=$(cat /sys/block/"${dev#/dev/}"/device/scsi_disk/*/provisioning_mode)
+vmg_info "kernel discard mode for $dev: $mode"
+vmg_run blkdiscard -o "$off" -l "$len" "$dev"
+after=$(vmg_node_bytes)
+unmaps1=$(vmg_node_counter UNMAPS)
+vmg_info "nodes hold $((before / mib)) MiB before, $((after / mib)) MiB after the discard; UNMAP ops $unmaps0 -> $unmaps1"
+# Two replicas of 32 MiB leave the nodes (allow 1 MiB of slack).
+[ $((before - after)) -ge $((2 * len - mib)) ] ||
+	vmg_fail "the nodes' files shrank by $(((before - after) / 1024)) KiB, want about $((2 * len / 1024)) KiB"
+[ "$unmaps1" -gt "$unmaps0" ] || vmg_fail "no UNMAP reached the nodes"
+echo 3 >/proc/sys/vm/drop_caches
+cmp -n "$len" <(dd if="$dev" bs=1M skip=960 count=32 iflag=direct \
+	status=none) /dev/zero ||
+	vmg_fail "the discarded range does not read back as zeros"
+vmg_info "discarded range reads back as zeros"
+
+vmg_step sync-cache
+f0=$(vmg_node_counter FLUSHES)
+vmg_run sg_sync "$dev"
+f1=$(vmg_node_counter FLUSHES)
+vmg_info "sg_sync: FLUSH ops on the nodes $f0 -> $f1"
+[ "$f1" -ge $((f0 + VMG_NODES)) ] ||
+	vmg_fail "SYNCHRONIZE CACHE did not reach every node ($f0 -> $f1)"
+wce=$(cat /sys/block/"${dev#/dev/}"/device/scsi_disk/*/cache_type)
+vmg_info "kernel sees cache type '$wce'"
+vmg_run dd if=/dev/urandom of="$dev" bs=4k count=1 seek=1000 \
+	oflag=direct conv=fsync status=none
+f2=$(vmg_node_counter FLUSHES)
+vmg_info "fsync: FLUSH ops on the nodes $f1 -> $f2"
+[ "$f2" -ge $((f1 + VMG_NODES)) ] ||
+	vmg_fail "fsync on $dev sent no SYNCHRONIZE CACHE to every node ($f1 -> $f2)"
+
+vmg_step shutdown
+vmg_iscsi_logout "$iqn"
+vmg_tcmu_down
+vmg_nodes_stop
+"$build/spanblkctl" counters >"$res/counters.txt" 2>&1 || true
+vmg_info "iSCSI LUN on spanblk passed"
