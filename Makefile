@@ -3,6 +3,7 @@
 #   make                 build the handler, the daemon and the tools (build/)
 #   make check           every test: unit (ASan/UBSan), host, fuzz (60 s each)
 #   make check-quick     unit and host tests only
+#   make check-vm        the guest scenarios only (QEMU, docs/vm.md)
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS each (default 20)
 #   make install         handler into TCMU_HANDLER_DIR, the rest under PREFIX
 #   make demo            three-node cluster on 127.0.0.1 and spanblk-bench
@@ -23,7 +24,7 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -fPIC -MMD -MP $(WARN)
 OPT_CFLAGS := -O2
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
-LDLIBS := -luring -lisal -linih -lcrypto -lpthread
+LDLIBS := -luring -lisal -linih -lcrypto -lpthread -libverbs -lrdmacm
 
 LIB_SRCS := $(sort $(wildcard lib/*.c xport/*.c))
 NODE_SRCS := $(sort $(wildcard node/*.c))
@@ -118,6 +119,10 @@ san: $(addprefix $(S)/,$(PROGS)) $(UNIT_BINS) $(HOST_BINS) \
 check-quick: all san
 	tests/run.sh quick
 
+# The real kernel stack (LIO, TCMU, iSCSI) in a QEMU guest: docs/vm.md.
+check-vm: all
+	tests/run.sh vm
+
 check: format-check all san fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run.sh full
 
@@ -166,7 +171,7 @@ format-check:
 clean:
 	rm -rf $(B) $(S) $(F)
 
-.PHONY: all san check check-quick fuzz fuzz-build install demo bench \
+.PHONY: all san check check-quick check-vm fuzz fuzz-build install demo bench \
 	format format-check clean
 .SECONDARY:
 

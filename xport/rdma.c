@@ -1,0 +1,1416 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * RDMA payload transport (docs/protocol.md "RDMA payload", docs/rdma.md).
+ *
+ * Every verbs and rdma_cm call goes through struct xp_verbs_ops; this file
+ * holds the policy: which token a node accepts, how pools are registered
+ * (one MR per pool at a random IOVA base above any user address), how
+ * many operations a QP may hold (credits), and what a failure does (the
+ * connection goes down, queued operations are aborted, posted ones
+ * complete by flush, and the owner falls back to inline payload).
+ *
+ * Connection states:   RESOLVING -> CONNECTING -> UP -> DOWN
+ * (node side starts at CONNECTING, after its accept). DOWN is final: the
+ * owner frees the connection and, if it wants, asks for a new offer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "lib/log.h"
+#include "xport/auth.h"
+#include "xport/rdma.h"
+
+#define PAGE 4096u
+#define IOVA_ALIGN (2u << 20)
+/* Above every user virtual address (47 or 56 bits), so never one of them. */
+#define IOVA_TOP_BIT (1ull << 62)
+#define POOL_MAX_BYTES (64ull << 30)
+#define RESOLVE_TIMEOUT_MS 2000
+#define POLL_BATCH 16
+
+/* ---- wire codecs ------------------------------------------------------ */
+
+enum {
+	OF_TOKEN = 0,
+	OF_ADDR = 32,
+	OF_PORT = 48,
+	OF_RSVD1 = 50,
+	OF_TTL = 52,
+	OF_MAX_OPS = 56,
+	OF_RSVD2 = 60,
+};
+
+enum {
+	PD_MAGIC = 0,
+	PD_VERSION = 4,
+	PD_RSVD = 5,
+	PD_GW_ID = 8,
+	PD_TOKEN = 16,
+};
+
+_Static_assert(OF_RSVD2 + 4 == XP_RDMA_OFFER_LEN, "offer layout");
+_Static_assert(PD_TOKEN + XP_RDMA_TOKEN_LEN == XP_RDMA_PRIV_LEN, "private data "
+								 "layout");
+_Static_assert(XP_RDMA_PRIV_LEN <= XP_VERBS_PRIV_MAX, "fits a REQ");
+_Static_assert(XP_RDMA_TOKEN_LEN == XP_NONCE_LEN, "tokens are nonces");
+
+void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf)
+{
+	memset(buf, 0, XP_RDMA_OFFER_LEN);
+	memcpy(buf + OF_TOKEN, o->token, XP_RDMA_TOKEN_LEN);
+	memcpy(buf + OF_ADDR, o->addr, sizeof(o->addr));
+	xp_put_be16(buf + OF_PORT, o->port);
+	xp_put_be32(buf + OF_TTL, o->ttl_ms);
+	xp_put_be32(buf + OF_MAX_OPS, o->max_ops);
+}
+
+int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
+			 struct xp_rdma_offer *o)
+{
+	uint32_t ttl;
+	uint16_t port;
+
+	if (len != XP_RDMA_OFFER_LEN)
+		return -EBADMSG;
+	if (xp_get_be16(buf + OF_RSVD1) || xp_get_be32(buf + OF_RSVD2))
+		return -EBADMSG;
+	port = xp_get_be16(buf + OF_PORT);
+	ttl = xp_get_be32(buf + OF_TTL);
+	if (!port || !ttl || ttl > XP_RDMA_TOKEN_TTL_MS)
+		return -EBADMSG;
+	memcpy(o->token, buf + OF_TOKEN, XP_RDMA_TOKEN_LEN);
+	memcpy(o->addr, buf + OF_ADDR, sizeof(o->addr));
+	o->port = port;
+	o->ttl_ms = ttl;
+	o->max_ops = xp_get_be32(buf + OF_MAX_OPS);
+	return 0;
+}
+
+void xp_rdma_priv_encode(const struct xp_rdma_priv *p, uint8_t *buf)
+{
+	memset(buf, 0, XP_RDMA_PRIV_LEN);
+	xp_put_be32(buf + PD_MAGIC, XP_RDMA_PRIV_MAGIC);
+	buf[PD_VERSION] = XP_RDMA_PRIV_VERSION;
+	xp_put_be64(buf + PD_GW_ID, p->gateway_id);
+	memcpy(buf + PD_TOKEN, p->token, XP_RDMA_TOKEN_LEN);
+}
+
+int xp_rdma_priv_decode(const void *data, size_t len, struct xp_rdma_priv *p)
+{
+	const uint8_t *b = data;
+
+	if (!b || len != XP_RDMA_PRIV_LEN)
+		return -EBADMSG;
+	if (xp_get_be32(b + PD_MAGIC) != XP_RDMA_PRIV_MAGIC ||
+	    b[PD_VERSION] != XP_RDMA_PRIV_VERSION || b[PD_RSVD] ||
+	    b[PD_RSVD + 1] || b[PD_RSVD + 2])
+		return -EBADMSG;
+	p->gateway_id = xp_get_be64(b + PD_GW_ID);
+	memcpy(p->token, b + PD_TOKEN, XP_RDMA_TOKEN_LEN);
+	return 0;
+}
+
+int xp_rdma_desc_from_hdr(const struct xp_hdr *h, struct xp_rdma_desc *d)
+{
+	uint32_t len = h->desc_len;
+	uint64_t addr = h->desc_addr;
+
+	if (h->flags & XP_F_RESP)
+		return -EPROTO;
+	if (h->opcode != XP_OP_READ && h->opcode != XP_OP_WRITE)
+		return -EPROTO;
+	if (h->desc_xport != XP_DESC_RDMA || h->payload_len)
+		return -EPROTO;
+	if (!len || len != h->length || len > XP_MAX_IO)
+		return -EPROTO;
+	if (addr > UINT64_MAX - len)
+		return -EPROTO;
+	d->key = h->desc_key;
+	d->addr = addr;
+	d->len = len;
+	return 0;
+}
+
+/* A random IOVA base: 2 MiB aligned, in [2^62, 2^62 + 2^61): never a VA. */
+static int random_iova(uint64_t *iova)
+{
+	uint64_t v;
+	ssize_t r;
+
+	r = getrandom(&v, sizeof(v), 0);
+	if (r < 0)
+		return -errno;
+	if (r != (ssize_t)sizeof(v))
+		return -EIO;
+	/* Below 2^61, so base + POOL_MAX_BYTES stays under 2^63. */
+	v &= (IOVA_TOP_BIT >> 1) - 1;
+	v &= ~(uint64_t)(IOVA_ALIGN - 1);
+	*iova = IOVA_TOP_BIT | v;
+	return 0;
+}
+
+/* ---- registered buffer pool ------------------------------------------ */
+
+struct xp_rdma_pool {
+	const struct xp_verbs_ops *ops;
+	struct ibv_mr *mr; /* one registration over mem */
+	void *mem; /* count * size bytes, page aligned */
+	uint32_t count; /* buffers */
+	uint32_t size; /* bytes per buffer */
+	uint32_t nfree; /* buffers on the free list */
+	uint64_t base; /* IOVA of mem[0] */
+	uint32_t lkey, rkey;
+	struct xp_rdma_buf *bufs; /* count descriptors */
+	struct xp_rdma_buf *free; /* free list */
+	struct xp_rdma_wait *wait_head, *wait_tail; /* FIFO of waiters */
+};
+
+struct xp_rdma_pool *xp_rdma_pool_new(const struct xp_verbs_ops *ops,
+				      struct ibv_pd *pd, uint32_t count,
+				      uint32_t size, unsigned int access)
+{
+	uint64_t bytes = (uint64_t)count * size;
+	struct xp_rdma_pool *p;
+	uint32_t i;
+	int err;
+
+	if (!ops || !pd || !count || !size || size % PAGE ||
+	    bytes > POOL_MAX_BYTES) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->ops = ops;
+	p->count = count;
+	p->size = size;
+	p->bufs = calloc(count, sizeof(*p->bufs));
+	if (!p->bufs)
+		goto out_free_pool;
+	err = posix_memalign(&p->mem, PAGE, bytes);
+	if (err) {
+		p->mem = NULL;
+		errno = err;
+		goto out_free_bufs;
+	}
+	/* The peer may read the whole pool: never expose stale heap data. */
+	memset(p->mem, 0, bytes);
+	err = random_iova(&p->base);
+	if (err) {
+		errno = -err;
+		goto out_free_mem;
+	}
+	p->mr = ops->reg_mr_iova(pd, p->mem, bytes, p->base, access);
+	if (!p->mr) {
+		err = errno ? errno : EIO;
+		sb_err("rdma: registering a pool of %u x %u bytes: %s", count,
+		       size, strerror(err));
+		errno = err;
+		goto out_free_mem;
+	}
+	p->lkey = ops->mr_lkey(p->mr);
+	p->rkey = ops->mr_rkey(p->mr);
+	for (i = count; i-- > 0;) {
+		struct xp_rdma_buf *b = &p->bufs[i];
+
+		b->data = (uint8_t *)p->mem + (size_t)i * size;
+		b->size = size;
+		b->index = i;
+		b->iova = p->base + (uint64_t)i * size;
+		b->next = p->free;
+		p->free = b;
+	}
+	p->nfree = count;
+	return p;
+
+out_free_mem:
+	free(p->mem);
+out_free_bufs:
+	free(p->bufs);
+out_free_pool:
+	err = errno;
+	free(p);
+	errno = err;
+	return NULL;
+}
+
+void xp_rdma_pool_free(struct xp_rdma_pool *p)
+{
+	struct xp_rdma_wait *w;
+	int err;
+
+	if (!p)
+		return;
+	while ((w = p->wait_head)) {
+		p->wait_head = w->next;
+		w->queued = false;
+		w->next = NULL;
+		w->cb(w->arg, NULL);
+	}
+	if (p->nfree != p->count)
+		sb_err("rdma: pool freed with %u of %u buffers in use",
+		       p->count - p->nfree, p->count);
+	err = p->ops->dereg_mr(p->mr);
+	if (err)
+		sb_err("rdma: deregistering a pool: %s", strerror(-err));
+	free(p->mem);
+	free(p->bufs);
+	free(p);
+}
+
+struct xp_rdma_buf *xp_rdma_pool_get(struct xp_rdma_pool *p,
+				     struct xp_rdma_wait *w, xp_rdma_buf_cb cb,
+				     void *arg)
+{
+	struct xp_rdma_buf *b = p->free;
+
+	/* Waiters first: a newcomer never overtakes the queue. */
+	if (b && !p->wait_head) {
+		p->free = b->next;
+		b->next = NULL;
+		p->nfree--;
+		return b;
+	}
+	w->cb = cb;
+	w->arg = arg;
+	w->next = NULL;
+	w->queued = true;
+	if (p->wait_tail)
+		p->wait_tail->next = w;
+	else
+		p->wait_head = w;
+	p->wait_tail = w;
+	return NULL;
+}
+
+void xp_rdma_pool_cancel(struct xp_rdma_pool *p, struct xp_rdma_wait *w)
+{
+	struct xp_rdma_wait **pp, *prev = NULL;
+
+	if (!w->queued)
+		return;
+	for (pp = &p->wait_head; *pp; prev = *pp, pp = &(*pp)->next) {
+		if (*pp != w)
+			continue;
+		*pp = w->next;
+		if (p->wait_tail == w)
+			p->wait_tail = prev;
+		break;
+	}
+	w->queued = false;
+	w->next = NULL;
+}
+
+void xp_rdma_pool_put(struct xp_rdma_pool *p, struct xp_rdma_buf *b)
+{
+	struct xp_rdma_wait *w = p->wait_head;
+
+	if (b->index >= p->count || &p->bufs[b->index] != b) {
+		sb_err("rdma: buffer %p is not from this pool", (void *)b);
+		return;
+	}
+	if (w) {
+		p->wait_head = w->next;
+		if (!p->wait_head)
+			p->wait_tail = NULL;
+		w->queued = false;
+		w->next = NULL;
+		w->cb(w->arg, b);
+		return;
+	}
+	b->next = p->free;
+	p->free = b;
+	p->nfree++;
+}
+
+int xp_rdma_pool_describe(const struct xp_rdma_pool *p,
+			  const struct xp_rdma_buf *b, uint32_t off,
+			  uint32_t len, struct xp_hdr *h)
+{
+	if (b->index >= p->count || &p->bufs[b->index] != b)
+		return -EINVAL;
+	if (!len || off > b->size || len > b->size - off)
+		return -EINVAL;
+	h->desc_xport = XP_DESC_RDMA;
+	h->desc_key = p->rkey;
+	h->desc_addr = b->iova + off;
+	h->desc_len = len;
+	return 0;
+}
+
+uint32_t xp_rdma_pool_count(const struct xp_rdma_pool *p)
+{
+	return p->count;
+}
+
+uint32_t xp_rdma_pool_nfree(const struct xp_rdma_pool *p)
+{
+	return p->nfree;
+}
+
+uint64_t xp_rdma_pool_base(const struct xp_rdma_pool *p)
+{
+	return p->base;
+}
+
+uint32_t xp_rdma_pool_lkey(const struct xp_rdma_pool *p)
+{
+	return p->lkey;
+}
+
+uint32_t xp_rdma_pool_rkey(const struct xp_rdma_pool *p)
+{
+	return p->rkey;
+}
+
+/* ---- registration cache ---------------------------------------------- */
+
+struct cache_ent {
+	uintptr_t start; /* page-aligned start of the registered range */
+	size_t len; /* page multiple */
+	struct ibv_mr *mr; /* NULL: slot empty */
+	uint64_t iova; /* IOVA of start */
+	uint32_t lkey, rkey;
+	unsigned int refs; /* registrations handed out and not put back */
+	uint64_t used; /* tick of the last lookup: LRU order */
+};
+
+struct xp_rdma_cache {
+	const struct xp_verbs_ops *ops;
+	struct ibv_pd *pd;
+	unsigned int access; /* XP_VERBS_ACC_* of every registration */
+	unsigned int capacity; /* slots in ents */
+	uint64_t tick; /* lookup counter */
+	uint64_t hits, misses;
+	struct cache_ent ents[]; /* capacity slots */
+};
+
+struct xp_rdma_cache *xp_rdma_cache_new(const struct xp_verbs_ops *ops,
+					struct ibv_pd *pd,
+					unsigned int capacity,
+					unsigned int access)
+{
+	struct xp_rdma_cache *c;
+
+	if (!ops || !pd || !capacity || capacity > 4096) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c) + capacity * sizeof(c->ents[0]));
+	if (!c)
+		return NULL;
+	c->ops = ops;
+	c->pd = pd;
+	c->access = access;
+	c->capacity = capacity;
+	return c;
+}
+
+static void cache_drop(struct xp_rdma_cache *c, struct cache_ent *e)
+{
+	int err = c->ops->dereg_mr(e->mr);
+
+	if (err)
+		sb_err("rdma: deregistering a cached region: %s",
+		       strerror(-err));
+	memset(e, 0, sizeof(*e));
+}
+
+void xp_rdma_cache_free(struct xp_rdma_cache *c)
+{
+	unsigned int i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->capacity; i++) {
+		if (!c->ents[i].mr)
+			continue;
+		if (c->ents[i].refs)
+			sb_err("rdma: cache freed with a registration held");
+		cache_drop(c, &c->ents[i]);
+	}
+	free(c);
+}
+
+static void cache_hand_out(struct xp_rdma_cache *c, struct cache_ent *e,
+			   uintptr_t a, struct xp_rdma_reg *r)
+{
+	e->refs++;
+	e->used = ++c->tick;
+	r->lkey = e->lkey;
+	r->rkey = e->rkey;
+	r->iova = e->iova + (a - e->start);
+	r->entry = e;
+}
+
+int xp_rdma_cache_get(struct xp_rdma_cache *c, void *addr, size_t len,
+		      struct xp_rdma_reg *r)
+{
+	uintptr_t a = (uintptr_t)addr, start, end;
+	struct cache_ent *e, *slot = NULL;
+	struct ibv_mr *mr;
+	uint64_t iova = 0;
+	unsigned int i;
+	int err;
+
+	if (!len || a > UINTPTR_MAX - len || a + len > UINTPTR_MAX - PAGE)
+		return -EINVAL;
+	for (i = 0; i < c->capacity; i++) {
+		e = &c->ents[i];
+		if (e->mr && a >= e->start && a + len <= e->start + e->len) {
+			c->hits++;
+			cache_hand_out(c, e, a, r);
+			return 0;
+		}
+	}
+	/* A free slot, else the least recently used entry nobody holds. */
+	for (i = 0; i < c->capacity; i++) {
+		e = &c->ents[i];
+		if (!e->mr) {
+			slot = e;
+			break;
+		}
+		if (!e->refs && (!slot || e->used < slot->used))
+			slot = e;
+	}
+	if (!slot)
+		return -EBUSY;
+	start = a & ~(uintptr_t)(PAGE - 1);
+	end = (a + len + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+	err = random_iova(&iova);
+	if (err)
+		return err;
+	errno = 0;
+	mr = c->ops->reg_mr_iova(c->pd, (void *)start, end - start, iova,
+				 c->access);
+	if (!mr)
+		return errno ? -errno : -EIO;
+	if (slot->mr)
+		cache_drop(c, slot);
+	c->misses++;
+	slot->start = start;
+	slot->len = end - start;
+	slot->mr = mr;
+	slot->iova = iova;
+	slot->lkey = c->ops->mr_lkey(mr);
+	slot->rkey = c->ops->mr_rkey(mr);
+	slot->refs = 0;
+	cache_hand_out(c, slot, a, r);
+	return 0;
+}
+
+void xp_rdma_cache_put(struct xp_rdma_cache *c, struct xp_rdma_reg *r)
+{
+	struct cache_ent *e = r->entry;
+
+	if (!e || e < c->ents || e >= c->ents + c->capacity || !e->refs) {
+		sb_err("rdma: putting back a registration not held");
+		return;
+	}
+	e->refs--;
+	r->entry = NULL;
+}
+
+int xp_rdma_cache_invalidate(struct xp_rdma_cache *c, void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr, end;
+	unsigned int i;
+
+	if (!len || a > UINTPTR_MAX - len)
+		return -EINVAL;
+	end = a + len;
+	for (i = 0; i < c->capacity; i++) {
+		struct cache_ent *e = &c->ents[i];
+
+		if (e->mr && e->start < end && a < e->start + e->len && e->refs)
+			return -EBUSY;
+	}
+	for (i = 0; i < c->capacity; i++) {
+		struct cache_ent *e = &c->ents[i];
+
+		if (e->mr && e->start < end && a < e->start + e->len)
+			cache_drop(c, e);
+	}
+	return 0;
+}
+
+void xp_rdma_cache_stats(const struct xp_rdma_cache *c, uint64_t *hits,
+			 uint64_t *misses)
+{
+	*hits = c->hits;
+	*misses = c->misses;
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+enum conn_state {
+	ST_RESOLVING, /* gateway: address and route */
+	ST_CONNECTING, /* connect request sent, or accepted (node) */
+	ST_UP,
+	ST_DOWN, /* final */
+};
+
+struct xp_rdma_conn {
+	const struct xp_verbs_ops *ops;
+	struct xp_rdma_params params;
+	struct xp_rdma_listener *lst; /* node side: the listener, else NULL */
+	struct xp_rdma_conn *lnext; /* listener's list of unreported ones */
+	const void *session; /* node side: the TCP session it belongs to */
+	struct rdma_event_channel *ch; /* gateway only: its own channel */
+	struct rdma_cm_id *id;
+	struct xp_verbs_caps caps;
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *cch;
+	struct ibv_cq *cq;
+	bool has_qp;
+	struct xp_rdma_pool *pool;
+	uint8_t priv[XP_RDMA_PRIV_LEN]; /* gateway: the connect request's */
+	enum conn_state state;
+	int err; /* why it went down */
+	bool reported_up, reported_down;
+	bool handed; /* node side: the owner has it */
+	xp_rdma_state_cb cb;
+	void *arg;
+	/* credits */
+	uint32_t max_posted; /* send queue depth we use */
+	uint32_t max_reads; /* RDMA READs in flight (initiator depth) */
+	uint32_t posted, reads_posted, nqueued;
+	struct xp_rdma_op *q_head, *q_tail; /* waiting for a credit, FIFO */
+	struct xp_rdma_op *p_head; /* posted, doubly linked */
+};
+
+struct token {
+	uint8_t token[XP_RDMA_TOKEN_LEN];
+	const void *session; /* NULL: slot free */
+	uint64_t gateway_id;
+	uint64_t expires_ms;
+	xp_rdma_state_cb cb;
+	void *arg;
+};
+
+struct xp_rdma_listener {
+	const struct xp_verbs_ops *ops;
+	struct xp_rdma_params params;
+	struct rdma_event_channel *ch;
+	struct rdma_cm_id *id;
+	uint64_t (*now_ms)(void);
+	struct xp_rdma_conn *pending; /* accepted, not handed to an owner */
+	uint64_t refused;
+	int dead; /* set when the device went away */
+	struct token toks[XP_RDMA_TOKENS_MAX];
+};
+
+static bool params_ok(const struct xp_rdma_params *p)
+{
+	return p && p->max_ops && p->max_ops <= 4096 && p->pool_count &&
+	       p->pool_size && !(p->pool_size % PAGE) &&
+	       (uint64_t)p->pool_count * p->pool_size <= POOL_MAX_BYTES;
+}
+
+static void pending_unlink(struct xp_rdma_conn *c)
+{
+	struct xp_rdma_conn **pp;
+
+	if (!c->lst || c->handed)
+		return;
+	for (pp = &c->lst->pending; *pp; pp = &(*pp)->lnext) {
+		if (*pp == c) {
+			*pp = c->lnext;
+			break;
+		}
+	}
+	c->lnext = NULL;
+	c->handed = true;
+}
+
+/* Tell the owner, at most once per kind; the first call hands it over. */
+static void report(struct xp_rdma_conn *c, int err)
+{
+	if (!err) {
+		if (c->reported_up || c->reported_down)
+			return;
+		c->reported_up = true;
+	} else {
+		if (c->reported_down)
+			return;
+		c->reported_down = true;
+	}
+	pending_unlink(c);
+	if (c->cb)
+		c->cb(c->arg, c, err);
+}
+
+static void complete_op(struct xp_rdma_op *op, int err)
+{
+	op->posted = false;
+	op->prev = op->next = NULL;
+	op->cb(op->arg, err);
+}
+
+static void abort_queued(struct xp_rdma_conn *c, int err)
+{
+	struct xp_rdma_op *op;
+
+	while ((op = c->q_head)) {
+		c->q_head = op->next;
+		if (!c->q_head)
+			c->q_tail = NULL;
+		c->nqueued--;
+		complete_op(op, err);
+	}
+}
+
+/*
+ * Take @c down with @err: stop posting, move the QP to the error state so
+ * posted operations flush, abort the queued ones, tell the owner.
+ */
+static void conn_fail(struct xp_rdma_conn *c, int err)
+{
+	int derr;
+
+	if (c->state == ST_DOWN)
+		return;
+	if (c->state == ST_UP || c->state == ST_CONNECTING) {
+		derr = c->ops->disconnect(c->id);
+		if (derr && derr != -EINVAL)
+			sb_warn("rdma: disconnect: %s", strerror(-derr));
+	}
+	c->state = ST_DOWN;
+	c->err = err ? err : -EIO;
+	if (!c->reported_down)
+		sb_err_rl("rdma: connection down: %s", strerror(-c->err));
+	abort_queued(c, -ECONNABORTED);
+	report(c, c->err);
+}
+
+/* Create the PD, completion channel, CQ, QP and pool on @c's device. */
+static int conn_setup(struct xp_rdma_conn *c, unsigned int access)
+{
+	const struct xp_verbs_ops *ops = c->ops;
+	struct xp_verbs_qp_cap cap;
+	struct ibv_context *dev = ops->id_device(c->id);
+	uint32_t want;
+	int err;
+
+	if (!dev)
+		return -ENODEV;
+	err = ops->query_caps(dev, &c->caps);
+	if (err)
+		return err;
+	want = c->params.max_ops;
+	if (c->caps.max_qp_wr && want > c->caps.max_qp_wr)
+		want = c->caps.max_qp_wr;
+	if (c->caps.max_cqe && want > c->caps.max_cqe)
+		want = c->caps.max_cqe;
+	if (!want)
+		return -ENOTSUP;
+	c->pd = ops->alloc_pd(dev);
+	if (!c->pd)
+		return errno ? -errno : -ENOMEM;
+	c->cch = ops->create_comp_channel(dev);
+	if (!c->cch)
+		return errno ? -errno : -ENOMEM;
+	/* One entry per possible send: a CQ never overflows under credits. */
+	c->cq = ops->create_cq(dev, (int)want, c->cch);
+	if (!c->cq)
+		return errno ? -errno : -ENOMEM;
+	err = ops->req_notify_cq(c->cq);
+	if (err)
+		return err;
+	cap.max_send_wr = want;
+	cap.max_send_sge = 1;
+	err = ops->create_qp(c->id, c->pd, c->cq, &cap);
+	if (err)
+		return err;
+	c->has_qp = true;
+	/* The provider may round up; the CQ was sized for what we asked. */
+	c->max_posted = cap.max_send_wr < want ? cap.max_send_wr : want;
+	if (!c->max_posted)
+		return -ENOTSUP;
+	errno = 0;
+	c->pool = xp_rdma_pool_new(ops, c->pd, c->params.pool_count,
+				   c->params.pool_size, access);
+	if (!c->pool)
+		return errno ? -errno : -ENOMEM;
+	return 0;
+}
+
+/* Undo conn_setup(), in reverse; anything not made is skipped. */
+static void conn_teardown(struct xp_rdma_conn *c)
+{
+	int err;
+
+	if (c->has_qp)
+		c->ops->destroy_qp(c->id);
+	c->has_qp = false;
+	xp_rdma_pool_free(c->pool);
+	c->pool = NULL;
+	err = c->ops->destroy_cq(c->cq);
+	if (err)
+		sb_err("rdma: destroy_cq: %s", strerror(-err));
+	c->cq = NULL;
+	err = c->ops->destroy_comp_channel(c->cch);
+	if (err)
+		sb_err("rdma: destroy_comp_channel: %s", strerror(-err));
+	c->cch = NULL;
+	err = c->ops->dealloc_pd(c->pd);
+	if (err)
+		sb_err("rdma: dealloc_pd: %s", strerror(-err));
+	c->pd = NULL;
+}
+
+static void log_exposure(const struct xp_rdma_conn *c)
+{
+	/*
+	 * Memory windows are not bound per request yet (docs/rdma.md):
+	 * say exactly what the node at the other end can reach.
+	 */
+	sb_warn("rdma: no memory windows in use%s: the connection's pool "
+		"(%u x %u bytes, nothing else) is readable and writable by "
+		"the node at the other end for the connection's lifetime",
+		c->caps.mw_type2 ? " (the device has type 2 windows)" : "",
+		c->params.pool_count, c->params.pool_size);
+}
+
+static void gw_cm_event(struct xp_rdma_conn *c,
+			const struct xp_verbs_cm_event *ev)
+{
+	const struct xp_verbs_ops *ops = c->ops;
+	uint32_t resp;
+	int err;
+
+	switch (ev->type) {
+	case XP_CM_ADDR_RESOLVED:
+		if (c->state != ST_RESOLVING)
+			return;
+		err = ops->resolve_route(c->id, RESOLVE_TIMEOUT_MS);
+		if (err)
+			conn_fail(c, err);
+		return;
+	case XP_CM_ROUTE_RESOLVED:
+		if (c->state != ST_RESOLVING)
+			return;
+		err = conn_setup(c, XP_VERBS_ACC_LOCAL_WRITE |
+					    XP_VERBS_ACC_REMOTE_READ |
+					    XP_VERBS_ACC_REMOTE_WRITE);
+		if (err) {
+			conn_fail(c, err);
+			return;
+		}
+		/* The node's RDMA READs are served by our HCA. */
+		resp = c->caps.max_qp_rd_atom > 255 ? 255
+						    : c->caps.max_qp_rd_atom;
+		err = ops->connect(c->id, c->priv, XP_RDMA_PRIV_LEN,
+				   (uint8_t)resp, 0);
+		if (err) {
+			conn_fail(c, err);
+			return;
+		}
+		c->state = ST_CONNECTING;
+		return;
+	case XP_CM_ESTABLISHED:
+		if (c->state != ST_CONNECTING)
+			return;
+		c->state = ST_UP;
+		log_exposure(c);
+		report(c, 0);
+		return;
+	case XP_CM_REJECTED:
+		conn_fail(c, -ECONNREFUSED);
+		return;
+	case XP_CM_ERROR:
+		conn_fail(c, ev->status ? ev->status : -EHOSTUNREACH);
+		return;
+	case XP_CM_DISCONNECTED:
+		conn_fail(c, -ECONNRESET);
+		return;
+	case XP_CM_DEVICE_REMOVAL:
+		conn_fail(c, -ENODEV);
+		return;
+	default:
+		return;
+	}
+}
+
+struct xp_rdma_conn *xp_rdma_connect(const struct xp_verbs_ops *ops,
+				     const struct xp_rdma_params *p,
+				     const struct sockaddr *dst,
+				     uint64_t gateway_id,
+				     const uint8_t token[XP_RDMA_TOKEN_LEN],
+				     xp_rdma_state_cb cb, void *arg)
+{
+	struct xp_rdma_priv pd;
+	struct xp_rdma_conn *c;
+	int err;
+
+	if (!ops || !params_ok(p) || !dst || !token) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->ops = ops;
+	c->params = *p;
+	c->cb = cb;
+	c->arg = arg;
+	c->handed = true;
+	c->state = ST_RESOLVING;
+	pd.gateway_id = gateway_id;
+	memcpy(pd.token, token, XP_RDMA_TOKEN_LEN);
+	xp_rdma_priv_encode(&pd, c->priv);
+	c->ch = ops->create_event_channel();
+	if (!c->ch) {
+		err = errno ? -errno : -ENOMEM;
+		goto out_free_conn;
+	}
+	err = ops->create_id(c->ch, &c->id, c);
+	if (err)
+		goto out_destroy_channel;
+	err = ops->resolve_addr(c->id, dst, RESOLVE_TIMEOUT_MS);
+	if (err)
+		goto out_destroy_id;
+	return c;
+
+out_destroy_id:
+	ops->destroy_id(c->id);
+out_destroy_channel:
+	ops->destroy_event_channel(c->ch);
+out_free_conn:
+	free(c);
+	errno = -err;
+	return NULL;
+}
+
+void xp_rdma_conn_free(struct xp_rdma_conn *c)
+{
+	struct xp_rdma_op *op;
+
+	if (!c)
+		return;
+	if (c->state != ST_DOWN) {
+		/* Not a failure the owner needs telling about: it asked. */
+		c->reported_down = true;
+		conn_fail(c, -ECONNABORTED);
+	}
+	pending_unlink(c);
+	/* Destroying the QP ends its completions: finish what was posted. */
+	if (c->has_qp)
+		c->ops->destroy_qp(c->id);
+	c->has_qp = false;
+	while ((op = c->p_head)) {
+		c->p_head = op->next;
+		c->posted--;
+		complete_op(op, -ECONNABORTED);
+	}
+	c->reads_posted = 0;
+	conn_teardown(c);
+	c->ops->destroy_id(c->id);
+	c->ops->destroy_event_channel(c->ch);
+	free(c);
+}
+
+static int post_op(struct xp_rdma_conn *c, struct xp_rdma_op *op)
+{
+	int err = c->ops->post_send(c->id, &op->wr);
+
+	if (err)
+		return err;
+	op->posted = true;
+	op->prev = NULL;
+	op->next = c->p_head;
+	if (c->p_head)
+		c->p_head->prev = op;
+	c->p_head = op;
+	c->posted++;
+	if (op->wr.opcode == XP_VERBS_RDMA_READ)
+		c->reads_posted++;
+	return 0;
+}
+
+static bool has_credit(const struct xp_rdma_conn *c,
+		       const struct xp_rdma_op *op)
+{
+	if (c->posted >= c->max_posted)
+		return false;
+	return op->wr.opcode != XP_VERBS_RDMA_READ ||
+	       c->reads_posted < c->max_reads;
+}
+
+/* Post queued operations, in order, while credits last. */
+static void drain(struct xp_rdma_conn *c)
+{
+	struct xp_rdma_op *op;
+	int err;
+
+	while (c->state == ST_UP && (op = c->q_head) && has_credit(c, op)) {
+		c->q_head = op->next;
+		if (!c->q_head)
+			c->q_tail = NULL;
+		c->nqueued--;
+		op->next = NULL;
+		err = post_op(c, op);
+		if (err) {
+			conn_fail(c, err);
+			complete_op(op, err);
+			return;
+		}
+	}
+}
+
+static void complete_wc(struct xp_rdma_conn *c, const struct xp_verbs_wc *wc)
+{
+	struct xp_rdma_op *op;
+
+	for (op = c->p_head; op; op = op->next)
+		if ((uintptr_t)op == wc->wr_id)
+			break;
+	if (!op) {
+		sb_err_rl("rdma: completion for an unknown operation");
+		return;
+	}
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		c->p_head = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	c->posted--;
+	if (op->wr.opcode == XP_VERBS_RDMA_READ)
+		c->reads_posted--;
+	if (!wc->status && op->wr.opcode == XP_VERBS_RDMA_READ &&
+	    wc->byte_len != op->wr.length) {
+		conn_fail(c, -EIO);
+		complete_op(op, -EIO);
+		return;
+	}
+	if (wc->status)
+		conn_fail(c, wc->status);
+	complete_op(op, wc->status);
+}
+
+static void cq_service(struct xp_rdma_conn *c)
+{
+	struct xp_verbs_wc wc[POLL_BATCH];
+	unsigned int nev = 0;
+	int got, i, err;
+
+	while (c->ops->get_cq_event(c->cch) == 0)
+		nev++;
+	if (nev)
+		c->ops->ack_cq_events(c->cq, nev);
+	/* Re-arm before polling so no completion slips between the two. */
+	err = c->ops->req_notify_cq(c->cq);
+	if (err)
+		conn_fail(c, err);
+	while ((got = c->ops->poll_cq(c->cq, POLL_BATCH, wc)) > 0)
+		for (i = 0; i < got; i++)
+			complete_wc(c, &wc[i]);
+	if (got < 0)
+		conn_fail(c, got);
+	drain(c);
+}
+
+int xp_rdma_conn_service(struct xp_rdma_conn *c)
+{
+	struct xp_verbs_cm_event ev;
+	int err;
+
+	if (c->ch) {
+		while ((err = c->ops->get_cm_event(c->ch, &ev)) == 0) {
+			gw_cm_event(c, &ev);
+			c->ops->ack_cm_event(&ev);
+		}
+		if (err != -EAGAIN)
+			conn_fail(c, err);
+	}
+	if (c->cq)
+		cq_service(c);
+	return c->state == ST_DOWN ? c->err : 0;
+}
+
+int xp_rdma_conn_cm_fd(const struct xp_rdma_conn *c)
+{
+	return c->ch ? c->ops->event_channel_fd(c->ch) : -1;
+}
+
+int xp_rdma_conn_cq_fd(const struct xp_rdma_conn *c)
+{
+	return c->cch ? c->ops->comp_channel_fd(c->cch) : -1;
+}
+
+struct xp_rdma_pool *xp_rdma_conn_pool(struct xp_rdma_conn *c)
+{
+	return c->pool;
+}
+
+bool xp_rdma_conn_is_up(const struct xp_rdma_conn *c)
+{
+	return c->state == ST_UP;
+}
+
+void xp_rdma_conn_credits(const struct xp_rdma_conn *c,
+			  struct xp_rdma_credits *cr)
+{
+	cr->posted = c->posted;
+	cr->reads_posted = c->reads_posted;
+	cr->max_posted = c->max_posted;
+	cr->max_reads = c->max_reads;
+	cr->queued = c->nqueued;
+}
+
+int xp_rdma_move(struct xp_rdma_conn *c, struct xp_rdma_op *op,
+		 enum xp_rdma_dir dir, const struct xp_rdma_desc *d,
+		 uint32_t desc_off, const struct xp_rdma_buf *local,
+		 uint32_t local_off, uint32_t len, xp_rdma_done_cb cb,
+		 void *arg)
+{
+	const struct xp_rdma_pool *p = c->pool;
+	int err;
+
+	if (!len || !cb || (dir != XP_RDMA_PULL && dir != XP_RDMA_PUSH))
+		return -EINVAL;
+	if (desc_off > d->len || len > d->len - desc_off)
+		return -EINVAL;
+	if (d->addr > UINT64_MAX - d->len)
+		return -EINVAL;
+	if (c->state != ST_UP)
+		return -ENOTCONN;
+	if (local->index >= p->count || &p->bufs[local->index] != local ||
+	    local_off > local->size || len > local->size - local_off)
+		return -EINVAL;
+	if (dir == XP_RDMA_PULL && !c->max_reads)
+		return -EOPNOTSUPP;
+	memset(op, 0, sizeof(*op));
+	op->wr.wr_id = (uintptr_t)op;
+	op->wr.opcode = dir == XP_RDMA_PULL ? XP_VERBS_RDMA_READ
+					    : XP_VERBS_RDMA_WRITE;
+	op->wr.local_addr = local->iova + local_off;
+	op->wr.length = len;
+	op->wr.lkey = p->lkey;
+	op->wr.remote_addr = d->addr + desc_off;
+	op->wr.rkey = d->key;
+	op->cb = cb;
+	op->arg = arg;
+	if (!c->q_head && has_credit(c, op)) {
+		err = post_op(c, op);
+		if (err) {
+			conn_fail(c, err);
+			return err;
+		}
+		return 0;
+	}
+	if (c->q_tail)
+		c->q_tail->next = op;
+	else
+		c->q_head = op;
+	c->q_tail = op;
+	c->nqueued++;
+	return 0;
+}
+
+/* ---- node: listener and tokens --------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct xp_rdma_listener *xp_rdma_listen(const struct xp_verbs_ops *ops,
+					const struct sockaddr *addr,
+					const struct xp_rdma_params *p)
+{
+	struct xp_rdma_listener *l;
+	int err;
+
+	if (!ops || !addr || !params_ok(p)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->ops = ops;
+	l->params = *p;
+	l->now_ms = mono_ms;
+	l->ch = ops->create_event_channel();
+	if (!l->ch) {
+		err = errno ? -errno : -ENOMEM;
+		goto out_free_listener;
+	}
+	err = ops->create_id(l->ch, &l->id, l);
+	if (err)
+		goto out_destroy_channel;
+	err = ops->bind_addr(l->id, addr);
+	if (err)
+		goto out_destroy_id;
+	err = ops->listen(l->id, 64);
+	if (err)
+		goto out_destroy_id;
+	return l;
+
+out_destroy_id:
+	ops->destroy_id(l->id);
+out_destroy_channel:
+	ops->destroy_event_channel(l->ch);
+out_free_listener:
+	free(l);
+	errno = -err;
+	return NULL;
+}
+
+void xp_rdma_listener_free(struct xp_rdma_listener *l)
+{
+	if (!l)
+		return;
+	while (l->pending)
+		xp_rdma_conn_free(l->pending);
+	l->ops->destroy_id(l->id);
+	l->ops->destroy_event_channel(l->ch);
+	explicit_bzero(l->toks, sizeof(l->toks));
+	free(l);
+}
+
+int xp_rdma_listener_fd(const struct xp_rdma_listener *l)
+{
+	return l->ops->event_channel_fd(l->ch);
+}
+
+void xp_rdma_listener_set_clock(struct xp_rdma_listener *l,
+				uint64_t (*now_ms)(void))
+{
+	l->now_ms = now_ms ? now_ms : mono_ms;
+}
+
+uint64_t xp_rdma_listener_refused(const struct xp_rdma_listener *l)
+{
+	return l->refused;
+}
+
+static void token_clear(struct token *t)
+{
+	explicit_bzero(t, sizeof(*t));
+}
+
+int xp_rdma_token_issue(struct xp_rdma_listener *l, const void *session,
+			uint64_t gateway_id, xp_rdma_state_cb cb, void *arg,
+			uint8_t token[XP_RDMA_TOKEN_LEN])
+{
+	uint64_t now = l->now_ms();
+	struct token *slot = NULL;
+	unsigned int i;
+	int err;
+
+	if (!session)
+		return -EINVAL;
+	xp_rdma_token_revoke(l, session);
+	for (i = 0; i < XP_RDMA_TOKENS_MAX; i++) {
+		struct token *t = &l->toks[i];
+
+		if (t->session && now > t->expires_ms)
+			token_clear(t);
+		if (!t->session && !slot)
+			slot = t;
+	}
+	if (!slot)
+		return -EAGAIN;
+	err = xp_auth_nonce(slot->token);
+	if (err) {
+		token_clear(slot);
+		return err;
+	}
+	slot->session = session;
+	slot->gateway_id = gateway_id;
+	slot->expires_ms = now + XP_RDMA_TOKEN_TTL_MS;
+	slot->cb = cb;
+	slot->arg = arg;
+	memcpy(token, slot->token, XP_RDMA_TOKEN_LEN);
+	return 0;
+}
+
+int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session)
+{
+	struct xp_rdma_conn *c, *next;
+	unsigned int i;
+	int n = 0;
+
+	for (i = 0; i < XP_RDMA_TOKENS_MAX; i++) {
+		if (session && l->toks[i].session == session) {
+			token_clear(&l->toks[i]);
+			n++;
+		}
+	}
+	for (c = l->pending; c; c = next) {
+		next = c->lnext;
+		if (c->session == session)
+			xp_rdma_conn_free(c);
+	}
+	return n;
+}
+
+/* Find the live token equal to @tok, comparing every slot in full. */
+static struct token *token_find(struct xp_rdma_listener *l, const uint8_t *tok)
+{
+	struct token *found = NULL;
+	unsigned int i;
+
+	for (i = 0; i < XP_RDMA_TOKENS_MAX; i++) {
+		struct token *t = &l->toks[i];
+
+		if (t->session && xp_auth_equal(t->token, tok) && !found)
+			found = t;
+	}
+	return found;
+}
+
+/*
+ * A connect request: accept it only for a token issued here, unspent,
+ * unexpired, presented by the gateway of the session it was issued to.
+ * Returns the id to destroy once the event is acknowledged (refused or
+ * failed), or NULL when a connection now owns it.
+ */
+static struct rdma_cm_id *on_request(struct xp_rdma_listener *l,
+				     const struct xp_verbs_cm_event *ev)
+{
+	const struct xp_verbs_ops *ops = l->ops;
+	struct xp_rdma_priv pd;
+	struct xp_rdma_conn *c;
+	struct token tk, *t;
+	const char *why;
+	uint32_t depth;
+	int err;
+
+	if (xp_rdma_priv_decode(ev->priv, ev->priv_len, &pd)) {
+		why = "malformed private data";
+		goto out_reject;
+	}
+	t = token_find(l, pd.token);
+	if (!t) {
+		why = "unknown or spent token";
+		goto out_reject;
+	}
+	/* Spent now, whatever happens next: a token is tried once. */
+	tk = *t;
+	token_clear(t);
+	if (l->now_ms() > tk.expires_ms) {
+		why = "expired token";
+		goto out_reject_tk;
+	}
+	if (tk.gateway_id != pd.gateway_id) {
+		why = "token of another session";
+		goto out_reject_tk;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		why = "out of memory";
+		goto out_reject_tk;
+	}
+	c->ops = ops;
+	c->params = l->params;
+	c->lst = l;
+	c->session = tk.session;
+	c->cb = tk.cb;
+	c->arg = tk.arg;
+	c->id = ev->id;
+	c->state = ST_CONNECTING;
+	err = conn_setup(c, XP_VERBS_ACC_LOCAL_WRITE);
+	if (err) {
+		why = "no resources";
+		goto out_free_conn;
+	}
+	depth = c->caps.max_qp_init_rd_atom;
+	if (ev->responder_resources < depth)
+		depth = ev->responder_resources;
+	if (!depth) {
+		why = "no RDMA READ depth";
+		goto out_free_conn;
+	}
+	c->max_reads = depth;
+	ops->set_id_context(ev->id, c);
+	err = ops->accept(ev->id, 0, (uint8_t)depth);
+	if (err) {
+		why = "accept failed";
+		goto out_clear_context;
+	}
+	c->lnext = l->pending;
+	l->pending = c;
+	explicit_bzero(&tk, sizeof(tk));
+	return NULL;
+
+out_clear_context:
+	ops->set_id_context(ev->id, NULL);
+out_free_conn:
+	conn_teardown(c);
+	free(c);
+out_reject_tk:
+	explicit_bzero(&tk, sizeof(tk));
+out_reject:
+	l->refused++;
+	sb_err_rl("rdma: refused a connect request: %s", why);
+	err = ops->reject(ev->id);
+	if (err)
+		sb_err_rl("rdma: reject: %s", strerror(-err));
+	return ev->id;
+}
+
+static void node_cm_event(struct xp_rdma_conn *c,
+			  const struct xp_verbs_cm_event *ev)
+{
+	switch (ev->type) {
+	case XP_CM_ESTABLISHED:
+		if (c->state != ST_CONNECTING)
+			return;
+		c->state = ST_UP;
+		report(c, 0);
+		return;
+	case XP_CM_DISCONNECTED:
+		conn_fail(c, -ECONNRESET);
+		return;
+	case XP_CM_ERROR:
+	case XP_CM_REJECTED:
+		conn_fail(c, ev->status ? ev->status : -ECONNABORTED);
+		return;
+	case XP_CM_DEVICE_REMOVAL:
+		conn_fail(c, -ENODEV);
+		return;
+	default:
+		return;
+	}
+}
+
+int xp_rdma_listener_service(struct xp_rdma_listener *l)
+{
+	const struct xp_verbs_ops *ops = l->ops;
+	struct xp_verbs_cm_event ev;
+	struct rdma_cm_id *drop;
+	struct xp_rdma_conn *c;
+	int err;
+
+	while ((err = ops->get_cm_event(l->ch, &ev)) == 0) {
+		drop = NULL;
+		if (ev.type == XP_CM_CONNECT_REQUEST) {
+			drop = on_request(l, &ev);
+		} else if (ev.id == l->id) {
+			if (ev.type == XP_CM_DEVICE_REMOVAL)
+				l->dead = -ENODEV;
+		} else {
+			c = ops->id_context(ev.id);
+			if (c)
+				node_cm_event(c, &ev);
+		}
+		ops->ack_cm_event(&ev);
+		/* librdmacm: an id's events must be acked before destroying. */
+		if (drop)
+			ops->destroy_id(drop);
+	}
+	if (err != -EAGAIN)
+		return err;
+	return l->dead;
+}

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * xp_rdma: the RDMA payload transport of docs/protocol.md ("RDMA payload").
+ * Control stays on the TCP session (xp_conn); this layer gives:
+ *
+ *   - the wire codecs of the RDMA_OFFER payload and of the rdma_cm private
+ *     data, and the node's check of a request's data descriptor;
+ *   - registered buffer pools (fixed count, fixed size, one registration at
+ *     a random IOVA base, so no process address ever crosses the wire) and
+ *     a small LRU cache for memory registered on demand;
+ *   - connections: the gateway connects presenting a one-time token; the
+ *     node's listener accepts only a token it issued, unspent, unexpired,
+ *     for the session and gateway it was issued to;
+ *   - the node's data primitive, xp_rdma_move(): RDMA READ or WRITE between
+ *     a descriptor and a local pool buffer, with credits so that a post
+ *     never exceeds what the queue pair was created with.
+ *
+ *   gateway                                       node
+ *   xp_rdma_connect(token) ~~~ rdma_cm REQ ~~~>   xp_rdma_listener_service()
+ *                                                  token ok: accept, else reject
+ *   state cb (0: up)       <~~~ ESTABLISHED ~~~>   state cb (0: up)
+ *   xp_rdma_pool_get/_desc -> descriptor in a TCP request
+ *                                                  xp_rdma_move(desc, buf)
+ *                          <~~~ RDMA READ/WRITE    completion cb, answer on TCP
+ *
+ * Event-loop agnostic, like xp_conn: the owner polls the fds below for
+ * POLLIN and calls the service functions. Not thread-safe: one thread owns
+ * a listener and its connections. Calls into the verbs go through a
+ * struct xp_verbs_ops (xport/verbs.h) so that tests can use fakes.
+ */
+#ifndef SPANBLK_XPORT_RDMA_H
+#define SPANBLK_XPORT_RDMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proto.h"
+#include "verbs.h"
+
+/* RDMA_OFFER's opcode (docs/protocol.md); proto.c does not know it yet. */
+#define XP_RDMA_OFFER_OPCODE 5
+#define XP_RDMA_TOKEN_LEN 32
+#define XP_RDMA_OFFER_LEN 64
+#define XP_RDMA_PRIV_LEN 48
+#define XP_RDMA_PRIV_MAGIC 0x53425244u /* "SBRD" */
+#define XP_RDMA_PRIV_VERSION 1
+#define XP_RDMA_TOKEN_TTL_MS 5000
+#define XP_RDMA_TOKENS_MAX 256 /* unspent tokens a listener holds */
+#define XP_RDMA_SEGMENT_DEFAULT (256u << 10)
+
+/* ---- wire codecs ------------------------------------------------------ */
+
+/* The answer payload of RDMA_OFFER (node to gateway). */
+struct xp_rdma_offer {
+	uint8_t token[XP_RDMA_TOKEN_LEN]; /* one-time token */
+	uint8_t addr[16]; /* IPv6 form; IPv4 as ::ffff:a.b.c.d */
+	uint16_t port; /* rdma_cm port */
+	uint32_t ttl_ms; /* token validity, <= XP_RDMA_TOKEN_TTL_MS */
+	uint32_t max_ops; /* RDMA operations the node keeps in flight */
+};
+
+void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf);
+/*
+ * Decode an offer of @len bytes. 0, or -EBADMSG for a wrong length,
+ * nonzero reserved bytes, port 0, or ttl_ms 0 or over the maximum.
+ */
+int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
+			 struct xp_rdma_offer *o);
+
+/* The private data of the gateway's rdma_cm connect request. */
+struct xp_rdma_priv {
+	uint64_t gateway_id; /* sender id of the gateway's HELLO */
+	uint8_t token[XP_RDMA_TOKEN_LEN];
+};
+
+void xp_rdma_priv_encode(const struct xp_rdma_priv *p, uint8_t *buf);
+/*
+ * Decode private data of @len bytes (a peer may send up to 56; only
+ * exactly XP_RDMA_PRIV_LEN is accepted). 0 or -EBADMSG.
+ */
+int xp_rdma_priv_decode(const void *buf, size_t len, struct xp_rdma_priv *p);
+
+/* A data descriptor of a READ or WRITE request, host order. */
+struct xp_rdma_desc {
+	uint32_t key; /* the gateway's rkey */
+	uint64_t addr; /* start in the gateway's IOVA window */
+	uint32_t len; /* bytes, == the request's length */
+};
+
+/*
+ * The node's check of the descriptor of request @h (docs/protocol.md):
+ * READ or WRITE, desc_xport RDMA, desc_len == length != 0, no inline
+ * payload, addr + len does not overflow. 0 and @d filled, or -EPROTO
+ * (answer EPROTO: the gateway resends inline).
+ */
+int xp_rdma_desc_from_hdr(const struct xp_hdr *h, struct xp_rdma_desc *d);
+
+/* ---- registered buffer pool ------------------------------------------ */
+
+struct xp_rdma_pool;
+
+/*
+ * One pool buffer. Users read @data, @size and @iova; the rest is the
+ * pool's. A buffer belongs to whoever got it until xp_rdma_pool_put().
+ */
+struct xp_rdma_buf {
+	void *data; /* local memory, page aligned */
+	uint32_t size; /* bytes, the pool's buffer size */
+	uint32_t index; /* position in the pool */
+	uint64_t iova; /* address of data[0] in the pool's IOVA window */
+	struct xp_rdma_buf *next; /* free list */
+};
+
+/*
+ * Called exactly once for a queued xp_rdma_wait: with a buffer now owned
+ * by the callee, or with NULL when the pool is being freed.
+ */
+typedef void (*xp_rdma_buf_cb)(void *arg, struct xp_rdma_buf *buf);
+
+/* A caller-owned place in a pool's wait queue (no allocation when dry). */
+struct xp_rdma_wait {
+	xp_rdma_buf_cb cb;
+	void *arg;
+	struct xp_rdma_wait *next;
+	bool queued; /* in the queue now */
+};
+
+/*
+ * Allocate @count buffers of @size bytes (a multiple of 4096) as one
+ * page-aligned region and register it once with @access
+ * (XP_VERBS_ACC_*) at a random, 2 MiB aligned IOVA base drawn for this
+ * pool. Returns NULL with errno set: EINVAL (count or size 0 or not a
+ * page multiple, region over 64 GiB), ENOMEM, or the registration's
+ * error. @ops and @pd must outlive the pool.
+ */
+struct xp_rdma_pool *xp_rdma_pool_new(const struct xp_verbs_ops *ops,
+				      struct ibv_pd *pd, uint32_t count,
+				      uint32_t size, unsigned int access);
+
+/*
+ * Deregister and free. Every buffer must have been put back; queued
+ * waiters are called with NULL. Accepts NULL.
+ */
+void xp_rdma_pool_free(struct xp_rdma_pool *p);
+
+/*
+ * Dry-pool policy: back-pressure, never failure. Returns a free buffer
+ * at once, or NULL after queueing @w (FIFO): @cb then runs exactly once,
+ * from the xp_rdma_pool_put() that frees a buffer (or with NULL from
+ * xp_rdma_pool_free), unless xp_rdma_pool_cancel(@w) runs first. @w must
+ * stay valid while queued and not be queued twice.
+ */
+struct xp_rdma_buf *xp_rdma_pool_get(struct xp_rdma_pool *p,
+				     struct xp_rdma_wait *w, xp_rdma_buf_cb cb,
+				     void *arg);
+
+/* Take @w out of the wait queue; its callback will not run. No-op if not
+ * queued. */
+void xp_rdma_pool_cancel(struct xp_rdma_pool *p, struct xp_rdma_wait *w);
+
+/* Give @b back: to the first waiter if any (its callback runs now). */
+void xp_rdma_pool_put(struct xp_rdma_pool *p, struct xp_rdma_buf *b);
+
+/*
+ * Fill @h's data descriptor (desc_xport RDMA, desc_key, desc_addr,
+ * desc_len) for @len bytes at @off in @b. 0, or -EINVAL when the range
+ * leaves the buffer or is empty.
+ */
+int xp_rdma_pool_describe(const struct xp_rdma_pool *p,
+			  const struct xp_rdma_buf *b, uint32_t off,
+			  uint32_t len, struct xp_hdr *h);
+
+uint32_t xp_rdma_pool_count(const struct xp_rdma_pool *p);
+uint32_t xp_rdma_pool_nfree(const struct xp_rdma_pool *p);
+uint64_t xp_rdma_pool_base(const struct xp_rdma_pool *p);
+uint32_t xp_rdma_pool_lkey(const struct xp_rdma_pool *p);
+uint32_t xp_rdma_pool_rkey(const struct xp_rdma_pool *p);
+
+/* ---- registration cache ---------------------------------------------- */
+
+struct xp_rdma_cache;
+
+/* A registration handed out by the cache, valid until _cache_put(). */
+struct xp_rdma_reg {
+	uint32_t lkey;
+	uint32_t rkey;
+	uint64_t iova; /* address of the asked-for @addr in the MR's window */
+	void *entry; /* the cache's */
+};
+
+/*
+ * A cache of at most @capacity registrations of whole pages with @access,
+ * each at its own random IOVA base. NULL with errno EINVAL or ENOMEM.
+ */
+struct xp_rdma_cache *xp_rdma_cache_new(const struct xp_verbs_ops *ops,
+					struct ibv_pd *pd,
+					unsigned int capacity,
+					unsigned int access);
+
+/* Deregister everything; no registration may be held. Accepts NULL. */
+void xp_rdma_cache_free(struct xp_rdma_cache *c);
+
+/*
+ * A registration covering [@addr, @addr + @len): a cached one (most
+ * recently used first), or a new one of the pages around it, evicting the
+ * least recently used unheld entry when full. 0 and @r filled (hold it
+ * until xp_rdma_cache_put), -EINVAL (@len 0 or the range wraps), -EBUSY
+ * (full and every entry held: copy through a pool instead), or the
+ * registration's error.
+ */
+int xp_rdma_cache_get(struct xp_rdma_cache *c, void *addr, size_t len,
+		      struct xp_rdma_reg *r);
+
+/* Release a registration from xp_rdma_cache_get(). */
+void xp_rdma_cache_put(struct xp_rdma_cache *c, struct xp_rdma_reg *r);
+
+/*
+ * Drop every cached registration overlapping [@addr, @addr + @len): call
+ * before that memory is freed or remapped. 0, or -EBUSY when one of them
+ * is held (nothing dropped then).
+ */
+int xp_rdma_cache_invalidate(struct xp_rdma_cache *c, void *addr, size_t len);
+
+/* Lookups answered from the cache and registrations made. */
+void xp_rdma_cache_stats(const struct xp_rdma_cache *c, uint64_t *hits,
+			 uint64_t *misses);
+
+/* ---- connections ------------------------------------------------------ */
+
+struct xp_rdma_conn;
+struct xp_rdma_listener;
+
+/* Sizes of one connection. */
+struct xp_rdma_params {
+	uint32_t max_ops; /* send work requests asked of the QP, >= 1 */
+	uint32_t pool_count; /* buffers of the connection's pool */
+	uint32_t pool_size; /* bytes each, a multiple of 4096 */
+};
+
+/*
+ * State changes of @c: @err 0 once when it is established, then (or
+ * instead) a negative errno once when it is down. The first call hands a
+ * node-side connection to the owner, who frees it with xp_rdma_conn_free()
+ * (never from inside a callback of the connection).
+ */
+typedef void (*xp_rdma_state_cb)(void *arg, struct xp_rdma_conn *c, int err);
+
+/*
+ * Gateway: start connecting to @dst presenting @token and @gateway_id
+ * (struct xp_rdma_priv). The address and route are resolved, then the
+ * device's PD, CQ, QP and a pool of @p's size with remote read and write
+ * access are created, then the connect request goes out; @cb reports the
+ * outcome. Returns NULL with errno (EINVAL for bad @p, or the first
+ * failing call's errno).
+ */
+struct xp_rdma_conn *xp_rdma_connect(const struct xp_verbs_ops *ops,
+				     const struct xp_rdma_params *p,
+				     const struct sockaddr *dst,
+				     uint64_t gateway_id,
+				     const uint8_t token[XP_RDMA_TOKEN_LEN],
+				     xp_rdma_state_cb cb, void *arg);
+
+/*
+ * Disconnect, destroy the QP (operations still posted complete with
+ * -ECONNABORTED, queued ones too), the pool, CQ, PD and id. Pool buffers
+ * must have been put back. Accepts NULL.
+ */
+void xp_rdma_conn_free(struct xp_rdma_conn *c);
+
+/*
+ * Handle what is pending: rdma_cm events of a gateway connection, and
+ * completions. Returns 0, or the negative errno the connection went down
+ * with (the owner then frees it).
+ */
+int xp_rdma_conn_service(struct xp_rdma_conn *c);
+
+/* The rdma_cm event fd (gateway only; -1 on the node side). */
+int xp_rdma_conn_cm_fd(const struct xp_rdma_conn *c);
+/* The completion fd, -1 until the connection's resources exist. */
+int xp_rdma_conn_cq_fd(const struct xp_rdma_conn *c);
+/* The connection's pool, NULL until its resources exist. */
+struct xp_rdma_pool *xp_rdma_conn_pool(struct xp_rdma_conn *c);
+bool xp_rdma_conn_is_up(const struct xp_rdma_conn *c);
+
+/* Credits of @c: operations posted now, and the bounds they never pass. */
+struct xp_rdma_credits {
+	uint32_t posted; /* operations on the QP now */
+	uint32_t reads_posted; /* of which RDMA READs */
+	uint32_t max_posted; /* the QP's max_send_wr */
+	uint32_t max_reads; /* the negotiated initiator depth */
+	uint32_t queued; /* waiting for a credit */
+};
+void xp_rdma_conn_credits(const struct xp_rdma_conn *c,
+			  struct xp_rdma_credits *cr);
+
+/*
+ * Node: listen for RDMA connections on @addr with connections sized by
+ * @p (their pool: local write access only). NULL with errno.
+ */
+struct xp_rdma_listener *xp_rdma_listen(const struct xp_verbs_ops *ops,
+					const struct sockaddr *addr,
+					const struct xp_rdma_params *p);
+
+/*
+ * Free the listener and the connections it still owns (not yet handed to
+ * an owner). Connections already handed over must be freed first.
+ * Accepts NULL.
+ */
+void xp_rdma_listener_free(struct xp_rdma_listener *l);
+
+int xp_rdma_listener_fd(const struct xp_rdma_listener *l);
+
+/*
+ * Handle pending rdma_cm events: connect requests (accepted or rejected
+ * by token), establishment and disconnection of the listener's
+ * connections. 0, or a negative errno when the listener is unusable
+ * (device removed).
+ */
+int xp_rdma_listener_service(struct xp_rdma_listener *l);
+
+/* Clock for token expiry in ms (tests); NULL restores CLOCK_MONOTONIC. */
+void xp_rdma_listener_set_clock(struct xp_rdma_listener *l,
+				uint64_t (*now_ms)(void));
+
+/*
+ * Issue a one-time token for TCP session @session (an opaque key, never
+ * dereferenced) whose HELLO gave @gateway_id; it revokes the session's
+ * unspent token. A connection accepted with it reports to @cb/@arg.
+ * 0 and @token filled, -EINVAL (@session NULL), -EAGAIN (table full of
+ * live tokens), or getrandom's error.
+ */
+int xp_rdma_token_issue(struct xp_rdma_listener *l, const void *session,
+			uint64_t gateway_id, xp_rdma_state_cb cb, void *arg,
+			uint8_t token[XP_RDMA_TOKEN_LEN]);
+
+/*
+ * The TCP session @session ended: its unspent token is revoked, and a
+ * connection accepted for it that the owner has not been handed yet is
+ * freed. Returns how many tokens were revoked.
+ */
+int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session);
+
+/* Connect requests refused since the listener started (tests, counters). */
+uint64_t xp_rdma_listener_refused(const struct xp_rdma_listener *l);
+
+/* ---- data movement (node side) --------------------------------------- */
+
+enum xp_rdma_dir {
+	XP_RDMA_PULL = 1, /* RDMA READ: descriptor -> local (a WRITE request) */
+	XP_RDMA_PUSH = 2, /* RDMA WRITE: local -> descriptor (a READ request) */
+};
+
+/* Called exactly once per accepted xp_rdma_move(): 0 or a negative errno. */
+typedef void (*xp_rdma_done_cb)(void *arg, int err);
+
+/* A caller-owned operation: lives from xp_rdma_move() until its callback. */
+struct xp_rdma_op {
+	struct xp_rdma_op *prev, *next; /* the connection's lists */
+	struct xp_verbs_wr wr; /* what is or will be posted */
+	xp_rdma_done_cb cb;
+	void *arg;
+	bool posted; /* on the QP (else queued for a credit) */
+};
+
+/*
+ * Move @len bytes between @desc_off in descriptor @d and @local_off in
+ * local buffer @local of @c's pool: RDMA READ (PULL) or RDMA WRITE (PUSH).
+ * Posted now if a credit is free, else queued FIFO and posted when a
+ * completion returns one. Returns 0: @cb runs exactly once (0 when the
+ * bytes moved; -EACCES, -ETIMEDOUT, -ECANCELED, -EIO from the completion;
+ * -ECONNABORTED when the connection went down first). Returns -EINVAL
+ * (a range leaves the descriptor or the buffer, @len 0), -ENOTCONN (not
+ * up), or a failed post's error, and then @cb never runs. Any failure
+ * of an operation takes the connection down (docs/protocol.md).
+ */
+int xp_rdma_move(struct xp_rdma_conn *c, struct xp_rdma_op *op,
+		 enum xp_rdma_dir dir, const struct xp_rdma_desc *d,
+		 uint32_t desc_off, const struct xp_rdma_buf *local,
+		 uint32_t local_off, uint32_t len, xp_rdma_done_cb cb,
+		 void *arg);
+
+#endif
