@@ -1,12 +1,14 @@
 # spanblk top-level Makefile (plain GNU make, -MMD dependencies).
 #
 #   make                 build the handler, the daemon and the tools (build/)
-#   make check           every test: unit (ASan/UBSan), host, fuzz (60 s each)
+#   make check           every test: format, unit (ASan/UBSan), host, fuzz
+#                        (60 s each), the guest scenarios (QEMU)
 #   make check-quick     unit and host tests only
 #   make check-vm        the guest scenarios only (QEMU, docs/vm.md)
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS each (default 20)
 #   make install         handler into TCMU_HANDLER_DIR, the rest under PREFIX
-#   make demo            three-node cluster on 127.0.0.1 and spanblk-bench
+#   make demo            iSCSI LUN on a three-node cluster, in a QEMU guest
+#   make demo-host       three-node cluster on 127.0.0.1 and spanblk-bench
 #   make bench           the benchmark of docs/benchmarks.md
 #   make format          clang-format in place; make format-check to verify
 
@@ -156,7 +158,12 @@ install: all
 	install -m 0644 targetcli_snippets/* \
 		$(DESTDIR)$(PREFIX)/share/spanblk/targetcli_snippets/
 
+# The main job: the real kernel stack in a QEMU guest (root: docs/vm.md).
 demo: all
+	tests/vm/run.sh main_demo 900
+
+# The same cluster on this host, driven by spanblk-bench (no kernel target).
+demo-host: all
 	scripts/demo.sh
 
 bench: all
@@ -171,7 +178,8 @@ format-check:
 clean:
 	rm -rf $(B) $(S) $(F)
 
-.PHONY: all san check check-quick check-vm fuzz fuzz-build install demo bench \
+.PHONY: all san check check-quick check-vm fuzz fuzz-build install demo \
+	demo-host bench \
 	format format-check clean
 .SECONDARY:
 

@@ -2,7 +2,9 @@
 # Runs spanblk's tests and ends with one line "N passed, N failed".
 #   tests/run.sh quick   unit + host tests
 #   tests/run.sh full    unit + host + fuzz (FUZZ_SECONDS each, default 60)
+#                        + the guest scenarios (VM_SCENARIOS)
 #   tests/run.sh fuzz    fuzz only
+#   tests/run.sh vm      the guest scenarios only (tests/vm/, docs/vm.md)
 # Test cases are counted from cmocka's own summaries; a binary that crashes
 # or exits non-zero without a summary counts as one failure.
 set -u
@@ -86,13 +88,36 @@ run_fuzz() {
 	done
 }
 
+# Each guest scenario counts as one test: LIO + tcmu-runner + spanblk +
+# iSCSI in a QEMU guest. A skipped scenario fails the run when CI=true.
+run_vm() {
+	local s rc log
+	for s in ${VM_SCENARIOS:-iscsi_spanblk}; do
+		log="$logdir/vm_$s.log"
+		echo "== vm/$s"
+		tests/vm/run.sh "$s" "${VM_TIMEOUT:-900}" >"$log" 2>&1
+		rc=$?
+		grep -E '^vm: |STEP|INFO' "$log" | tail -n 40 | sed 's/^/   /'
+		if [ $rc -eq 0 ]; then
+			passed=$((passed + 1))
+		elif [ $rc -eq 77 ] && [ "${CI:-}" != true ]; then
+			echo "   skipped: $(grep -m1 SKIP "$log")"
+		else
+			failed=$((failed + 1))
+			failures+=("vm/$s")
+			tail -n 30 "$log" | sed 's/^/   ! /'
+		fi
+	done
+}
+
 case $mode in
 quick) run_unit; run_host ;;
-full) run_unit; run_host; run_fuzz ;;
+full) run_unit; run_host; run_fuzz; run_vm ;;
 fuzz) run_fuzz ;;
+vm) run_vm ;;
 unit) run_unit ;;
 host) run_host ;;
-*) echo "usage: $0 quick|full|fuzz|unit|host" >&2; exit 2 ;;
+*) echo "usage: $0 quick|full|fuzz|vm|unit|host" >&2; exit 2 ;;
 esac
 
 echo

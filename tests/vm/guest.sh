@@ -21,6 +21,28 @@ trap poweroff_now EXIT
 
 say() { echo "VM: $*"; }
 
+if [ ! -f "$out/job.env" ]; then
+	say "FATAL (stage 2): no $out/job.env"
+	exit 1
+fi
+# shellcheck source=/dev/null
+. "$out/job.env"
+export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO
+# A repository under /tmp, /run or /dev/shm (a CI clone, say) would be
+# hidden by the tmpfs mounts below: bind it to /sbvm-repo first.
+case $SBVM_REPO/ in
+/tmp/* | /run/* | /dev/shm/*)
+	if mkdir -p /sbvm-repo && mount --bind "$SBVM_REPO" /sbvm-repo; then
+		case $SBVM_SCENARIO in
+		"$SBVM_REPO"/*) SBVM_SCENARIO=/sbvm-repo/${SBVM_SCENARIO#"$SBVM_REPO"/} ;;
+		esac
+		SBVM_REPO=/sbvm-repo
+	else
+		say "cannot bind $SBVM_REPO to /sbvm-repo"
+	fi
+	;;
+esac
+
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /dev/pts /dev/shm /run/lock
@@ -31,13 +53,6 @@ mountpoint -q /sys/kernel/debug || true
 hostname sbvm
 ip link set lo up
 
-if [ ! -f "$out/job.env" ]; then
-	say "FATAL (stage 2): no $out/job.env"
-	exit 1
-fi
-# shellcheck source=/dev/null
-. "$out/job.env"
-export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO
 
 read -r up _ </proc/uptime
 echo "stage2 $up" >"$out/uptimes"
