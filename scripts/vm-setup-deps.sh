@@ -13,7 +13,7 @@ pkgs=(
 	qemu-system-x86 busybox-static cpio kmod xz-utils binutils
 	# guest side (the guest runs the host's userspace over 9p)
 	tcmu-runner libtcmu2 targetcli-fb open-iscsi dbus fio qemu-utils
-	e2fsprogs util-linux iproute2 procps
+	e2fsprogs util-linux iproute2 procps sg3-utils python3
 	# conformance (issue 3): iscsi-test-cu
 	libiscsi-bin
 )
