@@ -620,6 +620,48 @@ static int sbh_caw(struct tcmu_device *dev, struct tcmur_cmd *cmd, uint64_t off,
 	return sbh_submit_caw(&d->lun, off, len, sbh_cmd_fua(cmd), &sc);
 }
 
+/*
+ * Data-In commands tcmu-runner emulates. It answers them with fewer bytes
+ * than the initiator's allocation length (36 bytes of standard INQUIRY,
+ * say), and the kernel returns the whole Data-In buffer, whose tail the
+ * data area may still hold from an earlier command: another LUN's data
+ * must not leak, so the buffer is zeroed before the runner fills it.
+ */
+static bool sbh_runner_data_in(uint8_t opcode)
+{
+	switch (opcode) {
+	case SCSI_OP_INQUIRY:
+	case SCSI_OP_REQUEST_SENSE:
+	case SCSI_OP_MODE_SENSE_6:
+	case SCSI_OP_MODE_SENSE_10:
+	case SCSI_OP_READ_CAPACITY_10:
+	case SCSI_OP_SERVICE_ACTION_IN_16:
+	case SCSI_OP_MAINTENANCE_IN:
+	case SCSI_OP_RECEIVE_COPY_RESULTS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Checks of CDBs the runner builds from our callouts but does not check
+ * itself. WRITE AND VERIFY: WRPROTECT must be 0 (no protection
+ * information: SBC-4 5.34, INVALID FIELD IN CDB). NOT_HANDLED when fine.
+ */
+static int sbh_check_runner_cdb(const uint8_t *cdb)
+{
+	switch (cdb[0]) {
+	case SCSI_OP_WRITE_VERIFY_10:
+	case SCSI_OP_WRITE_VERIFY_12:
+	case SCSI_OP_WRITE_VERIFY_16:
+		return (cdb[1] & 0xe0) ? TCMU_STS_INVALID_CDB
+				       : TCMU_STS_NOT_HANDLED;
+	default:
+		return TCMU_STS_NOT_HANDLED;
+	}
+}
+
 static int sbh_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmd)
 {
 	struct sbh_dev *d = tcmur_dev_get_private(dev);
@@ -630,12 +672,16 @@ static int sbh_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmd)
 	if (!d)
 		return TCMU_STS_NOT_HANDLED;
 	d->ws_unmap_cmd = NULL;
+	if (sbh_runner_data_in(cmd->cdb[0])) {
+		tcmu_iovec_zero(cmd->iovec, cmd->iov_cnt);
+		return TCMU_STS_NOT_HANDLED;
+	}
 	len = sbh_cdb_length(cmd->cdb[0]);
 	if (len < 0)
 		return TCMU_STS_NOT_HANDLED;
 	ret = sbh_cdb_decode(cmd->cdb, (size_t)len, &c);
 	if (ret == -ENOTSUP)
-		return TCMU_STS_NOT_HANDLED;
+		return sbh_check_runner_cdb(cmd->cdb);
 	if (ret)
 		return TCMU_STS_INVALID_CDB;
 

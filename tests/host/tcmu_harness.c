@@ -2094,6 +2094,15 @@ static void test_errors(void **state)
 	assert_int_equal(h_exec(rd, cdb, 16, buf, H_BLOCK, 1, &res), 0);
 	H_ASSERT_CHECK("WRITE SAME 0 blocks", &res, SCSI_SK_ILLEGAL_REQUEST,
 		       SCSI_ASC_INVALID_FIELD_IN_CDB);
+	/* WRITE AND VERIFY(10) with WRPROTECT: no protection information */
+	memset(cdb, 0, sizeof(cdb));
+	cdb[0] = SCSI_OP_WRITE_VERIFY_10;
+	cdb[1] = 0x20;
+	h_be32(cdb + 2, 8);
+	cdb[8] = 1;
+	assert_int_equal(h_exec(rd, cdb, 10, buf, H_BLOCK, 1, &res), 0);
+	H_ASSERT_CHECK("WRITE AND VERIFY WRPROTECT", &res,
+		       SCSI_SK_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
 	/* COMPARE AND WRITE of more blocks than advertised (1) */
 	memset(cdb, 0, sizeof(cdb));
 	cdb[0] = SCSI_OP_COMPARE_AND_WRITE;
