@@ -20,7 +20,7 @@
 #define SBH_RUNNER_MAX_CAW_BLOCKS 1
 #define SBH_RUNNER_MAX_UNMAP_DESC 4
 /* Largest UNMAP descriptor (and WRITE SAME unmap piece) we advertise. */
-#define SBH_MAX_UNMAP_BYTES (1ull << 30)
+#define SBH_MAX_UNMAP_BYTES (512ull << 20) /* libiscsi bounds it at 1 Mi blocks */
 
 /* One open device. Owned by handler.c: open publishes it, close frees. */
 struct sbh_dev {
