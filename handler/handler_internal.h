@@ -20,7 +20,8 @@
 #define SBH_RUNNER_MAX_CAW_BLOCKS 1
 #define SBH_RUNNER_MAX_UNMAP_DESC 4
 /* Largest UNMAP descriptor (and WRITE SAME unmap piece) we advertise. */
-#define SBH_MAX_UNMAP_BYTES (512ull << 20) /* libiscsi bounds it at 1 Mi blocks */
+/* MAXIMUM UNMAP LBA COUNT in bytes; libiscsi bounds it at 1 Mi blocks. */
+#define SBH_MAX_UNMAP_BYTES (512ull << 20)
 
 /* One open device. Owned by handler.c: open publishes it, close frees. */
 struct sbh_dev {
