@@ -352,14 +352,18 @@ static int iov_slice(const struct iovec *iov, int iovcnt, uint64_t off,
 	return n;
 }
 
-/* Copy @len bytes of @src into @iov starting at byte @off of @iov. */
-static void iov_copy_in(const struct iovec *iov, int iovcnt, uint64_t off,
-			const void *src, size_t len)
+/*
+ * Copy @len bytes between @buf and @iov, starting at byte @off of @iov:
+ * into the iovec when @to_iov, out of it otherwise.
+ */
+static void iov_copy(const struct iovec *iov, int iovcnt, uint64_t off,
+		     void *buf, size_t len, bool to_iov)
 {
-	const char *s = src;
+	char *b = buf;
 	int i;
 
 	for (i = 0; i < iovcnt && len; i++) {
+		char *base = iov[i].iov_base;
 		size_t l = iov[i].iov_len;
 
 		if (off >= l) {
@@ -369,32 +373,11 @@ static void iov_copy_in(const struct iovec *iov, int iovcnt, uint64_t off,
 		l -= (size_t)off;
 		if (l > len)
 			l = len;
-		memcpy((char *)iov[i].iov_base + off, s, l);
-		s += l;
-		len -= l;
-		off = 0;
-	}
-}
-
-/* Copy @len bytes of @iov, from byte @off of it, into @dst. */
-static void iov_copy_out(const struct iovec *iov, int iovcnt, uint64_t off,
-			 void *dst, size_t len)
-{
-	char *d = dst;
-	int i;
-
-	for (i = 0; i < iovcnt && len; i++) {
-		size_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= (size_t)off;
-		if (l > len)
-			l = len;
-		memcpy(d, (const char *)iov[i].iov_base + off, l);
-		d += l;
+		if (to_iov)
+			memcpy(base + off, b, l);
+		else
+			memcpy(b, base + off, l);
+		b += l;
 		len -= l;
 		off = 0;
 	}
@@ -609,7 +592,7 @@ static int piece_payload(struct eng_piece *p, const struct sb_io *io,
 	ret = piece_iov_reserve(p, 2);
 	if (ret)
 		return ret;
-	iov_copy_out(io->iov, io->iovcnt, off, p->bounce, (size_t)len);
+	iov_copy(io->iov, io->iovcnt, off, p->bounce, (size_t)len, false);
 	p->iov[0].iov_base = p->bounce;
 	p->iov[0].iov_len = (size_t)len;
 	return 1;
@@ -1194,8 +1177,8 @@ static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
 		if (h->payload_len != r->length || (!placed && !payload))
 			err = -EIO;
 		else if (!placed)
-			iov_copy_in(op->io->iov, op->io->iovcnt, p->ext.buf_off,
-				    payload, r->length);
+			iov_copy(op->io->iov, op->io->iovcnt, p->ext.buf_off,
+				 payload, r->length, true);
 	} else if (err == -XP_EMISCOMPARE && r->opcode == XP_OP_CAW) {
 		if (h->payload_len == 8)
 			op->io->miscompare_off =
@@ -1947,6 +1930,22 @@ static int ctl_all_up(struct sb_engine *e, const char *what)
 		}
 	}
 	return 0;
+}
+
+int sb_engine_load_config(const char *path, struct sb_cluster *cl,
+			  struct xp_secret *secret, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = sb_cluster_load(path, cl, err, errlen);
+	if (ret)
+		return ret;
+	ret = xp_secret_load(cl->secret_file, secret);
+	if (ret)
+		snprintf(err, errlen, "secret file %s: %s", cl->secret_file,
+			 ret == -EINVAL ? "must hold 16 to 256 bytes"
+					: strerror(-ret));
+	return ret;
 }
 
 void sb_engine_layout(const struct sb_engine *e, struct xp_layout *lay)

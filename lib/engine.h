@@ -145,6 +145,14 @@ bool sb_engine_node_up(struct sb_engine *e, unsigned int idx);
 int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size);
 int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
 		       struct xp_layout *layout);
+/*
+ * Load the cluster file at @path and the secret file it names (what the
+ * tools need before sb_engine_new). 0, or -errno with a one-line reason in
+ * @err, e.g. "secret file /etc/spanblk/secret: must hold 16 to 256 bytes".
+ */
+int sb_engine_load_config(const char *path, struct sb_cluster *cl,
+			  struct xp_secret *secret, char *err, size_t errlen);
+
 /* The layout this engine places chunks with. */
 void sb_engine_layout(const struct sb_engine *e, struct xp_layout *lay);
 int sb_engine_lun_resize(struct sb_engine *e, uint64_t lun_id, uint64_t size);

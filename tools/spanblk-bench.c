@@ -519,16 +519,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spanblk-bench: out of memory\n");
 		goto out_free;
 	}
-	ret = sb_cluster_load(path, cl, err, sizeof(err));
+	ret = sb_engine_load_config(path, cl, &secret, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "spanblk-bench: %s\n", err);
-		rc = EXIT_USAGE;
-		goto out_free;
-	}
-	ret = xp_secret_load(cl->secret_file, &secret);
-	if (ret) {
-		fprintf(stderr, "spanblk-bench: secret file %s: %s\n",
-			cl->secret_file, strerror(-ret));
 		rc = EXIT_USAGE;
 		goto out_free;
 	}

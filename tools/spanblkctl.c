@@ -528,18 +528,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spanblkctl: out of memory\n");
 		return EXIT_FAIL;
 	}
-	ret = sb_cluster_load(path, cl, err, sizeof(err));
+	ret = sb_engine_load_config(path, cl, &secret, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "spanblkctl: %s\n", err);
-		rc = EXIT_USAGE;
-		goto out_free_cluster;
-	}
-	ret = xp_secret_load(cl->secret_file, &secret);
-	if (ret) {
-		fprintf(stderr, "spanblkctl: secret file %s: %s\n",
-			cl->secret_file,
-			ret == -EINVAL ? "must hold 16 to 256 bytes"
-				       : strerror(-ret));
 		rc = EXIT_USAGE;
 		goto out_free_cluster;
 	}
