@@ -39,6 +39,7 @@
 #include "../xport/auth.h"
 #include "cdb.h"
 #include "handler_internal.h"
+#include "modepage.h"
 #include "sense.h"
 
 #define SBH_ERRLEN 256
@@ -632,8 +633,6 @@ static bool sbh_runner_data_in(uint8_t opcode)
 	switch (opcode) {
 	case SCSI_OP_INQUIRY:
 	case SCSI_OP_REQUEST_SENSE:
-	case SCSI_OP_MODE_SENSE_6:
-	case SCSI_OP_MODE_SENSE_10:
 	case SCSI_OP_READ_CAPACITY_10:
 	case SCSI_OP_SERVICE_ACTION_IN_16:
 	case SCSI_OP_MAINTENANCE_IN:
@@ -642,6 +641,33 @@ static bool sbh_runner_data_in(uint8_t opcode)
 	default:
 		return false;
 	}
+}
+
+/*
+ * MODE SENSE(6)/(10): answered here so the header says DPOFUA = 1
+ * (modepage.h). At most the ALLOCATION LENGTH is returned; the rest of the
+ * Data-In buffer is zero (the kernel returns all of it, see above).
+ */
+static int sbh_mode_sense_cmd(struct sbh_dev *d, struct tcmulib_cmd *cmd)
+{
+	struct sbh_mode_lun ml = {
+		.nr_blocks = atomic_load(&d->lun.nr_blocks),
+		.block_size = d->lun.block_size,
+		.wce = atomic_load(&d->lun.wce),
+	};
+	size_t clen = cmd->cdb[0] == SCSI_OP_MODE_SENSE_6 ? 6 : 10;
+	uint8_t buf[SBH_MODE_MAX_LEN];
+	size_t len, alloc;
+	int st;
+
+	tcmu_iovec_zero(cmd->iovec, cmd->iov_cnt);
+	st = sbh_mode_sense(cmd->cdb, clen, &ml, buf, sizeof(buf), &len);
+	if (st != TCMU_STS_OK)
+		return st;
+	alloc = sbh_mode_sense_alloc_len(cmd->cdb, clen);
+	tcmu_memcpy_into_iovec(cmd->iovec, cmd->iov_cnt, buf,
+			       len < alloc ? len : alloc);
+	return TCMU_STS_OK;
 }
 
 /*
@@ -672,6 +698,9 @@ static int sbh_handle_cmd(struct tcmu_device *dev, struct tcmur_cmd *tcmd)
 	if (!d)
 		return TCMU_STS_NOT_HANDLED;
 	d->ws_unmap_cmd = NULL;
+	if (cmd->cdb[0] == SCSI_OP_MODE_SENSE_6 ||
+	    cmd->cdb[0] == SCSI_OP_MODE_SENSE_10)
+		return sbh_mode_sense_cmd(d, cmd);
 	if (sbh_runner_data_in(cmd->cdb[0])) {
 		tcmu_iovec_zero(cmd->iovec, cmd->iov_cnt);
 		return TCMU_STS_NOT_HANDLED;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target: CDB decoding and the UNMAP parameter list, then the
- * dispatcher's checks on what decoded, against a fixed LUN. Input: one
- * CDB (its length from the group code) followed by a Data-Out buffer.
+ * dispatcher's checks on what decoded, against a fixed LUN, and the
+ * handler's MODE SENSE answers. Input: one CDB (its length from the group
+ * code) followed by a Data-Out buffer.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -10,9 +11,28 @@
 
 #include "handler/cdb.h"
 #include "handler/dispatch.h"
+#include "handler/modepage.h"
 #include "handler/tcmu_abi.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void mode_sense(const uint8_t *data, size_t size)
+{
+	const struct sbh_mode_lun ml = {
+		.nr_blocks = (1ull << 40) / 512,
+		.block_size = 512,
+		.wce = size & 1,
+	};
+	uint8_t buf[SBH_MODE_MAX_LEN];
+	size_t len = 0;
+
+	if (sbh_mode_sense(data, size, &ml, buf, sizeof(buf), &len) ==
+	    TCMU_STS_OK) {
+		if (len > sizeof(buf))
+			__builtin_trap();
+	}
+	(void)sbh_mode_sense_alloc_len(data, size);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
+	mode_sense(data, size);
 	len = sbh_cdb_length(data[0]);
 	if (sbh_cdb_decode(data, size, &c) || len < 0)
 		goto list;

@@ -2140,6 +2140,69 @@ static void test_errors(void **state)
 	assert_int_equal(atomic_load(&h_violations), 0);
 }
 
+/*
+ * MODE SENSE is the handler's (the runner's says DPOFUA = 0): DPOFUA set,
+ * the caching page's WCE, no byte past the ALLOCATION LENGTH or past the
+ * answer left over from an earlier command.
+ */
+static void test_mode_sense(void **state)
+{
+	uint8_t cdb[H_CDB_MAX] = {0};
+	uint8_t buf[256];
+	struct h_result res;
+	struct h_rdev *rd;
+	size_t i;
+
+	(void)state;
+	rd = h_open_lun("harness-mode", H_LUN_SIZE);
+
+	/* MODE SENSE(6), all pages, over a buffer full of stale bytes */
+	memset(buf, 0xa5, sizeof(buf));
+	cdb[0] = SCSI_OP_MODE_SENSE_6;
+	cdb[2] = 0x3f;
+	cdb[4] = 255;
+	assert_int_equal(h_exec(rd, cdb, 6, buf, 255, 3, &res), 0);
+	H_ASSERT_GOOD("MODE SENSE(6)", &res);
+	assert_int_equal(buf[2] & 0x10, 0x10); /* DPOFUA */
+	assert_int_equal(buf[3], 8); /* one block descriptor */
+	/* NUMBER OF LOGICAL BLOCKS and LOGICAL BLOCK LENGTH */
+	assert_int_equal((uint64_t)buf[4] << 24 | (uint64_t)buf[5] << 16 |
+				 (uint64_t)buf[6] << 8 | buf[7],
+			 H_LUN_SIZE / H_BLOCK);
+	assert_int_equal(buf[9] << 16 | buf[10] << 8 | buf[11], H_BLOCK);
+	assert_int_equal(buf[24], 0x08); /* caching page, after 01h */
+	assert_int_equal(buf[26] & 0x04, 0x04); /* WCE */
+	for (i = (size_t)buf[0] + 1; i < 255; i++)
+		assert_int_equal(buf[i], 0);
+
+	/* MODE SENSE(10) truncated to 10 bytes: the rest stays zero */
+	memset(buf, 0xa5, sizeof(buf));
+	memset(cdb, 0, sizeof(cdb));
+	cdb[0] = SCSI_OP_MODE_SENSE_10;
+	cdb[1] = 0x08; /* DBD */
+	cdb[2] = 0x08;
+	cdb[8] = 10;
+	assert_int_equal(h_exec(rd, cdb, 10, buf, 64, 1, &res), 0);
+	H_ASSERT_GOOD("MODE SENSE(10)", &res);
+	assert_int_equal(buf[0] << 8 | buf[1], 8 + 20 - 2);
+	assert_int_equal(buf[3], 0x10);
+	assert_int_equal(buf[8], 0x08);
+	for (i = 10; i < 64; i++)
+		assert_int_equal(buf[i], 0);
+
+	/* saved values: SAVING PARAMETERS NOT SUPPORTED */
+	cdb[2] = 0xc0 | 0x3f;
+	assert_int_equal(h_exec(rd, cdb, 10, buf, 64, 1, &res), 0);
+	H_ASSERT_CHECK("MODE SENSE saved", &res, SCSI_SK_ILLEGAL_REQUEST,
+		       0x3900);
+	/* an unknown page */
+	cdb[2] = 0x1c;
+	assert_int_equal(h_exec(rd, cdb, 10, buf, 64, 1, &res), 0);
+	H_ASSERT_CHECK("MODE SENSE page 1Ch", &res, SCSI_SK_ILLEGAL_REQUEST,
+		       SCSI_ASC_INVALID_FIELD_IN_CDB);
+	assert_int_equal(atomic_load(&h_violations), 0);
+}
+
 /* A node killed and restarted between write and read: data intact. */
 static void test_node_restart(void **state)
 {
@@ -2342,6 +2405,7 @@ int main(int argc, char **argv)
 					  h_test_teardown),
 		cmocka_unit_test_teardown(test_sync_cache, h_test_teardown),
 		cmocka_unit_test_teardown(test_errors, h_test_teardown),
+		cmocka_unit_test_teardown(test_mode_sense, h_test_teardown),
 		cmocka_unit_test_teardown(test_node_restart, h_test_teardown),
 		cmocka_unit_test_teardown(test_replica_down, h_test_teardown),
 		cmocka_unit_test_teardown(test_bad_config, h_test_teardown),
