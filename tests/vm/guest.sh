@@ -25,8 +25,10 @@ if [ ! -f "$out/job.env" ]; then
 	say "FATAL (stage 2): no $out/job.env"
 	exit 1
 fi
+set -a # every setting reaches the scenario
 # shellcheck source=/dev/null
 . "$out/job.env"
+set +a
 export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO
 # A repository under /tmp, /run or /dev/shm (a CI clone, say) would be
 # hidden by the tmpfs mounts below: bind it to /sbvm-repo first.

@@ -19,7 +19,8 @@
 # Environment: SBVM_VERBOSE=1 prints every console line; SBVM_KERNEL_PKG
 # picks the kernel package; SBVM_KERNEL_DEB uses a local .deb instead of
 # downloading; SBVM_MEM, SBVM_SMP, SBVM_NICE tune the guest; SBVM_CACHE
-# (default .cache/vm) holds the kernel.
+# (default .cache/vm) holds the kernel. Every other exported SBVM_* variable
+# (a scenario's settings, e.g. SBVM_CONF_FAMILIES) is passed to the guest.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -85,6 +86,15 @@ SBVM_SCENARIO=$scenario
 SBVM_REPO=$root
 SBVM_TIMEOUT=$timeout
 JOB
+# Scenario settings (SBVM_CONF_*, SBVM_BENCH_*, ...) travel with the job;
+# the host-side ones above and below stay here.
+while IFS= read -r var; do
+	case $var in
+	SBVM_SCENARIO | SBVM_REPO | SBVM_TIMEOUT | SBVM_OUT_DIR | SBVM_CACHE | \
+		SBVM_KERNEL_* | SBVM_MEM | SBVM_SMP | SBVM_NICE | SBVM_VERBOSE) ;;
+	*) printf '%s=%q\n' "$var" "${!var}" >>"$out/job.env" ;;
+	esac
+done < <(compgen -e SBVM_)
 
 echo "vm: booting $VMH_KVER (TCG, -nic none) for scenario $name, limit ${timeout}s"
 vmh_boot "$out" "$timeout"
