@@ -11,10 +11,14 @@
 #   - blkdiscard of a written range reads back zeros and the nodes' files
 #     shrink (allocated bytes) while their UNMAP counters grow;
 #   - SYNCHRONIZE CACHE (sg_sync, and fsync through the kernel's write-cache
-#     flush) makes every node's FLUSHES counter grow.
+#     flush) makes every node's FLUSHES counter grow;
+# and then, in the same boot, issue 3 item 3: libiscsi's conformance suite
+# on a second spanblk LUN and on a LIO fileio LUN
+# (tests/vm/lib-conformance.sh, docs/conformance.md).
 # Skips (exit 77) when build/spanblkd, build/spanblkctl or
 # build/handler_spanblk.so is missing.
 . "$SBVM_REPO/tests/vm/lib.sh"
+. "$SBVM_REPO/tests/vm/lib-conformance.sh"
 
 build=$SBVM_REPO/build
 for f in spanblkd spanblkctl handler_spanblk.so; do
@@ -164,9 +168,14 @@ vmg_info "fsync: FLUSH ops on the nodes $f1 -> $f2"
 [ "$f2" -ge $((f1 + VMG_NODES)) ] ||
 	vmg_fail "fsync on $dev sent no SYNCHRONIZE CACHE to every node ($f1 -> $f2)"
 
-vmg_step shutdown
 vmg_iscsi_logout "$iqn"
-vmg_tcmu_down
-vmg_nodes_stop
 "$build/spanblkctl" counters >"$res/counters.txt" 2>&1 || true
 vmg_info "iSCSI LUN on spanblk passed"
+
+# The fileio reference lives on the same ext4 RAM disk as the nodes' data.
+vmg_conformance /srv/spanblk/lio
+
+vmg_step shutdown
+vmg_tcmu_down
+vmg_nodes_stop
+vmg_info "iSCSI scenario and conformance passed"
