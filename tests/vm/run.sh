@@ -19,7 +19,9 @@
 # Environment: SBVM_VERBOSE=1 prints every console line; SBVM_KERNEL_PKG
 # picks the kernel package; SBVM_KERNEL_DEB uses a local .deb instead of
 # downloading; SBVM_MEM, SBVM_SMP, SBVM_NICE tune the guest; SBVM_CACHE
-# (default .cache/vm) holds the kernel.
+# (default .cache/vm) holds the kernel. SBVM_CONF_* and SBVM_BENCH_*
+# (the conformance and bench_guest scenarios' knobs) are passed to the
+# guest.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -85,6 +87,11 @@ SBVM_SCENARIO=$scenario
 SBVM_REPO=$root
 SBVM_TIMEOUT=$timeout
 JOB
+# The scenarios' own knobs (SBVM_CONF_*, SBVM_BENCH_*) go to the guest
+# too: it does not inherit this environment.
+for v in $(compgen -v | grep -E '^SBVM_(CONF|BENCH)_'); do
+	printf 'export %s=%q\n' "$v" "${!v}"
+done >>"$out/job.env"
 
 echo "vm: booting $VMH_KVER (TCG, -nic none) for scenario $name, limit ${timeout}s"
 vmh_boot "$out" "$timeout"
