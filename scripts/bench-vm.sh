@@ -52,11 +52,12 @@ for data in "$res"/perf/*.data; do
 		echo "# $(basename "$data" .data): whole guest, by process and object"
 		perf report -i "$data" --kallsyms="$res/perf/kallsyms" \
 			--no-children --stdio --sort comm,dso 2>/dev/null |
-			grep -E '^ +[0-9.]+%' | head -n 20
+			grep -E '^ +[0-9.]+%' | sed 's/ *$//' | head -n 20
 		echo "# $(basename "$data" .data): top symbols"
 		perf report -i "$data" --kallsyms="$res/perf/kallsyms" \
 			--no-children --stdio --sort comm,dso,symbol 2>/dev/null |
-			grep -E '^ +[0-9.]+%' | head -n 30
+			grep -E '^ +[0-9.]+%' | sed 's/ *- *- *$//; s/ *$//' |
+			head -n 30
 	} >"${data%.data}.report.txt"
 done
 if [ "$rc" -eq 0 ]; then

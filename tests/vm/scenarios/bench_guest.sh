@@ -312,8 +312,8 @@ bad=$(grep -v ' errors=0 ' "$res/runs.txt")
 [ -z "$bad" ] || vmg_fail "runs with I/O errors: $bad"
 
 if [ "${SBVM_BENCH_PERF:-1}" = 1 ] && command -v perf >/dev/null; then
-	# Where the guest's time goes in two spanblk jobs and the engine's
-	# own 1 MiB read: whole guest, cpu-clock (no PMU under TCG),
+	# Where the guest's time goes in two spanblk jobs, the 1 MiB read on
+	# user:qcow and the engine's own 1 MiB read: whole guest, cpu-clock (no PMU under TCG),
 	# reported on the host (scripts/bench-vm.sh) with kallsyms.
 	vmg_step perf
 	mkdir -p "$res/perf"
@@ -347,6 +347,8 @@ if [ "${SBVM_BENCH_PERF:-1}" = 1 ] && command -v perf >/dev/null; then
 		perf_during "spanblk-$job" fio_job spanblk "$job" \
 			"$res/perf/spanblk-$job.json"
 	done
+	# The same 1 MiB read on user:qcow, for comparison.
+	perf_during qcow-read1m fio_job qcow read1m "$res/perf/qcow-read1m.json"
 	read -r rw bs q <<<"$(job_spec read1m)"
 	perf_during spanblk-bench-read1m "$build/spanblk-bench" --lun bench \
 		--size "$area" --rw "$rw" --bs "$bs" --qd "$q" \
