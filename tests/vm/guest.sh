@@ -27,7 +27,7 @@ if [ ! -f "$out/job.env" ]; then
 fi
 # shellcheck source=/dev/null
 . "$out/job.env"
-export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO
+export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO SBVM_TIMEOUT
 # A repository under /tmp, /run or /dev/shm (a CI clone, say) would be
 # hidden by the tmpfs mounts below: bind it to /sbvm-repo first.
 case $SBVM_REPO/ in
