@@ -10,6 +10,8 @@
 #   make demo            iSCSI LUN on a three-node cluster, in a QEMU guest
 #   make demo-host       three-node cluster on 127.0.0.1 and spanblk-bench
 #   make bench           the benchmark of docs/benchmarks.md
+#   make bench-vm        the guest benchmark of docs/benchmarks.md (QEMU,
+#                        root; not part of make check)
 #   make format          clang-format in place; make format-check to verify
 
 CC ?= gcc
@@ -169,6 +171,10 @@ demo-host: all
 bench: all
 	scripts/bench.sh
 
+# spanblk, LIO fileio and user:qcow over iSCSI in one guest boot (root).
+bench-vm: all
+	scripts/bench-vm.sh
+
 FORMAT_SRCS = $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)
 format:
 	clang-format -i $(FORMAT_SRCS)
@@ -179,7 +185,7 @@ clean:
 	rm -rf $(B) $(S) $(F)
 
 .PHONY: all san check check-quick check-vm fuzz fuzz-build install demo \
-	demo-host bench \
+	demo-host bench bench-vm \
 	format format-check clean
 .SECONDARY:
 

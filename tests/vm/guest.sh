@@ -29,7 +29,7 @@ set -a # every setting reaches the scenario
 # shellcheck source=/dev/null
 . "$out/job.env"
 set +a
-export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO
+export SBVM_OUT=$out SBVM_REPO SBVM_SCENARIO SBVM_TIMEOUT
 # A repository under /tmp, /run or /dev/shm (a CI clone, say) would be
 # hidden by the tmpfs mounts below: bind it to /sbvm-repo first.
 case $SBVM_REPO/ in

@@ -644,13 +644,14 @@ vmg_node_bytes() {
 	echo "$total"
 }
 
-# vmg_spanblk_target: applies targetcli_snippets/backstore.txt and
-# iscsi-target.txt as users paste them (`grep -v '^#' FILE | targetcli`,
-# both files in one targetcli start), checks configfs for the portal, LUN
-# and backstore. Sets VMG_IQN, VMG_INITIATOR (the snippet's ACL) and
-# VMG_SO (the backstore's name).
-vmg_spanblk_target() {
-	local f=/run/spanblk.tcli tpg
+# vmg_spanblk_commands FILE: writes the targetcli commands of
+# targetcli_snippets/backstore.txt and iscsi-target.txt to FILE, as users
+# paste them (`grep -v '^#' FILE | targetcli`), so a scenario can add its
+# own commands and still configure everything in ONE targetcli start. Sets
+# VMG_IQN, VMG_INITIATOR (the snippet's ACL) and VMG_SO (the backstore's
+# name).
+vmg_spanblk_commands() {
+	local f=$1
 	{
 		grep -v '^#' "$SBVM_REPO/targetcli_snippets/backstore.txt"
 		grep -v '^#' "$SBVM_REPO/targetcli_snippets/iscsi-target.txt"
@@ -662,12 +663,94 @@ vmg_spanblk_target() {
 		"$f" | head -n1)
 	[ -n "$VMG_IQN" ] || vmg_fail "no '/iscsi create IQN' in the snippets"
 	[ -n "$VMG_SO" ] || vmg_fail "no user:spanblk backstore in the snippets"
-	vmg_targetcli "$f"
-	tpg=/sys/kernel/config/target/iscsi/$VMG_IQN/tpgt_1
-	[ "$(cat "$tpg/enable")" = 1 ] ||
-		vmg_fail "target portal group not enabled"
-	[ -d "$tpg/np/127.0.0.1:3260" ] || vmg_fail "no portal 127.0.0.1:3260"
-	[ -d "$tpg/lun/lun_0" ] || vmg_fail "no LUN 0"
+}
+
+# vmg_target_check IQN: fails unless configfs shows IQN's portal group
+# enabled, its portal on 127.0.0.1:3260 and a LUN 0.
+vmg_target_check() {
+	local tpg=/sys/kernel/config/target/iscsi/$1/tpgt_1
+	[ "$(cat "$tpg/enable" 2>/dev/null)" = 1 ] ||
+		vmg_fail "target portal group of $1 not enabled"
+	[ -d "$tpg/np/127.0.0.1:3260" ] || vmg_fail "$1: no portal 127.0.0.1:3260"
+	[ -d "$tpg/lun/lun_0" ] || vmg_fail "$1: no LUN 0"
+}
+
+# vmg_spanblk_check: after vmg_spanblk_commands' commands ran, checks
+# configfs for the snippet's portal, LUN and backstore.
+vmg_spanblk_check() {
+	vmg_target_check "$VMG_IQN"
 	ls -d /sys/kernel/config/target/core/user_*/"$VMG_SO" >/dev/null \
 		2>&1 || vmg_fail "no user:spanblk backstore '$VMG_SO' in configfs"
+}
+
+# vmg_spanblk_target: applies targetcli_snippets/backstore.txt and
+# iscsi-target.txt as users paste them (both files in one targetcli
+# start), checks configfs for the portal, LUN and backstore. Sets what
+# vmg_spanblk_commands sets.
+vmg_spanblk_target() {
+	local f=/run/spanblk.tcli
+	vmg_spanblk_commands "$f"
+	vmg_targetcli "$f"
+	vmg_spanblk_check
+}
+
+# vmg_handler_dir DIR FILE...: a folder for tcmu-runner --handler-path
+# holding links to the handler FILEs (handler_NAME.so), so the build's
+# handler and tcmu-runner's own (user:qcow, say) load in one runner.
+vmg_handler_dir() {
+	local dir=$1 f
+	shift
+	mkdir -p "$dir"
+	for f in "$@"; do
+		[ -f "$f" ] || vmg_fail "no handler $f"
+		ln -sf "$f" "$dir/$(basename "$f")" || vmg_fail "link $f"
+	done
+}
+
+# vmg_cpu_stat: "BUSY TOTAL" jiffies of the whole guest from /proc/stat
+# (busy: user, nice, system, irq, softirq, steal; total adds idle, iowait).
+# Shell builtins only: it runs between timed runs, and every process
+# started under TCG costs.
+vmg_cpu_stat() {
+	local _c us ni sy id io irq si st
+	read -r _c us ni sy id io irq si st _ </proc/stat
+	echo "$((us + ni + sy + irq + si + st)) $((us + ni + sy + id + io + irq + si + st))"
+}
+
+# vmg_cpu_ticks PID...: user + system clock ticks used so far by the
+# PIDs (threads included; a PID that is gone counts 0).
+vmg_cpu_ticks() {
+	local p t=0 st f
+	for p in "$@"; do
+		read -r st 2>/dev/null <"/proc/$p/stat" || continue
+		# After the ")" that ends the command name, field 3 (state)
+		# comes first: utime (14) and stime (15) are at 11 and 12.
+		read -ra f <<<"${st##*) }"
+		t=$((t + f[11] + f[12]))
+	done
+	echo "$t"
+}
+
+# vmg_fio_kv JSON...: for each of fio's JSON outputs, one line of
+# key=value of its first job (iops, mb_s, mib_s, lat_p50_us, lat_p99_us,
+# errors, client_cpu_pct) for the direction the job moved data in;
+# "errors" adds fio's error and total_err. One python start for all (it
+# takes seconds under TCG). Fails on unreadable JSON.
+vmg_fio_kv() {
+	python3 - "$@" <<'PY' || vmg_fail "unreadable fio JSON in: $*"
+import json, sys
+for path in sys.argv[1:]:
+    text = open(path).read()
+    j = json.loads(text[text.index("{"):])["jobs"][0]
+    k = "write" if j["write"]["io_bytes"] > j["read"]["io_bytes"] else "read"
+    d = j[k]
+    pct = d.get("clat_ns", {}).get("percentile", {})
+    p50 = pct.get("50.000000", 0) / 1000.0
+    p99 = pct.get("99.000000", 0) / 1000.0
+    print("iops=%.0f mb_s=%.2f mib_s=%.2f lat_p50_us=%.0f lat_p99_us=%.0f "
+          "errors=%d client_cpu_pct=%.1f" % (
+              d["iops"], d["bw_bytes"] / 1e6, d["bw_bytes"] / 2**20, p50,
+              p99, j.get("error", 0) + j.get("total_err", 0),
+              j.get("usr_cpu", 0) + j.get("sys_cpu", 0)))
+PY
 }
