@@ -39,35 +39,14 @@
 #include "proto.h"
 #include "verbs.h"
 
-/* RDMA_OFFER's opcode (docs/protocol.md); proto.c does not know it yet. */
-#define XP_RDMA_OFFER_OPCODE 5
-#define XP_RDMA_TOKEN_LEN 32
-#define XP_RDMA_OFFER_LEN 64
+/* RDMA_OFFER (XP_OP_RDMA_OFFER) and its payload codec are in proto.h. */
 #define XP_RDMA_PRIV_LEN 48
 #define XP_RDMA_PRIV_MAGIC 0x53425244u /* "SBRD" */
 #define XP_RDMA_PRIV_VERSION 1
-#define XP_RDMA_TOKEN_TTL_MS 5000
 #define XP_RDMA_TOKENS_MAX 256 /* unspent tokens a listener holds */
 #define XP_RDMA_SEGMENT_DEFAULT (256u << 10)
 
 /* ---- wire codecs ------------------------------------------------------ */
-
-/* The answer payload of RDMA_OFFER (node to gateway). */
-struct xp_rdma_offer {
-	uint8_t token[XP_RDMA_TOKEN_LEN]; /* one-time token */
-	uint8_t addr[16]; /* IPv6 form; IPv4 as ::ffff:a.b.c.d */
-	uint16_t port; /* rdma_cm port */
-	uint32_t ttl_ms; /* token validity, <= XP_RDMA_TOKEN_TTL_MS */
-	uint32_t max_ops; /* RDMA operations the node keeps in flight */
-};
-
-void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf);
-/*
- * Decode an offer of @len bytes. 0, or -EBADMSG for a wrong length,
- * nonzero reserved bytes, port 0, or ttl_ms 0 or over the maximum.
- */
-int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
-			 struct xp_rdma_offer *o);
 
 /* The private data of the gateway's rdma_cm connect request. */
 struct xp_rdma_priv {
