@@ -99,6 +99,7 @@ static bool opcode_known(uint8_t op)
 	case XP_OP_AUTH:
 	case XP_OP_PING:
 	case XP_OP_STAT:
+	case XP_OP_RDMA_OFFER:
 	case XP_OP_LUN_CREATE:
 	case XP_OP_LUN_OPEN:
 	case XP_OP_LUN_RESIZE:

@@ -187,11 +187,14 @@ static void test_rdma_offer(void **state)
 {
 	struct xp_rdma_offer o = {.port = 7401, .ttl_ms = 5000, .max_ops = 64};
 	struct xp_rdma_offer d;
-	uint8_t b[XP_RDMA_OFFER_LEN];
-	struct xp_hdr h;
+	uint8_t b[XP_RDMA_OFFER_LEN], b80[XP_HDR_LEN];
+	struct xp_hdr h, d80;
 
 	(void)state;
 	xp_hdr_init(&h, XP_OP_RDMA_OFFER, 9, 0);
+	xp_hdr_encode(&h, b80);
+	assert_int_equal(xp_hdr_decode(b80, sizeof(b80), &d80), 0);
+	assert_int_equal(d80.opcode, XP_OP_RDMA_OFFER);
 	assert_int_equal(xp_hdr_check(&h), 0);
 	assert_string_equal(xp_opcode_name(XP_OP_RDMA_OFFER), "RDMA_OFFER");
 	h.lun_id = 5;
