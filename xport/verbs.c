@@ -468,6 +468,21 @@ const struct xp_verbs_ops *xp_verbs_real(void)
 	return &real_ops;
 }
 
+bool xp_verbs_device_exists(const char *name)
+{
+	struct ibv_device **list;
+	bool found = false;
+	int n = 0, i;
+
+	list = ibv_get_device_list(&n);
+	if (!list)
+		return false;
+	for (i = 0; i < n && !found; i++)
+		found = !strcmp(ibv_get_device_name(list[i]), name);
+	ibv_free_device_list(list);
+	return found;
+}
+
 int xp_verbs_device_count(void)
 {
 	struct ibv_device **list;

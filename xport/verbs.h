@@ -176,4 +176,7 @@ const struct xp_verbs_ops *xp_verbs_real(void);
  */
 int xp_verbs_device_count(void);
 
+/* An RDMA device named @name (e.g. "rxe0") is present now. */
+bool xp_verbs_device_exists(const char *name);
+
 #endif
