@@ -1297,6 +1297,20 @@ out_free:
 	return ret;
 }
 
+/*
+ * A request of @nc carries an RDMA descriptor: is its RDMA connection up?
+ * The gateway describes only after its ESTABLISHED, so an accepted
+ * connection whose ESTABLISHED we have not read yet counts as up.
+ */
+static bool rdma_ready(struct nd_conn *nc)
+{
+	struct nd_server *s = nc->srv;
+
+	if (!nc->rdma_up && !nc->rdma && s->rl && !s->rdma_dead)
+		xp_rdma_token_confirm(s->rl, nc);
+	return nc->rdma_up;
+}
+
 static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		    bool crc_ok)
 {
@@ -1338,7 +1352,7 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		req_answer(req, ret);
 	else if (!crc_ok)
 		req_answer(req, -EBADMSG);
-	else if (h->desc_xport == XP_DESC_RDMA && !nc->rdma_up)
+	else if (h->desc_xport == XP_DESC_RDMA && !rdma_ready(nc))
 		req_answer(req, -EPROTO); /* not negotiated: resend inline */
 	else
 		dispatch(req);

@@ -92,7 +92,7 @@ run_fuzz() {
 # iSCSI in a QEMU guest. A skipped scenario fails the run when CI=true.
 run_vm() {
 	local s rc log
-	for s in ${VM_SCENARIOS:-iscsi_spanblk}; do
+	for s in ${VM_SCENARIOS:-iscsi_spanblk rdma_spanblk}; do
 		log="$logdir/vm_$s.log"
 		echo "== vm/$s"
 		tests/vm/run.sh "$s" "${VM_TIMEOUT:-900}" >"$log" 2>&1

@@ -59,8 +59,18 @@ int xp_rdma_priv_decode(const void *data, size_t len, struct xp_rdma_priv *p)
 {
 	const uint8_t *b = data;
 
-	if (!b || len != XP_RDMA_PRIV_LEN)
+	size_t i;
+
+	/*
+	 * On IB and RoCE the passive side gets the REQ's whole private data
+	 * area (XP_VERBS_PRIV_MAX bytes), ours then zeros: accept that much
+	 * padding, and only zeros in it.
+	 */
+	if (!b || len < XP_RDMA_PRIV_LEN || len > XP_VERBS_PRIV_MAX)
 		return -EBADMSG;
+	for (i = XP_RDMA_PRIV_LEN; i < len; i++)
+		if (b[i])
+			return -EBADMSG;
 	if (xp_get_be32(b + PD_MAGIC) != XP_RDMA_PRIV_MAGIC ||
 	    b[PD_VERSION] != XP_RDMA_PRIV_VERSION || b[PD_RSVD] ||
 	    b[PD_RSVD + 1] || b[PD_RSVD + 2])
@@ -1210,6 +1220,21 @@ int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session)
 			xp_rdma_conn_free(c);
 	}
 	return n;
+}
+
+int xp_rdma_token_confirm(struct xp_rdma_listener *l, const void *session)
+{
+	struct xp_rdma_conn *c;
+
+	for (c = l->pending; c; c = c->lnext) {
+		if (c->session != session || c->state != ST_CONNECTING)
+			continue;
+		/* rdma_accept left the QP ready to send (RTS). */
+		c->state = ST_UP;
+		report(c, 0);
+		return 1;
+	}
+	return 0;
 }
 
 /* Find the live token equal to @tok, comparing every slot in full. */

@@ -56,8 +56,9 @@ struct xp_rdma_priv {
 
 void xp_rdma_priv_encode(const struct xp_rdma_priv *p, uint8_t *buf);
 /*
- * Decode private data of @len bytes (a peer may send up to 56; only
- * exactly XP_RDMA_PRIV_LEN is accepted). 0 or -EBADMSG.
+ * Decode private data of @len bytes: XP_RDMA_PRIV_LEN, followed by zeros
+ * up to XP_VERBS_PRIV_MAX (IB and RoCE deliver the REQ's whole private
+ * data area, padded). 0 or -EBADMSG.
  */
 int xp_rdma_priv_decode(const void *buf, size_t len, struct xp_rdma_priv *p);
 
@@ -320,6 +321,15 @@ int xp_rdma_token_issue(struct xp_rdma_listener *l, const void *session,
  * freed. Returns how many tokens were revoked.
  */
 int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session);
+
+/*
+ * The gateway of TCP session @session described a buffer, which it does
+ * only once its side of the RDMA connection is established: take the
+ * session's accepted connection as established now, even if rdma_cm's
+ * ESTABLISHED (the gateway's RTU) has not been read yet (its state
+ * callback reports up). Returns 1 when a connection was confirmed, else 0.
+ */
+int xp_rdma_token_confirm(struct xp_rdma_listener *l, const void *session);
 
 /* Connect requests refused since the listener started (tests, counters). */
 uint64_t xp_rdma_listener_refused(const struct xp_rdma_listener *l);

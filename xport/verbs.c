@@ -115,8 +115,13 @@ static int v_get_cm_event(struct rdma_event_channel *ch,
 	if (e->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
 		ev->priv = e->param.conn.private_data;
 		ev->priv_len = e->param.conn.private_data_len;
-		ev->responder_resources = e->param.conn.responder_resources;
-		ev->initiator_depth = e->param.conn.initiator_depth;
+		/*
+		 * The CM reports a REQ's values from the receiver's side
+		 * (what it may initiate = the peer's responder resources);
+		 * ours are the peer's own, as it passed them to connect.
+		 */
+		ev->responder_resources = e->param.conn.initiator_depth;
+		ev->initiator_depth = e->param.conn.responder_resources;
 	}
 	ev->raw = e;
 	return 0;
