@@ -12,7 +12,11 @@
  *      session; a WRITE and a READ whose descriptors name B's pool move
  *      a pattern by RDMA and back;
  *   4. on A (no RDMA connection), a WRITE with a descriptor is answered
- *      EPROTO and the same WRITE inline succeeds: the session goes on.
+ *      EPROTO and the same WRITE inline succeeds: the session goes on;
+ *   5. on B, a READ whose descriptor points past B's registration: the
+ *      gateway's HCA refuses the node's RDMA WRITE, the node answers
+ *      EPROTO, the same READ inline returns the data, and STAT shows the
+ *      session inline from then on.
  *
  * Prints one "<check>: yes|no" line each; exits 0 when every answer is the
  * expected one, 1 otherwise, 2 on usage or setup errors. Needs an RDMA
@@ -303,7 +307,7 @@ int main(int argc, char **argv)
 		{"node", required_argument, NULL, 'n'},
 		{NULL, 0, NULL, 0},
 	};
-	static uint8_t want[IO_LEN], lay_name[XP_LAYOUT_LEN + 16];
+	static uint8_t want[IO_LEN], got[IO_LEN], lay_name[XP_LAYOUT_LEN + 16];
 	const char *path = SB_DEFAULT_CLUSTER_CONF, *name = "rdma-forge";
 	struct xp_layout lay = {.chunk_size = 1u << 20, .replicas = 1};
 	struct xp_rdma_offer oa, ob;
@@ -403,15 +407,38 @@ int main(int argc, char **argv)
 
 	/* 4: session A has no RDMA connection: inline only. */
 	xp_hdr_init(&h, XP_OP_WRITE, 0, lun);
+	h.offset = 64 << 10;
 	h.length = IO_LEN;
 	xp_rdma_pool_describe(xp_rdma_conn_pool(c), b, 0, IO_LEN, &h);
 	check("descriptor on a session without RDMA answered EPROTO",
 	      rpc(&a, &h, NULL, NULL, 0, &ans) == XP_ST_EPROTO);
 	xp_hdr_init(&h, XP_OP_WRITE, 0, lun);
+	h.offset = 64 << 10;
 	h.length = IO_LEN;
 	h.payload_len = IO_LEN;
 	check("the same WRITE inline answered OK",
 	      rpc(&a, &h, want, NULL, 0, &ans) == XP_ST_OK);
+
+	/* 5: a descriptor beyond what B registered (2 buffers). */
+	xp_hdr_init(&h, XP_OP_READ, 0, lun);
+	h.offset = 64 << 10;
+	h.length = IO_LEN;
+	xp_rdma_pool_describe(xp_rdma_conn_pool(c), b, 0, IO_LEN, &h);
+	h.desc_addr = xp_rdma_pool_base(xp_rdma_conn_pool(c)) + 2 * IO_LEN;
+	check("descriptor outside the registration answered EPROTO",
+	      rpc(&s, &h, NULL, NULL, 0, &ans) == XP_ST_EPROTO);
+	xp_hdr_init(&h, XP_OP_READ, 0, lun);
+	h.offset = 64 << 10;
+	h.length = IO_LEN;
+	check("the same READ inline brought back the data",
+	      rpc(&s, &h, NULL, got, sizeof(got), &ans) == XP_ST_OK &&
+		      ans.payload_len == IO_LEN && !memcmp(got, want, IO_LEN));
+	xp_hdr_init(&h, XP_OP_STAT, 0, 0);
+	if (rpc(&s, &h, NULL, statbuf, sizeof(statbuf), &ans) != XP_ST_OK ||
+	    xp_stat_decode(statbuf, ans.payload_len, &st, NULL, 0) < 0)
+		die("STAT", EPROTO);
+	check("after the RDMA failure STAT reports the session inline",
+	      !(st.flags & XP_STAT_F_RDMA_SESSION));
 
 	xp_rdma_pool_put(xp_rdma_conn_pool(c), b);
 	xp_hdr_init(&h, XP_OP_LUN_DELETE, 0, lun);

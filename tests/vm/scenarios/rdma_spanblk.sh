@@ -131,6 +131,8 @@ if [ -x "$build/rdma-forge" ]; then
 		vmg_fail "the node accepted a token of another session"
 	grep -q '^own token accepted: yes' "$res/forge.txt" ||
 		vmg_fail "the node refused a session's own token"
+	grep -q ': no$' "$res/forge.txt" &&
+		vmg_fail "rdma-forge: $(grep ': no$' "$res/forge.txt" | tr '\n' ' ')"
 	grep -qE 'refused a connect request: token of another session' \
 		"$SBVM_OUT/logs/node1.log" ||
 		vmg_fail "node 1 did not log the refusal"
