@@ -50,7 +50,7 @@ PROGS := $(if $(wildcard node/main.c),spanblkd) \
 	$(if $(wildcard handler/handler.c),handler_spanblk.so) \
 	$(foreach t,$(TOOL_NAMES),$(if $(wildcard tools/$(t).c),$(t)))
 
-all: $(addprefix $(B)/,$(PROGS))
+all: $(addprefix $(B)/,$(PROGS)) $(B)/rdma-forge
 
 # ---- objects ---------------------------------------------------------------
 $(B)/obj/%.o: %.c
@@ -87,6 +87,11 @@ $(1)/handler_spanblk.so: $(call obj,$(1),handler/handler.c) \
 endef
 $(eval $(call flavour,$(B),))
 $(eval $(call flavour,$(S),$(SAN_CFLAGS)))
+
+# ---- guest test helper: token binding on a real RDMA device ----------------
+# (tests/vm/scenarios/rdma_spanblk.sh runs it; not installed)
+$(B)/rdma-forge: $(call obj,$(B),tests/vm/rdma_forge.c) $(B)/libspanblk.a
+	$(CC) -o $@ $^ $(LDLIBS)
 
 # ---- unit tests: one binary per source file, sanitizers on -----------------
 UNIT_BINS := $(patsubst tests/unit/%.c,$(S)/tests/%,$(UNIT_SRCS))

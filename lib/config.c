@@ -9,7 +9,12 @@
  *   secret_file = /etc/spanblk/secret   port = 7400
  *   io_timeout_ms = 30000               data_dir = /var/lib/spanblk
  *   queue_depth = 64                    secret_file = /etc/spanblk/secret
- *   [node.1]                            rdma_device = rxe0
+ *   rdma = auto                         rdma_device = rxe0
+ *   rdma_buffers = 16                   rdma_addr = 10.0.0.1
+ *   rdma_buffer_size = 1M               rdma_port = 7401
+ *   [node.1]                            rdma_buffers = 32
+ *                                       rdma_segment = 256K
+ *                                       rdma_max_ops = 64
  *   address = 10.0.0.1
  *   port = 7400
  */
@@ -168,6 +173,25 @@ static int cluster_key(void *user, const char *section, const char *name,
 			if (sb_parse_uint(value, 1, 4096, &v) < 0)
 				goto bad_value;
 			cl->queue_depth = (unsigned int)v;
+		} else if (!strcmp(name, "rdma")) {
+			if (!strcmp(value, "auto"))
+				cl->rdma = SB_RDMA_AUTO;
+			else if (!strcmp(value, "off"))
+				cl->rdma = SB_RDMA_OFF;
+			else if (!strcmp(value, "on"))
+				cl->rdma = SB_RDMA_ON;
+			else
+				goto bad_value;
+		} else if (!strcmp(name, "rdma_buffers")) {
+			if (sb_parse_uint(value, 1, 4096, &v) < 0)
+				goto bad_value;
+			cl->rdma_buffers = (unsigned int)v;
+		} else if (!strcmp(name, "rdma_buffer_size")) {
+			if (sb_parse_size(value, &v) < 0 ||
+			    v < SB_RDMA_BUF_MIN || v > SB_RDMA_BUF_MAX ||
+			    v % SB_RDMA_BUF_MIN)
+				goto bad_value;
+			cl->rdma_buffer_size = (uint32_t)v;
 		} else {
 			goto bad_key;
 		}
@@ -233,6 +257,9 @@ static void cluster_defaults(struct sb_cluster *cl)
 	cl->chunk_size = SB_DEFAULT_CHUNK;
 	cl->io_timeout_ms = SB_DEFAULT_IO_TIMEOUT_MS;
 	cl->queue_depth = SB_DEFAULT_QUEUE_DEPTH;
+	cl->rdma = SB_RDMA_AUTO;
+	cl->rdma_buffers = SB_DEFAULT_GW_RDMA_BUFFERS;
+	cl->rdma_buffer_size = SB_DEFAULT_GW_RDMA_BUFFER;
 }
 
 static int parse_text(const char *text, ini_handler h, struct parse_ctx *ctx)
@@ -397,6 +424,10 @@ void sb_nodecfg_defaults(struct sb_nodecfg *nc)
 	snprintf(nc->data_dir, sizeof(nc->data_dir), "/var/lib/spanblk");
 	snprintf(nc->secret_file, sizeof(nc->secret_file),
 		 "/etc/spanblk/secret");
+	nc->rdma_port = SB_DEFAULT_RDMA_PORT;
+	nc->rdma_buffers = SB_DEFAULT_RDMA_BUFFERS;
+	nc->rdma_segment = SB_DEFAULT_RDMA_SEGMENT;
+	nc->rdma_max_ops = SB_DEFAULT_RDMA_MAX_OPS;
 }
 
 static int node_key(void *user, const char *section, const char *name,
@@ -432,6 +463,26 @@ static int node_key(void *user, const char *section, const char *name,
 	} else if (!strcmp(name, "rdma_device")) {
 		if (!copy_str(nc->rdma_device, sizeof(nc->rdma_device), value))
 			goto bad_value;
+	} else if (!strcmp(name, "rdma_addr")) {
+		if (!copy_str(nc->rdma_addr, sizeof(nc->rdma_addr), value))
+			goto bad_value;
+	} else if (!strcmp(name, "rdma_port")) {
+		if (sb_parse_uint(value, 1, 65535, &v) < 0)
+			goto bad_value;
+		nc->rdma_port = (uint16_t)v;
+	} else if (!strcmp(name, "rdma_buffers")) {
+		if (sb_parse_uint(value, 1, 4096, &v) < 0)
+			goto bad_value;
+		nc->rdma_buffers = (uint32_t)v;
+	} else if (!strcmp(name, "rdma_segment")) {
+		if (sb_parse_size(value, &v) < 0 || v < SB_RDMA_BUF_MIN ||
+		    v > SB_RDMA_BUF_MAX || v % SB_RDMA_BUF_MIN)
+			goto bad_value;
+		nc->rdma_segment = (uint32_t)v;
+	} else if (!strcmp(name, "rdma_max_ops")) {
+		if (sb_parse_uint(value, 1, 4096, &v) < 0)
+			goto bad_value;
+		nc->rdma_max_ops = (uint32_t)v;
 	} else {
 		fail(ctx, "unknown key '%s' in [node]", name);
 		return 0;

@@ -24,6 +24,21 @@
 #define SB_DEFAULT_REPLICAS 2
 #define SB_DEFAULT_IO_TIMEOUT_MS 30000
 #define SB_DEFAULT_QUEUE_DEPTH 64
+#define SB_DEFAULT_RDMA_PORT 7401
+#define SB_DEFAULT_RDMA_BUFFERS 32 /* node: pool buffers per connection */
+#define SB_DEFAULT_RDMA_SEGMENT (256u << 10)
+#define SB_DEFAULT_RDMA_MAX_OPS 64
+#define SB_DEFAULT_GW_RDMA_BUFFERS 16 /* gateway: per node connection */
+#define SB_DEFAULT_GW_RDMA_BUFFER (1u << 20)
+#define SB_RDMA_BUF_MIN 4096u
+#define SB_RDMA_BUF_MAX (4u << 20)
+
+/* Whether a gateway moves payload by RDMA ([cluster] rdma). */
+enum sb_rdma_mode {
+	SB_RDMA_AUTO = 0, /* when this host and the node both can, per node */
+	SB_RDMA_OFF, /* never: payload inline on TCP */
+	SB_RDMA_ON, /* like auto, but a node without RDMA is logged as error */
+};
 
 struct sb_node_addr {
 	uint32_t id; /* node id, 1..UINT32_MAX, unique in the cluster */
@@ -39,6 +54,9 @@ struct sb_cluster {
 	char secret_file[PATH_MAX];
 	unsigned int io_timeout_ms; /* per request to one node */
 	unsigned int queue_depth; /* requests in flight per node */
+	enum sb_rdma_mode rdma; /* payload by RDMA when possible */
+	unsigned int rdma_buffers; /* registered buffers per node connection */
+	uint32_t rdma_buffer_size; /* bytes each, a page multiple */
 };
 
 struct sb_nodecfg {
@@ -47,7 +65,12 @@ struct sb_nodecfg {
 	uint16_t port;
 	char data_dir[PATH_MAX];
 	char secret_file[PATH_MAX];
-	char rdma_device[64]; /* empty: none */
+	char rdma_device[64]; /* empty: no RDMA, payload inline only */
+	char rdma_addr[SB_HOST_MAX + 1]; /* empty: the listen address */
+	uint16_t rdma_port; /* rdma_cm port */
+	uint32_t rdma_buffers; /* pool buffers per RDMA connection */
+	uint32_t rdma_segment; /* bytes per buffer and per RDMA operation */
+	uint32_t rdma_max_ops; /* RDMA operations in flight per connection */
 };
 
 /*

@@ -43,6 +43,26 @@
  * read fails over to the next replica; a timed-out request whose payload
  * the socket has not even taken resets the connection.
  *
+ * RDMA payload (docs/protocol.md "RDMA payload", docs/rdma.md): when this
+ * host has an RDMA device and [cluster] rdma is not off, HELLO carries
+ * XP_FEAT_RDMA. After AUTH, a node whose HELLO did too gets RDMA_OFFER;
+ * its token goes into xp_rdma_connect(). Per node:
+ *
+ *   RD_NONE --offer--> RD_OFFERED --OK--> RD_CONNECTING --up--> RD_UP
+ *      ^                    |refused           |failed          |down
+ *      `--------------------'------------------'<--- RD_DOWN <--'
+ *                     (freed once no request holds a buffer; asked
+ *                      again after a back-off)
+ *
+ * While RD_UP a READ or WRITE takes one buffer of the connection's
+ * registered pool when it is sent (a dry pool holds the node's queue back:
+ * back-pressure, never failure), a WRITE copies the caller's iovec into
+ * it, the header carries its descriptor, and a READ answer is copied out
+ * of it. The buffer comes back with the answer. An EPROTO answer puts the
+ * request back at the head of the queue to go inline. A request that
+ * times out while the node may still touch its buffer resets the node's
+ * connections, so the QP is gone before the buffer is reused.
+ *
  * Lock order: e->lock is a leaf; the loop thread never calls out (user
  * callbacks) while holding it.
  */
@@ -61,10 +81,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "log.h"
 #include "place.h"
 #include "../xport/conn.h"
+#include "../xport/rdma.h"
 #include "../xport/tcp.h"
+#include "../xport/verbs.h"
 
 #define ENG_MAX_PIECE SB_ENGINE_MAX_PIECE
 #define ENG_WINDOW 32 /* pieces of one operation in flight at once */
@@ -76,6 +101,8 @@
 #define ENG_HANDSHAKE_MS 5000 /* connect + HELLO + AUTH, at most */
 #define ENG_MAX_EVENTS 64
 #define ENG_MAX_WAIT_MS 1000 /* longest epoll sleep */
+#define ENG_RDMA_RETRY_MIN_MS 1000 /* asking a node for a new offer */
+#define ENG_RDMA_RETRY_MAX_MS 60000
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -153,6 +180,14 @@ enum eng_req_state {
 	REQ_DONE,
 };
 
+enum eng_rdma_state {
+	RD_NONE, /* payload inline; an offer may be asked for */
+	RD_OFFERED, /* RDMA_OFFER sent */
+	RD_CONNECTING, /* xp_rdma_connect() under way */
+	RD_UP, /* READ and WRITE payload by RDMA */
+	RD_DOWN, /* to be freed once no request holds a buffer */
+};
+
 enum eng_op_kind {
 	OP_IO, /* an sb_io */
 	OP_CTL, /* a synchronous control operation, one request per node */
@@ -179,6 +214,8 @@ struct eng_req {
 	const struct iovec *iov; /* payload, NULL when none */
 	int iovcnt;
 	uint32_t paylen;
+	struct xp_rdma_buf *rbuf; /* pool buffer described in flight, or NULL */
+	bool inline_only; /* the node refused its descriptor: no RDMA */
 	bool crc_given; /* data_crc holds the payload's CRC32C */
 	uint32_t data_crc; /* shared by every replica of a piece */
 	/* result */
@@ -244,15 +281,31 @@ struct eng_node {
 	uint64_t next_id;
 	struct eng_req *hash[ENG_HASH_BUCKETS];
 	struct eng_req *placed; /* its answer is arriving in its iovec */
+	/* RDMA payload (loop thread) */
+	bool node_rdma; /* the node's HELLO carried XP_FEAT_RDMA */
+	enum eng_rdma_state rd_state;
+	struct xp_rdma_conn *rdma; /* RD_CONNECTING..RD_DOWN */
+	uint64_t offer_id; /* req_id of the RDMA_OFFER in flight */
+	int rd_tag; /* epoll tag of the RDMA fds (its address is the tag) */
+	int rd_cm_fd, rd_cq_fd; /* registered in epoll, -1: not */
+	unsigned int rd_held; /* pool buffers held by requests in flight */
+	uint64_t rd_retry_at; /* RD_NONE: ask for an offer then (0: never) */
+	unsigned int rd_backoff_ms;
+	bool rd_eproto_logged; /* an EPROTO answer was logged this connection */
+	char rd_why[96]; /* why payload is inline, for status */
 	/* published to other threads under e->lock */
 	bool pub_up;
 	bool pub_tried;
+	enum sb_payload pub_payload;
+	char pub_why[96];
 };
 
 struct sb_engine {
 	struct sb_cluster cl;
 	struct xp_secret secret;
 	uint64_t gw_id; /* our HELLO sender id */
+	bool rdma_ok; /* RDMA allowed here and a device present */
+	const struct xp_verbs_ops *vops;
 	uint32_t max_piece;
 	int epfd;
 	int evfd;
@@ -898,6 +951,270 @@ static void node_update_events(struct eng_node *n)
 	n->ev_mask = want;
 }
 
+/* ---- RDMA payload ------------------------------------------------------ */
+
+static void rdma_publish(struct eng_node *n)
+{
+	struct sb_engine *e = n->e;
+	enum sb_payload p = SB_PAYLOAD_TCP;
+
+	if (n->rd_state == RD_UP)
+		p = SB_PAYLOAD_RDMA;
+	else if (n->rd_state == RD_OFFERED || n->rd_state == RD_CONNECTING)
+		p = SB_PAYLOAD_PENDING;
+	pthread_mutex_lock(&e->lock);
+	n->pub_payload = p;
+	memcpy(n->pub_why, n->rd_why, sizeof(n->pub_why));
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Payload to @n stays inline because of @why: logged when it changes. */
+static void rdma_inline(struct eng_node *n, const char *why, bool warn)
+{
+	char name[SB_HOST_MAX + 32];
+
+	if (strncmp(n->rd_why, why, sizeof(n->rd_why) - 1)) {
+		snprintf(n->rd_why, sizeof(n->rd_why), "%s", why);
+		node_name(n, name, sizeof(name));
+		if (warn)
+			sb_warn("%s: payload inline on TCP: %s", name, why);
+		else
+			sb_info("%s: payload inline on TCP: %s", name, why);
+	}
+	rdma_publish(n);
+}
+
+/* Ask @n for an offer again later (doubling back-off). */
+static void rdma_retry_later(struct eng_node *n)
+{
+	n->rd_backoff_ms = n->rd_backoff_ms ? 2 * n->rd_backoff_ms
+					    : ENG_RDMA_RETRY_MIN_MS;
+	if (n->rd_backoff_ms > ENG_RDMA_RETRY_MAX_MS)
+		n->rd_backoff_ms = ENG_RDMA_RETRY_MAX_MS;
+	n->rd_retry_at = now_ms() + n->rd_backoff_ms;
+}
+
+/* Poll the fds @n's RDMA connection has now (the CQ's comes later). */
+static void rdma_watch(struct eng_node *n)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &n->rd_tag};
+	int fd;
+
+	if (!n->rdma)
+		return;
+	fd = xp_rdma_conn_cm_fd(n->rdma);
+	if (n->rd_cm_fd < 0 && fd >= 0 &&
+	    epoll_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+		n->rd_cm_fd = fd;
+	fd = xp_rdma_conn_cq_fd(n->rdma);
+	if (n->rd_cq_fd < 0 && fd >= 0 &&
+	    epoll_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+		n->rd_cq_fd = fd;
+}
+
+/*
+ * Disconnect and free @n's RDMA connection. Every buffer must be back (or
+ * about to be unreachable: the QP goes first). Never from its callbacks.
+ */
+static void rdma_free(struct eng_node *n)
+{
+	struct sb_engine *e = n->e;
+
+	if (n->rd_cm_fd >= 0)
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->rd_cm_fd, NULL);
+	if (n->rd_cq_fd >= 0)
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->rd_cq_fd, NULL);
+	n->rd_cm_fd = n->rd_cq_fd = -1;
+	xp_rdma_conn_free(n->rdma);
+	n->rdma = NULL;
+	n->rd_held = 0;
+	n->rd_state = RD_NONE;
+}
+
+/* Take back the buffers of @n's requests in flight (before rdma_free). */
+static void rdma_release_inflight(struct eng_node *n)
+{
+	struct eng_list *it;
+
+	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+		struct eng_req *r = container_of(it, struct eng_req, link);
+
+		if (!r->rbuf)
+			continue;
+		xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma), r->rbuf);
+		r->rbuf = NULL;
+		n->rd_held--;
+	}
+}
+
+/* xp_rdma_state_cb of a node's RDMA connection. */
+static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
+{
+	struct eng_node *n = arg;
+	char name[SB_HOST_MAX + 32], why[96];
+
+	(void)c;
+	if (!err) {
+		n->rd_state = RD_UP;
+		n->rd_backoff_ms = 0;
+		n->rd_why[0] = '\0';
+		sb_info("%s: payload by RDMA",
+			node_name(n, name, sizeof(name)));
+		rdma_publish(n);
+		return;
+	}
+	/* Freed from the loop once no request holds one of its buffers. */
+	n->rd_state = RD_DOWN;
+	snprintf(why, sizeof(why), "RDMA connection: %s", strerror(-err));
+	rdma_inline(n, why, true);
+}
+
+/* Send RDMA_OFFER to @n (up, both HELLOs with XP_FEAT_RDMA). */
+static void rdma_offer(struct eng_node *n)
+{
+	struct xp_hdr h;
+
+	n->rd_retry_at = 0;
+	n->offer_id = n->next_id++;
+	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->offer_id, 0);
+	/* A failed send shows up as the connection failing. */
+	if (xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL))
+		return;
+	n->rd_state = RD_OFFERED;
+	rdma_publish(n);
+}
+
+/* @n authenticated: RDMA if both sides can, else say why not. */
+static void rdma_begin(struct eng_node *n)
+{
+	struct sb_engine *e = n->e;
+
+	n->rd_eproto_logged = false;
+	if (e->cl.rdma == SB_RDMA_OFF)
+		rdma_inline(n, "rdma = off", false);
+	else if (!e->rdma_ok)
+		rdma_inline(n, "no RDMA device on this host",
+			    e->cl.rdma == SB_RDMA_ON);
+	else if (!n->node_rdma)
+		rdma_inline(n, "the node offers no RDMA",
+			    e->cl.rdma == SB_RDMA_ON);
+	else
+		rdma_offer(n);
+}
+
+/* The node answered our RDMA_OFFER: connect with its token. */
+static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
+			  const void *payload)
+{
+	struct sb_engine *e = n->e;
+	struct xp_rdma_params p = {
+		.max_ops = 1, /* the gateway never posts */
+		.pool_count = e->cl.rdma_buffers,
+		.pool_size = e->cl.rdma_buffer_size,
+	};
+	struct sockaddr_storage ss = {0};
+	struct xp_rdma_offer o;
+	char why[96];
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
+					     0, 0, 0, 0, 0xff, 0xff};
+
+	if (n->rd_state != RD_OFFERED || h->req_id != n->offer_id)
+		return;
+	n->rd_state = RD_NONE;
+	if (h->status != XP_ST_OK) {
+		snprintf(why, sizeof(why), "RDMA_OFFER answered %s",
+			 xp_status_name(h->status));
+		rdma_inline(n, why, true);
+		rdma_retry_later(n);
+		return;
+	}
+	if (!payload || xp_rdma_offer_decode(payload, h->payload_len, &o)) {
+		rdma_inline(n, "malformed RDMA_OFFER answer", true);
+		return;
+	}
+	if (!memcmp(o.addr, v4mapped, sizeof(v4mapped))) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(o.port);
+		memcpy(&sin->sin_addr, o.addr + 12, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(o.port);
+		memcpy(&sin6->sin6_addr, o.addr, 16);
+	}
+	errno = 0;
+	n->rdma = xp_rdma_connect(e->vops, &p, (struct sockaddr *)&ss, e->gw_id,
+				  o.token, rdma_state_cb, n);
+	explicit_bzero(o.token, sizeof(o.token));
+	if (!n->rdma) {
+		snprintf(why, sizeof(why),
+			 "cannot start an RDMA connection: %s",
+			 strerror(errno ? errno : EIO));
+		rdma_inline(n, why, true);
+		rdma_retry_later(n);
+		return;
+	}
+	n->rd_state = RD_CONNECTING;
+	rdma_watch(n);
+	rdma_publish(n);
+}
+
+/* The RDMA fds of @n are readable: cm events and completions. */
+static void rdma_event(struct eng_node *n)
+{
+	if (!n->rdma)
+		return;
+	/* A failure reports through rdma_state_cb. */
+	(void)xp_rdma_conn_service(n->rdma);
+	rdma_watch(n);
+}
+
+/* Timers of @n's RDMA side: free a dead connection, ask again. */
+static void rdma_timers(struct eng_node *n, uint64_t now, uint64_t *next)
+{
+	if (n->rd_state == RD_DOWN && !n->rd_held) {
+		rdma_free(n);
+		rdma_retry_later(n);
+	}
+	if (n->state != NODE_UP || n->rd_state != RD_NONE || !n->rd_retry_at)
+		return;
+	if (n->rd_retry_at <= now)
+		rdma_offer(n);
+	else if (n->rd_retry_at < *next)
+		*next = n->rd_retry_at;
+}
+
+/* @r goes to @n by RDMA now (if a buffer is free). */
+static bool rdma_wants(const struct eng_node *n, const struct eng_req *r)
+{
+	return n->rd_state == RD_UP && !r->inline_only &&
+	       (r->opcode == XP_OP_READ || r->opcode == XP_OP_WRITE) &&
+	       r->piece->op->kind == OP_IO &&
+	       r->length <= n->e->cl.rdma_buffer_size;
+}
+
+/*
+ * Put @r's payload (WRITE) in pool buffer @b and describe @b in @h: the
+ * request goes without inline payload and without DCRC.
+ */
+static void rdma_describe(struct eng_node *n, struct eng_req *r,
+			  struct xp_rdma_buf *b, struct xp_hdr *h)
+{
+	struct xp_rdma_pool *pool = xp_rdma_conn_pool(n->rdma);
+
+	if (r->opcode == XP_OP_WRITE)
+		iov_copy(r->iov, r->iovcnt, 0, b->data, r->length, false);
+	(void)xp_rdma_pool_describe(pool, b, 0, r->length, h);
+	h->payload_len = 0;
+	h->flags &= (uint16_t)~XP_F_DCRC;
+	r->rbuf = b;
+	n->rd_held++;
+}
+
 /*
  * Connection to @n lost or refused (@err): drop it, fail or requeue what
  * it carried, schedule the next attempt.
@@ -945,6 +1262,8 @@ static void node_fail(struct eng_node *n, int err)
 	 * requests fail (their effect is unknown), writes go back to the
 	 * front of the queue to be resent after a reconnect.
 	 */
+	/* The QP is freed below, before anything is sent again. */
+	rdma_release_inflight(n);
 	list_init(&moved);
 	list_init(&waiting);
 	list_splice_tail(&n->waitq, &waiting);
@@ -981,6 +1300,14 @@ static void node_fail(struct eng_node *n, int err)
 	list_splice_front(&moved, &n->waitq);
 	/* frees the payload references: sent callbacks run here */
 	xp_conn_free(c);
+	/* The RDMA connection belongs to the TCP session: it goes too. */
+	if (n->rdma)
+		rdma_free(n);
+	n->rd_state = RD_NONE;
+	n->node_rdma = false;
+	n->rd_retry_at = 0;
+	n->rd_backoff_ms = 0;
+	rdma_publish(n);
 }
 
 static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
@@ -999,7 +1326,7 @@ static int node_send_hello(struct eng_node *n)
 		return ret;
 	hl.min_ver = XP_VERSION_MIN;
 	hl.max_ver = XP_VERSION_MAX;
-	hl.features = 0;
+	hl.features = n->e->rdma_ok ? XP_FEAT_RDMA : 0;
 	hl.sender_id = n->e->gw_id;
 	memcpy(hl.nonce, n->nonce_c, XP_NONCE_LEN);
 	xp_hello_encode(&hl, n->hello_buf);
@@ -1066,6 +1393,7 @@ static void node_became_up(struct eng_node *n)
 		sb_info("%s: reconnected", node_name(n, name, sizeof(name)));
 	}
 	n->ever_up = true;
+	rdma_begin(n);
 	/* queued requests now wait only for a slot, which never expires */
 	for (it = n->waitq.next; it != &n->waitq; it = it->next)
 		container_of(it, struct eng_req, link)->deadline = 0;
@@ -1127,6 +1455,7 @@ static int node_on_hello(struct eng_node *n, const struct xp_hdr *h,
 			    n->auth_buf);
 	if (ret)
 		return ret;
+	n->node_rdma = (hl.features & XP_FEAT_RDMA) != 0;
 	n->state = NODE_AUTH_READY;
 	return 0;
 }
@@ -1148,6 +1477,45 @@ static void node_send_auth(struct eng_node *n)
 }
 
 /*
+ * The answer to @r, whose payload a pool buffer held: copy a READ's data
+ * out, give the buffer back; on EPROTO resend @r inline, first in line.
+ */
+static int req_on_rdma_answer(struct eng_req *r, const struct xp_hdr *h,
+			      void *payload, int err)
+{
+	struct eng_node *n = r->node;
+	struct eng_piece *p = r->piece;
+	struct sb_engine *e = p->op->e;
+	struct xp_rdma_buf *b = r->rbuf;
+	char name[SB_HOST_MAX + 32];
+
+	r->rbuf = NULL;
+	n->rd_held--;
+	if (!err && r->opcode == XP_OP_READ && !h->payload_len)
+		iov_copy(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
+			 b->data, r->length, true);
+	else if (!err && r->opcode == XP_OP_READ)
+		err = -EIO; /* data inline for a request we described */
+	xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma), b);
+	free(payload);
+	if (err == -EPROTO) {
+		if (!n->rd_eproto_logged)
+			sb_warn("%s: the node refused an RDMA descriptor "
+				"(EPROTO): resending inline",
+				node_name(n, name, sizeof(name)));
+		n->rd_eproto_logged = true;
+		stat_inc(&e->stats.rdma_fallbacks);
+		r->inline_only = true;
+		r->state = REQ_WAITING;
+		r->deadline = 0;
+		list_add_tail(n->waitq.next, &r->link);
+		return 0;
+	}
+	req_done(r, err);
+	return 0;
+}
+
+/*
  * An answer to request @r arrived: take its result. @placed: its payload
  * was received into the caller's iovec already (node_place).
  */
@@ -1164,6 +1532,8 @@ static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
 	}
 	inflight_del(r);
 	err = h->status == XP_ST_OK ? 0 : xp_status_to_errno(h->status);
+	if (r->rbuf)
+		return req_on_rdma_answer(r, h, payload, err);
 	if (!crc_ok) {
 		err = -EBADMSG;
 	} else if (op->kind == OP_CTL) {
@@ -1259,6 +1629,11 @@ static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		free(payload);
 		return -EPROTO;
 	}
+	if (h->opcode == XP_OP_RDMA_OFFER) {
+		rdma_on_offer(n, h, crc_ok ? payload : NULL);
+		free(payload);
+		return 0;
+	}
 	r = hash_find(n, h->req_id);
 	if (!r) {
 		/* the answer to a request that already timed out */
@@ -1294,9 +1669,22 @@ static void pump_node(struct eng_node *n)
 	       n->ninflight < e->cl.queue_depth) {
 		struct eng_req *r =
 			container_of(n->waitq.next, struct eng_req, link);
+		struct xp_rdma_buf *b = NULL;
+		struct xp_rdma_wait unused;
 		struct xp_hdr h;
 		int ret;
 
+		if (rdma_wants(n, r)) {
+			struct xp_rdma_pool *pool = xp_rdma_conn_pool(n->rdma);
+
+			/* Dry: hold the queue back until an answer frees one. */
+			if (!xp_rdma_pool_nfree(pool))
+				break;
+			/* never queues: a buffer is free, nobody waits */
+			b = xp_rdma_pool_get(pool, &unused, NULL, NULL);
+			if (!b)
+				break;
+		}
 		list_del(&r->link);
 		r->req_id = n->next_id++;
 		xp_hdr_init(&h, r->opcode, r->req_id, r->lun_id);
@@ -1304,6 +1692,15 @@ static void pump_node(struct eng_node *n)
 		h.offset = r->offset;
 		h.length = r->length;
 		h.payload_len = r->paylen;
+		if (b) {
+			rdma_describe(n, r, b, &h);
+			__atomic_fetch_add(&e->stats.bytes_rdma, r->length,
+					   __ATOMIC_RELAXED);
+		} else if (r->opcode == XP_OP_READ ||
+			   r->opcode == XP_OP_WRITE) {
+			__atomic_fetch_add(&e->stats.bytes_inline, r->length,
+					   __ATOMIC_RELAXED);
+		}
 		r->state = REQ_INFLIGHT;
 		r->deadline = now_ms() + e->cl.io_timeout_ms;
 		r->hnext = *hash_slot(n, r->req_id);
@@ -1313,19 +1710,28 @@ static void pump_node(struct eng_node *n)
 		if (n->ninflight > e->stats.max_inflight)
 			__atomic_store_n(&e->stats.max_inflight, n->ninflight,
 					 __ATOMIC_RELAXED);
-		if (r->paylen)
-			r->in_conn++;
-		if (r->crc_given) {
+		if (b) {
+			ret = xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
+		} else if (r->crc_given) {
+			if (r->paylen)
+				r->in_conn++;
 			h.data_crc = r->data_crc;
 			ret = xp_conn_send_crc(n->conn, &h, r->iov, r->iovcnt,
 					       r->paylen ? req_sent : NULL, r);
 		} else {
+			if (r->paylen)
+				r->in_conn++;
 			ret = xp_conn_send(n->conn, &h, r->iov, r->iovcnt,
 					   r->paylen ? req_sent : NULL, r);
 		}
 		if (ret) {
-			if (r->paylen)
+			if (!b && r->paylen)
 				r->in_conn--;
+			if (b) {
+				xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma), b);
+				r->rbuf = NULL;
+				n->rd_held--;
+			}
 			inflight_del(r);
 			if (ret != -EPIPE) {
 				req_done(r, ret);
@@ -1371,6 +1777,18 @@ static int run_timers(struct sb_engine *e)
 				  e->cl.io_timeout_ms);
 			inflight_del(r);
 			stuck = r->in_conn > 0;
+			if (r->rbuf) {
+				/*
+				 * The node may still move data in or out of
+				 * its buffer: node_fail below frees the QP
+				 * before the buffer can be handed out again.
+				 */
+				xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma),
+						 r->rbuf);
+				r->rbuf = NULL;
+				n->rd_held--;
+				stuck = true;
+			}
 			req_done(r, -ETIMEDOUT);
 			if (stuck) {
 				/* the socket did not even take the payload */
@@ -1410,6 +1828,7 @@ static int run_timers(struct sb_engine *e)
 		}
 		if (n->state == NODE_DOWN && n->retry_at < next)
 			next = n->retry_at;
+		rdma_timers(n, now, &next);
 	}
 	now = now_ms();
 	return next > now ? (int)(next - now) : 0;
@@ -1467,6 +1886,9 @@ static void engine_shutdown(struct sb_engine *e)
 	for (i = 0; i < e->cl.nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
 
+		/* freed below, before anything could reuse a buffer */
+		if (n->rdma)
+			rdma_release_inflight(n);
 		while (!list_empty(&n->inflight)) {
 			struct eng_req *r = container_of(n->inflight.next,
 							 struct eng_req, link);
@@ -1496,9 +1918,22 @@ static void engine_shutdown(struct sb_engine *e)
 		n->placed = NULL;
 		n->state = NODE_DOWN;
 		xp_conn_free(c);
+		if (n->rdma)
+			rdma_free(n);
 	}
 	/* submitted after the last drain */
 	drain_submissions(e);
+}
+
+/* The node whose RDMA fds are tagged @ptr, or NULL. */
+static struct eng_node *rdma_tag_node(struct sb_engine *e, void *ptr)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->cl.nr_nodes; i++)
+		if (ptr == &e->nodes[i].rd_tag)
+			return &e->nodes[i];
+	return NULL;
 }
 
 static void *engine_loop(void *arg)
@@ -1536,8 +1971,15 @@ static void *engine_loop(void *arg)
 			break;
 		}
 		for (k = 0; k < nev; k++) {
-			if (evs[k].data.ptr == e)
+			struct eng_node *rn;
+
+			if (evs[k].data.ptr == e) {
 				drain_submissions(e);
+				continue;
+			}
+			rn = rdma_tag_node(e, evs[k].data.ptr);
+			if (rn)
+				rdma_event(rn);
 			else
 				node_event(evs[k].data.ptr, evs[k].events);
 		}
@@ -1586,6 +2028,14 @@ struct sb_engine *sb_engine_new(const struct sb_cluster *cl,
 		snprintf(err, errlen, "getrandom: %s", strerror(errno));
 		goto out_free_engine;
 	}
+	e->vops = xp_verbs_real();
+	if (cl->rdma != SB_RDMA_OFF) {
+		e->rdma_ok = cl->rdma_buffers && cl->rdma_buffer_size &&
+			     xp_verbs_device_count() > 0;
+		if (!e->rdma_ok && cl->rdma == SB_RDMA_ON)
+			sb_warn("rdma = on, but this host has no RDMA device: "
+				"payload inline on TCP");
+	}
 	list_init(&e->subq);
 	for (i = 0; i < cl->nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
@@ -1597,6 +2047,7 @@ struct sb_engine *sb_engine_new(const struct sb_cluster *cl,
 		n->state = NODE_DOWN;
 		n->retry_at = 0; /* connect at once */
 		n->next_id = 1;
+		n->rd_cm_fd = n->rd_cq_fd = -1;
 		list_init(&n->waitq);
 		list_init(&n->inflight);
 	}
@@ -2146,6 +2597,52 @@ out_free_op:
 	return ret;
 }
 
+int sb_engine_wait_payload(struct sb_engine *e, int timeout_ms)
+{
+	struct timespec until;
+	unsigned int i;
+	int pending;
+
+	if (!e)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		pending = 0;
+		for (i = 0; i < e->cl.nr_nodes; i++)
+			pending += e->nodes[i].pub_up &&
+				   e->nodes[i].pub_payload ==
+					   SB_PAYLOAD_PENDING;
+		if (!pending || timeout_ms <= 0 ||
+		    pthread_cond_timedwait(&e->cond, &e->lock, &until) ==
+			    ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return pending;
+}
+
+enum sb_payload sb_engine_node_payload(struct sb_engine *e, unsigned int idx,
+				       char *why, size_t whylen)
+{
+	enum sb_payload p;
+
+	if (!e || idx >= e->cl.nr_nodes)
+		return SB_PAYLOAD_TCP;
+	pthread_mutex_lock(&e->lock);
+	p = e->nodes[idx].pub_payload;
+	if (why && whylen)
+		snprintf(why, whylen, "%s", e->nodes[idx].pub_why);
+	pthread_mutex_unlock(&e->lock);
+	return p;
+}
+
 void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st)
 {
 	if (!e || !st)
@@ -2159,4 +2656,10 @@ void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st)
 	st->throttled = __atomic_load_n(&e->stats.throttled, __ATOMIC_RELAXED);
 	st->max_inflight =
 		__atomic_load_n(&e->stats.max_inflight, __ATOMIC_RELAXED);
+	st->bytes_rdma =
+		__atomic_load_n(&e->stats.bytes_rdma, __ATOMIC_RELAXED);
+	st->bytes_inline =
+		__atomic_load_n(&e->stats.bytes_inline, __ATOMIC_RELAXED);
+	st->rdma_fallbacks =
+		__atomic_load_n(&e->stats.rdma_fallbacks, __ATOMIC_RELAXED);
 }

@@ -167,6 +167,27 @@ int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id);
 int sb_engine_stat(struct sb_engine *e, unsigned int idx, struct xp_stat *st,
 		   struct xp_stat_lun **luns);
 
+/* How payload moves on the connection to one node. */
+enum sb_payload {
+	SB_PAYLOAD_TCP = 0, /* inline on TCP */
+	SB_PAYLOAD_PENDING, /* RDMA being set up */
+	SB_PAYLOAD_RDMA, /* READ and WRITE payload by RDMA */
+};
+
+/*
+ * The payload transport of node @idx's connection now, and in @why (may be
+ * NULL) the reason when it is TCP ("node has no RDMA", "no RDMA device
+ * here", "rdma = off", the connection's error). Safe from any thread.
+ */
+enum sb_payload sb_engine_node_payload(struct sb_engine *e, unsigned int idx,
+				       char *why, size_t whylen);
+
+/*
+ * Wait (up to @timeout_ms) until no connected node's payload transport is
+ * still being set up. Returns how many still are.
+ */
+int sb_engine_wait_payload(struct sb_engine *e, int timeout_ms);
+
 /* Engine-side counters, for spanblk-bench and tests; safe from any thread. */
 struct sb_engine_stats {
 	uint64_t submitted;
@@ -176,6 +197,9 @@ struct sb_engine_stats {
 	uint64_t reconnects; /* connections re-established after a loss */
 	uint64_t throttled; /* times a full queue held requests back */
 	uint64_t max_inflight; /* most requests in flight to one node */
+	uint64_t bytes_rdma; /* READ/WRITE payload described by RDMA */
+	uint64_t bytes_inline; /* READ/WRITE payload inline on TCP */
+	uint64_t rdma_fallbacks; /* EPROTO answers: resent inline */
 };
 void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st);
 

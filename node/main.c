@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"      --port N          TCP port (default %u)\n"
 		"      --data-dir DIR    folder of the LUN files\n"
 		"      --secret-file F   cluster secret (16..256 bytes)\n"
-		"      --rdma-device DEV RDMA device (reserved)\n"
+		"      --rdma-device DEV RDMA device: RDMA payload\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
 		"Options override the config file. Stop with SIGTERM.\n",
@@ -204,9 +204,6 @@ int main(int argc, char **argv)
 	ret = nd_server_new(&nc, &s, err, sizeof(err));
 	if (ret)
 		return fail("%s", err[0] ? err : strerror(-ret));
-	if (nc.rdma_device[0])
-		sb_warn("rdma_device %s: RDMA is not built yet; TCP only",
-			nc.rdma_device);
 	sb_info("node %u listening on %s port %u, data dir %s", nc.id,
 		nc.listen, nd_server_port(s), nc.data_dir);
 	ret = nd_server_run(s);

@@ -18,6 +18,24 @@
  * allocated until the last of them has finished its disk I/O; their
  * answers are dropped.
  *
+ * RDMA payload (docs/protocol.md, "RDMA payload"): with rdma_device set
+ * and present, the node listens with rdma_cm (xp_rdma_listen) and sets
+ * XP_FEAT_RDMA in HELLO. RDMA_OFFER issues a one-time token bound to the
+ * session; the listener accepts the gateway's connect request only with
+ * it, and hands the connection to the session (rdma_state). A READ or
+ * WRITE whose descriptor names RDMA then moves in segments of
+ * rdma_segment bytes, each through one buffer of the connection's
+ * registered pool, straight to or from the disk:
+ *
+ *   WRITE: pool buffer ─ RDMA READ (pull) ─ pwrite from the buffer ─┐
+ *   READ:  pool buffer ─ pread into the buffer ─ RDMA WRITE (push) ─┤
+ *                                 every segment done: answer on TCP ┘
+ *
+ * A dry pool makes segments wait (FIFO, no failure). Any RDMA failure
+ * answers the request EPROTO (the gateway resends it inline) and leaves
+ * the session inline. The RDMA connection is freed (rdma_reap) once it is
+ * down or its session closed, and no segment uses its buffers.
+ *
  * SECURITY: every peer is hostile until AUTH succeeds. Before that only
  * HELLO then AUTH are accepted; anything else closes the connection with
  * no answer. Header fields are checked once by xp_hdr_decode (in xp_conn)
@@ -40,6 +58,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,7 +67,9 @@
 #include "../xport/auth.h"
 #include "../xport/conn.h"
 #include "../xport/proto.h"
+#include "../xport/rdma.h"
 #include "../xport/tcp.h"
+#include "../xport/verbs.h"
 #include "io.h"
 #include "lease.h"
 #include "store.h"
@@ -68,6 +89,8 @@ enum ev_kind {
 	EV_TIMER,
 	EV_STOP,
 	EV_CONN,
+	EV_RDMA_LISTEN, /* rdma_cm events of the listener */
+	EV_RDMA_CQ, /* completions of one session's RDMA connection */
 };
 
 /* epoll user data: every registered object starts with one of these. */
@@ -84,6 +107,7 @@ struct nd_counters {
 	uint64_t bytes_read;
 	uint64_t bytes_written;
 	uint64_t bytes_tcp_payload; /* inline payload, both directions */
+	uint64_t bytes_rdma; /* payload moved by RDMA READ and WRITE */
 };
 
 struct nd_conn {
@@ -103,6 +127,25 @@ struct nd_conn {
 	uint8_t nc[XP_NONCE_LEN]; /* gateway's nonce */
 	uint8_t ns[XP_NONCE_LEN]; /* ours */
 	uint8_t hello_ans[XP_HELLO_ANSWER_LEN]; /* payload of our HELLO */
+	/* RDMA payload */
+	bool feat_rdma; /* both HELLOs carried XP_FEAT_RDMA */
+	uint64_t gw_id; /* the gateway's HELLO sender id */
+	struct ev_tag rdma_tag; /* EV_RDMA_CQ */
+	struct xp_rdma_conn *rdma; /* handed over by the listener; holds a ref */
+	bool rdma_up; /* established and not down: descriptors are honoured */
+	bool rdma_cq_reg; /* its completion fd is in epoll */
+	unsigned int rdma_segs; /* segments started and not finished */
+};
+
+/* One rdma_segment-sized part of an RDMA READ or WRITE request. */
+struct nd_seg {
+	struct nd_req *req;
+	struct nd_io_op io; /* its disk I/O */
+	struct xp_rdma_op op; /* its RDMA operation */
+	struct xp_rdma_wait wait; /* its place in the pool's queue */
+	struct xp_rdma_buf *buf; /* the pool buffer it holds, or NULL */
+	uint32_t off; /* offset in the request's payload */
+	uint32_t len; /* bytes */
 };
 
 struct nd_flush_one {
@@ -125,6 +168,13 @@ struct nd_req {
 	struct nd_flush_one *flush; /* FLUSH of every LUN */
 	unsigned int flush_pending;
 	int flush_err;
+	/* payload by RDMA */
+	struct xp_rdma_conn *rc; /* the connection the segments use */
+	struct xp_rdma_desc desc; /* checked descriptor */
+	struct nd_seg *segs; /* nsegs entries (owned) */
+	unsigned int nsegs;
+	unsigned int segs_left; /* not finished yet */
+	int seg_err; /* first failure: -EPROTO for RDMA, else disk */
 };
 
 struct nd_server {
@@ -151,10 +201,19 @@ struct nd_server {
 	struct nd_conn *conns; /* open, or closed with requests in flight */
 	struct nd_conn *dead; /* unreferenced, freed after this epoll batch */
 	struct nd_counters ctr;
+	/* RDMA payload: NULL listener when not configured or not usable */
+	const struct xp_verbs_ops *vops;
+	struct xp_rdma_listener *rl;
+	struct ev_tag t_rdma;
+	bool rdma_dead; /* the device went away: offer no more */
+	bool rdma_reap; /* some session's RDMA connection may be freed */
+	uint8_t rdma_addr[16]; /* offer address (IPv6 form), or zero */
+	bool rdma_addr_set; /* else: the session's own local address */
 };
 
 static void req_answer(struct nd_req *req, int err);
 static void conn_close(struct nd_conn *nc);
+static void rdma_start(struct nd_req *req);
 
 static uint64_t now_ms(void)
 {
@@ -263,6 +322,11 @@ static void conn_close(struct nd_conn *nc)
 	nc->xc = NULL;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, xp_conn_fd(xc), NULL);
 	s->nconns--;
+	/* Its unspent token dies with it; its RDMA connection follows. */
+	if (s->rl)
+		xp_rdma_token_revoke(s->rl, nc);
+	if (nc->rdma)
+		s->rdma_reap = true;
 	/* Keep nc alive while the queued answers' callbacks drop refs. */
 	nc->refs++;
 	xp_conn_free(xc);
@@ -280,6 +344,7 @@ static void req_free(struct nd_req *req)
 	free(req->payload);
 	free(req->buf);
 	free(req->flush);
+	free(req->segs);
 	if (req->lun)
 		nd_lun_put(req->lun);
 	free(req);
@@ -481,6 +546,10 @@ static void mutate_locked(struct nd_req *req)
 
 	switch (h->opcode) {
 	case XP_OP_WRITE:
+		if (h->desc_xport == XP_DESC_RDMA) {
+			rdma_start(req);
+			return;
+		}
 		ret = nd_io_write(s->io, &req->io,
 				  nd_lun_data_fd(lun, req->payload, h->offset,
 						 h->length),
@@ -567,6 +636,10 @@ static void do_read(struct nd_req *req)
 	ret = req_take_lun(req);
 	if (!ret)
 		ret = nd_lun_check_range(req->lun, h->offset, h->length);
+	if (!ret && h->desc_xport == XP_DESC_RDMA) {
+		rdma_start(req);
+		return;
+	}
 	if (!ret)
 		ret = alloc_io_buf(&req->buf, h->length);
 	if (!ret)
@@ -576,6 +649,302 @@ static void do_read(struct nd_req *req)
 				 req->buf, h->length, h->offset, io_done);
 	if (ret)
 		req_answer(req, ret);
+}
+
+/* ---- RDMA payload -------------------------------------------------------- */
+
+/*
+ * Segment @sg finished with @err (0, -EPROTO for an RDMA failure, or the
+ * disk's error): give its buffer back, and answer the request after its
+ * last segment.
+ */
+static void seg_finish(struct nd_seg *sg, int err)
+{
+	struct nd_req *req = sg->req;
+	struct nd_conn *nc = req->conn;
+	struct xp_rdma_buf *b = sg->buf;
+
+	if (err && !req->seg_err)
+		req->seg_err = err;
+	sg->buf = NULL;
+	nc->rdma_segs--;
+	if ((!nc->rdma_up || nc->closed) && !nc->rdma_segs)
+		nc->srv->rdma_reap = true;
+	/* May hand the buffer to a waiting segment, which may finish too. */
+	if (b)
+		xp_rdma_pool_put(xp_rdma_conn_pool(req->rc), b);
+	if (--req->segs_left == 0)
+		req_answer(req, req->seg_err);
+}
+
+static void seg_io_done(struct nd_io_op *op, int res);
+
+static void seg_moved(void *arg, int err)
+{
+	struct nd_seg *sg = arg;
+	struct nd_req *req = sg->req;
+	struct nd_server *s = req->conn->srv;
+	int ret;
+
+	if (err) {
+		sb_err_rl("LUN %016" PRIx64 ": RDMA %s of %u bytes: %s",
+			  req->hdr.lun_id,
+			  req->hdr.opcode == XP_OP_WRITE ? "READ" : "WRITE",
+			  sg->len, strerror(-err));
+		seg_finish(sg, -EPROTO);
+		return;
+	}
+	s->ctr.bytes_rdma += sg->len;
+	if (req->hdr.opcode == XP_OP_READ) {
+		seg_finish(sg, 0);
+		return;
+	}
+	/* WRITE: the payload is in our buffer; write it from there. */
+	ret = nd_io_write(s->io, &sg->io,
+			  nd_lun_data_fd(req->lun, sg->buf->data,
+					 req->hdr.offset + sg->off, sg->len),
+			  sg->buf->data, sg->len, req->hdr.offset + sg->off,
+			  req->hdr.flags & XP_F_FUA, seg_io_done);
+	if (ret)
+		seg_finish(sg, ret);
+}
+
+static void seg_move(struct nd_seg *sg, enum xp_rdma_dir dir)
+{
+	struct nd_req *req = sg->req;
+	int ret;
+
+	ret = xp_rdma_move(req->rc, &sg->op, dir, &req->desc, sg->off, sg->buf,
+			   0, sg->len, seg_moved, sg);
+	if (ret)
+		seg_finish(sg, -EPROTO);
+}
+
+static void seg_io_done(struct nd_io_op *op, int res)
+{
+	struct nd_seg *sg = container_of(op, struct nd_seg, io);
+
+	if (res) {
+		log_disk_error(sg->req, res);
+		seg_finish(sg, res);
+		return;
+	}
+	if (sg->req->hdr.opcode == XP_OP_READ && !sg->req->seg_err) {
+		/* READ: from our buffer into the gateway's memory. */
+		seg_move(sg, XP_RDMA_PUSH);
+		return;
+	}
+	seg_finish(sg, 0);
+}
+
+/* Segment @sg holds a pool buffer: start its first step. */
+static void seg_go(struct nd_seg *sg)
+{
+	struct nd_req *req = sg->req;
+	struct nd_server *s = req->conn->srv;
+	int ret;
+
+	/* A failed sibling already decided the answer: move nothing. */
+	if (req->seg_err || !req->conn->rdma_up) {
+		seg_finish(sg, req->seg_err ? req->seg_err : -EPROTO);
+		return;
+	}
+	if (req->hdr.opcode == XP_OP_WRITE) {
+		seg_move(sg, XP_RDMA_PULL);
+		return;
+	}
+	ret = nd_io_read(s->io, &sg->io,
+			 nd_lun_data_fd(req->lun, sg->buf->data,
+					req->hdr.offset + sg->off, sg->len),
+			 sg->buf->data, sg->len, req->hdr.offset + sg->off,
+			 seg_io_done);
+	if (ret)
+		seg_finish(sg, ret);
+}
+
+static void seg_got_buf(void *arg, struct xp_rdma_buf *b)
+{
+	struct nd_seg *sg = arg;
+
+	if (!b) {
+		/* The pool is being freed: only at exit. */
+		seg_finish(sg, -EPROTO);
+		return;
+	}
+	sg->buf = b;
+	seg_go(sg);
+}
+
+/*
+ * Move the payload of READ or WRITE @req (LUN held, range checked; a
+ * WRITE also holds its range lock) by RDMA through the session's pool,
+ * in segments that proceed independently. The request is answered when
+ * the last one finishes: -EPROTO (resend inline) when the session has no
+ * RDMA connection up or an RDMA operation failed.
+ */
+static void rdma_start(struct nd_req *req)
+{
+	struct nd_conn *nc = req->conn;
+	struct xp_rdma_pool *pool;
+	uint32_t seg, i;
+	int ret;
+
+	if (!nc->rdma || !nc->rdma_up) {
+		req_answer(req, -EPROTO);
+		return;
+	}
+	ret = xp_rdma_desc_from_hdr(&req->hdr, &req->desc);
+	if (ret) {
+		req_answer(req, ret);
+		return;
+	}
+	pool = xp_rdma_conn_pool(nc->rdma);
+	seg = nc->srv->cfg.rdma_segment;
+	req->nsegs = (req->desc.len + seg - 1) / seg;
+	req->segs = calloc(req->nsegs, sizeof(*req->segs));
+	if (!req->segs) {
+		req_answer(req, -ENOMEM);
+		return;
+	}
+	req->rc = nc->rdma;
+	/* Hold the count while starting, so no segment answers early. */
+	req->segs_left = req->nsegs + 1;
+	nc->rdma_segs += req->nsegs;
+	for (i = 0; i < req->nsegs; i++) {
+		struct nd_seg *sg = &req->segs[i];
+		struct xp_rdma_buf *b;
+
+		sg->req = req;
+		sg->off = i * seg;
+		sg->len = req->desc.len - sg->off < seg
+				  ? req->desc.len - sg->off
+				  : seg;
+		b = xp_rdma_pool_get(pool, &sg->wait, seg_got_buf, sg);
+		if (b)
+			seg_got_buf(sg, b);
+	}
+	if (--req->segs_left == 0)
+		req_answer(req, req->seg_err);
+}
+
+/*
+ * The listener's report on the RDMA connection of session @arg: up (0)
+ * or down (<0). The first report hands @c over: the session keeps it
+ * (and a reference) until rdma_reap() frees it.
+ */
+static void rdma_state(void *arg, struct xp_rdma_conn *c, int err)
+{
+	struct nd_conn *nc = arg;
+	struct nd_server *s = nc->srv;
+	struct epoll_event ev = {.events = EPOLLIN};
+	int fd;
+
+	if (!nc->rdma) {
+		nc->rdma = c;
+		nc->refs++;
+		fd = xp_rdma_conn_cq_fd(c);
+		ev.data.ptr = &nc->rdma_tag;
+		if (fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+			nc->rdma_cq_reg = true;
+		else if (!err)
+			err = -EIO;
+	}
+	if (nc->rdma != c) {
+		/* Cannot happen: one offer at a time per session. */
+		sb_err_rl("rdma: a second connection for one session");
+		return;
+	}
+	if (!err && !nc->closed && nc->rdma_cq_reg) {
+		nc->rdma_up = true;
+		sb_info("gateway %016" PRIx64 ": payload by RDMA", nc->gw_id);
+		return;
+	}
+	if (nc->rdma_up)
+		sb_warn("gateway %016" PRIx64 ": RDMA connection down (%s); "
+			"payload inline",
+			nc->gw_id, strerror(err ? -err : ECONNABORTED));
+	nc->rdma_up = false;
+	s->rdma_reap = true;
+}
+
+/*
+ * Free the RDMA connection of every session whose connection is down or
+ * whose TCP session closed, once no segment uses it; @force (exit only):
+ * whatever segments still do.
+ */
+static void rdma_reap(struct nd_server *s, bool force)
+{
+	struct nd_conn *nc, *next;
+
+	s->rdma_reap = false;
+	for (nc = s->conns; nc; nc = next) {
+		struct xp_rdma_conn *c = nc->rdma;
+
+		nc->refs++;
+		if (c && (nc->closed || !nc->rdma_up) &&
+		    (!nc->rdma_segs || force)) {
+			if (nc->rdma_cq_reg)
+				epoll_ctl(s->epfd, EPOLL_CTL_DEL,
+					  xp_rdma_conn_cq_fd(c), NULL);
+			nc->rdma_cq_reg = false;
+			nc->rdma_up = false;
+			nc->rdma = NULL;
+			xp_rdma_conn_free(c);
+			conn_put(nc);
+		}
+		next = nc->next;
+		conn_put(nc);
+	}
+}
+
+/* RDMA_OFFER (docs/protocol.md): a one-time token for this session. */
+static int do_rdma_offer(struct nd_req *req)
+{
+	struct nd_conn *nc = req->conn;
+	struct nd_server *s = nc->srv;
+	struct xp_rdma_offer o = {0};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int ret;
+
+	if (!nc->feat_rdma)
+		return -EPROTO;
+	if (!s->rl || s->rdma_dead)
+		return -ENOTSUP;
+	if (nc->rdma)
+		return -EAGAIN;
+	if (s->rdma_addr_set) {
+		memcpy(o.addr, s->rdma_addr, sizeof(o.addr));
+	} else {
+		/* The address the gateway reached us on. */
+		if (getsockname(xp_conn_fd(nc->xc), (struct sockaddr *)&ss,
+				&sl) < 0)
+			return -errno;
+		if (ss.ss_family == AF_INET) {
+			o.addr[10] = o.addr[11] = 0xff;
+			memcpy(o.addr + 12,
+			       &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		} else if (ss.ss_family == AF_INET6) {
+			memcpy(o.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			       16);
+		} else {
+			return -ENOTSUP;
+		}
+	}
+	req->buf = malloc(XP_RDMA_OFFER_LEN);
+	if (!req->buf)
+		return -ENOMEM;
+	ret = xp_rdma_token_issue(s->rl, nc, nc->gw_id, rdma_state, nc,
+				  o.token);
+	if (ret)
+		return ret == -EAGAIN ? -EAGAIN : -EIO;
+	o.port = s->cfg.rdma_port;
+	o.ttl_ms = XP_RDMA_TOKEN_TTL_MS;
+	o.max_ops = s->cfg.rdma_max_ops;
+	xp_rdma_offer_encode(&o, req->buf);
+	explicit_bzero(o.token, sizeof(o.token));
+	req->ans_len = XP_RDMA_OFFER_LEN;
+	return 0;
 }
 
 static void flush_one_done(struct nd_io_op *op, int res)
@@ -685,6 +1054,10 @@ static void do_stat(struct nd_req *req)
 	st.uptime_s = (now_ms() - s->start_ms) / 1000;
 	st.nluns = (uint32_t)n;
 	st.flags = 0;
+	if (s->rl && !s->rdma_dead)
+		st.flags |= XP_STAT_F_RDMA;
+	if (req->conn->rdma_up)
+		st.flags |= XP_STAT_F_RDMA_SESSION;
 	st.ops_read = s->ctr.ops_read;
 	st.ops_write = s->ctr.ops_write;
 	st.ops_flush = s->ctr.ops_flush;
@@ -692,7 +1065,7 @@ static void do_stat(struct nd_req *req)
 	st.ops_caw = s->ctr.ops_caw;
 	st.bytes_read = s->ctr.bytes_read;
 	st.bytes_written = s->ctr.bytes_written;
-	st.bytes_rdma = 0;
+	st.bytes_rdma = s->ctr.bytes_rdma;
 	st.bytes_tcp_payload = s->ctr.bytes_tcp_payload;
 	st.conns = s->nconns;
 	xp_stat_encode(&st, buf);
@@ -808,6 +1181,9 @@ static void dispatch(struct nd_req *req)
 	case XP_OP_STAT:
 		do_stat(req);
 		return;
+	case XP_OP_RDMA_OFFER:
+		req_answer(req, do_rdma_offer(req));
+		return;
 	case XP_OP_LUN_CREATE:
 	case XP_OP_LUN_OPEN:
 	case XP_OP_LUN_DELETE:
@@ -865,7 +1241,9 @@ static int do_hello(struct nd_conn *nc, const struct xp_hdr *h,
 		return ret;
 	out.min_ver = (uint8_t)hi;
 	out.max_ver = (uint8_t)hi;
-	out.features = 0;
+	out.features = s->rl && !s->rdma_dead ? XP_FEAT_RDMA : 0;
+	nc->feat_rdma = (out.features & in.features & XP_FEAT_RDMA) != 0;
+	nc->gw_id = in.sender_id;
 	out.sender_id = s->cfg.id;
 	memcpy(out.nonce, nc->ns, XP_NONCE_LEN);
 	xp_hello_encode(&out, nc->hello_ans);
@@ -919,6 +1297,20 @@ out_free:
 	return ret;
 }
 
+/*
+ * A request of @nc carries an RDMA descriptor: is its RDMA connection up?
+ * The gateway describes only after its ESTABLISHED, so an accepted
+ * connection whose ESTABLISHED we have not read yet counts as up.
+ */
+static bool rdma_ready(struct nd_conn *nc)
+{
+	struct nd_server *s = nc->srv;
+
+	if (!nc->rdma_up && !nc->rdma && s->rl && !s->rdma_dead)
+		xp_rdma_token_confirm(s->rl, nc);
+	return nc->rdma_up;
+}
+
 static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		    bool crc_ok)
 {
@@ -960,6 +1352,8 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		req_answer(req, ret);
 	else if (!crc_ok)
 		req_answer(req, -EBADMSG);
+	else if (h->desc_xport == XP_DESC_RDMA && !rdma_ready(nc))
+		req_answer(req, -EPROTO); /* not negotiated: resend inline */
 	else
 		dispatch(req);
 	return 0;
@@ -1002,6 +1396,7 @@ static void accept_all(struct nd_server *s)
 			continue;
 		}
 		nc->tag.kind = EV_CONN;
+		nc->rdma_tag.kind = EV_RDMA_CQ;
 		nc->srv = s;
 		nc->refs = 1;
 		nc->auth_deadline_ms = now_ms() + XP_AUTH_TIMEOUT_MS;
@@ -1066,6 +1461,30 @@ static void rx_scan(struct nd_server *s)
 		next = nc->next;
 		conn_put(nc);
 	}
+}
+
+static void rdma_listener_event(struct nd_server *s)
+{
+	int ret;
+
+	if (!s->rl || s->rdma_dead)
+		return;
+	ret = xp_rdma_listener_service(s->rl);
+	if (ret) {
+		sb_err("rdma: listener unusable (%s): payload inline from now "
+		       "on",
+		       strerror(-ret));
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, xp_rdma_listener_fd(s->rl),
+			  NULL);
+		s->rdma_dead = true;
+	}
+}
+
+static void rdma_cq_event(struct nd_conn *nc)
+{
+	/* Completions run segment callbacks; a failure reports down. */
+	if (nc->rdma && xp_rdma_conn_service(nc->rdma))
+		nc->srv->rdma_reap = true;
 }
 
 static void begin_stop(struct nd_server *s, const char *why)
@@ -1203,10 +1622,19 @@ int nd_server_run(struct nd_server *s)
 				conn_event(container_of(t, struct nd_conn, tag),
 					   evs[i].events);
 				break;
+			case EV_RDMA_LISTEN:
+				rdma_listener_event(s);
+				break;
+			case EV_RDMA_CQ:
+				rdma_cq_event(container_of(t, struct nd_conn,
+							   rdma_tag));
+				break;
 			}
 		}
 		if (s->rx_scan)
 			rx_scan(s);
+		if (s->rdma_reap)
+			rdma_reap(s, false);
 		free_dead(s);
 	}
 
@@ -1312,6 +1740,82 @@ out_errno:
 	return ret;
 }
 
+/*
+ * RDMA payload, when rdma_device is set: check the device, listen with
+ * rdma_cm on rdma_addr (default: the listen address) and rdma_port. Any
+ * failure leaves the node serving payload inline only, and says why:
+ * RDMA is an optimisation, never a reason not to start.
+ */
+static void rdma_setup(struct nd_server *s)
+{
+	const struct sb_nodecfg *cfg = &s->cfg;
+	struct xp_rdma_params p = {
+		.max_ops = cfg->rdma_max_ops,
+		.pool_count = cfg->rdma_buffers,
+		.pool_size = cfg->rdma_segment,
+	};
+	struct addrinfo hints = {0}, *ai = NULL;
+	const char *host = cfg->rdma_addr[0] ? cfg->rdma_addr : cfg->listen;
+	char port[8];
+	int ret;
+
+	if (!cfg->rdma_device[0])
+		return;
+	if (!xp_verbs_device_exists(cfg->rdma_device)) {
+		sb_warn("rdma_device %s: no such RDMA device (%d present); "
+			"payload inline only",
+			cfg->rdma_device, xp_verbs_device_count());
+		return;
+	}
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", cfg->rdma_port);
+	ret = getaddrinfo(host, port, &hints, &ai);
+	if (ret || !ai) {
+		sb_warn("rdma_addr %s: %s; payload inline only", host,
+			ret ? gai_strerror(ret) : "no address");
+		return;
+	}
+	if (ai->ai_family == AF_INET) {
+		const struct sockaddr_in *sin = (void *)ai->ai_addr;
+
+		if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
+			s->rdma_addr[10] = s->rdma_addr[11] = 0xff;
+			memcpy(s->rdma_addr + 12, &sin->sin_addr, 4);
+			s->rdma_addr_set = true;
+		}
+	} else if (ai->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (void *)ai->ai_addr;
+
+		if (memcmp(&sin6->sin6_addr, &in6addr_any, 16)) {
+			memcpy(s->rdma_addr, &sin6->sin6_addr, 16);
+			s->rdma_addr_set = true;
+		}
+	}
+	s->vops = xp_verbs_real();
+	s->rl = xp_rdma_listen(s->vops, ai->ai_addr, &p);
+	ret = errno;
+	freeaddrinfo(ai);
+	if (!s->rl) {
+		sb_warn("rdma: cannot listen on %s port %u: %s; payload "
+			"inline only",
+			host, cfg->rdma_port, strerror(ret));
+		return;
+	}
+	s->t_rdma.kind = EV_RDMA_LISTEN;
+	ret = ep_add(s, xp_rdma_listener_fd(s->rl), EPOLLIN, &s->t_rdma);
+	if (ret) {
+		sb_warn("rdma: epoll: %s; payload inline only", strerror(-ret));
+		xp_rdma_listener_free(s->rl);
+		s->rl = NULL;
+		return;
+	}
+	sb_info("rdma: device %s, listening on %s port %u (%u x %u byte "
+		"buffers, %u operations per connection)",
+		cfg->rdma_device, host, cfg->rdma_port, cfg->rdma_buffers,
+		cfg->rdma_segment, cfg->rdma_max_ops);
+}
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -1324,7 +1828,10 @@ void nd_server_free(struct nd_server *s)
 	if (!s)
 		return;
 	close_all(s);
+	rdma_reap(s, true);
 	free_dead(s);
+	xp_rdma_listener_free(s->rl);
+	s->rl = NULL;
 	close_fd(&s->lfd);
 	close_fd(&s->stopfd);
 	close_fd(&s->timerfd);
@@ -1390,6 +1897,7 @@ int nd_server_new(const struct sb_nodecfg *cfg, struct nd_server **out,
 	ret = setup_fds(s, err, errlen);
 	if (ret)
 		goto out_free;
+	rdma_setup(s);
 	signal(SIGPIPE, SIG_IGN);
 	*out = s;
 	return 0;

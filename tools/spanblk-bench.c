@@ -85,6 +85,8 @@ struct bench {
 	uint64_t hist[HIST_BUCKETS];
 	uint64_t lat_sum_us;
 	uint64_t lat_max_us;
+	uint64_t verify_seed; /* 0: no --verify */
+	uint64_t mismatches; /* reads whose data differed from the pattern */
 	struct bench_slot *slots;
 };
 
@@ -105,6 +107,40 @@ static uint64_t xorshift(uint64_t *s)
 	x ^= x << 17;
 	*s = x;
 	return x;
+}
+
+/*
+ * --verify: the 8-byte word at LUN byte offset @off (a multiple of 8)
+ * for pattern @seed. Depends on the offset, so data written to or read
+ * from the wrong place is caught as surely as lost or stale data.
+ */
+static uint64_t pattern_word(uint64_t seed, uint64_t off)
+{
+	uint64_t x = (off + seed) * 0x9E3779B97F4A7C15ull;
+
+	return x ^ (x >> 29) ^ seed;
+}
+
+static void pattern_fill(uint64_t seed, uint64_t off, void *buf, size_t len)
+{
+	uint64_t *w = buf;
+	size_t k;
+
+	for (k = 0; k < len / 8; k++)
+		w[k] = pattern_word(seed, off + 8 * k);
+}
+
+/* True when @buf holds the pattern of @seed for [@off, @off + @len). */
+static bool pattern_check(uint64_t seed, uint64_t off, const void *buf,
+			  size_t len)
+{
+	const uint64_t *w = buf;
+	size_t k;
+
+	for (k = 0; k < len / 8; k++)
+		if (w[k] != pattern_word(seed, off + 8 * k))
+			return false;
+	return true;
 }
 
 static unsigned int hist_index(uint64_t us)
@@ -190,6 +226,8 @@ static bool slot_submit_locked(struct bench *b, struct bench_slot *s)
 			b->cursor = 0;
 	}
 	b->submitted_bytes += b->bs;
+	if (b->verify_seed && mode_write(b->mode))
+		pattern_fill(b->verify_seed, off, s->iov.iov_base, b->bs);
 	s->io.op = mode_write(b->mode) ? SB_IO_WRITE : SB_IO_READ;
 	s->io.lun_id = b->lun_id;
 	s->io.offset = off;
@@ -219,8 +257,14 @@ static void slot_done(struct sb_io *io, int err)
 	struct bench *b = s->b;
 	uint64_t us = (now_ns() - s->start_ns) / 1000;
 
+	if (!err && b->verify_seed && io->op == SB_IO_READ &&
+	    !pattern_check(b->verify_seed, io->offset, s->iov.iov_base,
+			   io->length))
+		err = -EILSEQ;
 	pthread_mutex_lock(&b->lock);
 	b->inflight--;
+	if (err == -EILSEQ)
+		b->mismatches++;
 	if (err) {
 		b->errors++;
 		if (!b->first_err)
@@ -295,6 +339,7 @@ static void bench_reset(struct bench *b)
 	memset(b->hist, 0, sizeof(b->hist));
 	b->lat_sum_us = 0;
 	b->lat_max_us = 0;
+	b->mismatches = 0;
 }
 
 static void usage(FILE *f)
@@ -317,6 +362,10 @@ static void usage(FILE *f)
 		"allowed)\n"
 		"  -p, --prefill        write the whole range first (for read "
 		"modes)\n"
+		"  -V, --verify SEED    writes carry a pattern of SEED and "
+		"the LUN\n"
+		"                       offset; reads check it (a mismatch is "
+		"an error)\n"
 		"  -v, --verbose        log engine warnings (node connection "
 		"changes)\n"
 		"  -h, --help           this text\n"
@@ -392,6 +441,12 @@ static void print_result(const struct bench *b, double secs,
 	if (b->errors)
 		printf("  errors     %" PRIu64 " (first: %s)\n", b->errors,
 		       strerror(-b->first_err));
+	if (b->verify_seed)
+		printf("  verify     %" PRIu64 " mismatching reads\n",
+		       b->mismatches);
+	printf("  payload    %" PRIu64 " bytes by RDMA, %" PRIu64
+	       " inline, %" PRIu64 " resent inline\n",
+	       st->bytes_rdma, st->bytes_inline, st->rdma_fallbacks);
 	printf("result: rw=%s bs=%u qd=%u seconds=%.3f ios=%" PRIu64
 	       " iops=%.0f mib_s=%.2f mb_s=%.2f lat_p50_us=%.0f"
 	       " lat_p99_us=%.0f lat_avg_us=%.0f lat_max_us=%" PRIu64
@@ -400,6 +455,10 @@ static void print_result(const struct bench *b, double secs,
 	       mode_name(b->mode), b->bs, b->qd, secs, b->ios, iops, mib, mb,
 	       p50, p99, avg, b->lat_max_us, b->errors, st->failovers,
 	       st->timeouts, st->reconnects);
+	printf("transport: mismatches=%" PRIu64 " bytes_rdma=%" PRIu64
+	       " bytes_inline=%" PRIu64 " rdma_fallbacks=%" PRIu64 "\n",
+	       b->mismatches, st->bytes_rdma, st->bytes_inline,
+	       st->rdma_fallbacks);
 }
 
 int main(int argc, char **argv)
@@ -413,6 +472,7 @@ int main(int argc, char **argv)
 		{"qd", required_argument, NULL, 'q'},
 		{"time", required_argument, NULL, 't'},
 		{"prefill", no_argument, NULL, 'p'},
+		{"verify", required_argument, NULL, 'V'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -423,6 +483,7 @@ int main(int argc, char **argv)
 	double seconds = 10, secs;
 	enum bench_mode mode = MODE_RANDREAD;
 	bool prefill = false, verbose = false;
+	uint64_t vseed = 0;
 	struct sb_cluster *cl = NULL;
 	struct xp_secret secret;
 	struct xp_layout lay;
@@ -432,8 +493,8 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int c, ret, rc = EXIT_FAIL, up;
 
-	while ((c = getopt_long(argc, argv, "c:l:s:r:b:q:t:pvh", opts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "c:l:s:r:b:q:t:pV:vh", opts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
@@ -485,6 +546,13 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			prefill = true;
+			break;
+		case 'V':
+			if (sb_parse_uint(optarg, 1, UINT64_MAX, &vseed)) {
+				fprintf(stderr, "spanblk-bench: --verify needs "
+						"a nonzero number\n");
+				return EXIT_USAGE;
+			}
 			break;
 		case 'v':
 			verbose = true;
@@ -561,6 +629,20 @@ int main(int argc, char **argv)
 			strerror(-ret));
 		rc = ret == -EHOSTUNREACH ? EXIT_UNREACHABLE : EXIT_FAIL;
 		goto out_free_engine;
+	}
+	b->verify_seed = vseed;
+	/* RDMA is set up after the handshake: start with it in place. */
+	(void)sb_engine_wait_payload(b->e, BENCH_CONNECT_MS);
+	for (i = 0; i < cl->nr_nodes; i++) {
+		char why[96];
+		enum sb_payload pl =
+			sb_engine_node_payload(b->e, i, why, sizeof(why));
+
+		printf("node %u: payload %s%s%s%s\n", cl->nodes[i].id,
+		       pl == SB_PAYLOAD_RDMA ? "rdma" : "tcp",
+		       pl == SB_PAYLOAD_PENDING ? " (rdma pending)" : "",
+		       why[0] && pl != SB_PAYLOAD_RDMA ? ": " : "",
+		       pl != SB_PAYLOAD_RDMA ? why : "");
 	}
 	b->range = size && size < lun_size ? size : lun_size;
 	b->range -= b->range % bs;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/config.h"
 #include "lib/engine.h"
@@ -43,6 +44,9 @@ struct ctl_lun {
 	char name[XP_LUN_NAME_MAX + 1];
 	struct xp_layout layout; /* as the first node reporting it says */
 };
+
+/* How long `status` waits for RDMA set-up before reporting payload. */
+#define PAYLOAD_WAIT_MS 3000
 
 /* Everything `status`, `lun list` and `counters` show. */
 struct ctl_view {
@@ -268,6 +272,39 @@ static void print_luns(const struct ctl_view *v)
 	printf("  STORED counts every replica (REPL per chunk).\n");
 }
 
+/*
+ * How this tool's connection to node @i moves payload, as the engine and
+ * the node's STAT (flags) see it: "rdma", or "tcp (why)".
+ */
+static const char *payload_text(struct sb_engine *e, unsigned int i,
+				const struct xp_stat *st, char *buf, size_t len)
+{
+	char why[96];
+	enum sb_payload p = sb_engine_node_payload(e, i, why, sizeof(why));
+
+	if (p == SB_PAYLOAD_RDMA && (st->flags & XP_STAT_F_RDMA_SESSION))
+		snprintf(buf, len, "rdma");
+	else if (p == SB_PAYLOAD_PENDING)
+		snprintf(buf, len, "tcp (rdma being set up)");
+	else
+		snprintf(buf, len, "tcp (%s%s)", why[0] ? why : "node: no rdma",
+			 st->flags & XP_STAT_F_RDMA ? "; node has rdma" : "");
+	return buf;
+}
+
+/* A node the engine moves payload to by RDMA does not say so yet. */
+static bool node_lags(struct sb_engine *e, const struct ctl_view *v)
+{
+	unsigned int i;
+
+	for (i = 0; i < v->nr_nodes; i++)
+		if (v->up[i] && !v->err[i] &&
+		    sb_engine_node_payload(e, i, NULL, 0) == SB_PAYLOAD_RDMA &&
+		    !(v->st[i].flags & XP_STAT_F_RDMA_SESSION))
+			return true;
+	return false;
+}
+
 static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 		      const char *path)
 {
@@ -276,19 +313,28 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 	char b1[32];
 	int ret;
 
+	/* STAT then tells whether this session's payload moves by RDMA. */
+	(void)sb_engine_wait_payload(e, PAYLOAD_WAIT_MS);
 	ret = view_load(e, cl, &v);
+	/* The node may read its ESTABLISHED a moment after the engine. */
+	for (i = 0; !ret && i < PAYLOAD_WAIT_MS / 100 && node_lags(e, &v);
+	     i++) {
+		free(v.luns);
+		usleep(100 * 1000);
+		ret = view_load(e, cl, &v);
+	}
 	if (ret)
 		goto out_free;
 	printf("cluster %s: %u nodes, %u replicas, chunk %s\n", path,
 	       cl->nr_nodes, cl->replicas,
 	       human(cl->chunk_size, b1, sizeof(b1)));
 	printf("\nnodes:\n");
-	printf("  %-6s %-28s %-5s %10s %6s %12s\n", "ID", "ADDRESS", "STATE",
-	       "UPTIME", "LUNS", "STORED");
+	printf("  %-6s %-28s %-5s %10s %6s %12s  %s\n", "ID", "ADDRESS",
+	       "STATE", "UPTIME", "LUNS", "STORED", "PAYLOAD");
 	for (i = 0; i < cl->nr_nodes; i++) {
 		const struct sb_node_addr *a = &cl->nodes[i];
 		char addr[SB_HOST_MAX + 16];
-		char upt[32];
+		char upt[32], pay[160];
 
 		snprintf(addr, sizeof(addr), "%s:%u", a->host, a->port);
 		if (!v.up[i] || v.err[i]) {
@@ -300,8 +346,10 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 		}
 		up++;
 		snprintf(upt, sizeof(upt), "%" PRIu64 "s", v.st[i].uptime_s);
-		printf("  %-6u %-28s %-5s %10s %6u %12s\n", a->id, addr, "up",
-		       upt, v.st[i].nluns, human(v.stored[i], b1, sizeof(b1)));
+		printf("  %-6u %-28s %-5s %10s %6u %12s  %s\n", a->id, addr,
+		       "up", upt, v.st[i].nluns,
+		       human(v.stored[i], b1, sizeof(b1)),
+		       payload_text(e, i, &v.st[i], pay, sizeof(pay)));
 	}
 	printf("\nLUNs:\n");
 	print_luns(&v);
@@ -534,6 +582,9 @@ int main(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out_free_cluster;
 	}
+	/* Only status looks at payload transport; nothing else moves any. */
+	if (strcmp(cmd, "status"))
+		cl->rdma = SB_RDMA_OFF;
 	e = sb_engine_new(cl, &secret, err, sizeof(err));
 	memset(&secret, 0, sizeof(secret));
 	if (!e) {

@@ -40,6 +40,19 @@ _Static_assert(XP_STAT_FIXED_LEN + (size_t)XP_STAT_MAX_LUNS * XP_STAT_LUN_LEN <=
 	       "a full STAT answer fits one frame");
 _Static_assert(2 * XP_MAX_CAW <= XP_MAX_PAYLOAD, "CAW fits one frame");
 
+/* RDMA_OFFER answer payload offsets (docs/protocol.md, "RDMA_OFFER"). */
+enum {
+	OF_TOKEN = 0,
+	OF_ADDR = 32,
+	OF_PORT = 48,
+	OF_RSVD1 = 50,
+	OF_TTL = 52,
+	OF_MAX_OPS = 56,
+	OF_RSVD2 = 60,
+};
+_Static_assert(OF_RSVD2 + 4 == XP_RDMA_OFFER_LEN, "offer layout");
+_Static_assert(XP_RDMA_TOKEN_LEN == XP_NONCE_LEN, "tokens are nonces");
+
 uint32_t xp_crc32c(const void *buf, size_t len)
 {
 	uint32_t crc = 0xFFFFFFFFu;
@@ -86,6 +99,7 @@ static bool opcode_known(uint8_t op)
 	case XP_OP_AUTH:
 	case XP_OP_PING:
 	case XP_OP_STAT:
+	case XP_OP_RDMA_OFFER:
 	case XP_OP_LUN_CREATE:
 	case XP_OP_LUN_OPEN:
 	case XP_OP_LUN_RESIZE:
@@ -149,6 +163,26 @@ static bool range_ok(const struct xp_hdr *h)
 	return h->offset + h->length >= h->offset;
 }
 
+/*
+ * A READ or WRITE whose payload an RDMA descriptor names (docs/protocol.md,
+ * "Data descriptor with RDMA"). Whether the session has an RDMA
+ * connection is the receiver's business; this checks the frame alone.
+ */
+static int check_rdma_request(const struct xp_hdr *h)
+{
+	if (h->opcode != XP_OP_READ && h->opcode != XP_OP_WRITE)
+		return -EINVAL;
+	/* RC's end-to-end CRC covers the transfer: no DCRC with RDMA. */
+	if (h->flags & XP_F_DCRC)
+		return -EINVAL;
+	if (!h->lun_id || !h->length || h->length > XP_MAX_IO || !range_ok(h))
+		return -EINVAL;
+	if (h->payload_len || h->desc_len != h->length ||
+	    h->desc_addr > UINT64_MAX - h->desc_len)
+		return -EPROTO;
+	return 0;
+}
+
 static int check_request(const struct xp_hdr *h)
 {
 	uint16_t fl = h->flags;
@@ -160,11 +194,10 @@ static int check_request(const struct xp_hdr *h)
 		return -EINVAL;
 	if ((fl & XP_F_UNMAP) && h->opcode != XP_OP_WRITE_ZEROES)
 		return -EINVAL;
+	if (h->desc_xport == XP_DESC_RDMA)
+		return check_rdma_request(h);
 	if ((fl & XP_F_DCRC) && !h->payload_len)
 		return -EINVAL;
-	/* Version 1 carries payload inline only (RDMA is not negotiated). */
-	if (h->desc_xport != XP_DESC_INLINE)
-		return -EPROTO;
 	if (h->desc_len || h->desc_key || h->desc_addr)
 		return -EINVAL;
 
@@ -177,6 +210,10 @@ static int check_request(const struct xp_hdr *h)
 		return h->payload_len <= XP_MAX_PING ? 0 : -EINVAL;
 	case XP_OP_STAT:
 		return h->payload_len == 0 ? 0 : -EINVAL;
+	case XP_OP_RDMA_OFFER:
+		return !h->lun_id && !h->length && !h->offset && !h->payload_len
+			       ? 0
+			       : -EINVAL;
 	case XP_OP_LUN_CREATE:
 		if (!h->lun_id || !h->offset)
 			return -EINVAL;
@@ -231,7 +268,8 @@ static int check_answer(const struct xp_hdr *h)
 		return -EINVAL;
 	if ((h->flags & XP_F_DCRC) && !h->payload_len)
 		return -EINVAL;
-	if (h->desc_xport != XP_DESC_INLINE)
+	if (h->desc_xport != XP_DESC_INLINE || h->desc_len || h->desc_key ||
+	    h->desc_addr)
 		return -EINVAL;
 	if (h->status != XP_ST_OK) {
 		/* Only a miscompare explains itself with a payload. */
@@ -250,8 +288,14 @@ static int check_answer(const struct xp_hdr *h)
 		return h->payload_len >= XP_STAT_FIXED_LEN ? 0 : -EINVAL;
 	case XP_OP_LUN_OPEN:
 		return h->payload_len == XP_LAYOUT_LEN ? 0 : -EINVAL;
+	case XP_OP_RDMA_OFFER:
+		return h->payload_len == XP_RDMA_OFFER_LEN ? 0 : -EINVAL;
 	case XP_OP_READ:
-		return h->payload_len == h->length && h->length ? 0 : -EINVAL;
+		/* 0: the payload went by RDMA (the requester knows which). */
+		return h->length && (h->payload_len == h->length ||
+				     !h->payload_len)
+			       ? 0
+			       : -EINVAL;
 	default:
 		return h->payload_len == 0 ? 0 : -EINVAL;
 	}
@@ -343,6 +387,8 @@ const char *xp_opcode_name(uint8_t op)
 		return "PING";
 	case XP_OP_STAT:
 		return "STAT";
+	case XP_OP_RDMA_OFFER:
+		return "RDMA_OFFER";
 	case XP_OP_LUN_CREATE:
 		return "LUN_CREATE";
 	case XP_OP_LUN_OPEN:
@@ -547,4 +593,36 @@ int xp_stat_decode(const uint8_t *b, size_t len, struct xp_stat *st,
 		luns[i].name[nl] = '\0';
 	}
 	return (int)n;
+}
+
+void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf)
+{
+	memset(buf, 0, XP_RDMA_OFFER_LEN);
+	memcpy(buf + OF_TOKEN, o->token, XP_RDMA_TOKEN_LEN);
+	memcpy(buf + OF_ADDR, o->addr, sizeof(o->addr));
+	xp_put_be16(buf + OF_PORT, o->port);
+	xp_put_be32(buf + OF_TTL, o->ttl_ms);
+	xp_put_be32(buf + OF_MAX_OPS, o->max_ops);
+}
+
+int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
+			 struct xp_rdma_offer *o)
+{
+	uint32_t ttl;
+	uint16_t port;
+
+	if (len != XP_RDMA_OFFER_LEN)
+		return -EBADMSG;
+	if (xp_get_be16(buf + OF_RSVD1) || xp_get_be32(buf + OF_RSVD2))
+		return -EBADMSG;
+	port = xp_get_be16(buf + OF_PORT);
+	ttl = xp_get_be32(buf + OF_TTL);
+	if (!port || !ttl || ttl > XP_RDMA_TOKEN_TTL_MS)
+		return -EBADMSG;
+	memcpy(o->token, buf + OF_TOKEN, XP_RDMA_TOKEN_LEN);
+	memcpy(o->addr, buf + OF_ADDR, sizeof(o->addr));
+	o->port = port;
+	o->ttl_ms = ttl;
+	o->max_ops = xp_get_be32(buf + OF_MAX_OPS);
+	return 0;
 }

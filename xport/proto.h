@@ -41,12 +41,16 @@
 #define XP_STAT_LUN_LEN 96
 #define XP_STAT_MAX_LUNS 4096
 #define XP_AUTH_TIMEOUT_MS 5000
+#define XP_RDMA_TOKEN_LEN 32
+#define XP_RDMA_OFFER_LEN 64
+#define XP_RDMA_TOKEN_TTL_MS 5000
 
 enum xp_opcode {
 	XP_OP_HELLO = 1,
 	XP_OP_AUTH = 2,
 	XP_OP_PING = 3,
 	XP_OP_STAT = 4,
+	XP_OP_RDMA_OFFER = 5,
 	XP_OP_LUN_CREATE = 16,
 	XP_OP_LUN_OPEN = 17,
 	XP_OP_LUN_RESIZE = 18,
@@ -156,7 +160,17 @@ struct xp_stat {
 	uint64_t bytes_tcp_payload; /* payload bytes moved inline on TCP */
 	uint64_t conns; /* connections open now */
 };
-#define XP_STAT_F_RDMA 0x1u
+#define XP_STAT_F_RDMA 0x1u /* the node listens for RDMA connections */
+#define XP_STAT_F_RDMA_SESSION 0x2u /* this session's payload moves by RDMA */
+
+/* The answer payload of RDMA_OFFER (node to gateway). */
+struct xp_rdma_offer {
+	uint8_t token[XP_RDMA_TOKEN_LEN]; /* one-time token */
+	uint8_t addr[16]; /* IPv6 form; IPv4 as ::ffff:a.b.c.d */
+	uint16_t port; /* rdma_cm port */
+	uint32_t ttl_ms; /* token validity, <= XP_RDMA_TOKEN_TTL_MS */
+	uint32_t max_ops; /* RDMA operations the node keeps in flight */
+};
 
 struct xp_stat_lun {
 	uint64_t lun_id;
@@ -185,8 +199,10 @@ int xp_hdr_decode(const uint8_t *buf, size_t len, struct xp_hdr *h);
 
 /*
  * Per-opcode rules of docs/protocol.md for a request (!XP_F_RESP) or an
- * answer. Returns 0, -EINVAL, or -EPROTO for a request naming a payload
- * transport that was not negotiated. Call after xp_hdr_decode.
+ * answer. Returns 0, -EINVAL, or -EPROTO for a READ or WRITE whose RDMA
+ * descriptor breaks the descriptor rules (the gateway resends inline).
+ * A well-formed RDMA descriptor passes: whether the session negotiated
+ * RDMA is the receiver's check. Call after xp_hdr_decode.
  */
 int xp_hdr_check(const struct xp_hdr *h);
 
@@ -214,6 +230,14 @@ int xp_layout_decode(const uint8_t *buf, size_t len, struct xp_layout *l);
 bool xp_layout_valid(const struct xp_layout *l);
 void xp_lease_encode(const struct xp_lease *l, uint8_t *buf);
 int xp_lease_decode(const uint8_t *buf, size_t len, struct xp_lease *l);
+
+void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf);
+/*
+ * Decode an offer of @len bytes. 0, or -EBADMSG for a wrong length,
+ * nonzero reserved bytes, port 0, or ttl_ms 0 or over the maximum.
+ */
+int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
+			 struct xp_rdma_offer *o);
 
 /* STAT answer payload: fixed part, then entries. */
 void xp_stat_encode(const struct xp_stat *st, uint8_t *buf);

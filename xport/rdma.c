@@ -34,16 +34,6 @@
 /* ---- wire codecs ------------------------------------------------------ */
 
 enum {
-	OF_TOKEN = 0,
-	OF_ADDR = 32,
-	OF_PORT = 48,
-	OF_RSVD1 = 50,
-	OF_TTL = 52,
-	OF_MAX_OPS = 56,
-	OF_RSVD2 = 60,
-};
-
-enum {
 	PD_MAGIC = 0,
 	PD_VERSION = 4,
 	PD_RSVD = 5,
@@ -51,43 +41,10 @@ enum {
 	PD_TOKEN = 16,
 };
 
-_Static_assert(OF_RSVD2 + 4 == XP_RDMA_OFFER_LEN, "offer layout");
 _Static_assert(PD_TOKEN + XP_RDMA_TOKEN_LEN == XP_RDMA_PRIV_LEN, "private data "
 								 "layout");
 _Static_assert(XP_RDMA_PRIV_LEN <= XP_VERBS_PRIV_MAX, "fits a REQ");
 _Static_assert(XP_RDMA_TOKEN_LEN == XP_NONCE_LEN, "tokens are nonces");
-
-void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf)
-{
-	memset(buf, 0, XP_RDMA_OFFER_LEN);
-	memcpy(buf + OF_TOKEN, o->token, XP_RDMA_TOKEN_LEN);
-	memcpy(buf + OF_ADDR, o->addr, sizeof(o->addr));
-	xp_put_be16(buf + OF_PORT, o->port);
-	xp_put_be32(buf + OF_TTL, o->ttl_ms);
-	xp_put_be32(buf + OF_MAX_OPS, o->max_ops);
-}
-
-int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
-			 struct xp_rdma_offer *o)
-{
-	uint32_t ttl;
-	uint16_t port;
-
-	if (len != XP_RDMA_OFFER_LEN)
-		return -EBADMSG;
-	if (xp_get_be16(buf + OF_RSVD1) || xp_get_be32(buf + OF_RSVD2))
-		return -EBADMSG;
-	port = xp_get_be16(buf + OF_PORT);
-	ttl = xp_get_be32(buf + OF_TTL);
-	if (!port || !ttl || ttl > XP_RDMA_TOKEN_TTL_MS)
-		return -EBADMSG;
-	memcpy(o->token, buf + OF_TOKEN, XP_RDMA_TOKEN_LEN);
-	memcpy(o->addr, buf + OF_ADDR, sizeof(o->addr));
-	o->port = port;
-	o->ttl_ms = ttl;
-	o->max_ops = xp_get_be32(buf + OF_MAX_OPS);
-	return 0;
-}
 
 void xp_rdma_priv_encode(const struct xp_rdma_priv *p, uint8_t *buf)
 {
@@ -102,8 +59,18 @@ int xp_rdma_priv_decode(const void *data, size_t len, struct xp_rdma_priv *p)
 {
 	const uint8_t *b = data;
 
-	if (!b || len != XP_RDMA_PRIV_LEN)
+	size_t i;
+
+	/*
+	 * On IB and RoCE the passive side gets the REQ's whole private data
+	 * area (XP_VERBS_PRIV_MAX bytes), ours then zeros: accept that much
+	 * padding, and only zeros in it.
+	 */
+	if (!b || len < XP_RDMA_PRIV_LEN || len > XP_VERBS_PRIV_MAX)
 		return -EBADMSG;
+	for (i = XP_RDMA_PRIV_LEN; i < len; i++)
+		if (b[i])
+			return -EBADMSG;
 	if (xp_get_be32(b + PD_MAGIC) != XP_RDMA_PRIV_MAGIC ||
 	    b[PD_VERSION] != XP_RDMA_PRIV_VERSION || b[PD_RSVD] ||
 	    b[PD_RSVD + 1] || b[PD_RSVD + 2])
@@ -1253,6 +1220,21 @@ int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session)
 			xp_rdma_conn_free(c);
 	}
 	return n;
+}
+
+int xp_rdma_token_confirm(struct xp_rdma_listener *l, const void *session)
+{
+	struct xp_rdma_conn *c;
+
+	for (c = l->pending; c; c = c->lnext) {
+		if (c->session != session || c->state != ST_CONNECTING)
+			continue;
+		/* rdma_accept left the QP ready to send (RTS). */
+		c->state = ST_UP;
+		report(c, 0);
+		return 1;
+	}
+	return 0;
 }
 
 /* Find the live token equal to @tok, comparing every slot in full. */

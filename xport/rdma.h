@@ -39,35 +39,14 @@
 #include "proto.h"
 #include "verbs.h"
 
-/* RDMA_OFFER's opcode (docs/protocol.md); proto.c does not know it yet. */
-#define XP_RDMA_OFFER_OPCODE 5
-#define XP_RDMA_TOKEN_LEN 32
-#define XP_RDMA_OFFER_LEN 64
+/* RDMA_OFFER (XP_OP_RDMA_OFFER) and its payload codec are in proto.h. */
 #define XP_RDMA_PRIV_LEN 48
 #define XP_RDMA_PRIV_MAGIC 0x53425244u /* "SBRD" */
 #define XP_RDMA_PRIV_VERSION 1
-#define XP_RDMA_TOKEN_TTL_MS 5000
 #define XP_RDMA_TOKENS_MAX 256 /* unspent tokens a listener holds */
 #define XP_RDMA_SEGMENT_DEFAULT (256u << 10)
 
 /* ---- wire codecs ------------------------------------------------------ */
-
-/* The answer payload of RDMA_OFFER (node to gateway). */
-struct xp_rdma_offer {
-	uint8_t token[XP_RDMA_TOKEN_LEN]; /* one-time token */
-	uint8_t addr[16]; /* IPv6 form; IPv4 as ::ffff:a.b.c.d */
-	uint16_t port; /* rdma_cm port */
-	uint32_t ttl_ms; /* token validity, <= XP_RDMA_TOKEN_TTL_MS */
-	uint32_t max_ops; /* RDMA operations the node keeps in flight */
-};
-
-void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf);
-/*
- * Decode an offer of @len bytes. 0, or -EBADMSG for a wrong length,
- * nonzero reserved bytes, port 0, or ttl_ms 0 or over the maximum.
- */
-int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
-			 struct xp_rdma_offer *o);
 
 /* The private data of the gateway's rdma_cm connect request. */
 struct xp_rdma_priv {
@@ -77,8 +56,9 @@ struct xp_rdma_priv {
 
 void xp_rdma_priv_encode(const struct xp_rdma_priv *p, uint8_t *buf);
 /*
- * Decode private data of @len bytes (a peer may send up to 56; only
- * exactly XP_RDMA_PRIV_LEN is accepted). 0 or -EBADMSG.
+ * Decode private data of @len bytes: XP_RDMA_PRIV_LEN, followed by zeros
+ * up to XP_VERBS_PRIV_MAX (IB and RoCE deliver the REQ's whole private
+ * data area, padded). 0 or -EBADMSG.
  */
 int xp_rdma_priv_decode(const void *buf, size_t len, struct xp_rdma_priv *p);
 
@@ -341,6 +321,15 @@ int xp_rdma_token_issue(struct xp_rdma_listener *l, const void *session,
  * freed. Returns how many tokens were revoked.
  */
 int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session);
+
+/*
+ * The gateway of TCP session @session described a buffer, which it does
+ * only once its side of the RDMA connection is established: take the
+ * session's accepted connection as established now, even if rdma_cm's
+ * ESTABLISHED (the gateway's RTU) has not been read yet (its state
+ * callback reports up). Returns 1 when a connection was confirmed, else 0.
+ */
+int xp_rdma_token_confirm(struct xp_rdma_listener *l, const void *session);
 
 /* Connect requests refused since the listener started (tests, counters). */
 uint64_t xp_rdma_listener_refused(const struct xp_rdma_listener *l);

@@ -115,8 +115,13 @@ static int v_get_cm_event(struct rdma_event_channel *ch,
 	if (e->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
 		ev->priv = e->param.conn.private_data;
 		ev->priv_len = e->param.conn.private_data_len;
-		ev->responder_resources = e->param.conn.responder_resources;
-		ev->initiator_depth = e->param.conn.initiator_depth;
+		/*
+		 * The CM reports a REQ's values from the receiver's side
+		 * (what it may initiate = the peer's responder resources);
+		 * ours are the peer's own, as it passed them to connect.
+		 */
+		ev->responder_resources = e->param.conn.initiator_depth;
+		ev->initiator_depth = e->param.conn.responder_resources;
 	}
 	ev->raw = e;
 	return 0;
@@ -466,6 +471,21 @@ static const struct xp_verbs_ops real_ops = {
 const struct xp_verbs_ops *xp_verbs_real(void)
 {
 	return &real_ops;
+}
+
+bool xp_verbs_device_exists(const char *name)
+{
+	struct ibv_device **list;
+	bool found = false;
+	int n = 0, i;
+
+	list = ibv_get_device_list(&n);
+	if (!list)
+		return false;
+	for (i = 0; i < n && !found; i++)
+		found = !strcmp(ibv_get_device_name(list[i]), name);
+	ibv_free_device_list(list);
+	return found;
 }
 
 int xp_verbs_device_count(void)

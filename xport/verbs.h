@@ -93,8 +93,9 @@ struct xp_verbs_cm_event {
 	int status; /* the event's status, as a negative errno or 0 */
 	const void *priv; /* CONNECT_REQUEST: the private data */
 	uint8_t priv_len;
-	uint8_t responder_resources; /* CONNECT_REQUEST: the peer's offer */
-	uint8_t initiator_depth;
+	/* CONNECT_REQUEST: the values the peer passed to rdma_connect */
+	uint8_t responder_resources; /* RDMA READs it serves for us */
+	uint8_t initiator_depth; /* RDMA READs it may issue itself */
 	void *raw; /* the library's event, for ack_cm_event() */
 };
 
@@ -175,5 +176,8 @@ const struct xp_verbs_ops *xp_verbs_real(void);
  * or no RDMA kernel support: what tests use to skip with a reason.
  */
 int xp_verbs_device_count(void);
+
+/* An RDMA device named @name (e.g. "rxe0") is present now. */
+bool xp_verbs_device_exists(const char *name);
 
 #endif

@@ -24,6 +24,7 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 	struct xp_layout lay;
 	struct xp_stat st;
 	struct xp_stat_lun luns[4];
+	struct xp_rdma_offer of;
 
 	(void)arg;
 	(void)crc_ok;
@@ -33,6 +34,9 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		if (h->opcode == XP_OP_STAT)
 			(void)xp_stat_decode(payload, h->payload_len, &st, luns,
 					     4);
+		if (h->opcode == XP_OP_RDMA_OFFER)
+			(void)xp_rdma_offer_decode(payload, h->payload_len,
+						   &of);
 		if (h->opcode >= XP_OP_LEASE_ACQUIRE)
 			(void)xp_lease_decode(payload, h->payload_len, &l);
 		if (h->opcode == XP_OP_LUN_CREATE ||
@@ -54,8 +58,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sv[2], i;
 
 	/* The bare decoder on the input as one header. */
-	if (xp_hdr_decode(data, size, &h) == 0)
-		(void)xp_hdr_check(&h);
+	if (xp_hdr_decode(data, size, &h) == 0 && xp_hdr_check(&h) == 0 &&
+	    h.desc_xport == XP_DESC_RDMA) {
+		/* What the check lets through is a descriptor a node may use. */
+		if ((h.opcode != XP_OP_READ && h.opcode != XP_OP_WRITE) ||
+		    (h.flags & (XP_F_RESP | XP_F_DCRC)) || h.payload_len ||
+		    !h.desc_len || h.desc_len != h.length ||
+		    h.desc_len > XP_MAX_IO ||
+		    h.desc_addr + h.desc_len < h.desc_addr)
+			abort();
+	}
 
 	if (size > (1u << 16))
 		return 0;

@@ -1083,6 +1083,39 @@ static void test_unmap_zeroes(void **state)
 	assert_int_equal(sb_engine_lun_delete(fx.e, lun), 0);
 }
 
+/*
+ * This host has no RDMA device: every node connection says so and moves
+ * payload inline, and the engine counts it as inline.
+ */
+static void test_payload_inline_without_rdma(void **state)
+{
+	static uint8_t buf[256 << 10], rbuf[256 << 10];
+	struct sb_engine_stats st;
+	char why[96];
+	unsigned int i;
+	uint64_t lun;
+
+	(void)state;
+	lun = make_lun("t-payload");
+	fill_random(buf, sizeof(buf), 77);
+	assert_int_equal(do_rw(fx.e, SB_IO_WRITE, lun, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(do_rw(fx.e, SB_IO_READ, lun, 0, rbuf, sizeof(rbuf)),
+			 0);
+	assert_memory_equal(rbuf, buf, sizeof(buf));
+	assert_int_equal(sb_engine_wait_payload(fx.e, 1000), 0);
+	for (i = 0; i < NODES; i++) {
+		assert_int_equal(sb_engine_node_payload(fx.e, i, why,
+							sizeof(why)),
+				 SB_PAYLOAD_TCP);
+		assert_string_equal(why, "no RDMA device on this host");
+	}
+	sb_engine_get_stats(fx.e, &st);
+	assert_true(st.bytes_rdma == 0);
+	assert_true(st.bytes_inline >= 2 * sizeof(buf));
+	assert_true(st.rdma_fallbacks == 0);
+	assert_int_equal(sb_engine_lun_delete(fx.e, lun), 0);
+}
+
 /* Freeing the engine with work queued completes it with -ESHUTDOWN. */
 static void test_free_with_pending(void **state)
 {
@@ -1142,6 +1175,8 @@ int main(void)
 		cmocka_unit_test_setup(test_flush, test_setup),
 		cmocka_unit_test_setup(test_unmap_zeroes, test_setup),
 		cmocka_unit_test_setup(test_free_with_pending, test_setup),
+		cmocka_unit_test_setup(test_payload_inline_without_rdma,
+				       test_setup),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, group_setup,

@@ -39,6 +39,9 @@
 
 static struct tl_cluster cl;
 static struct xp_secret secret;
+/* features of the next HELLO sent, and of the node's last HELLO answer */
+static uint32_t hello_features;
+static uint32_t node_features;
 
 /* ---- a minimal blocking client ----------------------------------------- */
 
@@ -169,6 +172,7 @@ static void do_hello(struct cli *c, uint8_t nc[XP_NONCE_LEN],
 	assert_int_equal(xp_auth_nonce(nc), 0);
 	memcpy(hl.nonce, nc, XP_NONCE_LEN);
 	hl.sender_id = 0x1234;
+	hl.features = hello_features;
 	xp_hello_encode(&hl, pl);
 	xp_hdr_init(&h, XP_OP_HELLO, c->next_id++, 0);
 	h.payload_len = XP_HELLO_LEN;
@@ -179,6 +183,7 @@ static void do_hello(struct cli *c, uint8_t nc[XP_NONCE_LEN],
 	assert_int_equal(xp_hello_decode(ans, XP_HELLO_LEN, &got), 0);
 	assert_int_equal(got.max_ver, 1);
 	assert_int_equal(got.sender_id, cl.nodes[0].id);
+	node_features = got.features;
 	memcpy(ns, got.nonce, XP_NONCE_LEN);
 	/* The node proves it holds the secret. */
 	assert_int_equal(xp_auth_proof(&secret, true, nc, ns, want), 0);
@@ -912,6 +917,98 @@ static void test_sigterm_exits_zero(void **state)
 	cli_close(&c);
 }
 
+/* ---- RDMA configured, no device: payload stays inline ------------------ */
+
+/* A READ or WRITE of @len bytes whose descriptor names RDMA. */
+static uint32_t rdma_rpc(struct cli *c, uint8_t op, uint64_t lun, uint32_t len)
+{
+	struct xp_hdr h, a;
+	uint64_t id = c->next_id++;
+
+	xp_hdr_init(&h, op, id, lun);
+	h.length = len;
+	h.desc_xport = XP_DESC_RDMA;
+	h.desc_key = 0x1234;
+	h.desc_addr = 1ull << 62;
+	h.desc_len = len;
+	assert_int_equal(send_frame(c->fd, &h, NULL, false), 0);
+	assert_int_equal(recv_frame(c->fd, &a, NULL, 0), 0);
+	assert_int_equal(a.req_id, id);
+	assert_int_equal(a.payload_len, 0);
+	return a.status;
+}
+
+static bool log_has(const char *path, const char *needle)
+{
+	static char text[1 << 16];
+	ssize_t n;
+	off_t end;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	/* The log grows across restarts: what matters is at its end. */
+	end = lseek(fd, 0, SEEK_END);
+	if (end > (off_t)sizeof(text) - 1)
+		lseek(fd, end - (off_t)sizeof(text) + 1, SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	text[n] = '\0';
+	return strstr(text, needle) != NULL;
+}
+
+/*
+ * rdma_device names a device this host does not have (it has none): the
+ * node starts, says why in its log, offers no RDMA in HELLO, refuses
+ * RDMA_OFFER and RDMA descriptors with EPROTO (the gateway's cue to go
+ * inline), and inline I/O works as before.
+ */
+static void test_rdma_configured_without_device(void **state)
+{
+	static uint8_t buf[65536], rbuf[65536];
+	struct rq offer = {.op = XP_OP_RDMA_OFFER};
+	struct xp_stat st;
+	struct xp_hdr a;
+	struct cli c;
+	uint64_t lun;
+	FILE *f;
+
+	(void)state;
+	tl_node_stop(&cl, 0, SIGTERM);
+	f = fopen(cl.nodes[0].conf, "a");
+	assert_non_null(f);
+	fprintf(f, "rdma_device = spanblk-no-such-dev\nrdma_buffers = 4\n");
+	fclose(f);
+	assert_int_equal(tl_node_start(&cl, 0), 0);
+
+	hello_features = XP_FEAT_RDMA;
+	cli_open(&c);
+	hello_features = 0;
+	/* Logged before the loop ran, so before our HELLO was answered. */
+	assert_true(log_has(cl.nodes[0].log, "no such RDMA device"));
+	assert_int_equal(node_features & XP_FEAT_RDMA, 0);
+	assert_int_equal(rpc(&c, &offer, &a, NULL, 0), XP_ST_EPROTO);
+
+	lun = lun_create(&c, "rdma-fallback", LUN_SIZE);
+	assert_int_equal(rdma_rpc(&c, XP_OP_WRITE, lun, 8192), XP_ST_EPROTO);
+	assert_int_equal(rdma_rpc(&c, XP_OP_READ, lun, 8192), XP_ST_EPROTO);
+	fill_random(buf, sizeof(buf));
+	assert_int_equal(do_write(&c, lun, 4096, buf, sizeof(buf), 0),
+			 XP_ST_OK);
+	assert_int_equal(do_read(&c, lun, 4096, rbuf, sizeof(rbuf)), XP_ST_OK);
+	assert_memory_equal(rbuf, buf, sizeof(buf));
+	do_stat(&c, &st, 0, NULL);
+	assert_int_equal(st.flags & (XP_STAT_F_RDMA | XP_STAT_F_RDMA_SESSION),
+			 0);
+	assert_int_equal(st.bytes_rdma, 0);
+	assert_true(st.bytes_tcp_payload >= 2 * sizeof(buf));
+	cli_close(&c);
+}
+
 /* ---- refusing to start -------------------------------------------------- */
 
 static void write_text(const char *path, const char *text)
@@ -1084,6 +1181,7 @@ int main(void)
 		cmocka_unit_test(test_sigterm_exits_zero),
 		cmocka_unit_test(test_refuses_to_start),
 		cmocka_unit_test(test_auth_timeout),
+		cmocka_unit_test(test_rdma_configured_without_device),
 	};
 
 	return cmocka_run_group_tests_name("spanblkd", tests, group_setup,

@@ -26,6 +26,8 @@ static const char good[] = "[cluster]\n"
 			   "[node.1]\n"
 			   "address = node1.example\n";
 
+static void expect_bad(const char *text, const char *needle);
+
 static void test_cluster_good(void **state)
 {
 	struct sb_cluster cl;
@@ -45,6 +47,41 @@ static void test_cluster_good(void **state)
 	assert_string_equal(cl.secret_file, "/etc/spanblk/secret");
 	assert_int_equal(sb_cluster_node_index(&cl, 3), 1);
 	assert_int_equal(sb_cluster_node_index(&cl, 2), -ENOENT);
+	assert_int_equal(cl.rdma, SB_RDMA_AUTO);
+	assert_int_equal(cl.rdma_buffers, SB_DEFAULT_GW_RDMA_BUFFERS);
+	assert_int_equal(cl.rdma_buffer_size, SB_DEFAULT_GW_RDMA_BUFFER);
+}
+
+static void test_cluster_rdma_keys(void **state)
+{
+	struct sb_cluster cl;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sb_cluster_parse("[cluster]\nsecret_file=/s\n"
+					  "replicas=1\nrdma=off\n"
+					  "rdma_buffers=4\n"
+					  "rdma_buffer_size=512K\n"
+					  "[node.1]\naddress=h\n",
+					  &cl, err, sizeof(err)),
+			 0);
+	assert_int_equal(cl.rdma, SB_RDMA_OFF);
+	assert_int_equal(cl.rdma_buffers, 4);
+	assert_int_equal(cl.rdma_buffer_size, 512 << 10);
+	assert_int_equal(sb_cluster_parse("[cluster]\nsecret_file=/s\n"
+					  "replicas=1\nrdma=on\n"
+					  "[node.1]\naddress=h\n",
+					  &cl, err, sizeof(err)),
+			 0);
+	assert_int_equal(cl.rdma, SB_RDMA_ON);
+	expect_bad("[cluster]\nsecret_file=/s\nrdma=yes\n[node.1]\naddress=h\n",
+		   "rdma");
+	expect_bad("[cluster]\nsecret_file=/s\nrdma_buffer_size=5000\n"
+		   "[node.1]\naddress=h\n",
+		   "rdma_buffer_size");
+	expect_bad("[cluster]\nsecret_file=/s\nrdma_buffers=0\n"
+		   "[node.1]\naddress=h\n",
+		   "rdma_buffers");
 }
 
 /* Each bad file is refused with a reason mentioning @needle. */
@@ -156,6 +193,28 @@ static void test_node_file(void **state)
 	assert_int_equal(sb_nodecfg_parse("[nod]\nid=1\n", &nc, err,
 					  sizeof(err)),
 			 -EINVAL);
+	/* RDMA keys: defaults, values, bounds. */
+	assert_int_equal(nc.rdma_port, SB_DEFAULT_RDMA_PORT);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\nrdma_device=rxe1\n"
+					  "rdma_addr=10.9.0.2\nrdma_port=7500\n"
+					  "rdma_buffers=8\nrdma_segment=128K\n"
+					  "rdma_max_ops=16\n",
+					  &nc, err, sizeof(err)),
+			 0);
+	assert_string_equal(nc.rdma_addr, "10.9.0.2");
+	assert_int_equal(nc.rdma_port, 7500);
+	assert_int_equal(nc.rdma_buffers, 8);
+	assert_int_equal(nc.rdma_segment, 128 << 10);
+	assert_int_equal(nc.rdma_max_ops, 16);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\nrdma_segment=6000\n",
+					  &nc, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\nrdma_segment=8M\n",
+					  &nc, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\nrdma_buffers=0\n", &nc,
+					  err, sizeof(err)),
+			 -EINVAL);
 	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\ndata_dir=\n", &nc, err,
 					  sizeof(err)),
 			 -EINVAL);
@@ -186,6 +245,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cluster_good),
+		cmocka_unit_test(test_cluster_rdma_keys),
 		cmocka_unit_test(test_cluster_bad),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_node_file),

@@ -125,6 +125,112 @@ static void test_oversized_payload(void **state)
 	assert_int_equal(xp_hdr_check(&d), 0);
 }
 
+static void test_rdma_descriptor_rules(void **state)
+{
+	struct xp_hdr h;
+
+	(void)state;
+	xp_hdr_init(&h, XP_OP_WRITE, 1, 5);
+	h.length = 8192;
+	h.desc_xport = XP_DESC_RDMA;
+	h.desc_key = 0x1234;
+	h.desc_addr = 1ull << 62;
+	h.desc_len = 8192;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.opcode = XP_OP_READ;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.desc_len = 4096; /* must equal length */
+	assert_int_equal(xp_hdr_check(&h), -EPROTO);
+	h.desc_len = 8192;
+	h.payload_len = 8192; /* inline payload and a descriptor */
+	h.opcode = XP_OP_WRITE;
+	assert_int_equal(xp_hdr_check(&h), -EPROTO);
+	h.payload_len = 0;
+	h.desc_addr = UINT64_MAX - 100; /* addr + len wraps */
+	assert_int_equal(xp_hdr_check(&h), -EPROTO);
+	h.desc_addr = 1ull << 62;
+	h.flags = XP_F_DCRC; /* no DCRC with RDMA */
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.flags = XP_F_FUA;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.length = XP_MAX_IO + 4096;
+	h.desc_len = h.length;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.length = 0;
+	h.desc_len = 0;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+
+	/* Only READ and WRITE carry RDMA descriptors. */
+	xp_hdr_init(&h, XP_OP_CAW, 1, 5);
+	h.length = 512;
+	h.desc_xport = XP_DESC_RDMA;
+	h.desc_len = 1024;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	xp_hdr_init(&h, XP_OP_FLUSH, 1, 5);
+	h.desc_xport = XP_DESC_RDMA;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+
+	/* Answers never carry a descriptor; a READ answer may be empty. */
+	xp_hdr_init(&h, XP_OP_READ, 1, 5);
+	h.flags = XP_F_RESP;
+	h.length = 4096;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.payload_len = 4095;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.payload_len = 4096;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.desc_key = 1;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+}
+
+static void test_rdma_offer(void **state)
+{
+	struct xp_rdma_offer o = {.port = 7401, .ttl_ms = 5000, .max_ops = 64};
+	struct xp_rdma_offer d;
+	uint8_t b[XP_RDMA_OFFER_LEN], b80[XP_HDR_LEN];
+	struct xp_hdr h, d80;
+
+	(void)state;
+	xp_hdr_init(&h, XP_OP_RDMA_OFFER, 9, 0);
+	xp_hdr_encode(&h, b80);
+	assert_int_equal(xp_hdr_decode(b80, sizeof(b80), &d80), 0);
+	assert_int_equal(d80.opcode, XP_OP_RDMA_OFFER);
+	assert_int_equal(xp_hdr_check(&h), 0);
+	assert_string_equal(xp_opcode_name(XP_OP_RDMA_OFFER), "RDMA_OFFER");
+	h.lun_id = 5;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.lun_id = 0;
+	h.length = 1;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.length = 0;
+	h.payload_len = 4;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+
+	h.payload_len = 0;
+	h.flags = XP_F_RESP;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL); /* OK needs the offer */
+	h.payload_len = XP_RDMA_OFFER_LEN;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.status = XP_ST_ENOTSUP;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	h.payload_len = 0;
+	assert_int_equal(xp_hdr_check(&h), 0);
+
+	memset(o.token, 0xA5, sizeof(o.token));
+	o.addr[10] = o.addr[11] = 0xff;
+	o.addr[12] = 10;
+	o.addr[15] = 1;
+	xp_rdma_offer_encode(&o, b);
+	assert_int_equal(xp_get_be16(b + 48), 7401);
+	assert_int_equal(xp_rdma_offer_decode(b, sizeof(b), &d), 0);
+	assert_memory_equal(d.token, o.token, XP_RDMA_TOKEN_LEN);
+	assert_memory_equal(d.addr, o.addr, 16);
+	assert_int_equal(d.port, 7401);
+	assert_int_equal(d.max_ops, 64);
+	b[50] = 1; /* reserved */
+	assert_int_equal(xp_rdma_offer_decode(b, sizeof(b), &d), -EBADMSG);
+}
+
 static void test_request_rules(void **state)
 {
 	struct xp_hdr h;
@@ -210,7 +316,10 @@ static void test_answer_rules(void **state)
 	xp_hdr_answer(&ans, &req, XP_ST_OK);
 	assert_int_equal(ans.flags, XP_F_RESP);
 	assert_true(ans.req_id == 9);
-	assert_int_equal(xp_hdr_check(&ans), -EINVAL); /* no data */
+	/* No data: it went by RDMA (the requester knows whether it asked). */
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	ans.payload_len = 4095;
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL);
 	ans.payload_len = 4096;
 	assert_int_equal(xp_hdr_check(&ans), 0);
 	xp_hdr_answer(&ans, &req, XP_ST_EIO);
@@ -348,6 +457,8 @@ int main(void)
 		cmocka_unit_test(test_request_rules),
 		cmocka_unit_test(test_answer_rules),
 		cmocka_unit_test(test_status_mapping),
+		cmocka_unit_test(test_rdma_descriptor_rules),
+		cmocka_unit_test(test_rdma_offer),
 		cmocka_unit_test(test_hello_and_lease),
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_layout),

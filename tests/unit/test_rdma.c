@@ -665,8 +665,13 @@ static void test_priv_codec(void **state)
 	assert_int_equal(xp_rdma_priv_decode(b, XP_RDMA_PRIV_LEN, &d), 0);
 	assert_int_equal(d.gateway_id, p.gateway_id);
 	assert_memory_equal(d.token, p.token, XP_RDMA_TOKEN_LEN);
-	/* Exactly 48 bytes: a REQ padded to 56 by someone else is refused. */
+	/* Padded with zeros to 56, as IB and RoCE deliver it: accepted. */
+	assert_int_equal(xp_rdma_priv_decode(b, XP_VERBS_PRIV_MAX, &d), 0);
+	b[XP_VERBS_PRIV_MAX - 1] = 1; /* padding that is not zero */
 	assert_int_equal(xp_rdma_priv_decode(b, XP_VERBS_PRIV_MAX, &d),
+			 -EBADMSG);
+	b[XP_VERBS_PRIV_MAX - 1] = 0;
+	assert_int_equal(xp_rdma_priv_decode(b, XP_VERBS_PRIV_MAX + 1, &d),
 			 -EBADMSG);
 	assert_int_equal(xp_rdma_priv_decode(b, 47, &d), -EBADMSG);
 	assert_int_equal(xp_rdma_priv_decode(NULL, 0, &d), -EBADMSG);
@@ -1234,6 +1239,42 @@ static void test_token_accept(void **state)
 	xp_rdma_listener_free(l);
 }
 
+/*
+ * A descriptor from the session's gateway confirms the accepted connection
+ * before rdma_cm's ESTABLISHED is read; the late event changes nothing.
+ */
+static void test_token_confirm(void **state)
+{
+	uint8_t tok[XP_RDMA_TOKEN_LEN];
+	struct state_rec s = {0};
+	struct xp_rdma_listener *l;
+	struct rdma_cm_id *id;
+
+	(void)state;
+	l = node_listen();
+	assert_int_equal(
+		xp_rdma_token_issue(l, &SESSION_A, 0xAA, state_cb, &s, tok), 0);
+	/* Nothing accepted yet for either session. */
+	assert_int_equal(xp_rdma_token_confirm(l, &SESSION_A), 0);
+	id = request(l, tok, 0xAA, 4);
+	assert_int_equal(xp_rdma_listener_service(l), 0);
+	assert_int_equal(F.accepts, 1);
+	assert_int_equal(xp_rdma_token_confirm(l, &SESSION_B), 0);
+	assert_int_equal(s.calls, 0);
+	assert_int_equal(xp_rdma_token_confirm(l, &SESSION_A), 1);
+	assert_int_equal(s.ups, 1);
+	assert_non_null(s.conn);
+	assert_true(xp_rdma_conn_is_up(s.conn));
+	/* Handed over: not pending any more. */
+	assert_int_equal(xp_rdma_token_confirm(l, &SESSION_A), 0);
+	push_ev(XP_CM_ESTABLISHED, id, 0);
+	assert_int_equal(xp_rdma_listener_service(l), 0);
+	assert_int_equal(s.ups, 1);
+	assert_int_equal(s.calls, 1);
+	xp_rdma_conn_free(s.conn);
+	xp_rdma_listener_free(l);
+}
+
 /* Expect the request just queued to be refused and its id destroyed. */
 static void expect_refused(struct xp_rdma_listener *l, struct rdma_cm_id *id)
 {
@@ -1752,6 +1793,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gateway_failures, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_token_accept, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_token_confirm, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_token_refusals, setup,
 						teardown),

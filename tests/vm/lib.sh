@@ -544,24 +544,142 @@ CONF
 }
 
 vmg_nodes_start() { # (re)starts every node of vmg_cluster_up, waits for ports
-	local i pid
+	local i
 	VMG_NODE_PIDS=()
 	for i in $(seq 1 "$VMG_NODES"); do
-		"$SBVM_REPO/build/spanblkd" -c "$VMG_NODE_ROOT/node$i.conf" \
-			>>"$SBVM_OUT/logs/node$i.log" 2>&1 </dev/null &
-		VMG_NODE_PIDS+=($!)
-		vmg_made pid $!
+		vmg_node_start "$i"
 	done
-	for i in $(seq 1 "$VMG_NODES"); do
-		pid=${VMG_NODE_PIDS[$((i - 1))]}
-		for _ in $(seq 1 200); do
-			vmg_port_open "127.0.0.$((i + 1))" 7400 && continue 2
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.05
+}
+
+# vmg_node_addr I: the address node I listens on (VMG_NODE_ADDRS, else
+# 127.0.0.I+1 as vmg_cluster_up sets them).
+vmg_node_addr() {
+	local a=${VMG_NODE_ADDRS[$(($1 - 1))]:-}
+	echo "${a:-127.0.0.$(($1 + 1))}"
+}
+
+# vmg_node_start I: (re)starts node I with its config, waits for its port;
+# its pid goes to VMG_NODE_PIDS[I-1].
+vmg_node_start() {
+	local i=$1 pid addr
+	addr=$(vmg_node_addr "$i")
+	"$SBVM_REPO/build/spanblkd" -c "$VMG_NODE_ROOT/node$i.conf" \
+		>>"$SBVM_OUT/logs/node$i.log" 2>&1 </dev/null &
+	pid=$!
+	VMG_NODE_PIDS[$((i - 1))]=$pid
+	vmg_made pid "$pid"
+	for _ in $(seq 1 200); do
+		vmg_port_open "$addr" 7400 && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	tail -n 5 "$SBVM_OUT/logs/node$i.log"
+	vmg_fail "spanblkd $i did not start listening on $addr:7400"
+}
+
+# vmg_node_stop I: SIGTERM node I and wait; fails unless it exits 0.
+vmg_node_stop() {
+	local pid=${VMG_NODE_PIDS[$(($1 - 1))]} rc
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	[ $rc -eq 0 ] || vmg_fail "spanblkd $1 (pid $pid) exited $rc"
+}
+
+# vmg_rxe_up N: soft-RoCE for N storage nodes in the guest's root network
+# namespace (rxe on lo does not route; namespaces were refused): veth pair
+# sbrI/sbpI with 10.77.I.1/24 on sbrI and rxe device rxe(I-1) on sbrI, for
+# I = 1..N. Exits 77 (skip) with the reason when this kernel has no
+# rdma_rxe or the rdma tool is missing.
+vmg_rxe_up() {
+	local n=$1 i err
+	command -v rdma >/dev/null ||
+		{ echo "SKIP no 'rdma' tool (iproute2) on this host"; exit 77; }
+	if ! err=$(modprobe -a rdma_rxe ib_uverbs rdma_ucm veth 2>&1); then
+		echo "SKIP rdma_rxe not available in this kernel: $err"
+		exit 77
+	fi
+	for i in $(seq 1 "$n"); do
+		vmg_run ip link add "sbr$i" type veth peer name "sbp$i"
+		vmg_run ip addr add "10.77.$i.1/24" dev "sbr$i"
+		vmg_run ip link set "sbr$i" up
+		vmg_run ip link set "sbp$i" up
+		vmg_run rdma link add "rxe$((i - 1))" type rxe netdev "sbr$i"
+		vmg_made rxe "rxe$((i - 1))"
+		vmg_made netdev "sbr$i"
+	done
+	for i in $(seq 1 "$n"); do
+		[ -d "/sys/class/infiniband/rxe$((i - 1))" ] ||
+			vmg_fail "rxe$((i - 1)) not in /sys/class/infiniband"
+	done
+	[ -c /dev/infiniband/rdma_cm ] || vmg_fail "no /dev/infiniband/rdma_cm"
+}
+
+# vmg_rdma_cluster_up DATA_ROOT N REPLICAS [NO_RDMA_NODE]: N spanblkd on
+# the rxe addresses of vmg_rxe_up (10.77.I.1, port 7400), each with
+# rdma_device rxe(I-1) except node NO_RDMA_NODE; cluster file and secret
+# in /etc/spanblk/ as vmg_cluster_up.
+vmg_rdma_cluster_up() {
+	local root=$1 n=$2 replicas=$3 skip=${4:-0} i
+	mkdir -p /etc/spanblk "$root" "$SBVM_OUT/logs"
+	head -c 32 /dev/urandom | base64 >/etc/spanblk/secret
+	chmod 600 /etc/spanblk/secret
+	VMG_NODE_ADDRS=()
+	{
+		echo "[cluster]"
+		echo "replicas = $replicas"
+		echo "secret_file = /etc/spanblk/secret"
+		echo "rdma = on"
+		for i in $(seq 1 "$n"); do
+			printf '[node.%s]\naddress = 10.77.%s.1\nport = 7400\n' \
+				"$i" "$i"
 		done
-		tail -n 5 "$SBVM_OUT/logs/node$i.log"
-		vmg_fail "spanblkd $i did not start listening on 127.0.0.$((i + 1)):7400"
+	} >/etc/spanblk/cluster.conf
+	cp /etc/spanblk/cluster.conf "$SBVM_OUT/logs/cluster.conf"
+	VMG_NODES=$n
+	VMG_NODE_ROOT=$root
+	for i in $(seq 1 "$n"); do
+		VMG_NODE_ADDRS+=("10.77.$i.1")
+		mkdir -p "$root/node$i"
+		vmg_rdma_node_conf "$i" "$([ "$i" = "$skip" ] || echo "rxe$((i - 1))")"
 	done
+	vmg_nodes_start
+}
+
+# vmg_rdma_node_conf I [DEVICE]: writes node I's config; RDMA only with
+# DEVICE.
+vmg_rdma_node_conf() {
+	local i=$1 dev=${2:-}
+	{
+		cat <<CONF
+[node]
+id = $i
+listen = 10.77.$i.1
+port = 7400
+data_dir = $VMG_NODE_ROOT/node$i
+secret_file = /etc/spanblk/secret
+CONF
+		[ -z "$dev" ] || echo "rdma_device = $dev"
+	} >"$VMG_NODE_ROOT/node$i.conf"
+	cp "$VMG_NODE_ROOT/node$i.conf" "$SBVM_OUT/logs/node$i.conf"
+}
+
+# vmg_counters: takes one `spanblkctl counters` snapshot for
+# vmg_node_counter_of; fails when a node does not answer.
+vmg_counters() {
+	VMG_COUNTERS=$("$SBVM_REPO/build/spanblkctl" counters 2>&1) ||
+		vmg_fail "spanblkctl counters: $VMG_COUNTERS"
+}
+
+# vmg_node_counter_of I COLUMN: one column of the last vmg_counters
+# snapshot for node I (id I).
+vmg_node_counter_of() {
+	local out=$VMG_COUNTERS
+	printf '%s\n' "$out" | awk -v col="$2" -v id="$1" '
+	NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+	$1 == id && $2 == "up" && c { print $c; found = 1 }
+	END { exit !found }' ||
+		vmg_fail "no column $2 for node $1 in spanblkctl counters: $out"
 }
 
 vmg_nodes_stop() { # SIGTERM every node; fails if one does not exit 0

@@ -83,6 +83,8 @@ cleanup() {
 		case $kind in
 		iface) iscsiadm -m iface -I "$val" -o delete >/dev/null 2>&1 ;;
 		pid) kill -TERM "$val" 2>/dev/null ;;
+		rxe) rdma link delete "$val" >/dev/null 2>&1 ;;
+		netdev) ip link del "$val" >/dev/null 2>&1 ;;
 		esac
 	done <"$out/made"
 	sleep 1

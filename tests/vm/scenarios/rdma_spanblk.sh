@@ -1,0 +1,213 @@
+#!/bin/bash
+# RDMA payload end to end on soft-RoCE in the guest (docs/protocol.md, "RDMA
+# payload"): three rxe devices on veth links in the root namespace, three
+# spanblkd with rdma_device set (data on ext4 on a RAM disk), spanblk-bench
+# writing and reading back an offset-dependent pattern (--verify) over RDMA.
+# Asserts:
+#   - every node connection reports payload "rdma" (spanblkctl status,
+#     spanblk-bench), and the nodes' counters show more than 99 % of the
+#     payload bytes moved by RDMA;
+#   - a forged token (another session's) is refused by the node and that
+#     session's payload stays inline and correct (build/rdma-forge);
+#   - the iSCSI path: tcmu-runner with the handler, the LUN and target from
+#     targetcli_snippets/, fio with crc32c verify on the /dev/sdX; more
+#     than 99 % of the payload bytes it makes the nodes move go by RDMA;
+#   - with rdma_device removed from one node, that connection falls back to
+#     TCP (reported as such), its counters grow on TCP only, and the data
+#     still verifies.
+# Skips (exit 77) with the reason when rdma_rxe is not available or the
+# build is missing.
+. "$SBVM_REPO/tests/vm/lib.sh"
+
+build=$SBVM_REPO/build
+for p in spanblkd spanblk-bench spanblkctl rdma-forge handler_spanblk.so; do
+	if [ ! -e "$build/$p" ]; then
+		echo "SKIP build/$p missing (run make)"
+		exit 77
+	fi
+done
+res=$SBVM_OUT/results
+mkdir -p "$res"
+conf=/etc/spanblk/cluster.conf
+
+# bench NAME ARGS...: spanblk-bench on the cluster, output kept in results/;
+# fails the scenario unless it exits 0 with no verify mismatch.
+bench() {
+	local name=$1 out rc
+	shift
+	"$build/spanblk-bench" -c "$conf" "$@" >"$res/$name.txt" 2>&1
+	rc=$?
+	[ $rc -eq 0 ] ||
+		{ cat "$res/$name.txt"; vmg_fail "spanblk-bench $name: exit $rc"; }
+	grep -q '^transport: mismatches=0 ' "$res/$name.txt" ||
+		{ cat "$res/$name.txt"; vmg_fail "spanblk-bench $name: data mismatch"; }
+	out=$(grep -E '^(result|transport):' "$res/$name.txt" | tr '\n' ' ')
+	vmg_info "$name: $out"
+}
+
+# field NAME KEY: a key=value of bench NAME's result or transport line.
+field() {
+	grep -E '^(result|transport):' "$res/$1.txt" |
+		tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1
+}
+
+vmg_step rxe
+vmg_rxe_up 3
+vmg_info "$(rdma link show | tr '\n' ' ')"
+
+vmg_step node-storage
+modprobe brd rd_nr=1 rd_size=393216 || vmg_fail "modprobe brd"
+mkdir -p /srv/spanblk
+vmg_run mkfs.ext4 -q -F /dev/ram0
+mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
+
+vmg_step nodes
+vmg_rdma_cluster_up /srv/spanblk 3 2
+# The TCP port opens first; the RDMA listener's line follows at once.
+for i in 1 2 3; do
+	for _ in $(seq 1 50); do
+		grep -q "rdma: device rxe$((i - 1)), listening" \
+			"$SBVM_OUT/logs/node$i.log" && continue 2
+		sleep 0.1
+	done
+	tail -n 5 "$SBVM_OUT/logs/node$i.log"
+	vmg_fail "node $i has no RDMA listener"
+done
+vmg_info "3 nodes on 10.77.{1,2,3}.1:7400 with rxe0-2, replicas 2"
+
+vmg_step status
+"$build/spanblkctl" -c "$conf" status >"$res/status.txt" 2>&1 ||
+	{ cat "$res/status.txt"; vmg_fail "spanblkctl status"; }
+cat "$res/status.txt"
+n=$(grep -cE '^  [0-9]+ +10\.77\.[0-9]+\.1:7400 +up .* rdma$' "$res/status.txt")
+[ "$n" = 3 ] || vmg_fail "spanblkctl status: $n of 3 nodes with payload rdma"
+
+vmg_step bench-rdma
+# 32 MiB written with the pattern of seed 11 (prefill, 1 MiB writes), then
+# random 64 KiB and 4 KiB reads that check it; then a second pattern over
+# the same range read back sequentially in 1 MiB reads (stale data fails).
+bench rdma-64k --lun rdma --size 32M --rw randread --prefill --verify 11 \
+	--bs 64K --qd 8 --time 3
+bench rdma-4k --lun rdma --size 32M --rw randread --verify 11 --bs 4K \
+	--qd 16 --time 2
+bench rdma-1m --lun rdma --size 32M --rw read --prefill --verify 12 \
+	--bs 1M --qd 4 --time 2
+bench rdma-randwrite --lun rdma --size 32M --rw randwrite --verify 12 \
+	--bs 128K --qd 8 --time 2
+bench rdma-verify --lun rdma --size 32M --rw read --verify 12 --bs 1M \
+	--qd 4 --time 2
+for b in rdma-64k rdma-4k rdma-1m rdma-randwrite rdma-verify; do
+	grep -q '^node [123]: payload tcp' "$res/$b.txt" &&
+		vmg_fail "$b: a node connection stayed on TCP: $(grep '^node' "$res/$b.txt" | tr '\n' ' ')"
+	[ "$(field "$b" bytes_inline)" = 0 ] ||
+		vmg_fail "$b: $(field "$b" bytes_inline) payload bytes went inline"
+	[ "$(field "$b" rdma_fallbacks)" = 0 ] ||
+		vmg_fail "$b: $(field "$b" rdma_fallbacks) requests resent inline"
+done
+
+vmg_step counters
+rdma=0
+tcp=0
+vmg_counters
+for i in 1 2 3; do
+	r=$(vmg_node_counter_of "$i" BYTES_RDMA)
+	t=$(vmg_node_counter_of "$i" BYTES_TCP)
+	vmg_info "node $i: $r payload bytes by RDMA, $t inline on TCP"
+	[ "$r" -gt 0 ] || vmg_fail "node $i moved nothing by RDMA"
+	rdma=$((rdma + r))
+	tcp=$((tcp + t))
+done
+pct=$((rdma * 10000 / (rdma + tcp)))
+vmg_info "payload by RDMA: $((pct / 100)).$((pct % 100 / 10))% of $((rdma + tcp)) bytes"
+[ "$pct" -gt 9900 ] || vmg_fail "only $((pct / 100)).$((pct % 100))% of payload bytes by RDMA"
+echo "rdma_bytes=$rdma tcp_bytes=$tcp rdma_permyriad=$pct" >"$res/counters.txt"
+
+vmg_step forged-token
+if [ -x "$build/rdma-forge" ]; then
+	"$build/rdma-forge" -c "$conf" --node 1 >"$res/forge.txt" 2>&1 ||
+		{ cat "$res/forge.txt"; vmg_fail "rdma-forge failed"; }
+	cat "$res/forge.txt"
+	grep -q '^forged token refused: yes' "$res/forge.txt" ||
+		vmg_fail "the node accepted a token of another session"
+	grep -q '^own token accepted: yes' "$res/forge.txt" ||
+		vmg_fail "the node refused a session's own token"
+	grep -q ': no$' "$res/forge.txt" &&
+		vmg_fail "rdma-forge: $(grep ': no$' "$res/forge.txt" | tr '\n' ' ')"
+	grep -qE 'refused a connect request: token of another session' \
+		"$SBVM_OUT/logs/node1.log" ||
+		vmg_fail "node 1 did not log the refusal"
+else
+	vmg_fail "build/rdma-forge missing"
+fi
+
+vmg_step iscsi
+# The handler in tcmu-runner is a gateway like spanblk-bench: same cluster
+# file (rdma = on), so its payload to every node goes by RDMA.
+vmg_counters
+r0=0
+t0=0
+for i in 1 2 3; do
+	r0=$((r0 + $(vmg_node_counter_of "$i" BYTES_RDMA)))
+	t0=$((t0 + $(vmg_node_counter_of "$i" BYTES_TCP)))
+done
+vmg_lio_up
+vmg_dbus_up
+vmg_tcmu_up "$build"
+vmg_spanblk_target
+vmg_iscsi_login "$VMG_IQN" "$VMG_INITIATOR"
+dev=$VMG_DEV
+vmg_info "LUN is $dev: $(blockdev --getsize64 "$dev") bytes, $(vmg_scsi_id "$dev")"
+vmg_fio_verify "$dev" iscsi-randwrite4k --rw=randwrite --bs=4k \
+	--iodepth=16 --size=4M
+vmg_fio_verify "$dev" iscsi-seqwrite1m --rw=write --bs=1M --iodepth=4 \
+	--offset=64M --size=16M
+vmg_counters
+r1=0
+t1=0
+for i in 1 2 3; do
+	r1=$((r1 + $(vmg_node_counter_of "$i" BYTES_RDMA)))
+	t1=$((t1 + $(vmg_node_counter_of "$i" BYTES_TCP)))
+done
+dr=$((r1 - r0))
+dt=$((t1 - t0))
+[ $((dr + dt)) -gt $((40 << 20)) ] ||
+	vmg_fail "the iSCSI runs moved only $((dr + dt)) payload bytes"
+pct=$((dr * 10000 / (dr + dt)))
+vmg_info "iSCSI: $dr payload bytes by RDMA, $dt inline: $((pct / 100)).$((pct % 100 / 10))% by RDMA"
+[ "$pct" -gt 9900 ] || vmg_fail "iSCSI: only $((pct / 100)).$((pct % 100))% by RDMA"
+vmg_iscsi_logout "$VMG_IQN"
+vmg_tcmu_down
+
+vmg_step fallback
+# Node 3 without rdma_device: its connection must go inline, and say so.
+vmg_counters
+r3=$(vmg_node_counter_of 3 BYTES_RDMA)
+t3=$(vmg_node_counter_of 3 BYTES_TCP)
+r1=$(vmg_node_counter_of 1 BYTES_RDMA)
+vmg_node_stop 3
+vmg_rdma_node_conf 3 ""
+vmg_node_start 3
+bench fallback --lun fb --size 32M --rw randread --prefill --verify 21 \
+	--bs 64K --qd 8 --time 2
+grep -q '^node 3: payload tcp: the node offers no RDMA' "$res/fallback.txt" ||
+	vmg_fail "node 3 not reported on TCP: $(grep '^node' "$res/fallback.txt" | tr '\n' ' ')"
+grep -q '^node 1: payload rdma' "$res/fallback.txt" ||
+	vmg_fail "node 1 not on RDMA: $(grep '^node' "$res/fallback.txt" | tr '\n' ' ')"
+[ "$(field fallback bytes_rdma)" -gt 0 ] || vmg_fail "fallback: nothing by RDMA"
+[ "$(field fallback bytes_inline)" -gt 0 ] || vmg_fail "fallback: nothing inline"
+vmg_counters
+r3b=$(vmg_node_counter_of 3 BYTES_RDMA)
+t3b=$(vmg_node_counter_of 3 BYTES_TCP)
+r1b=$(vmg_node_counter_of 1 BYTES_RDMA)
+vmg_info "node 3 after restart without RDMA: $r3b by RDMA, $t3b on TCP (before: $r3, $t3)"
+# A restarted node's counters start at 0.
+[ "$r3b" = 0 ] || vmg_fail "node 3 moved $r3b bytes by RDMA without rdma_device"
+[ "$t3b" -gt $((4 << 20)) ] || vmg_fail "node 3 moved only $t3b bytes on TCP"
+[ "$r1b" -gt "$r1" ] || vmg_fail "node 1's RDMA counter did not grow"
+"$build/spanblkctl" -c "$conf" status >"$res/status-fallback.txt" 2>&1
+grep -qE '^  3 .*tcp \(the node offers no RDMA\)' "$res/status-fallback.txt" ||
+	{ cat "$res/status-fallback.txt"; vmg_fail "status does not show node 3 on tcp"; }
+
+vmg_step shutdown
+vmg_nodes_stop
+vmg_info "rdma_spanblk passed"
