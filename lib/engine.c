@@ -2240,6 +2240,18 @@ int sb_engine_submit(struct sb_engine *e, struct sb_io *io)
 	return 0;
 }
 
+/* *@until = now + @timeout_ms on CLOCK_REALTIME (pthread_cond_timedwait). */
+static void deadline_in(int timeout_ms, struct timespec *until)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += timeout_ms / 1000;
+	until->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
 int sb_engine_wait_ready(struct sb_engine *e, int timeout_ms)
 {
 	struct timespec until;
@@ -2248,13 +2260,7 @@ int sb_engine_wait_ready(struct sb_engine *e, int timeout_ms)
 
 	if (!e)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_in(timeout_ms, &until);
 	pthread_mutex_lock(&e->lock);
 	while (e->ntried < e->cl.nr_nodes && timeout_ms > 0) {
 		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) ==
@@ -2605,13 +2611,7 @@ int sb_engine_wait_payload(struct sb_engine *e, int timeout_ms)
 
 	if (!e)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_in(timeout_ms, &until);
 	pthread_mutex_lock(&e->lock);
 	for (;;) {
 		pending = 0;
