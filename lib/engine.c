@@ -1307,7 +1307,9 @@ again:
 	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
-		if (r->rd_win == RW_FAILED) {
+		/* Bound, but the connection went down since: inline too. */
+		if (r->rd_win == RW_FAILED ||
+		    (r->rd_win == RW_READY && n->rd_state != RD_UP)) {
 			rdma_give_back(n, r);
 			req_unsend(n, r);
 			goto again;
