@@ -13,15 +13,21 @@
  *     for the session and gateway it was issued to;
  *   - the node's data primitive, xp_rdma_move(): RDMA READ or WRITE between
  *     a descriptor and a local pool buffer, with credits so that a post
- *     never exceeds what the queue pair was created with.
+ *     never exceeds what the queue pair was created with;
+ *   - the gateway's type 2 memory windows, where the device has them: a
+ *     window bound over a request's buffer before the request is sent
+ *     (xp_rdma_grant) and invalidated before the buffer is reused
+ *     (xp_rdma_release), the pool itself registered without remote access.
  *
  *   gateway                                       node
  *   xp_rdma_connect(token) ~~~ rdma_cm REQ ~~~>   xp_rdma_listener_service()
  *                                                  token ok: accept, else reject
  *   state cb (0: up)       <~~~ ESTABLISHED ~~~>   state cb (0: up)
- *   xp_rdma_pool_get/_desc -> descriptor in a TCP request
+ *   xp_rdma_pool_get, xp_rdma_grant (bind; windows only)
+ *   xp_rdma_conn_describe  -> descriptor in a TCP request
  *                                                  xp_rdma_move(desc, buf)
  *                          <~~~ RDMA READ/WRITE    completion cb, answer on TCP
+ *   xp_rdma_release (invalidate; windows only), buffer back to the pool
  *
  * Event-loop agnostic, like xp_conn: the owner polls the fds below for
  * POLLIN and calls the service functions. Not thread-safe: one thread owns
