@@ -12,10 +12,9 @@
  *   rdma = auto                         rdma_device = rxe0
  *   rdma_buffers = 16                   rdma_addr = 10.0.0.1
  *   rdma_buffer_size = 1M               rdma_port = 7401
- *   [node.1]                            rdma_buffers = 32
- *                                       rdma_segment = 256K
- *                                       rdma_max_ops = 64
- *   address = 10.0.0.1
+ *   rdma_windows = auto                 rdma_buffers = 32
+ *   [node.1]                            rdma_segment = 256K
+ *   address = 10.0.0.1                  rdma_max_ops = 64
  *   port = 7400
  */
 #include "config.h"
@@ -192,6 +191,13 @@ static int cluster_key(void *user, const char *section, const char *name,
 			    v % SB_RDMA_BUF_MIN)
 				goto bad_value;
 			cl->rdma_buffer_size = (uint32_t)v;
+		} else if (!strcmp(name, "rdma_windows")) {
+			if (!strcmp(value, "auto"))
+				cl->rdma_windows = true;
+			else if (!strcmp(value, "off"))
+				cl->rdma_windows = false;
+			else
+				goto bad_value;
 		} else {
 			goto bad_key;
 		}
@@ -260,6 +266,7 @@ static void cluster_defaults(struct sb_cluster *cl)
 	cl->rdma = SB_RDMA_AUTO;
 	cl->rdma_buffers = SB_DEFAULT_GW_RDMA_BUFFERS;
 	cl->rdma_buffer_size = SB_DEFAULT_GW_RDMA_BUFFER;
+	cl->rdma_windows = true;
 }
 
 static int parse_text(const char *text, ini_handler h, struct parse_ctx *ctx)

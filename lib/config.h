@@ -57,6 +57,9 @@ struct sb_cluster {
 	enum sb_rdma_mode rdma; /* payload by RDMA when possible */
 	unsigned int rdma_buffers; /* registered buffers per node connection */
 	uint32_t rdma_buffer_size; /* bytes each, a page multiple */
+	/* rdma_windows = auto: a type 2 memory window per request where the
+	 * device has them; off: the whole pool stays remotely accessible */
+	bool rdma_windows;
 };
 
 struct sb_nodecfg {

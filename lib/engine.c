@@ -188,6 +188,14 @@ enum eng_rdma_state {
 	RD_DOWN, /* to be freed once no request holds a buffer */
 };
 
+/* A request's memory window (docs/rdma.md), when the connection has them. */
+enum eng_win {
+	RW_NONE, /* none, or bound and the request sent */
+	RW_BINDING, /* bind posted: the request waits to be sent */
+	RW_READY, /* bound: send the request */
+	RW_FAILED, /* the bind failed: the request goes back, inline */
+};
+
 enum eng_op_kind {
 	OP_IO, /* an sb_io */
 	OP_CTL, /* a synchronous control operation, one request per node */
@@ -215,6 +223,7 @@ struct eng_req {
 	int iovcnt;
 	uint32_t paylen;
 	struct xp_rdma_buf *rbuf; /* pool buffer described in flight, or NULL */
+	enum eng_win rd_win; /* rbuf's window, RW_NONE when no windows */
 	bool inline_only; /* the node refused its descriptor: no RDMA */
 	bool crc_given; /* data_crc holds the payload's CRC32C */
 	uint32_t data_crc; /* shared by every replica of a piece */
@@ -289,6 +298,7 @@ struct eng_node {
 	int rd_tag; /* epoll tag of the RDMA fds (its address is the tag) */
 	int rd_cm_fd, rd_cq_fd; /* registered in epoll, -1: not */
 	unsigned int rd_held; /* pool buffers held by requests in flight */
+	bool rd_granted; /* a window bind finished: see rdma_send_granted */
 	uint64_t rd_retry_at; /* RD_NONE: ask for an offer then (0: never) */
 	unsigned int rd_backoff_ms;
 	bool rd_eproto_logged; /* an EPROTO answer was logged this connection */
@@ -1044,6 +1054,7 @@ static void rdma_release_inflight(struct eng_node *n)
 			continue;
 		xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma), r->rbuf);
 		r->rbuf = NULL;
+		r->rd_win = RW_NONE;
 		n->rd_held--;
 	}
 }
@@ -1054,13 +1065,15 @@ static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 	struct eng_node *n = arg;
 	char name[SB_HOST_MAX + 32], why[96];
 
-	(void)c;
 	if (!err) {
 		n->rd_state = RD_UP;
 		n->rd_backoff_ms = 0;
 		n->rd_why[0] = '\0';
-		sb_info("%s: payload by RDMA",
-			node_name(n, name, sizeof(name)));
+		sb_info("%s: payload by RDMA, %s",
+			node_name(n, name, sizeof(name)),
+			xp_rdma_conn_windows(c) ? "a memory window per request"
+						: "the whole pool exposed (no "
+						  "windows)");
 		rdma_publish(n);
 		return;
 	}
@@ -1109,9 +1122,12 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 {
 	struct sb_engine *e = n->e;
 	struct xp_rdma_params p = {
-		.max_ops = 1, /* the gateway never posts */
+		/* The gateway posts only window binds and invalidates, for
+		 * which xp_rdma_connect adds room itself. */
+		.max_ops = 1,
 		.pool_count = e->cl.rdma_buffers,
 		.pool_size = e->cl.rdma_buffer_size,
+		.windows = e->cl.rdma_windows,
 	};
 	struct sockaddr_storage ss = {0};
 	struct xp_rdma_offer o;
@@ -1163,6 +1179,8 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 	rdma_publish(n);
 }
 
+static void rdma_send_granted(struct eng_node *n);
+
 /* The RDMA fds of @n are readable: cm events and completions. */
 static void rdma_event(struct eng_node *n)
 {
@@ -1171,6 +1189,7 @@ static void rdma_event(struct eng_node *n)
 	/* A failure reports through rdma_state_cb. */
 	(void)xp_rdma_conn_service(n->rdma);
 	rdma_watch(n);
+	rdma_send_granted(n);
 }
 
 /* Timers of @n's RDMA side: free a dead connection, ask again. */
@@ -1197,22 +1216,144 @@ static bool rdma_wants(const struct eng_node *n, const struct eng_req *r)
 	       r->length <= n->e->cl.rdma_buffer_size;
 }
 
-/*
- * Put @r's payload (WRITE) in pool buffer @b and describe @b in @h: the
- * request goes without inline payload and without DCRC.
- */
-static void rdma_describe(struct eng_node *n, struct eng_req *r,
-			  struct xp_rdma_buf *b, struct xp_hdr *h)
+/* @r holds pool buffer @b now; a WRITE's payload is copied into it. */
+static void rdma_take(struct eng_node *n, struct eng_req *r,
+		      struct xp_rdma_buf *b)
 {
-	struct xp_rdma_pool *pool = xp_rdma_conn_pool(n->rdma);
-
 	if (r->opcode == XP_OP_WRITE)
 		iov_copy(r->iov, r->iovcnt, 0, b->data, r->length, false);
-	(void)xp_rdma_pool_describe(pool, b, 0, r->length, h);
+	r->rbuf = b;
+	r->rd_win = RW_NONE;
+	n->rd_held++;
+}
+
+/*
+ * Describe @r's buffer in @h (the window's key when windows are in use):
+ * the request goes without inline payload and without DCRC.
+ */
+static void rdma_describe(struct eng_node *n, struct eng_req *r,
+			  struct xp_hdr *h)
+{
+	(void)xp_rdma_conn_describe(n->rdma, r->rbuf, 0, r->length, h);
 	h->payload_len = 0;
 	h->flags &= (uint16_t)~XP_F_DCRC;
-	r->rbuf = b;
-	n->rd_held++;
+	__atomic_fetch_add(&n->e->stats.bytes_rdma, r->length,
+			   __ATOMIC_RELAXED);
+}
+
+/* @r gives its buffer back (its window, if any, is invalidated first). */
+static void rdma_give_back(struct eng_node *n, struct eng_req *r)
+{
+	xp_rdma_release(n->rdma, r->rbuf);
+	r->rbuf = NULL;
+	r->rd_win = RW_NONE;
+	n->rd_held--;
+}
+
+/* The header of @r as it is sent (req_id assigned). */
+static void req_hdr(const struct eng_req *r, struct xp_hdr *h)
+{
+	xp_hdr_init(h, r->opcode, r->req_id, r->lun_id);
+	h->flags = r->flags;
+	h->offset = r->offset;
+	h->length = r->length;
+	h->payload_len = r->paylen;
+}
+
+/*
+ * xp_rdma_grant_cb: the window over @b is bound (or not). Only marks the
+ * request: it is sent from rdma_send_granted, outside the RDMA
+ * connection's callbacks. No request owns @b when node_fail or a timeout
+ * took it back first (then its QP is gone or going).
+ */
+static void rdma_granted(void *arg, struct xp_rdma_buf *b, int err)
+{
+	struct eng_node *n = arg;
+	struct eng_list *it;
+
+	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+		struct eng_req *r = container_of(it, struct eng_req, link);
+
+		if (r->rbuf != b || r->rd_win != RW_BINDING)
+			continue;
+		r->rd_win = err ? RW_FAILED : RW_READY;
+		n->rd_granted = true;
+		return;
+	}
+}
+
+/* Take @r, in flight but not sent, back to the front of the queue. */
+static void req_unsend(struct eng_node *n, struct eng_req *r)
+{
+	inflight_del(r);
+	r->state = REQ_WAITING;
+	list_add_tail(n->waitq.next, &r->link);
+}
+
+/*
+ * Send the requests whose window is bound now; those whose bind failed
+ * (the RDMA connection is down) go back to be sent inline.
+ */
+static void rdma_send_granted(struct eng_node *n)
+{
+	struct eng_list *it;
+	struct xp_hdr h;
+	int ret;
+
+	if (!n->rd_granted || n->state != NODE_UP)
+		return;
+	n->rd_granted = false;
+again:
+	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+		struct eng_req *r = container_of(it, struct eng_req, link);
+
+		/* Bound, but the connection went down since: inline too. */
+		if (r->rd_win == RW_FAILED ||
+		    (r->rd_win == RW_READY && n->rd_state != RD_UP)) {
+			rdma_give_back(n, r);
+			req_unsend(n, r);
+			goto again;
+		}
+		if (r->rd_win != RW_READY)
+			continue;
+		r->rd_win = RW_NONE;
+		req_hdr(r, &h);
+		rdma_describe(n, r, &h);
+		ret = xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
+		if (!ret)
+			continue;
+		rdma_give_back(n, r);
+		if (ret != -EPIPE) {
+			inflight_del(r);
+			req_done(r, ret);
+			goto again;
+		}
+		/* the connection failed: resend after reconnecting */
+		inflight_del(r);
+		r->state = REQ_WAITING;
+		list_add_tail(&n->waitq, &r->link);
+		node_fail(n, ret);
+		return;
+	}
+}
+
+/*
+ * Windows in use: bind @r's window; @r waits in flight, unsent, until
+ * rdma_send_granted. If the bind cannot even be posted, @r goes back to
+ * the front of the queue, inline.
+ */
+static void rdma_grant(struct eng_node *n, struct eng_req *r)
+{
+	unsigned int acc = r->opcode == XP_OP_WRITE ? XP_VERBS_ACC_REMOTE_READ
+						    : XP_VERBS_ACC_REMOTE_WRITE;
+
+	r->rd_win = RW_BINDING;
+	if (!xp_rdma_grant(n->rdma, r->rbuf, 0, r->length, acc, rdma_granted,
+			   n))
+		return;
+	rdma_give_back(n, r);
+	r->inline_only = true;
+	req_unsend(n, r);
 }
 
 /*
@@ -1489,14 +1630,13 @@ static int req_on_rdma_answer(struct eng_req *r, const struct xp_hdr *h,
 	struct xp_rdma_buf *b = r->rbuf;
 	char name[SB_HOST_MAX + 32];
 
-	r->rbuf = NULL;
-	n->rd_held--;
 	if (!err && r->opcode == XP_OP_READ && !h->payload_len)
 		iov_copy(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
 			 b->data, r->length, true);
 	else if (!err && r->opcode == XP_OP_READ)
 		err = -EIO; /* data inline for a request we described */
-	xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma), b);
+	/* Its window (if any) is invalidated before the buffer is reused. */
+	rdma_give_back(n, r);
 	free(payload);
 	if (err == -EPROTO) {
 		if (!n->rd_eproto_logged)
@@ -1526,7 +1666,9 @@ static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
 	struct eng_op *op = p->op;
 	int err;
 
-	if (h->opcode != r->opcode || h->lun_id != r->lun_id) {
+	/* An answer to a request not sent yet (its window is binding). */
+	if (h->opcode != r->opcode || h->lun_id != r->lun_id ||
+	    (r->rbuf && r->rd_win != RW_NONE)) {
 		free(payload);
 		return -EPROTO;
 	}
@@ -1665,6 +1807,8 @@ static void pump_node(struct eng_node *n)
 		}
 		return;
 	}
+	/* binds finished (or aborted) outside rdma_event */
+	rdma_send_granted(n);
 	while (n->state == NODE_UP && !list_empty(&n->waitq) &&
 	       n->ninflight < e->cl.queue_depth) {
 		struct eng_req *r =
@@ -1687,15 +1831,11 @@ static void pump_node(struct eng_node *n)
 		}
 		list_del(&r->link);
 		r->req_id = n->next_id++;
-		xp_hdr_init(&h, r->opcode, r->req_id, r->lun_id);
-		h.flags = r->flags;
-		h.offset = r->offset;
-		h.length = r->length;
-		h.payload_len = r->paylen;
+		req_hdr(r, &h);
 		if (b) {
-			rdma_describe(n, r, b, &h);
-			__atomic_fetch_add(&e->stats.bytes_rdma, r->length,
-					   __ATOMIC_RELAXED);
+			rdma_take(n, r, b);
+			if (!xp_rdma_conn_windows(n->rdma))
+				rdma_describe(n, r, &h);
 		} else if (r->opcode == XP_OP_READ ||
 			   r->opcode == XP_OP_WRITE) {
 			__atomic_fetch_add(&e->stats.bytes_inline, r->length,
@@ -1710,7 +1850,11 @@ static void pump_node(struct eng_node *n)
 		if (n->ninflight > e->stats.max_inflight)
 			__atomic_store_n(&e->stats.max_inflight, n->ninflight,
 					 __ATOMIC_RELAXED);
-		if (b) {
+		if (b && xp_rdma_conn_windows(n->rdma)) {
+			/* sent once the window is bound */
+			rdma_grant(n, r);
+			continue;
+		} else if (b) {
 			ret = xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
 		} else if (r->crc_given) {
 			if (r->paylen)
@@ -1727,11 +1871,8 @@ static void pump_node(struct eng_node *n)
 		if (ret) {
 			if (!b && r->paylen)
 				r->in_conn--;
-			if (b) {
-				xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma), b);
-				r->rbuf = NULL;
-				n->rd_held--;
-			}
+			if (b)
+				rdma_give_back(n, r);
 			inflight_del(r);
 			if (ret != -EPIPE) {
 				req_done(r, ret);
@@ -1786,6 +1927,7 @@ static int run_timers(struct sb_engine *e)
 				xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma),
 						 r->rbuf);
 				r->rbuf = NULL;
+				r->rd_win = RW_NONE;
 				n->rd_held--;
 				stuck = true;
 			}

@@ -521,6 +521,26 @@ enum conn_state {
 	ST_DOWN, /* final */
 };
 
+enum win_state {
+	WIN_FREE, /* unbound: grants nothing */
+	WIN_BINDING, /* bind posted or queued */
+	WIN_BOUND, /* grants its range under rkey */
+	WIN_INVALIDATING, /* local invalidate posted or queued */
+};
+
+/* The memory window of one pool buffer (gateway, windows in use). */
+struct win {
+	struct xp_rdma_conn *c;
+	struct ibv_mw *mw;
+	struct xp_rdma_buf *buf; /* the buffer it opens onto while not FREE */
+	enum win_state st;
+	uint32_t off, len; /* bound range within buf */
+	uint32_t rkey; /* key of the current (or last) binding */
+	struct xp_rdma_op op; /* the bind or invalidate in flight */
+	xp_rdma_grant_cb cb; /* the grant's owner */
+	void *arg;
+};
+
 struct xp_rdma_conn {
 	const struct xp_verbs_ops *ops;
 	struct xp_rdma_params params;
@@ -548,6 +568,10 @@ struct xp_rdma_conn {
 	uint32_t posted, reads_posted, nqueued;
 	struct xp_rdma_op *q_head, *q_tail; /* waiting for a credit, FIFO */
 	struct xp_rdma_op *p_head; /* posted, doubly linked */
+	/* gateway, type 2 memory windows (docs/rdma.md) */
+	bool windows; /* in use: the pool MR grants no remote access */
+	struct win *wins; /* pool_count, window i opens onto buffer i */
+	uint64_t binds, invalidates; /* completed successfully */
 };
 
 struct token {
@@ -654,7 +678,57 @@ static void conn_fail(struct xp_rdma_conn *c, int err)
 	report(c, c->err);
 }
 
-/* Create the PD, completion channel, CQ, QP and pool on @c's device. */
+/* Allocate one type 2 window per pool buffer of @c. */
+static int windows_alloc(struct xp_rdma_conn *c)
+{
+	uint32_t i, n = c->params.pool_count;
+
+	c->wins = calloc(n, sizeof(*c->wins));
+	if (!c->wins)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct win *w = &c->wins[i];
+
+		errno = 0;
+		w->mw = c->ops->alloc_mw(c->pd);
+		if (!w->mw) {
+			int err = errno ? -errno : -ENOMEM;
+
+			sb_err("rdma: allocating memory window %u of %u: %s", i,
+			       n, strerror(-err));
+			return err;
+		}
+		w->c = c;
+		w->rkey = c->ops->mw_rkey(w->mw);
+	}
+	return 0;
+}
+
+/* Deallocate @c's windows (after its QP: nothing can use them then). */
+static void windows_free(struct xp_rdma_conn *c)
+{
+	uint32_t i;
+	int err;
+
+	if (!c->wins)
+		return;
+	for (i = 0; i < c->params.pool_count; i++) {
+		err = c->ops->dealloc_mw(c->wins[i].mw);
+		if (err)
+			sb_err("rdma: dealloc_mw: %s", strerror(-err));
+	}
+	free(c->wins);
+	c->wins = NULL;
+}
+
+/*
+ * Create the PD, completion channel, CQ, QP and pool on @c's device, the
+ * pool registered with @access; on a gateway asking for windows on a
+ * device that has type 2 ones, the pool gets local write and window
+ * binding only, one window per buffer, and the QP and CQ room for a bind
+ * and an invalidate per buffer (at most one of the two is ever in flight
+ * for a buffer; credits bound them in any case).
+ */
 static int conn_setup(struct xp_rdma_conn *c, unsigned int access)
 {
 	const struct xp_verbs_ops *ops = c->ops;
@@ -669,6 +743,11 @@ static int conn_setup(struct xp_rdma_conn *c, unsigned int access)
 	if (err)
 		return err;
 	want = c->params.max_ops;
+	if (c->params.windows && !c->lst && c->caps.mw_type2) {
+		c->windows = true;
+		access = XP_VERBS_ACC_LOCAL_WRITE | XP_VERBS_ACC_MW_BIND;
+		want += 2 * c->params.pool_count;
+	}
 	if (c->caps.max_qp_wr && want > c->caps.max_qp_wr)
 		want = c->caps.max_qp_wr;
 	if (c->caps.max_cqe && want > c->caps.max_cqe)
@@ -703,6 +782,8 @@ static int conn_setup(struct xp_rdma_conn *c, unsigned int access)
 				   c->params.pool_size, access);
 	if (!c->pool)
 		return errno ? -errno : -ENOMEM;
+	if (c->windows)
+		return windows_alloc(c);
 	return 0;
 }
 
@@ -714,6 +795,8 @@ static void conn_teardown(struct xp_rdma_conn *c)
 	if (c->has_qp)
 		c->ops->destroy_qp(c->id);
 	c->has_qp = false;
+	/* Windows hold a reference on the pool's MR: they go first. */
+	windows_free(c);
 	xp_rdma_pool_free(c->pool);
 	c->pool = NULL;
 	err = c->ops->destroy_cq(c->cq);
@@ -732,14 +815,24 @@ static void conn_teardown(struct xp_rdma_conn *c)
 
 static void log_exposure(const struct xp_rdma_conn *c)
 {
-	/*
-	 * Memory windows are not bound per request yet (docs/rdma.md):
-	 * say exactly what the node at the other end can reach.
-	 */
-	sb_warn("rdma: no memory windows in use%s: the connection's pool "
+	if (c->windows) {
+		sb_info("rdma: type 2 memory windows in use: the node at the "
+			"other end reaches a pool buffer only while a request "
+			"of its own is in flight, from the window's bind "
+			"before the request is sent to its invalidation after "
+			"the answer, and only the bytes and direction of that "
+			"request; the pool's registration (%u x %u bytes) "
+			"grants no remote access",
+			c->params.pool_count, c->params.pool_size);
+		return;
+	}
+	/* Say exactly what the node at the other end can reach. */
+	sb_warn("rdma: no memory windows in use (%s): the connection's pool "
 		"(%u x %u bytes, nothing else) is readable and writable by "
 		"the node at the other end for the connection's lifetime",
-		c->caps.mw_type2 ? " (the device has type 2 windows)" : "",
+		!c->caps.mw_type2    ? "the device has no type 2 windows"
+		: !c->params.windows ? "rdma_windows = off"
+				     : "not asked for",
 		c->params.pool_count, c->params.pool_size);
 }
 
@@ -908,6 +1001,31 @@ static bool has_credit(const struct xp_rdma_conn *c,
 	       c->reads_posted < c->max_reads;
 }
 
+/*
+ * Post @op now if a credit is free and nobody is queued, else queue it
+ * (FIFO). 0, or a failed post's error, the connection then down.
+ */
+static int submit_op(struct xp_rdma_conn *c, struct xp_rdma_op *op)
+{
+	int err;
+
+	if (!c->q_head && has_credit(c, op)) {
+		err = post_op(c, op);
+		if (err) {
+			conn_fail(c, err);
+			return err;
+		}
+		return 0;
+	}
+	if (c->q_tail)
+		c->q_tail->next = op;
+	else
+		c->q_head = op;
+	c->q_tail = op;
+	c->nqueued++;
+	return 0;
+}
+
 /* Post queued operations, in order, while credits last. */
 static void drain(struct xp_rdma_conn *c)
 {
@@ -1037,7 +1155,6 @@ int xp_rdma_move(struct xp_rdma_conn *c, struct xp_rdma_op *op,
 		 void *arg)
 {
 	const struct xp_rdma_pool *p = c->pool;
-	int err;
 
 	if (!len || !cb || (dir != XP_RDMA_PULL && dir != XP_RDMA_PUSH))
 		return -EINVAL;
@@ -1063,21 +1180,178 @@ int xp_rdma_move(struct xp_rdma_conn *c, struct xp_rdma_op *op,
 	op->wr.rkey = d->key;
 	op->cb = cb;
 	op->arg = arg;
-	if (!c->q_head && has_credit(c, op)) {
-		err = post_op(c, op);
-		if (err) {
-			conn_fail(c, err);
-			return err;
-		}
-		return 0;
+	return submit_op(c, op);
+}
+
+/* ---- memory windows (gateway) ------------------------------------------ */
+
+static bool buf_of_pool(const struct xp_rdma_pool *p,
+			const struct xp_rdma_buf *b)
+{
+	return p && b && b->index < p->count && &p->bufs[b->index] == b;
+}
+
+bool xp_rdma_conn_windows(const struct xp_rdma_conn *c)
+{
+	return c->windows;
+}
+
+/*
+ * The key of a window's next binding: the same index bits, the next value
+ * of the low 8 bits, which belong to the consumer (ibv_inc_rkey's rule),
+ * so a key of an earlier binding never names the new one.
+ */
+static uint32_t next_rkey(uint32_t rkey)
+{
+	return (rkey & 0xffffff00u) | ((rkey + 1) & 0xffu);
+}
+
+static void win_bind_done(void *arg, int err)
+{
+	struct win *w = arg;
+
+	if (!err) {
+		w->st = WIN_BOUND;
+		w->rkey = w->op.wr.rkey;
+		w->c->binds++;
+	} else {
+		/* The connection is down and never granted again. */
+		w->st = WIN_FREE;
 	}
-	if (c->q_tail)
-		c->q_tail->next = op;
-	else
-		c->q_head = op;
-	c->q_tail = op;
-	c->nqueued++;
+	w->cb(w->arg, w->buf, err);
+}
+
+static void win_inv_done(void *arg, int err)
+{
+	struct win *w = arg;
+	struct xp_rdma_buf *b = w->buf;
+
+	/*
+	 * Failed or flushed: the connection is down (complete_wc), its QP
+	 * in error, and its pool is never granted again: the buffer can go
+	 * back for the owner to free the connection.
+	 */
+	if (!err)
+		w->c->invalidates++;
+	w->st = WIN_FREE;
+	w->buf = NULL;
+	xp_rdma_pool_put(w->c->pool, b);
+}
+
+int xp_rdma_grant(struct xp_rdma_conn *c, struct xp_rdma_buf *b, uint32_t off,
+		  uint32_t len, unsigned int access, xp_rdma_grant_cb cb,
+		  void *arg)
+{
+	struct win *w;
+	int err;
+
+	if (!c->windows)
+		return -EOPNOTSUPP;
+	if (!cb || !len ||
+	    (access != XP_VERBS_ACC_REMOTE_READ &&
+	     access != XP_VERBS_ACC_REMOTE_WRITE))
+		return -EINVAL;
+	if (!buf_of_pool(c->pool, b) || off > b->size || len > b->size - off)
+		return -EINVAL;
+	w = &c->wins[b->index];
+	if (w->st != WIN_FREE)
+		return -EINVAL;
+	if (c->state != ST_UP)
+		return -ENOTCONN;
+	memset(&w->op, 0, sizeof(w->op));
+	w->op.wr.wr_id = (uintptr_t)&w->op;
+	w->op.wr.opcode = XP_VERBS_BIND_MW;
+	w->op.wr.local_addr = b->iova + off;
+	w->op.wr.length = len;
+	w->op.wr.lkey = c->pool->lkey;
+	w->op.wr.mw = w->mw;
+	w->op.wr.mr = c->pool->mr;
+	w->op.wr.mw_access = access;
+	/* What the last posted bind left (verbs.h: mw_rkey). */
+	w->op.wr.rkey = next_rkey(c->ops->mw_rkey(w->mw));
+	w->op.cb = win_bind_done;
+	w->op.arg = w;
+	w->buf = b;
+	w->off = off;
+	w->len = len;
+	w->cb = cb;
+	w->arg = arg;
+	w->st = WIN_BINDING;
+	err = submit_op(c, &w->op);
+	if (err) {
+		w->st = WIN_FREE;
+		w->buf = NULL;
+	}
+	return err;
+}
+
+int xp_rdma_conn_describe(const struct xp_rdma_conn *c,
+			  const struct xp_rdma_buf *b, uint32_t off,
+			  uint32_t len, struct xp_hdr *h)
+{
+	const struct win *w;
+	int err;
+
+	err = xp_rdma_pool_describe(c->pool, b, off, len, h);
+	if (err || !c->windows)
+		return err;
+	w = &c->wins[b->index];
+	if (w->st != WIN_BOUND || off < w->off || len > w->len ||
+	    off - w->off > w->len - len)
+		return -EINVAL;
+	h->desc_key = w->rkey;
 	return 0;
+}
+
+void xp_rdma_release(struct xp_rdma_conn *c, struct xp_rdma_buf *b)
+{
+	struct win *w;
+	int err;
+
+	if (!buf_of_pool(c->pool, b)) {
+		sb_err("rdma: releasing a buffer not of this connection");
+		return;
+	}
+	if (!c->windows || c->wins[b->index].st == WIN_FREE) {
+		xp_rdma_pool_put(c->pool, b);
+		return;
+	}
+	w = &c->wins[b->index];
+	if (w->st != WIN_BOUND) {
+		/* An owner's bug: the buffer stays out; no reuse. */
+		sb_err("rdma: releasing buffer %u with its window %s", b->index,
+		       w->st == WIN_BINDING ? "being bound" : "invalidating");
+		conn_fail(c, -EINVAL);
+		return;
+	}
+	if (c->state != ST_UP) {
+		/* QP in error: the window grants nothing through it now. */
+		w->st = WIN_FREE;
+		w->buf = NULL;
+		xp_rdma_pool_put(c->pool, b);
+		return;
+	}
+	memset(&w->op, 0, sizeof(w->op));
+	w->op.wr.wr_id = (uintptr_t)&w->op;
+	w->op.wr.opcode = XP_VERBS_LOCAL_INV;
+	w->op.wr.rkey = w->rkey;
+	w->op.cb = win_inv_done;
+	w->op.arg = w;
+	w->st = WIN_INVALIDATING;
+	err = submit_op(c, &w->op);
+	if (err) {
+		/* submit_op took the connection down: see above. */
+		w->st = WIN_FREE;
+		w->buf = NULL;
+		xp_rdma_pool_put(c->pool, b);
+	}
+}
+
+void xp_rdma_conn_window_stats(const struct xp_rdma_conn *c, uint64_t *binds,
+			       uint64_t *invalidates)
+{
+	*binds = c->binds;
+	*invalidates = c->invalidates;
 }
 
 /* ---- node: listener and tokens --------------------------------------- */

@@ -13,15 +13,21 @@
  *     for the session and gateway it was issued to;
  *   - the node's data primitive, xp_rdma_move(): RDMA READ or WRITE between
  *     a descriptor and a local pool buffer, with credits so that a post
- *     never exceeds what the queue pair was created with.
+ *     never exceeds what the queue pair was created with;
+ *   - the gateway's type 2 memory windows, where the device has them: a
+ *     window bound over a request's buffer before the request is sent
+ *     (xp_rdma_grant) and invalidated before the buffer is reused
+ *     (xp_rdma_release), the pool itself registered without remote access.
  *
  *   gateway                                       node
  *   xp_rdma_connect(token) ~~~ rdma_cm REQ ~~~>   xp_rdma_listener_service()
  *                                                  token ok: accept, else reject
  *   state cb (0: up)       <~~~ ESTABLISHED ~~~>   state cb (0: up)
- *   xp_rdma_pool_get/_desc -> descriptor in a TCP request
+ *   xp_rdma_pool_get, xp_rdma_grant (bind; windows only)
+ *   xp_rdma_conn_describe  -> descriptor in a TCP request
  *                                                  xp_rdma_move(desc, buf)
  *                          <~~~ RDMA READ/WRITE    completion cb, answer on TCP
+ *   xp_rdma_release (invalidate; windows only), buffer back to the pool
  *
  * Event-loop agnostic, like xp_conn: the owner polls the fds below for
  * POLLIN and calls the service functions. Not thread-safe: one thread owns
@@ -217,6 +223,12 @@ struct xp_rdma_params {
 	uint32_t max_ops; /* send work requests asked of the QP, >= 1 */
 	uint32_t pool_count; /* buffers of the connection's pool */
 	uint32_t pool_size; /* bytes each, a multiple of 4096 */
+	/*
+	 * Gateway: bind a type 2 memory window per grant (xp_rdma_grant)
+	 * when the device has them, and register the pool without remote
+	 * access; else the pool itself is remotely accessible. Node: unused.
+	 */
+	bool windows;
 };
 
 /*
@@ -230,10 +242,14 @@ typedef void (*xp_rdma_state_cb)(void *arg, struct xp_rdma_conn *c, int err);
 /*
  * Gateway: start connecting to @dst presenting @token and @gateway_id
  * (struct xp_rdma_priv). The address and route are resolved, then the
- * device's PD, CQ, QP and a pool of @p's size with remote read and write
- * access are created, then the connect request goes out; @cb reports the
- * outcome. Returns NULL with errno (EINVAL for bad @p, or the first
- * failing call's errno).
+ * device's PD, CQ, QP and a pool of @p's size are created: with
+ * @p->windows and a device with type 2 memory windows, the pool is
+ * registered for local write and window binding only, with one window
+ * per buffer, and the QP and CQ are sized for a bind and an invalidate
+ * per buffer on top of @p->max_ops; otherwise the pool is registered
+ * with remote read and write access. Then the connect request goes out;
+ * @cb reports the outcome. Returns NULL with errno (EINVAL for bad @p,
+ * or the first failing call's errno).
  */
 struct xp_rdma_conn *xp_rdma_connect(const struct xp_verbs_ops *ops,
 				     const struct xp_rdma_params *p,
@@ -263,6 +279,59 @@ int xp_rdma_conn_cq_fd(const struct xp_rdma_conn *c);
 /* The connection's pool, NULL until its resources exist. */
 struct xp_rdma_pool *xp_rdma_conn_pool(struct xp_rdma_conn *c);
 bool xp_rdma_conn_is_up(const struct xp_rdma_conn *c);
+
+/*
+ * Gateway: type 2 memory windows are in use on @c (known once its pool
+ * exists): a node reaches a pool buffer only through the window of a
+ * grant, from its bind until its invalidation.
+ */
+bool xp_rdma_conn_windows(const struct xp_rdma_conn *c);
+
+/*
+ * Called exactly once per accepted xp_rdma_grant(): @err 0 when the
+ * window over @b is bound (describe it with xp_rdma_conn_describe), or a
+ * negative errno (the bind failed or was flushed; the connection is down,
+ * -ECONNABORTED when it was freed first). It may run from
+ * xp_rdma_conn_service() and xp_rdma_conn_free(); it must not free @c.
+ */
+typedef void (*xp_rdma_grant_cb)(void *arg, struct xp_rdma_buf *b, int err);
+
+/*
+ * Gateway, windows in use: bind @b's window to @len bytes at @off of @b
+ * with @access (XP_VERBS_ACC_REMOTE_READ for a WRITE request, whose data
+ * the node reads; XP_VERBS_ACC_REMOTE_WRITE for a READ) under a new key.
+ * The bind uses a send credit like any operation. Returns 0: @cb runs
+ * exactly once. Returns -EINVAL (range outside @b, @len 0, bad @access,
+ * @b not of @c's pool or its window not free), -EOPNOTSUPP (no windows
+ * on @c), -ENOTCONN (not up), or a failed post's error (the connection
+ * is then down); @cb never runs then.
+ */
+int xp_rdma_grant(struct xp_rdma_conn *c, struct xp_rdma_buf *b, uint32_t off,
+		  uint32_t len, unsigned int access, xp_rdma_grant_cb cb,
+		  void *arg);
+
+/*
+ * Fill @h's data descriptor for @len bytes at @off in @b: with windows,
+ * the key of @b's bound window, which must cover the range; else the
+ * pool's key (xp_rdma_pool_describe). 0 or -EINVAL.
+ */
+int xp_rdma_conn_describe(const struct xp_rdma_conn *c,
+			  const struct xp_rdma_buf *b, uint32_t off,
+			  uint32_t len, struct xp_hdr *h);
+
+/*
+ * Gateway: give @b back to @c's pool. With no window bound to it, at
+ * once; else a local invalidate of its window is posted and @b goes back
+ * only when it has completed, so a buffer whose window might still be
+ * valid is never handed out again. If the invalidate cannot be posted or
+ * completes with an error, the connection goes down (it is never used
+ * again, so its buffers can go back). Ownership of @b passes to @c.
+ */
+void xp_rdma_release(struct xp_rdma_conn *c, struct xp_rdma_buf *b);
+
+/* Windows bound and invalidated on @c since it was made (tests, logs). */
+void xp_rdma_conn_window_stats(const struct xp_rdma_conn *c, uint64_t *binds,
+			       uint64_t *invalidates);
 
 /* Credits of @c: operations posted now, and the bounds they never pass. */
 struct xp_rdma_credits {

@@ -262,6 +262,8 @@ static struct ibv_mr *v_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t len,
 		acc |= IBV_ACCESS_REMOTE_READ;
 	if (access & XP_VERBS_ACC_REMOTE_WRITE)
 		acc |= IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_LOCAL_WRITE;
+	if (access & XP_VERBS_ACC_MW_BIND)
+		acc |= IBV_ACCESS_MW_BIND;
 	return ibv_reg_mr_iova(pd, addr, len, iova, acc);
 }
 
@@ -278,6 +280,21 @@ static uint32_t v_mr_lkey(const struct ibv_mr *mr)
 static uint32_t v_mr_rkey(const struct ibv_mr *mr)
 {
 	return mr->rkey;
+}
+
+static struct ibv_mw *v_alloc_mw(struct ibv_pd *pd)
+{
+	return ibv_alloc_mw(pd, IBV_MW_TYPE_2);
+}
+
+static int v_dealloc_mw(struct ibv_mw *mw)
+{
+	return mw ? ibv_ret(ibv_dealloc_mw(mw)) : 0;
+}
+
+static uint32_t v_mw_rkey(const struct ibv_mw *mw)
+{
+	return mw->rkey;
 }
 
 static struct ibv_comp_channel *v_create_comp_channel(struct ibv_context *dev)
@@ -415,17 +432,53 @@ static int v_post_send(struct rdma_cm_id *id, const struct xp_verbs_wr *wr)
 		.lkey = wr->lkey,
 	};
 	struct ibv_send_wr w, *bad = NULL;
+	int err;
 
 	memset(&w, 0, sizeof(w));
 	w.wr_id = wr->wr_id;
-	w.sg_list = &sge;
-	w.num_sge = 1;
-	w.opcode = wr->opcode == XP_VERBS_RDMA_READ ? IBV_WR_RDMA_READ
-						    : IBV_WR_RDMA_WRITE;
 	w.send_flags = IBV_SEND_SIGNALED;
-	w.wr.rdma.remote_addr = wr->remote_addr;
-	w.wr.rdma.rkey = wr->rkey;
-	return ibv_ret(ibv_post_send(id->qp, &w, &bad));
+	switch (wr->opcode) {
+	case XP_VERBS_RDMA_READ:
+	case XP_VERBS_RDMA_WRITE:
+		w.sg_list = &sge;
+		w.num_sge = 1;
+		w.opcode = wr->opcode == XP_VERBS_RDMA_READ ? IBV_WR_RDMA_READ
+							    : IBV_WR_RDMA_WRITE;
+		w.wr.rdma.remote_addr = wr->remote_addr;
+		w.wr.rdma.rkey = wr->rkey;
+		break;
+	case XP_VERBS_BIND_MW:
+		/* Type 2: no scatter/gather list; addr in the MR's IOVAs. */
+		w.opcode = IBV_WR_BIND_MW;
+		w.bind_mw.mw = wr->mw;
+		w.bind_mw.rkey = wr->rkey;
+		w.bind_mw.bind_info.mr = wr->mr;
+		w.bind_mw.bind_info.addr = wr->local_addr;
+		w.bind_mw.bind_info.length = wr->length;
+		if (wr->mw_access & XP_VERBS_ACC_REMOTE_READ)
+			w.bind_mw.bind_info.mw_access_flags |=
+				IBV_ACCESS_REMOTE_READ;
+		if (wr->mw_access & XP_VERBS_ACC_REMOTE_WRITE)
+			w.bind_mw.bind_info.mw_access_flags |=
+				IBV_ACCESS_REMOTE_WRITE;
+		break;
+	case XP_VERBS_LOCAL_INV:
+		w.opcode = IBV_WR_LOCAL_INV;
+		w.invalidate_rkey = wr->rkey;
+		break;
+	default:
+		return -EINVAL;
+	}
+	err = ibv_ret(ibv_post_send(id->qp, &w, &bad));
+	/*
+	 * A type 2 bind posted by work request leaves ibv_mw.rkey alone,
+	 * but the next bind must name the window by the key it has then
+	 * (rxe checks it against the MW's key): the new one once this bind
+	 * executes, and binds of one window are never posted concurrently.
+	 */
+	if (!err && wr->opcode == XP_VERBS_BIND_MW)
+		wr->mw->rkey = wr->rkey;
+	return err;
 }
 
 static const struct xp_verbs_ops real_ops = {
@@ -454,6 +507,9 @@ static const struct xp_verbs_ops real_ops = {
 	.dereg_mr = v_dereg_mr,
 	.mr_lkey = v_mr_lkey,
 	.mr_rkey = v_mr_rkey,
+	.alloc_mw = v_alloc_mw,
+	.dealloc_mw = v_dealloc_mw,
+	.mw_rkey = v_mw_rkey,
 	.create_comp_channel = v_create_comp_channel,
 	.destroy_comp_channel = v_destroy_comp_channel,
 	.comp_channel_fd = v_comp_channel_fd,

@@ -22,6 +22,7 @@
 struct ibv_context;
 struct ibv_pd;
 struct ibv_mr;
+struct ibv_mw;
 struct ibv_cq;
 struct ibv_comp_channel;
 struct rdma_cm_id;
@@ -41,13 +42,24 @@ struct xp_verbs_caps {
 #define XP_VERBS_ACC_LOCAL_WRITE 0x1u
 #define XP_VERBS_ACC_REMOTE_READ 0x2u
 #define XP_VERBS_ACC_REMOTE_WRITE 0x4u
+#define XP_VERBS_ACC_MW_BIND 0x8u /* memory windows may be bound to it */
 
 enum xp_verbs_opcode {
 	XP_VERBS_RDMA_READ = 1, /* remote -> local */
 	XP_VERBS_RDMA_WRITE = 2, /* local -> remote */
+	XP_VERBS_BIND_MW = 3, /* bind a type 2 window to part of a local MR */
+	XP_VERBS_LOCAL_INV = 4, /* invalidate a window by its rkey */
 };
 
-/* One signalled RDMA work request with one scatter/gather entry. */
+/*
+ * One signalled work request.
+ *   RDMA_READ/WRITE: one scatter/gather entry (local_addr, length, lkey)
+ *     and the peer's remote_addr, rkey.
+ *   BIND_MW: window @mw, once bound, grants @mw_access to @length bytes at
+ *     @local_addr (in @mr's IOVA space) of @mr under the new key @rkey;
+ *     after a successful post, mw_rkey(@mw) is @rkey.
+ *   LOCAL_INV: the window whose current key is @rkey stops granting.
+ */
 struct xp_verbs_wr {
 	uint64_t wr_id; /* returned in the completion */
 	enum xp_verbs_opcode opcode;
@@ -55,7 +67,10 @@ struct xp_verbs_wr {
 	uint32_t length; /* bytes */
 	uint32_t lkey; /* local MR's key */
 	uint64_t remote_addr; /* address in the peer's IOVA window */
-	uint32_t rkey; /* the peer's key */
+	uint32_t rkey; /* the peer's key; BIND_MW: new; LOCAL_INV: to kill */
+	struct ibv_mw *mw; /* BIND_MW: the window */
+	struct ibv_mr *mr; /* BIND_MW: the region it opens onto */
+	unsigned int mw_access; /* BIND_MW: XP_VERBS_ACC_REMOTE_* */
 };
 
 /*
@@ -143,6 +158,11 @@ struct xp_verbs_ops {
 	int (*dereg_mr)(struct ibv_mr *mr);
 	uint32_t (*mr_lkey)(const struct ibv_mr *mr);
 	uint32_t (*mr_rkey)(const struct ibv_mr *mr);
+	/* A type 2 memory window of @pd, unbound; NULL with errno. */
+	struct ibv_mw *(*alloc_mw)(struct ibv_pd *pd);
+	int (*dealloc_mw)(struct ibv_mw *mw);
+	/* The window's current key (the last one posted in a bind). */
+	uint32_t (*mw_rkey)(const struct ibv_mw *mw);
 
 	/* completions */
 	struct ibv_comp_channel *(*create_comp_channel)(struct ibv_context *dev);

@@ -50,6 +50,7 @@ static void test_cluster_good(void **state)
 	assert_int_equal(cl.rdma, SB_RDMA_AUTO);
 	assert_int_equal(cl.rdma_buffers, SB_DEFAULT_GW_RDMA_BUFFERS);
 	assert_int_equal(cl.rdma_buffer_size, SB_DEFAULT_GW_RDMA_BUFFER);
+	assert_true(cl.rdma_windows);
 }
 
 static void test_cluster_rdma_keys(void **state)
@@ -62,10 +63,12 @@ static void test_cluster_rdma_keys(void **state)
 					  "replicas=1\nrdma=off\n"
 					  "rdma_buffers=4\n"
 					  "rdma_buffer_size=512K\n"
+					  "rdma_windows=off\n"
 					  "[node.1]\naddress=h\n",
 					  &cl, err, sizeof(err)),
 			 0);
 	assert_int_equal(cl.rdma, SB_RDMA_OFF);
+	assert_false(cl.rdma_windows);
 	assert_int_equal(cl.rdma_buffers, 4);
 	assert_int_equal(cl.rdma_buffer_size, 512 << 10);
 	assert_int_equal(sb_cluster_parse("[cluster]\nsecret_file=/s\n"
@@ -74,6 +77,10 @@ static void test_cluster_rdma_keys(void **state)
 					  &cl, err, sizeof(err)),
 			 0);
 	assert_int_equal(cl.rdma, SB_RDMA_ON);
+	assert_true(cl.rdma_windows);
+	expect_bad("[cluster]\nsecret_file=/s\nrdma_windows=on\n"
+		   "[node.1]\naddress=h\n",
+		   "rdma_windows");
 	expect_bad("[cluster]\nsecret_file=/s\nrdma=yes\n[node.1]\naddress=h\n",
 		   "rdma");
 	expect_bad("[cluster]\nsecret_file=/s\nrdma_buffer_size=5000\n"

@@ -48,6 +48,14 @@ struct ibv_mr {
 	unsigned int access;
 	uint32_t lkey, rkey;
 };
+struct ibv_mw {
+	uint32_t rkey; /* as the library keeps it: the last posted bind's */
+	uint32_t hw_rkey; /* the key the HCA honours while bound */
+	bool bound;
+	uint64_t addr;
+	uint32_t len;
+	unsigned int access;
+};
 struct rdma_cm_id {
 	void *context;
 	bool live;
@@ -59,6 +67,7 @@ struct rdma_cm_id {
 #define MAX_EVENTS 16
 #define MAX_WRS 256
 #define MAX_MRS 16
+#define MAX_MWS 64
 
 struct fake_ev {
 	enum xp_verbs_cm_type type;
@@ -79,14 +88,17 @@ static struct fake {
 	struct rdma_cm_id ids[MAX_IDS];
 	struct ibv_mr mrs[MAX_MRS];
 	bool mr_live[MAX_MRS];
+	struct ibv_mw mws[MAX_MWS];
+	bool mw_live[MAX_MWS];
 	struct xp_verbs_caps caps;
 	uint32_t qp_extra; /* granted beyond what was asked */
 	/* live object counts: every test ends with all of them 0 */
-	int n_ch, n_id, n_pd, n_cch, n_cq, n_qp, n_mr;
+	int n_ch, n_id, n_pd, n_cch, n_cq, n_qp, n_mr, n_mw;
 	int regs; /* registrations made */
 	/* injected failures: 0 or a negative errno */
 	int fail_reg, fail_pd, fail_qp, fail_post, fail_resolve_addr;
-	int fail_accept;
+	int fail_accept, fail_alloc_mw;
+	int binds, invs; /* BIND_MW and LOCAL_INV posted */
 	int post_ok_before_fail; /* posts that succeed before fail_post */
 	/* rdma_cm */
 	struct fake_ev evq[MAX_EVENTS];
@@ -351,6 +363,55 @@ static uint32_t f_mr_rkey(const struct ibv_mr *mr)
 	return mr->rkey;
 }
 
+static struct ibv_mw *f_alloc_mw(struct ibv_pd *pd)
+{
+	int i;
+
+	assert_non_null(pd);
+	if (F.fail_alloc_mw) {
+		errno = -F.fail_alloc_mw;
+		return NULL;
+	}
+	for (i = 0; i < MAX_MWS; i++) {
+		if (F.mw_live[i])
+			continue;
+		F.mw_live[i] = true;
+		memset(&F.mws[i], 0, sizeof(F.mws[i]));
+		/* index in the high 24 bits, a key in the low 8, as rxe */
+		F.mws[i].rkey = (uint32_t)(0x40 + i) << 8 | 0x7f;
+		F.n_mw++;
+		return &F.mws[i];
+	}
+	fail_msg("out of fake MWs");
+	return NULL;
+}
+
+static int f_dealloc_mw(struct ibv_mw *mw)
+{
+	if (!mw)
+		return 0;
+	assert_true(F.mw_live[mw - F.mws]);
+	F.mw_live[mw - F.mws] = false;
+	F.n_mw--;
+	return 0;
+}
+
+static uint32_t f_mw_rkey(const struct ibv_mw *mw)
+{
+	return mw->rkey;
+}
+
+/* The live window bound under @rkey, or NULL. */
+static struct ibv_mw *mw_by_key(uint32_t rkey)
+{
+	int i;
+
+	for (i = 0; i < MAX_MWS; i++)
+		if (F.mw_live[i] && F.mws[i].bound && F.mws[i].hw_rkey == rkey)
+			return &F.mws[i];
+	return NULL;
+}
+
 static struct ibv_comp_channel *f_create_comp_channel(struct ibv_context *d)
 {
 	(void)d;
@@ -448,6 +509,31 @@ static int f_post_send(struct rdma_cm_id *id, const struct xp_verbs_wr *wr)
 	if (F.fail_post && F.post_ok_before_fail-- <= 0)
 		return F.fail_post;
 	assert_true(F.nwr < MAX_WRS);
+	if (wr->opcode == XP_VERBS_BIND_MW) {
+		const struct ibv_mr *mr = wr->mr;
+
+		/* What rxe checks of a type 2 bind (kernel rxe_mw.c). */
+		assert_non_null(wr->mw);
+		assert_true(F.mw_live[wr->mw - F.mws]);
+		assert_false(wr->mw->bound);
+		assert_non_null(mr);
+		assert_true(mr->access & XP_VERBS_ACC_MW_BIND);
+		assert_true(mr->access & XP_VERBS_ACC_LOCAL_WRITE);
+		assert_false(mr->access & (XP_VERBS_ACC_REMOTE_READ |
+					   XP_VERBS_ACC_REMOTE_WRITE));
+		assert_true(wr->length > 0);
+		assert_true(wr->local_addr >= mr->iova &&
+			    wr->local_addr + wr->length <= mr->iova + mr->len);
+		assert_true(wr->mw_access == XP_VERBS_ACC_REMOTE_READ ||
+			    wr->mw_access == XP_VERBS_ACC_REMOTE_WRITE);
+		/* Same index, a new key. */
+		assert_int_equal(wr->rkey >> 8, wr->mw->rkey >> 8);
+		assert_int_not_equal(wr->rkey, wr->mw->rkey);
+		wr->mw->rkey = wr->rkey;
+		F.binds++;
+	} else if (wr->opcode == XP_VERBS_LOCAL_INV) {
+		F.invs++;
+	}
 	F.wr[F.nwr++] = *wr;
 	F.post_order[F.posts++] = wr->wr_id;
 	if (wr->opcode == XP_VERBS_RDMA_READ)
@@ -485,6 +571,9 @@ static const struct xp_verbs_ops fake_ops = {
 	.dereg_mr = f_dereg_mr,
 	.mr_lkey = f_mr_lkey,
 	.mr_rkey = f_mr_rkey,
+	.alloc_mw = f_alloc_mw,
+	.dealloc_mw = f_dealloc_mw,
+	.mw_rkey = f_mw_rkey,
 	.create_comp_channel = f_create_comp_channel,
 	.destroy_comp_channel = f_destroy_comp_channel,
 	.comp_channel_fd = f_comp_channel_fd,
@@ -509,6 +598,19 @@ static void hca_complete(int status)
 	memmove(F.wr, F.wr + 1, --F.nwr * sizeof(F.wr[0]));
 	if (w.opcode == XP_VERBS_RDMA_READ)
 		F.reads--;
+	if (!status && w.opcode == XP_VERBS_BIND_MW) {
+		w.mw->bound = true;
+		w.mw->hw_rkey = w.rkey;
+		w.mw->addr = w.local_addr;
+		w.mw->len = w.length;
+		w.mw->access = w.mw_access;
+	}
+	if (!status && w.opcode == XP_VERBS_LOCAL_INV) {
+		struct ibv_mw *mw = mw_by_key(w.rkey);
+
+		assert_non_null(mw);
+		mw->bound = false;
+	}
 	F.cqe[F.ncqe++] = (struct xp_verbs_wc){
 		.wr_id = w.wr_id,
 		.status = status,
@@ -562,6 +664,7 @@ static int teardown(void **state)
 	assert_int_equal(F.n_cq, 0);
 	assert_int_equal(F.n_qp, 0);
 	assert_int_equal(F.n_mr, 0);
+	assert_int_equal(F.n_mw, 0);
 	assert_null(F.unacked);
 	return 0;
 }
@@ -1743,6 +1846,487 @@ static void test_peer_disconnect_mid_transfer(void **state)
 	xp_rdma_listener_free(l);
 }
 
+/* ---- memory windows (gateway) ------------------------------------------- */
+
+static const struct xp_rdma_params WPARAMS = {
+	.max_ops = 1,
+	.pool_count = 4,
+	.pool_size = 64 << 10,
+	.windows = true,
+};
+
+struct grant_rec {
+	int calls;
+	int err;
+	struct xp_rdma_buf *buf;
+};
+
+static void grant_cb(void *arg, struct xp_rdma_buf *b, int err)
+{
+	struct grant_rec *g = arg;
+
+	g->calls++;
+	g->err = err;
+	g->buf = b;
+}
+
+/* A gateway connection with @p, established. */
+static struct xp_rdma_conn *gw_up(const struct xp_rdma_params *p,
+				  struct state_rec *s)
+{
+	uint8_t token[XP_RDMA_TOKEN_LEN] = {1};
+	struct sockaddr_storage dst = dst_addr();
+	struct xp_rdma_conn *c;
+
+	c = xp_rdma_connect(&fake_ops, p, (struct sockaddr *)&dst, 1, token,
+			    state_cb, s);
+	assert_non_null(c);
+	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(s->ups, 1);
+	return c;
+}
+
+static void test_windows_bind_invalidate(void **state)
+{
+	struct state_rec s = {0};
+	struct grant_rec g = {0};
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b, *b2;
+	struct xp_rdma_wait wn;
+	struct xp_hdr h;
+	uint64_t binds, invs;
+	uint32_t key1;
+
+	(void)state;
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	assert_true(xp_rdma_conn_windows(c));
+	p = xp_rdma_conn_pool(c);
+	/* The registration grants nothing remotely; a window per buffer. */
+	assert_int_equal(F.mrs[0].access,
+			 XP_VERBS_ACC_LOCAL_WRITE | XP_VERBS_ACC_MW_BIND);
+	assert_int_equal(F.n_mw, 4);
+	/* Room for a bind and an invalidate per buffer on top. */
+	assert_int_equal(F.qp_max_send_wr, 1 + 2 * 4);
+
+	b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	b2 = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	/* Arguments. */
+	assert_int_equal(xp_rdma_grant(c, b, 0, 0, XP_VERBS_ACC_REMOTE_READ,
+				       grant_cb, &g),
+			 -EINVAL);
+	assert_int_equal(xp_rdma_grant(c, b, 4096, 64 << 10,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb, &g),
+			 -EINVAL);
+	assert_int_equal(xp_rdma_grant(c, b, 0, 4096,
+				       XP_VERBS_ACC_REMOTE_READ |
+					       XP_VERBS_ACC_REMOTE_WRITE,
+				       grant_cb, &g),
+			 -EINVAL);
+	assert_int_equal(F.posts, 0);
+
+	assert_int_equal(xp_rdma_grant(c, b, 4096, 8192,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb, &g),
+			 0);
+	assert_int_equal(F.nwr, 1);
+	assert_int_equal(F.wr[0].opcode, XP_VERBS_BIND_MW);
+	assert_true(F.wr[0].local_addr == b->iova + 4096);
+	assert_int_equal(F.wr[0].length, 8192);
+	assert_int_equal(F.wr[0].mw_access, XP_VERBS_ACC_REMOTE_READ);
+	/* Not bound yet: nothing to describe, nothing to bind twice. */
+	xp_hdr_init(&h, XP_OP_WRITE, 1, 1);
+	assert_int_equal(xp_rdma_conn_describe(c, b, 4096, 8192, &h), -EINVAL);
+	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
+				       grant_cb, &g),
+			 -EINVAL);
+	assert_int_equal(g.calls, 0);
+	hca_complete(0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.err, 0);
+	assert_ptr_equal(g.buf, b);
+	/* The descriptor carries the window's key, over its range only. */
+	assert_int_equal(xp_rdma_conn_describe(c, b, 4096, 8192, &h), 0);
+	key1 = h.desc_key;
+	assert_non_null(mw_by_key(key1));
+	assert_int_not_equal(key1, xp_rdma_pool_rkey(p));
+	assert_true(h.desc_addr == b->iova + 4096);
+	assert_int_equal(h.desc_len, 8192);
+	assert_int_equal(xp_rdma_conn_describe(c, b, 0, 8192, &h), -EINVAL);
+	assert_int_equal(xp_rdma_conn_describe(c, b, 8192, 8192, &h), -EINVAL);
+	assert_int_equal(xp_rdma_conn_describe(c, b2, 0, 4096, &h), -EINVAL);
+
+	/* Release: invalidated first, the buffer back only after that. */
+	xp_rdma_release(c, b);
+	assert_int_equal(F.nwr, 1);
+	assert_int_equal(F.wr[0].opcode, XP_VERBS_LOCAL_INV);
+	assert_int_equal(F.wr[0].rkey, key1);
+	assert_int_equal(xp_rdma_pool_nfree(p), 2);
+	hca_complete(0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(xp_rdma_pool_nfree(p), 3);
+	assert_null(mw_by_key(key1));
+
+	/* The same buffer again: a new key; the old one names nothing. */
+	b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(xp_rdma_grant(c, b, 0, 64 << 10,
+				       XP_VERBS_ACC_REMOTE_WRITE, grant_cb, &g),
+			 0);
+	hca_complete(0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(xp_rdma_conn_describe(c, b, 0, 64 << 10, &h), 0);
+	assert_int_not_equal(h.desc_key, key1);
+	assert_null(mw_by_key(key1));
+	assert_non_null(mw_by_key(h.desc_key));
+	xp_rdma_release(c, b);
+	hca_complete(0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	/* A buffer never granted goes back at once. */
+	xp_rdma_release(c, b2);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	xp_rdma_conn_window_stats(c, &binds, &invs);
+	assert_int_equal(binds, 2);
+	assert_int_equal(invs, 2);
+	assert_int_equal(F.binds, 2);
+	assert_int_equal(F.invs, 2);
+	assert_int_equal(s.downs, 0);
+	xp_rdma_conn_free(c);
+}
+
+static void test_windows_failed_bind_post(void **state)
+{
+	struct state_rec s = {0};
+	struct grant_rec g = {0};
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b;
+	struct xp_rdma_wait wn;
+
+	(void)state;
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	F.fail_post = -ENOMEM;
+	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
+				       grant_cb, &g),
+			 -ENOMEM);
+	assert_int_equal(g.calls, 0);
+	assert_int_equal(s.downs, 1);
+	assert_int_equal(s.last_err, -ENOMEM);
+	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
+				       grant_cb, &g),
+			 -ENOTCONN);
+	/* Nothing was bound: the buffer goes back at once. */
+	xp_rdma_release(c, b);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	assert_int_equal(xp_rdma_conn_service(c), -ENOMEM);
+	xp_rdma_conn_free(c);
+	assert_int_equal(g.calls, 0);
+}
+
+static void test_windows_bind_error_completion(void **state)
+{
+	struct state_rec s = {0};
+	struct grant_rec g[2];
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b[2];
+	struct xp_rdma_wait wn;
+	struct xp_hdr h;
+	int i;
+
+	(void)state;
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	for (i = 0; i < 2; i++) {
+		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
+					       XP_VERBS_ACC_REMOTE_WRITE,
+					       grant_cb, &g[i]),
+				 0);
+	}
+	/* The HCA refuses the first bind; the second flushes. */
+	hca_complete(-EIO);
+	hca_flush_all();
+	assert_int_equal(xp_rdma_conn_service(c), -EIO);
+	assert_int_equal(s.downs, 1);
+	assert_int_equal(g[0].calls, 1);
+	assert_int_equal(g[0].err, -EIO);
+	assert_int_equal(g[1].calls, 1);
+	assert_int_equal(g[1].err, -ECANCELED);
+	xp_hdr_init(&h, XP_OP_READ, 1, 1);
+	assert_int_equal(xp_rdma_conn_describe(c, b[0], 0, 4096, &h), -EINVAL);
+	for (i = 0; i < 2; i++)
+		xp_rdma_release(c, b[i]);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	assert_int_equal(F.invs, 0);
+	xp_rdma_conn_free(c);
+	assert_int_equal(g[0].calls + g[1].calls, 2);
+}
+
+/* Bind @b's window on @c and let it complete. */
+static void bind_now(struct xp_rdma_conn *c, struct xp_rdma_buf *b,
+		     struct grant_rec *g)
+{
+	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
+				       grant_cb, g),
+			 0);
+	hca_complete(0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(g->err, 0);
+}
+
+static void test_windows_failed_invalidate(void **state)
+{
+	struct state_rec s = {0};
+	struct grant_rec g[2];
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b[2];
+	struct xp_rdma_wait wn;
+	int i;
+
+	(void)state;
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+
+	/* The invalidate cannot be posted: down, the buffer comes back. */
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	b[0] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	bind_now(c, b[0], &g[0]);
+	F.fail_post = -EIO;
+	xp_rdma_release(c, b[0]);
+	assert_int_equal(s.downs, 1);
+	assert_int_equal(s.last_err, -EIO);
+	assert_int_equal(F.disconnects, 1);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	xp_rdma_conn_free(c);
+
+	/* The invalidate completes with an error: down, then back. */
+	memset(&F, 0, offsetof(struct fake, caps));
+	setup(NULL);
+	memset(&s, 0, sizeof(s));
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	for (i = 0; i < 2; i++) {
+		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+		bind_now(c, b[i], &g[i]);
+	}
+	xp_rdma_release(c, b[0]);
+	assert_int_equal(xp_rdma_pool_nfree(p), 2);
+	hca_complete(-EIO);
+	assert_int_equal(xp_rdma_conn_service(c), -EIO);
+	assert_int_equal(s.downs, 1);
+	assert_int_equal(xp_rdma_pool_nfree(p), 3);
+	/* On a connection down, a bound window's buffer comes back too:
+	 * its QP is in error and nothing is granted on it again. */
+	xp_rdma_release(c, b[1]);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	assert_int_equal(F.invs, 1);
+	xp_rdma_conn_free(c);
+}
+
+static void test_windows_peer_disconnect(void **state)
+{
+	struct state_rec s = {0};
+	struct grant_rec g[3];
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b[3];
+	struct xp_rdma_wait wn;
+	int i;
+
+	(void)state;
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	b[2] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	bind_now(c, b[2], &g[2]);
+	xp_rdma_release(c, b[2]); /* an invalidate in flight too */
+	memset(&g[2], 0, sizeof(g[2]));
+	for (i = 0; i < 2; i++) {
+		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
+					       XP_VERBS_ACC_REMOTE_READ,
+					       grant_cb, &g[i]),
+				 0);
+	}
+	assert_int_equal(F.nwr, 3);
+	push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
+	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
+	assert_int_equal(s.downs, 1);
+	/* Posted binds wait for their flush. */
+	assert_int_equal(g[0].calls, 0);
+	hca_flush_all();
+	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(g[i].calls, 1);
+		assert_int_equal(g[i].err, -ECANCELED);
+		xp_rdma_release(c, b[i]);
+	}
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	xp_rdma_conn_free(c);
+
+	/* Freed by its owner with a bind and an invalidate in flight. */
+	memset(&F, 0, offsetof(struct fake, caps));
+	setup(NULL);
+	memset(&s, 0, sizeof(s));
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	b[0] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	b[1] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	bind_now(c, b[1], &g[1]);
+	xp_rdma_release(c, b[1]);
+	assert_int_equal(xp_rdma_grant(c, b[0], 0, 4096,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb,
+				       &g[0]),
+			 0);
+	/* The owner takes its buffer back first (the QP goes first). */
+	xp_rdma_pool_put(p, b[0]);
+	xp_rdma_conn_free(c);
+	assert_int_equal(g[0].calls, 1);
+	assert_int_equal(g[0].err, -ECONNABORTED);
+}
+
+static void test_windows_credits(void **state)
+{
+	struct xp_rdma_params pp = WPARAMS;
+	struct state_rec s = {0};
+	struct grant_rec g[8];
+	struct xp_rdma_credits cr;
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b[8];
+	struct xp_rdma_wait wn;
+	int i, done;
+
+	(void)state;
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+	F.caps.max_qp_wr = 5; /* less than 1 + 2 * 8: binds must queue */
+	F.qp_extra = 7; /* and the provider rounds up: not used */
+	pp.pool_count = 8;
+	c = gw_up(&pp, &s);
+	xp_rdma_conn_credits(c, &cr);
+	assert_int_equal(cr.max_posted, 5);
+	p = xp_rdma_conn_pool(c);
+	for (i = 0; i < 8; i++) {
+		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
+					       XP_VERBS_ACC_REMOTE_READ,
+					       grant_cb, &g[i]),
+				 0);
+	}
+	xp_rdma_conn_credits(c, &cr);
+	assert_int_equal(cr.posted, 5);
+	assert_int_equal(cr.queued, 3);
+	/* Bound ones are released while others still bind. */
+	done = 0;
+	while (F.nwr) {
+		hca_complete(0);
+		assert_int_equal(xp_rdma_conn_service(c), 0);
+		for (i = 0; i < 8; i++) {
+			if (g[i].calls == 1 && !(done & 1 << i)) {
+				done |= 1 << i;
+				xp_rdma_release(c, b[i]);
+			}
+		}
+		xp_rdma_conn_credits(c, &cr);
+		assert_true(cr.posted <= cr.max_posted);
+	}
+	assert_int_equal(done, 0xff);
+	assert_true(F.max_out <= 5);
+	assert_int_equal(F.max_out, 5);
+	assert_int_equal(F.binds, 8);
+	assert_int_equal(F.invs, 8);
+	assert_int_equal(xp_rdma_pool_nfree(p), 8);
+	assert_int_equal(s.downs, 0);
+	xp_rdma_conn_free(c);
+}
+
+static void test_windows_unsupported(void **state)
+{
+	struct xp_rdma_params off = WPARAMS;
+	struct state_rec s = {0};
+	struct grant_rec g = {0};
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b;
+	struct xp_rdma_wait wn;
+	struct xp_hdr h;
+	int round;
+
+	(void)state;
+	/* A device without type 2 windows, then windows turned off. */
+	for (round = 0; round < 2; round++) {
+		memset(&F, 0, offsetof(struct fake, caps));
+		setup(NULL);
+		memset(&s, 0, sizeof(s));
+		F.caps.mw_type2 = round == 1;
+		off.windows = round == 0;
+		c = gw_up(&off, &s);
+		assert_false(xp_rdma_conn_windows(c));
+		assert_int_equal(F.n_mw, 0);
+		assert_int_equal(F.mrs[0].access,
+				 XP_VERBS_ACC_LOCAL_WRITE |
+					 XP_VERBS_ACC_REMOTE_READ |
+					 XP_VERBS_ACC_REMOTE_WRITE);
+		assert_int_equal(F.qp_max_send_wr, 1);
+		p = xp_rdma_conn_pool(c);
+		b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+		assert_int_equal(xp_rdma_grant(c, b, 0, 4096,
+					       XP_VERBS_ACC_REMOTE_READ,
+					       grant_cb, &g),
+				 -EOPNOTSUPP);
+		xp_hdr_init(&h, XP_OP_READ, 1, 1);
+		assert_int_equal(xp_rdma_conn_describe(c, b, 0, 4096, &h), 0);
+		assert_int_equal(h.desc_key, xp_rdma_pool_rkey(p));
+		xp_rdma_release(c, b);
+		assert_int_equal(xp_rdma_pool_nfree(p), 4);
+		assert_int_equal(F.posts, 0);
+		xp_rdma_conn_free(c);
+		teardown(NULL);
+	}
+	assert_int_equal(g.calls, 0);
+
+	/* Windows asked for but not allocatable: the connection fails. */
+	memset(&F, 0, offsetof(struct fake, caps));
+	setup(NULL);
+	memset(&s, 0, sizeof(s));
+	F.caps.mw_type2 = true;
+	F.fail_alloc_mw = -ENOMEM;
+	{
+		uint8_t token[XP_RDMA_TOKEN_LEN] = {1};
+		struct sockaddr_storage dst = dst_addr();
+
+		c = xp_rdma_connect(&fake_ops, &WPARAMS,
+				    (struct sockaddr *)&dst, 1, token, state_cb,
+				    &s);
+		assert_non_null(c);
+		push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+		push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+		assert_int_equal(xp_rdma_conn_service(c), -ENOMEM);
+		assert_int_equal(s.downs, 1);
+		assert_int_equal(F.connects, 0);
+		xp_rdma_conn_free(c);
+	}
+}
+
 /* ---- the real verbs --------------------------------------------------------- */
 
 static void test_real_verbs(void **state)
@@ -1808,6 +2392,20 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_peer_disconnect_mid_transfer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_bind_invalidate,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_failed_bind_post,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_windows_bind_error_completion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_failed_invalidate,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_peer_disconnect,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windows_credits, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_windows_unsupported, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_real_verbs, setup,
 						teardown),
 	};

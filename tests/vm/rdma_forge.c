@@ -8,15 +8,23 @@
  *
  *   1. rdma_connect with A's token and B's gateway id: must be refused;
  *   2. A's token again, with A's own id: refused (the first try spent it);
- *   3. B's own token: accepted; STAT on B then reports RDMA for the
- *      session; a WRITE and a READ whose descriptors name B's pool move
- *      a pattern by RDMA and back;
+ *   3. B's own token: accepted, with type 2 memory windows in use (the
+ *      pool registered without remote access); STAT on B then reports
+ *      RDMA for the session; a WRITE and a READ, each described by the
+ *      key of a window bound for it alone and invalidated after the
+ *      answer, move a pattern by RDMA and back;
  *   4. on A (no RDMA connection), a WRITE with a descriptor is answered
  *      EPROTO and the same WRITE inline succeeds: the session goes on;
- *   5. on B, a READ whose descriptor points past B's registration: the
- *      gateway's HCA refuses the node's RDMA WRITE, the node answers
- *      EPROTO, the same READ inline returns the data, and STAT shows the
- *      session inline from then on.
+ *   5. on B, a READ described by the window key of the READ of step 3,
+ *      whose window was invalidated after its answer: the gateway's HCA
+ *      refuses the node's RDMA WRITE, the node answers EPROTO, the same
+ *      READ inline returns the data, and STAT shows the session inline
+ *      from then on;
+ *   6. on new sessions C and D (windows in use), a WRITE described by
+ *      the pool registration's own rkey (C) and by its lkey (D, the key
+ *      a remotely accessible registration would have had), over a
+ *      buffer: the HCA refuses the node's RDMA READ, EPROTO; the same
+ *      WRITE inline succeeds.
  *
  * Prints one "<check>: yes|no" line each; exits 0 when every answer is the
  * expected one, 1 otherwise, 2 on usage or setup errors. Needs an RDMA
@@ -257,8 +265,10 @@ static uint64_t mono_ms(void)
 static int rconnect(const struct xp_rdma_offer *o, uint64_t gw_id,
 		    const uint8_t *token, struct xp_rdma_conn **out)
 {
-	struct xp_rdma_params p = {
-		.max_ops = 1, .pool_count = 2, .pool_size = IO_LEN};
+	struct xp_rdma_params p = {.max_ops = 1,
+				   .pool_count = 2,
+				   .pool_size = IO_LEN,
+				   .windows = true};
 	struct sockaddr_storage ss;
 	struct xp_rdma_conn *c;
 	uint64_t until = mono_ms() + CONNECT_MS;
@@ -284,6 +294,68 @@ static int rconnect(const struct xp_rdma_offer *o, uint64_t gw_id,
 	}
 	*out = c;
 	return 0;
+}
+
+/* Serve @c until *@flag leaves 1 or CONNECT_MS pass. */
+static void serve_until(struct xp_rdma_conn *c, const int *flag)
+{
+	uint64_t until = mono_ms() + CONNECT_MS;
+
+	while (*flag == 1 && mono_ms() < until) {
+		struct pollfd pf = {.fd = xp_rdma_conn_cq_fd(c),
+				    .events = POLLIN};
+
+		(void)poll(&pf, 1, 100);
+		(void)xp_rdma_conn_service(c);
+	}
+}
+
+static void grant_cb(void *arg, struct xp_rdma_buf *b, int err)
+{
+	(void)b;
+	*(int *)arg = err;
+}
+
+/*
+ * Bind a window over @b for @access and describe it in @h (the window's
+ * key). 0, or the bind's error.
+ */
+static int grant(struct xp_rdma_conn *c, struct xp_rdma_buf *b,
+		 unsigned int access, struct xp_hdr *h)
+{
+	int state = 1, ret;
+
+	ret = xp_rdma_grant(c, b, 0, IO_LEN, access, grant_cb, &state);
+	if (ret)
+		return ret;
+	serve_until(c, &state);
+	if (state)
+		return state == 1 ? -ETIMEDOUT : state;
+	return xp_rdma_conn_describe(c, b, 0, IO_LEN, h);
+}
+
+/*
+ * Give @b back, invalidating its window, and take it again once the
+ * invalidate completed. NULL when it did not come back.
+ */
+static struct xp_rdma_buf *cycle(struct xp_rdma_conn *c, struct xp_rdma_buf *b)
+{
+	struct xp_rdma_pool *p = xp_rdma_conn_pool(c);
+	uint32_t nfree = xp_rdma_pool_nfree(p) + 1;
+	uint64_t until = mono_ms() + CONNECT_MS;
+	struct xp_rdma_wait w;
+
+	xp_rdma_release(c, b);
+	while (xp_rdma_pool_nfree(p) < nfree && mono_ms() < until) {
+		struct pollfd pf = {.fd = xp_rdma_conn_cq_fd(c),
+				    .events = POLLIN};
+
+		(void)poll(&pf, 1, 100);
+		(void)xp_rdma_conn_service(c);
+	}
+	if (xp_rdma_pool_nfree(p) < nfree)
+		return NULL;
+	return xp_rdma_pool_get(p, &w, NULL, NULL);
 }
 
 static void pattern(uint8_t *p, size_t len, uint8_t seed)
@@ -320,8 +392,9 @@ int main(int argc, char **argv)
 	struct xp_stat st;
 	uint8_t statbuf[XP_STAT_FIXED_LEN + 64 * XP_STAT_LUN_LEN];
 	uint64_t node = 1, gw_a, gw_b, lun;
+	uint32_t old_key;
 	char err[256];
-	int opt, idx, ret;
+	int opt, idx, ret, k;
 
 	while ((opt = getopt_long(argc, argv, "c:n:", opts, NULL)) != -1) {
 		if (opt == 'c')
@@ -377,6 +450,7 @@ int main(int argc, char **argv)
 	if (rpc(&s, &h, lay_name, NULL, 0, &ans) != XP_ST_OK)
 		die("LUN_CREATE", EIO);
 
+	check("type 2 memory windows in use", xp_rdma_conn_windows(c));
 	b = xp_rdma_pool_get(xp_rdma_conn_pool(c), &w, NULL, NULL);
 	if (!b)
 		die("pool", ENOBUFS);
@@ -385,18 +459,31 @@ int main(int argc, char **argv)
 	xp_hdr_init(&h, XP_OP_WRITE, 0, lun);
 	h.offset = 64 << 10;
 	h.length = IO_LEN;
-	xp_rdma_pool_describe(xp_rdma_conn_pool(c), b, 0, IO_LEN, &h);
-	check("WRITE by RDMA answered OK",
+	if (grant(c, b, XP_VERBS_ACC_REMOTE_READ, &h))
+		die("window bind", EIO);
+	check("the window's key is not the pool's",
+	      h.desc_key != xp_rdma_pool_rkey(xp_rdma_conn_pool(c)));
+	check("WRITE by RDMA through a window answered OK",
 	      rpc(&s, &h, NULL, NULL, 0, &ans) == XP_ST_OK);
+	old_key = h.desc_key;
+	b = cycle(c, b);
+	if (!b)
+		die("window invalidate", EIO);
 	memset(b->data, 0, IO_LEN);
 	xp_hdr_init(&h, XP_OP_READ, 0, lun);
 	h.offset = 64 << 10;
 	h.length = IO_LEN;
-	xp_rdma_pool_describe(xp_rdma_conn_pool(c), b, 0, IO_LEN, &h);
-	check("READ by RDMA answered OK with no inline payload",
+	if (grant(c, b, XP_VERBS_ACC_REMOTE_WRITE, &h))
+		die("window bind", EIO);
+	check("a new bind, a new key", h.desc_key != old_key);
+	check("READ by RDMA through a window answered OK, no inline payload",
 	      rpc(&s, &h, NULL, NULL, 0, &ans) == XP_ST_OK && !ans.payload_len);
 	check("READ by RDMA brought back the data",
 	      !memcmp(b->data, want, IO_LEN));
+	old_key = h.desc_key;
+	b = cycle(c, b);
+	if (!b)
+		die("window invalidate", EIO);
 	/*
 	 * Asked after a descriptor: before one, the node may not have read
 	 * its ESTABLISHED yet (docs/protocol.md, "Connecting").
@@ -413,6 +500,7 @@ int main(int argc, char **argv)
 	h.offset = 64 << 10;
 	h.length = IO_LEN;
 	xp_rdma_pool_describe(xp_rdma_conn_pool(c), b, 0, IO_LEN, &h);
+	h.desc_key = old_key;
 	check("descriptor on a session without RDMA answered EPROTO",
 	      rpc(&a, &h, NULL, NULL, 0, &ans) == XP_ST_EPROTO);
 	xp_hdr_init(&h, XP_OP_WRITE, 0, lun);
@@ -422,13 +510,13 @@ int main(int argc, char **argv)
 	check("the same WRITE inline answered OK",
 	      rpc(&a, &h, want, NULL, 0, &ans) == XP_ST_OK);
 
-	/* 5: a descriptor beyond what B registered (2 buffers). */
+	/* 5: the key of a window invalidated after its request's answer. */
 	xp_hdr_init(&h, XP_OP_READ, 0, lun);
 	h.offset = 64 << 10;
 	h.length = IO_LEN;
 	xp_rdma_pool_describe(xp_rdma_conn_pool(c), b, 0, IO_LEN, &h);
-	h.desc_addr = xp_rdma_pool_base(xp_rdma_conn_pool(c)) + 2 * IO_LEN;
-	check("descriptor outside the registration answered EPROTO",
+	h.desc_key = old_key;
+	check("the key of an invalidated window answered EPROTO",
 	      rpc(&s, &h, NULL, NULL, 0, &ans) == XP_ST_EPROTO);
 	xp_hdr_init(&h, XP_OP_READ, 0, lun);
 	h.offset = 64 << 10;
@@ -443,7 +531,53 @@ int main(int argc, char **argv)
 	check("after the RDMA failure STAT reports the session inline",
 	      !(st.flags & XP_STAT_F_RDMA_SESSION));
 
-	xp_rdma_pool_put(xp_rdma_conn_pool(c), b);
+	/* 6: the pool registration's own keys, on fresh sessions. */
+	for (k = 0; k < 2; k++) {
+		struct xp_rdma_conn *cc = NULL;
+		struct xp_rdma_buf *cb;
+		struct xp_rdma_pool *cp;
+		struct xp_rdma_offer oc;
+		struct sess sc;
+		uint64_t gw_c;
+
+		if (xp_auth_nonce(got))
+			die("getrandom", EIO);
+		memcpy(&gw_c, got, sizeof(gw_c));
+		sess_open(&sc, &cl.nodes[idx], gw_c);
+		sess_offer(&sc, &oc);
+		ret = rconnect(&oc, gw_c, oc.token, &cc);
+		if (ret)
+			die("connect", -ret);
+		cp = xp_rdma_conn_pool(cc);
+		cb = xp_rdma_pool_get(cp, &w, NULL, NULL);
+		if (!cb)
+			die("pool", ENOBUFS);
+		memcpy(cb->data, want, IO_LEN);
+		xp_hdr_init(&h, XP_OP_WRITE, 0, lun);
+		h.offset = 64 << 10;
+		h.length = IO_LEN;
+		xp_rdma_pool_describe(cp, cb, 0, IO_LEN, &h);
+		if (k)
+			h.desc_key = xp_rdma_pool_lkey(cp);
+		fprintf(stderr, "rdma-forge: pool rkey 0x%x lkey 0x%x\n",
+			xp_rdma_pool_rkey(cp), xp_rdma_pool_lkey(cp));
+		check(k ? "a WRITE described by the pool's lkey answered "
+			  "EPROTO"
+			: "a WRITE described by the pool's rkey answered "
+			  "EPROTO",
+		      rpc(&sc, &h, NULL, NULL, 0, &ans) == XP_ST_EPROTO);
+		xp_hdr_init(&h, XP_OP_WRITE, 0, lun);
+		h.offset = 64 << 10;
+		h.length = IO_LEN;
+		h.payload_len = IO_LEN;
+		check("the same WRITE inline answered OK",
+		      rpc(&sc, &h, want, NULL, 0, &ans) == XP_ST_OK);
+		xp_rdma_release(cc, cb);
+		xp_rdma_conn_free(cc);
+		close(sc.fd);
+	}
+
+	xp_rdma_release(c, b);
 	xp_hdr_init(&h, XP_OP_LUN_DELETE, 0, lun);
 	(void)rpc(&s, &h, NULL, NULL, 0, &ans);
 	xp_rdma_conn_free(c);

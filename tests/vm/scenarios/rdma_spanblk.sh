@@ -7,8 +7,15 @@
 #   - every node connection reports payload "rdma" (spanblkctl status,
 #     spanblk-bench), and the nodes' counters show more than 99 % of the
 #     payload bytes moved by RDMA;
+#   - the gateway binds a type 2 memory window per request (docs/rdma.md)
+#     and logs so per node connection; with rdma_windows = off it logs
+#     the whole-pool exposure instead; data verifies in both modes;
 #   - a forged token (another session's) is refused by the node and that
 #     session's payload stays inline and correct (build/rdma-forge);
+#   - with windows, the gateway's HCA refuses a descriptor carrying the
+#     key of a window already invalidated (a completed request's) and
+#     one carrying the pool registration's rkey or lkey; the node answers
+#     EPROTO and the same I/O inline succeeds (build/rdma-forge);
 #   - the iSCSI path: tcmu-runner with the handler, the LUN and target from
 #     targetcli_snippets/, fio with crc32c verify on the /dev/sdX; more
 #     than 99 % of the payload bytes it makes the nodes move go by RDMA;
@@ -35,7 +42,8 @@ conf=/etc/spanblk/cluster.conf
 bench() {
 	local name=$1 out rc
 	shift
-	"$build/spanblk-bench" -c "$conf" "$@" >"$res/$name.txt" 2>&1
+	"$build/spanblk-bench" -c "${bench_conf:-$conf}" "$@" \
+		>"$res/$name.txt" 2>&1
 	rc=$?
 	[ $rc -eq 0 ] ||
 		{ cat "$res/$name.txt"; vmg_fail "spanblk-bench $name: exit $rc"; }
@@ -105,6 +113,35 @@ for b in rdma-64k rdma-4k rdma-1m rdma-randwrite rdma-verify; do
 		vmg_fail "$b: $(field "$b" rdma_fallbacks) requests resent inline"
 done
 
+vmg_step windows
+# One request, one window: every node connection of the gateway says so.
+bench windows-auto -v --lun rdma --size 32M --rw randread --verify 12 \
+	--bs 64K --qd 8 --time 2
+n=$(grep -c 'payload by RDMA, a memory window per request' \
+	"$res/windows-auto.txt")
+[ "$n" -ge 3 ] ||
+	vmg_fail "windows: $n of 3 node connections with memory windows"
+grep -q 'type 2 memory windows in use' "$res/windows-auto.txt" ||
+	vmg_fail "windows: the gateway did not log its windows"
+[ "$(field windows-auto bytes_inline)" = 0 ] ||
+	vmg_fail "windows: payload went inline"
+# The writes keep pattern 12 (written by rdma-1m), so the reads verify it.
+# rdma_windows = off: the whole pool, and the log says exactly that.
+sed '/^rdma = /a rdma_windows = off' "$conf" >/etc/spanblk/cluster-nowin.conf
+bench_conf=/etc/spanblk/cluster-nowin.conf
+bench windows-off -v --lun rdma --size 32M --rw randwrite --verify 12 \
+	--bs 64K --qd 8 --time 2
+bench windows-off-read -v --lun rdma --size 32M --rw read --verify 12 \
+	--bs 1M --qd 4 --time 2
+bench_conf=
+n=$(grep -c 'payload by RDMA, the whole pool exposed' "$res/windows-off.txt")
+[ "$n" -ge 3 ] ||
+	vmg_fail "windows off: $n of 3 node connections in whole-pool mode"
+grep -q 'no memory windows in use (rdma_windows = off): the connection.s pool' \
+	"$res/windows-off.txt" ||
+	vmg_fail "windows off: the exposure is not logged"
+vmg_info "windows: auto and off both verify; $(grep -c 'memory windows in use' "$res/windows-auto.txt") connections logged windows"
+
 vmg_step counters
 rdma=0
 tcp=0
@@ -133,6 +170,14 @@ if [ -x "$build/rdma-forge" ]; then
 		vmg_fail "the node refused a session's own token"
 	grep -q ': no$' "$res/forge.txt" &&
 		vmg_fail "rdma-forge: $(grep ': no$' "$res/forge.txt" | tr '\n' ' ')"
+	for c in 'type 2 memory windows in use' \
+		'the key of an invalidated window answered EPROTO' \
+		"a WRITE described by the pool's rkey answered EPROTO" \
+		"a WRITE described by the pool's lkey answered EPROTO" \
+		'the same READ inline brought back the data'; do
+		grep -qF "$c: yes" "$res/forge.txt" ||
+			vmg_fail "rdma-forge: no '$c: yes'"
+	done
 	grep -qE 'refused a connect request: token of another session' \
 		"$SBVM_OUT/logs/node1.log" ||
 		vmg_fail "node 1 did not log the refusal"
@@ -177,6 +222,9 @@ vmg_info "iSCSI: $dr payload bytes by RDMA, $dt inline: $((pct / 100)).$((pct % 
 [ "$pct" -gt 9900 ] || vmg_fail "iSCSI: only $((pct / 100)).$((pct % 100))% by RDMA"
 vmg_iscsi_logout "$VMG_IQN"
 vmg_tcmu_down
+n=$(grep -c 'type 2 memory windows in use' "$SBVM_OUT/logs/tcmu-runner.log")
+[ "$n" -ge 3 ] ||
+	vmg_fail "iSCSI: the handler logged windows on $n connections, not 3"
 
 vmg_step fallback
 # Node 3 without rdma_device: its connection must go inline, and say so.
