@@ -84,6 +84,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "iovcopy.h"
 #include "log.h"
 #include "place.h"
 #include "../xport/conn.h"
@@ -415,37 +416,6 @@ static int iov_slice(const struct iovec *iov, int iovcnt, uint64_t off,
 	return n;
 }
 
-/*
- * Copy @len bytes between @buf and @iov, starting at byte @off of @iov:
- * into the iovec when @to_iov, out of it otherwise.
- */
-static void iov_copy(const struct iovec *iov, int iovcnt, uint64_t off,
-		     void *buf, size_t len, bool to_iov)
-{
-	char *b = buf;
-	int i;
-
-	for (i = 0; i < iovcnt && len; i++) {
-		char *base = iov[i].iov_base;
-		size_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= (size_t)off;
-		if (l > len)
-			l = len;
-		if (to_iov)
-			memcpy(base + off, b, l);
-		else
-			memcpy(b, base + off, l);
-		b += l;
-		len -= l;
-		off = 0;
-	}
-}
-
 /* ---- node request tracking -------------------------------------------- */
 
 static struct eng_req **hash_slot(struct eng_node *n, uint64_t id)
@@ -655,7 +625,7 @@ static int piece_payload(struct eng_piece *p, const struct sb_io *io,
 	ret = piece_iov_reserve(p, 2);
 	if (ret)
 		return ret;
-	iov_copy(io->iov, io->iovcnt, off, p->bounce, (size_t)len, false);
+	sb_iov_copy(io->iov, io->iovcnt, off, p->bounce, (size_t)len, false);
 	p->iov[0].iov_base = p->bounce;
 	p->iov[0].iov_len = (size_t)len;
 	return 1;
@@ -1216,12 +1186,25 @@ static bool rdma_wants(const struct eng_node *n, const struct eng_req *r)
 	       r->length <= n->e->cl.rdma_buffer_size;
 }
 
+/*
+ * Copy between the caller's iovec and a registered pool buffer, timed into
+ * the engine's copy_bytes / copy_ns: the cost of the TCMU data area not
+ * being registered (docs/rdma.md).
+ */
+static void rdma_copy(struct sb_engine *e, const struct iovec *iov, int iovcnt,
+		      uint64_t off, void *buf, size_t len, bool to_iov)
+{
+	sb_iov_copy_timed(iov, iovcnt, off, buf, len, to_iov,
+			  &e->stats.copy_bytes, &e->stats.copy_ns);
+}
+
 /* @r holds pool buffer @b now; a WRITE's payload is copied into it. */
 static void rdma_take(struct eng_node *n, struct eng_req *r,
 		      struct xp_rdma_buf *b)
 {
 	if (r->opcode == XP_OP_WRITE)
-		iov_copy(r->iov, r->iovcnt, 0, b->data, r->length, false);
+		rdma_copy(n->e, r->iov, r->iovcnt, 0, b->data, r->length,
+			  false);
 	r->rbuf = b;
 	r->rd_win = RW_NONE;
 	n->rd_held++;
@@ -1631,8 +1614,8 @@ static int req_on_rdma_answer(struct eng_req *r, const struct xp_hdr *h,
 	char name[SB_HOST_MAX + 32];
 
 	if (!err && r->opcode == XP_OP_READ && !h->payload_len)
-		iov_copy(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
-			 b->data, r->length, true);
+		rdma_copy(e, p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
+			  b->data, r->length, true);
 	else if (!err && r->opcode == XP_OP_READ)
 		err = -EIO; /* data inline for a request we described */
 	/* Its window (if any) is invalidated before the buffer is reused. */
@@ -1689,8 +1672,8 @@ static int req_on_answer(struct eng_req *r, const struct xp_hdr *h,
 		if (h->payload_len != r->length || (!placed && !payload))
 			err = -EIO;
 		else if (!placed)
-			iov_copy(op->io->iov, op->io->iovcnt, p->ext.buf_off,
-				 payload, r->length, true);
+			sb_iov_copy(op->io->iov, op->io->iovcnt, p->ext.buf_off,
+				    payload, r->length, true);
 	} else if (err == -XP_EMISCOMPARE && r->opcode == XP_OP_CAW) {
 		if (h->payload_len == 8)
 			op->io->miscompare_off =
@@ -2804,4 +2787,7 @@ void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st)
 		__atomic_load_n(&e->stats.bytes_inline, __ATOMIC_RELAXED);
 	st->rdma_fallbacks =
 		__atomic_load_n(&e->stats.rdma_fallbacks, __ATOMIC_RELAXED);
+	st->copy_bytes =
+		__atomic_load_n(&e->stats.copy_bytes, __ATOMIC_RELAXED);
+	st->copy_ns = __atomic_load_n(&e->stats.copy_ns, __ATOMIC_RELAXED);
 }

@@ -200,6 +200,8 @@ struct sb_engine_stats {
 	uint64_t bytes_rdma; /* READ/WRITE payload described by RDMA */
 	uint64_t bytes_inline; /* READ/WRITE payload inline on TCP */
 	uint64_t rdma_fallbacks; /* EPROTO answers: resent inline */
+	uint64_t copy_bytes; /* copied between caller iovecs and RDMA pool */
+	uint64_t copy_ns; /* CLOCK_MONOTONIC ns spent in those copies */
 };
 void sb_engine_get_stats(struct sb_engine *e, struct sb_engine_stats *st);
 

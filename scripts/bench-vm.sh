@@ -7,17 +7,34 @@
 # (results/bench/perf/*.report.txt), then prints the tables of
 # scripts/bench-vm-table.sh.
 #
+# `scripts/bench-vm.sh rdma_bench` does the same for section 3 (issue 4):
+# tests/vm/scenarios/rdma_bench.sh, results in build/vm/rdma_bench/results,
+# tables by scripts/rdma-bench-table.sh.
+#
 #   sudo scripts/bench-vm.sh                  results in build/vm/bench_guest/
+#   sudo scripts/bench-vm.sh rdma_bench       results in build/vm/rdma_bench/
 #   SBVM_BENCH_ROUNDS=5 sudo -E scripts/bench-vm.sh
 #   scripts/bench-vm-table.sh --update docs/benchmarks.md \
 #       build/vm/bench_guest/results/bench    record a run in the doc
 #
 # BENCH_VM_TIMEOUT (default 2400) is the guest's limit in seconds;
-# SBVM_BENCH_* (see the scenario) and SBVM_MEM, SBVM_SMP reach the guest.
+# SBVM_BENCH_*, SBVM_RDMA_BENCH_* (see the scenarios) and SBVM_MEM,
+# SBVM_SMP reach the guest. BENCH_VM_RUN (default tests/vm/run.sh) is the
+# command that boots it (same arguments; e.g. a wrapper that waits for a
+# free guest slot on a shared machine).
 set -u
 cd "$(dirname "$0")/.." || exit 2
+scenario=${1:-bench_guest}
+case $scenario in
+bench_guest) ;;
+rdma_bench) ;;
+*)
+	echo "usage: $0 [bench_guest|rdma_bench]" >&2
+	exit 2
+	;;
+esac
 timeout=${BENCH_VM_TIMEOUT:-2400}
-out=${SBVM_OUT_DIR:-build/vm/bench_guest}
+out=${SBVM_OUT_DIR:-build/vm/$scenario}
 load=$(mktemp) || exit 2
 samples=$(mktemp) || exit 2
 trap 'rm -f "$load" "$samples"' EXIT
@@ -28,7 +45,7 @@ echo "before: $(date -u +%T) UTC, uptime:$(uptime)" >"$load"
 	echo "$(date -u +%T) $(cut -d' ' -f1-3 /proc/loadavg)"
 done) >"$samples" &
 sampler=$!
-tests/vm/run.sh bench_guest "$timeout"
+${BENCH_VM_RUN:-tests/vm/run.sh} "$scenario" "$timeout"
 rc=$?
 kill "$sampler" 2>/dev/null
 wait "$sampler" 2>/dev/null
@@ -39,6 +56,7 @@ awk '{ print $2 }' "$samples" | sort -g | awk '{ v[NR] = $1 } END {
 	    NR, v[1], v[int((NR + 1) / 2)], v[NR] }' >>"$load"
 
 res=$out/results/bench
+[ "$scenario" = rdma_bench ] && res=$out/results
 if [ -d "$res" ]; then
 	cp "$load" "$res/host-load.txt"
 	cp "$samples" "$res/host-load-samples.txt"
@@ -60,7 +78,9 @@ for data in "$res"/perf/*.data; do
 			head -n 30
 	} >"${data%.data}.report.txt"
 done
-if [ "$rc" -eq 0 ]; then
+if [ "$rc" -eq 0 ] && [ "$scenario" = rdma_bench ]; then
+	scripts/rdma-bench-table.sh "$res" || rc=1
+elif [ "$rc" -eq 0 ]; then
 	scripts/bench-vm-table.sh "$res" || rc=1
 fi
 exit "$rc"

@@ -447,6 +447,10 @@ static void print_result(const struct bench *b, double secs,
 	printf("  payload    %" PRIu64 " bytes by RDMA, %" PRIu64
 	       " inline, %" PRIu64 " resent inline\n",
 	       st->bytes_rdma, st->bytes_inline, st->rdma_fallbacks);
+	if (st->copy_bytes)
+		printf("  copy       %" PRIu64 " bytes to/from the RDMA pool "
+		       "in %.3f ms\n",
+		       st->copy_bytes, (double)st->copy_ns / 1e6);
 	printf("result: rw=%s bs=%u qd=%u seconds=%.3f ios=%" PRIu64
 	       " iops=%.0f mib_s=%.2f mb_s=%.2f lat_p50_us=%.0f"
 	       " lat_p99_us=%.0f lat_avg_us=%.0f lat_max_us=%" PRIu64
@@ -459,6 +463,12 @@ static void print_result(const struct bench *b, double secs,
 	       " bytes_inline=%" PRIu64 " rdma_fallbacks=%" PRIu64 "\n",
 	       b->mismatches, st->bytes_rdma, st->bytes_inline,
 	       st->rdma_fallbacks);
+	/* ns per GiB copied between the slots and the RDMA pool */
+	printf("copy: bytes=%" PRIu64 " ns=%" PRIu64 " ns_per_gib=%.0f\n",
+	       st->copy_bytes, st->copy_ns,
+	       st->copy_bytes ? (double)st->copy_ns * 1073741824.0 /
+					(double)st->copy_bytes
+			      : 0.0);
 }
 
 int main(int argc, char **argv)

@@ -1085,7 +1085,7 @@ static void test_unmap_zeroes(void **state)
 
 /*
  * This host has no RDMA device: every node connection says so and moves
- * payload inline, and the engine counts it as inline.
+ * payload inline, and the engine counts it as inline, with no pool copy.
  */
 static void test_payload_inline_without_rdma(void **state)
 {
@@ -1113,6 +1113,9 @@ static void test_payload_inline_without_rdma(void **state)
 	assert_true(st.bytes_rdma == 0);
 	assert_true(st.bytes_inline >= 2 * sizeof(buf));
 	assert_true(st.rdma_fallbacks == 0);
+	/* Nothing went through an RDMA pool buffer, so nothing was copied. */
+	assert_true(st.copy_bytes == 0);
+	assert_true(st.copy_ns == 0);
 	assert_int_equal(sb_engine_lun_delete(fx.e, lun), 0);
 }
 
