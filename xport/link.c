@@ -24,6 +24,9 @@
 #include <netlink/cache.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
+#include <netinet/in.h>
+#include <netlink/addr.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/socket.h>
 
@@ -316,6 +319,79 @@ const char *xp_link_name(const struct xp_link *w, int ifindex, char *buf,
 	else
 		snprintf(buf, len, "if%d", ifindex);
 	return buf;
+}
+
+struct addr_match {
+	int family;
+	const uint8_t *want; /* the destination, 4 or 16 bytes */
+	unsigned int len;
+	int best_plen; /* longest matching prefix so far, -1: none */
+	int ifindex;
+};
+
+/* The first @plen bits of @a and @b are equal. */
+static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned int plen)
+{
+	unsigned int bytes = plen / 8, bits = plen % 8;
+
+	if (memcmp(a, b, bytes))
+		return false;
+	return !bits || !((a[bytes] ^ b[bytes]) & (0xffu << (8 - bits)));
+}
+
+static void on_addr(struct nl_object *obj, void *arg)
+{
+	struct addr_match *m = arg;
+	struct rtnl_addr *a = (struct rtnl_addr *)obj;
+	struct nl_addr *local = rtnl_addr_get_local(a);
+	int plen = rtnl_addr_get_prefixlen(a);
+
+	if (!local || rtnl_addr_get_family(a) != m->family ||
+	    nl_addr_get_len(local) != m->len || plen < 0 ||
+	    (unsigned int)plen > 8 * m->len || plen <= m->best_plen)
+		return;
+	if (!prefix_eq(nl_addr_get_binary_addr(local), m->want,
+		       (unsigned int)plen))
+		return;
+	m->best_plen = plen;
+	m->ifindex = rtnl_addr_get_ifindex(a);
+}
+
+int xp_link_of_addr(const struct sockaddr *dst)
+{
+	struct addr_match m = {.best_plen = -1};
+	struct nl_cache *cache = NULL;
+	struct nl_sock *sk;
+	int err;
+
+	m.family = dst->sa_family;
+	if (m.family == AF_INET) {
+		m.want = (const uint8_t *)&((const struct sockaddr_in *)dst)
+				 ->sin_addr;
+		m.len = 4;
+	} else if (m.family == AF_INET6) {
+		m.want = ((const struct sockaddr_in6 *)dst)->sin6_addr.s6_addr;
+		m.len = 16;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	sk = nl_socket_alloc();
+	if (!sk)
+		return -ENOMEM;
+	err = nl_errno(nl_connect(sk, NETLINK_ROUTE));
+	if (err)
+		goto out_free_sock;
+	err = nl_errno(rtnl_addr_alloc_cache(sk, &cache));
+	if (err)
+		goto out_close;
+	nl_cache_foreach(cache, on_addr, &m);
+	nl_cache_free(cache);
+	err = m.best_plen >= 0 && m.ifindex > 0 ? m.ifindex : -ENOENT;
+out_close:
+	nl_close(sk);
+out_free_sock:
+	nl_socket_free(sk);
+	return err;
 }
 
 int xp_link_feed(struct xp_link *w, const void *buf, size_t len)

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct xp_link;
 
@@ -64,6 +65,16 @@ int xp_link_state(const struct xp_link *w, int ifindex);
  */
 const char *xp_link_name(const struct xp_link *w, int ifindex, char *buf,
 			 size_t len);
+
+/*
+ * The link holding an address whose prefix contains @dst (AF_INET or
+ * AF_INET6), longest prefix first: on a directly attached RDMA network,
+ * the link a connection to @dst will use. Read with a dump now (blocking,
+ * a few hundred microseconds). The ifindex, -ENOENT when no prefix
+ * contains @dst (a routed destination), -EAFNOSUPPORT, or the dump's
+ * error.
+ */
+int xp_link_of_addr(const struct sockaddr *dst);
 
 /*
  * Handle one rtnetlink message of @len bytes at @buf as if it had been

@@ -8,7 +8,9 @@
  * the reason when it cannot create one (not root).
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -220,6 +222,19 @@ static void test_netns(void **state)
 	assert_int_equal(s.ifindex, lo);
 	assert_true(s.up);
 	assert_int_equal(xp_link_state(w, lo), 1);
+
+	/* lo holds 127.0.0.1/8 now: the link of any 127/8 address. */
+	{
+		struct sockaddr_in in = {.sin_family = AF_INET};
+		struct sockaddr un = {.sa_family = AF_UNIX};
+
+		in.sin_addr.s_addr = htonl(0x7f000005);
+		assert_int_equal(xp_link_of_addr((struct sockaddr *)&in), lo);
+		in.sin_addr.s_addr = htonl(0x0a010203);
+		assert_int_equal(xp_link_of_addr((struct sockaddr *)&in),
+				 -ENOENT);
+		assert_int_equal(xp_link_of_addr(&un), -EAFNOSUPPORT);
+	}
 
 	lo_set(false);
 	wait_reports(w, &s, 2);
