@@ -1072,6 +1072,25 @@ static void link_why(const struct eng_node *n, char *buf, size_t len)
 		 xp_link_name(n->e->links, n->rd_ifindex, name, sizeof(name)));
 }
 
+/*
+ * Tell @n over TCP that we dropped our RDMA connection: an RDMA_OFFER,
+ * which makes the node take its side down (QP first) if it still has it
+ * (docs/protocol.md). Its operations in flight end at once instead of
+ * after transport retries, which a dead link may never deliver, and the
+ * requests holding our buffers come back EPROTO. The answer is ignored
+ * (rdma_on_offer matches offer_id only); a token it carries expires.
+ */
+static void rdma_drop_notice(struct eng_node *n)
+{
+	struct xp_hdr h;
+
+	if (n->state != NODE_UP || !n->conn || !n->node_rdma)
+		return;
+	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->next_id++, 0);
+	/* A failed send shows up as the connection failing. */
+	(void)xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
+}
+
 /* Payload to @n is inline because its link is down: say so. */
 static void rdma_link_down_why(struct eng_node *n)
 {
@@ -1095,6 +1114,7 @@ static void rdma_link_down(struct eng_node *n)
 		 * Reports through rdma_state_cb, which says why.
 		 */
 		xp_rdma_conn_shutdown(n->rdma, -ENETDOWN);
+		rdma_drop_notice(n);
 		return;
 	}
 	rdma_link_down_why(n);
