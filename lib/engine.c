@@ -63,12 +63,14 @@
  * times out while the node may still touch its buffer resets the node's
  * connections, so the QP is gone before the buffer is reused.
  *
- * Link watching (docs/rdma.md): once an RDMA connection is up, the engine
- * watches the net device under it (xp_link, rtnetlink). That link going
- * down takes the node's RDMA connection down at once (QP into error
- * first; RD_DOWN as for any failure: requests in flight come back EPROTO
- * from the node and are resent inline) and stops offers; its return asks
- * for an offer at once, with the back-off reset.
+ * Link watching (docs/rdma.md): from the first offer a node answers, the
+ * engine watches the links (xp_link, rtnetlink): per node, the net device
+ * under its RDMA connection (guessed from the node's RDMA address before
+ * connecting, then the connection's own). That link going down takes the
+ * node's RDMA connection down at once (QP into error first, and an
+ * RDMA_OFFER that makes the node drop its side; RD_DOWN as for any
+ * failure: requests in flight come back EPROTO and are resent inline) and
+ * stops offers; its return asks for an offer at once, back-off reset.
  *
  * Lock order: e->lock is a leaf; the loop thread never calls out (user
  * callbacks) while holding it.
@@ -318,7 +320,7 @@ struct sb_engine {
 	uint64_t gw_id; /* our HELLO sender id */
 	bool rdma_ok; /* RDMA allowed here and a device present */
 	const struct xp_verbs_ops *vops;
-	struct xp_link *links; /* link watcher, from the first RDMA link on */
+	struct xp_link *links; /* link watcher, from the first offer on */
 	bool links_failed; /* it could not be started (logged once) */
 	int links_tag; /* epoll tag of its fd (the address is the tag) */
 	uint32_t max_piece;
@@ -1156,7 +1158,7 @@ static void link_changed(void *arg, int ifindex, bool up)
 	}
 }
 
-/* Start the link watcher (first RDMA connection up); false if none. */
+/* Start the link watcher (first offer answered); false if none. */
 static bool links_start(struct sb_engine *e)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &e->links_tag};
@@ -1186,6 +1188,7 @@ static bool links_start(struct sb_engine *e)
 static void links_event(struct sb_engine *e)
 {
 	int err = xp_link_service(e->links);
+	unsigned int i;
 
 	if (!err)
 		return;
@@ -1194,6 +1197,16 @@ static void links_event(struct sb_engine *e)
 	xp_link_free(e->links);
 	e->links = NULL;
 	e->links_failed = true;
+	/* No word of a link's return will come: back to the back-off. */
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		struct eng_node *n = &e->nodes[i];
+
+		if (!n->rd_link_down)
+			continue;
+		n->rd_link_down = false;
+		if (n->rd_state == RD_NONE)
+			rdma_retry_later(n);
+	}
 }
 
 /*
