@@ -24,11 +24,16 @@ FUZZ_SECONDS ?= 20
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -fPIC -MMD -MP $(WARN)
+# libnl-3 (route): xport/link.c, the link watcher of the RDMA payload
+NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0)
+NL_LIBS := $(shell pkg-config --libs libnl-route-3.0)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -fPIC -MMD -MP $(WARN) \
+	$(NL_CFLAGS)
 OPT_CFLAGS := -O2
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
-LDLIBS := -luring -lisal -linih -lcrypto -lpthread -libverbs -lrdmacm
+LDLIBS := -luring -lisal -linih -lcrypto -lpthread -libverbs -lrdmacm \
+	$(NL_LIBS)
 
 LIB_SRCS := $(sort $(wildcard lib/*.c xport/*.c))
 NODE_SRCS := $(sort $(wildcard node/*.c))
@@ -136,7 +141,7 @@ check: format-check all san fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run.sh full
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 $(NL_CFLAGS) \
 	-fsanitize=fuzzer-no-link,address,undefined
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRCS))
 $(F)/obj/%.o: %.c

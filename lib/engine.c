@@ -63,6 +63,15 @@
  * times out while the node may still touch its buffer resets the node's
  * connections, so the QP is gone before the buffer is reused.
  *
+ * Link watching (docs/rdma.md): from the first offer a node answers, the
+ * engine watches the links (xp_link, rtnetlink): per node, the net device
+ * under its RDMA connection (guessed from the node's RDMA address before
+ * connecting, then the connection's own). That link going down takes the
+ * node's RDMA connection down at once (QP into error first, and an
+ * RDMA_OFFER that makes the node drop its side; RD_DOWN as for any
+ * failure: requests in flight come back EPROTO and are resent inline) and
+ * stops offers; its return asks for an offer at once, back-off reset.
+ *
  * Lock order: e->lock is a leaf; the loop thread never calls out (user
  * callbacks) while holding it.
  */
@@ -82,12 +91,14 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 #include "iovcopy.h"
 #include "log.h"
 #include "place.h"
 #include "../xport/conn.h"
+#include "../xport/link.h"
 #include "../xport/rdma.h"
 #include "../xport/tcp.h"
 #include "../xport/verbs.h"
@@ -302,6 +313,9 @@ struct eng_node {
 	bool rd_granted; /* a window bind finished: see rdma_send_granted */
 	uint64_t rd_retry_at; /* RD_NONE: ask for an offer then (0: never) */
 	unsigned int rd_backoff_ms;
+	int rd_ifindex; /* the link under its last RDMA connection, or 0 */
+	bool rd_link_down; /* that link is down: no offers until it is up */
+	bool rd_offer_now; /* it came back: offer once the old one is freed */
 	bool rd_eproto_logged; /* an EPROTO answer was logged this connection */
 	char rd_why[96]; /* why payload is inline, for status */
 	/* published to other threads under e->lock */
@@ -317,6 +331,9 @@ struct sb_engine {
 	uint64_t gw_id; /* our HELLO sender id */
 	bool rdma_ok; /* RDMA allowed here and a device present */
 	const struct xp_verbs_ops *vops;
+	struct xp_link *links; /* link watcher, from the first offer on */
+	bool links_failed; /* it could not be started (logged once) */
+	int links_tag; /* epoll tag of its fd (the address is the tag) */
 	uint32_t max_piece;
 	int epfd;
 	int evfd;
@@ -1029,6 +1046,191 @@ static void rdma_release_inflight(struct eng_node *n)
 	}
 }
 
+/* "link sbr1 down": why payload to @n is inline while its link is down. */
+static void link_why(const struct eng_node *n, char *buf, size_t len)
+{
+	char name[IF_NAMESIZE + 16];
+
+	snprintf(buf, len, "link %s down",
+		 xp_link_name(n->e->links, n->rd_ifindex, name, sizeof(name)));
+}
+
+/*
+ * Tell @n over TCP that we dropped our RDMA connection: an RDMA_OFFER,
+ * which makes the node take its side down (QP first) if it still has it
+ * (docs/protocol.md). Its operations in flight end at once instead of
+ * after transport retries, which a dead link may never deliver, and the
+ * requests holding our buffers come back EPROTO. The answer is ignored
+ * (rdma_on_offer matches offer_id only); a token it carries expires.
+ */
+static void rdma_drop_notice(struct eng_node *n)
+{
+	struct xp_hdr h;
+
+	if (n->state != NODE_UP || !n->conn || !n->node_rdma)
+		return;
+	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->next_id++, 0);
+	/* A failed send shows up as the connection failing. */
+	(void)xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
+}
+
+/* Payload to @n is inline because its link is down: say so. */
+static void rdma_link_down_why(struct eng_node *n)
+{
+	char why[96];
+
+	link_why(n, why, sizeof(why));
+	rdma_inline(n, why, true);
+}
+
+/* The link of @n's RDMA connection went down: inline until it is back. */
+static void rdma_link_down(struct eng_node *n)
+{
+	if (n->rd_link_down)
+		return;
+	n->rd_link_down = true;
+	n->rd_offer_now = false;
+	n->rd_retry_at = 0;
+	if (n->rdma && (n->rd_state == RD_CONNECTING || n->rd_state == RD_UP)) {
+		/*
+		 * QP into error first: the node can no longer touch the pool.
+		 * Reports through rdma_state_cb, which says why.
+		 */
+		xp_rdma_conn_shutdown(n->rdma, -ENETDOWN);
+		rdma_drop_notice(n);
+		return;
+	}
+	rdma_link_down_why(n);
+}
+
+/* The link of @n's RDMA connection is back: ask for an offer at once. */
+static void rdma_link_up(struct eng_node *n)
+{
+	char name[SB_HOST_MAX + 32], ifn[IF_NAMESIZE + 16];
+
+	if (!n->rd_link_down)
+		return;
+	n->rd_link_down = false;
+	n->rd_backoff_ms = 0;
+	n->rd_offer_now = true;
+	sb_info("%s: link %s up: asking for RDMA again",
+		node_name(n, name, sizeof(name)),
+		xp_link_name(n->e->links, n->rd_ifindex, ifn, sizeof(ifn)));
+	if (n->rd_state == RD_NONE)
+		n->rd_retry_at = now_ms();
+	/* RD_DOWN: rdma_timers offers once the old connection is freed. */
+}
+
+/* xp_link_cb: a link changed; act for every node whose RDMA runs on it. */
+static void link_changed(void *arg, int ifindex, bool up)
+{
+	struct sb_engine *e = arg;
+	unsigned int i;
+
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		struct eng_node *n = &e->nodes[i];
+
+		if (n->rd_ifindex != ifindex)
+			continue;
+		if (up)
+			rdma_link_up(n);
+		else
+			rdma_link_down(n);
+	}
+}
+
+/* Start the link watcher (first offer answered); false if none. */
+static bool links_start(struct sb_engine *e)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &e->links_tag};
+
+	if (e->links)
+		return true;
+	if (e->links_failed)
+		return false;
+	errno = 0;
+	e->links = xp_link_new(link_changed, e);
+	if (e->links &&
+	    epoll_ctl(e->epfd, EPOLL_CTL_ADD, xp_link_fd(e->links), &ev) < 0) {
+		xp_link_free(e->links);
+		e->links = NULL;
+	}
+	if (!e->links) {
+		e->links_failed = true;
+		sb_warn("rdma: cannot watch links (%s): a link that goes down "
+			"shows only as RDMA errors",
+			strerror(errno ? errno : EIO));
+		return false;
+	}
+	return true;
+}
+
+/* The link watcher's fd is readable. */
+static void links_event(struct sb_engine *e)
+{
+	int err = xp_link_service(e->links);
+	unsigned int i;
+
+	if (!err)
+		return;
+	sb_warn("rdma: link watching stopped: %s", strerror(-err));
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, xp_link_fd(e->links), NULL);
+	xp_link_free(e->links);
+	e->links = NULL;
+	e->links_failed = true;
+	/* No word of a link's return will come: back to the back-off. */
+	for (i = 0; i < e->cl.nr_nodes; i++) {
+		struct eng_node *n = &e->nodes[i];
+
+		if (!n->rd_link_down)
+			continue;
+		n->rd_link_down = false;
+		if (n->rd_state == RD_NONE)
+			rdma_retry_later(n);
+	}
+}
+
+/*
+ * @n's RDMA connection is up on the link @ifindex (0: unknown, nothing to
+ * watch): watch it. Returns true when that link is down already, after
+ * taking the connection down.
+ */
+static bool link_track(struct eng_node *n, int ifindex)
+{
+	if (ifindex <= 0 || !links_start(n->e))
+		return false;
+	n->rd_ifindex = ifindex;
+	n->rd_link_down = false;
+	if (xp_link_state(n->e->links, ifindex) != 0)
+		return false;
+	rdma_link_down(n);
+	return true;
+}
+
+/*
+ * Before connecting to @dst: the link of an address of ours whose prefix
+ * holds @dst is, on a directly attached RDMA network, the one the
+ * connection will use. When it is down, connecting is pointless: say so
+ * and wait for it (returns true). A routed @dst is not guessed; the
+ * connection's own link (link_track) is watched once it is up.
+ */
+static bool link_guess(struct eng_node *n, const struct sockaddr *dst)
+{
+	int ifindex;
+
+	if (!links_start(n->e))
+		return false;
+	ifindex = xp_link_of_addr(dst);
+	if (ifindex <= 0)
+		return false;
+	n->rd_ifindex = ifindex;
+	if (xp_link_state(n->e->links, ifindex) != 0)
+		return false;
+	n->rd_link_down = false;
+	rdma_link_down(n);
+	return true;
+}
+
 /* xp_rdma_state_cb of a node's RDMA connection. */
 static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 {
@@ -1036,6 +1238,8 @@ static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 	char name[SB_HOST_MAX + 32], why[96];
 
 	if (!err) {
+		if (link_track(n, xp_rdma_conn_ifindex(c)))
+			return; /* its link is down already: taken down */
 		n->rd_state = RD_UP;
 		n->rd_backoff_ms = 0;
 		n->rd_why[0] = '\0';
@@ -1049,7 +1253,11 @@ static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 	}
 	/* Freed from the loop once no request holds one of its buffers. */
 	n->rd_state = RD_DOWN;
-	snprintf(why, sizeof(why), "RDMA connection: %s", strerror(-err));
+	if (n->rd_link_down)
+		link_why(n, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "RDMA connection: %s",
+			 strerror(-err));
 	rdma_inline(n, why, true);
 }
 
@@ -1059,6 +1267,7 @@ static void rdma_offer(struct eng_node *n)
 	struct xp_hdr h;
 
 	n->rd_retry_at = 0;
+	n->rd_offer_now = false;
 	n->offer_id = n->next_id++;
 	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->offer_id, 0);
 	/* A failed send shows up as the connection failing. */
@@ -1082,6 +1291,8 @@ static void rdma_begin(struct eng_node *n)
 	else if (!n->node_rdma)
 		rdma_inline(n, "the node offers no RDMA",
 			    e->cl.rdma == SB_RDMA_ON);
+	else if (n->rd_link_down)
+		rdma_link_down_why(n);
 	else
 		rdma_offer(n);
 }
@@ -1119,6 +1330,13 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 		rdma_inline(n, "malformed RDMA_OFFER answer", true);
 		return;
 	}
+	if (n->rd_link_down) {
+		/* Went down while the offer was out; its token just expires. */
+		explicit_bzero(o.token, sizeof(o.token));
+		link_why(n, why, sizeof(why));
+		rdma_inline(n, why, true);
+		return;
+	}
 	if (!memcmp(o.addr, v4mapped, sizeof(v4mapped))) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 
@@ -1131,6 +1349,10 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(o.port);
 		memcpy(&sin6->sin6_addr, o.addr, 16);
+	}
+	if (link_guess(n, (struct sockaddr *)&ss)) {
+		explicit_bzero(o.token, sizeof(o.token));
+		return;
 	}
 	errno = 0;
 	n->rdma = xp_rdma_connect(e->vops, &p, (struct sockaddr *)&ss, e->gw_id,
@@ -1167,9 +1389,13 @@ static void rdma_timers(struct eng_node *n, uint64_t now, uint64_t *next)
 {
 	if (n->rd_state == RD_DOWN && !n->rd_held) {
 		rdma_free(n);
-		rdma_retry_later(n);
+		if (n->rd_offer_now)
+			n->rd_retry_at = now; /* its link came back */
+		else
+			rdma_retry_later(n);
 	}
-	if (n->state != NODE_UP || n->rd_state != RD_NONE || !n->rd_retry_at)
+	if (n->state != NODE_UP || n->rd_state != RD_NONE || !n->rd_retry_at ||
+	    n->rd_link_down)
 		return;
 	if (n->rd_retry_at <= now)
 		rdma_offer(n);
@@ -2102,6 +2328,11 @@ static void *engine_loop(void *arg)
 				drain_submissions(e);
 				continue;
 			}
+			if (evs[k].data.ptr == &e->links_tag) {
+				if (e->links)
+					links_event(e);
+				continue;
+			}
 			rn = rdma_tag_node(e, evs[k].data.ptr);
 			if (rn)
 				rdma_event(rn);
@@ -2117,6 +2348,11 @@ static void *engine_loop(void *arg)
 		}
 	}
 	engine_shutdown(e);
+	if (e->links) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, xp_link_fd(e->links), NULL);
+		xp_link_free(e->links);
+		e->links = NULL;
+	}
 	return NULL;
 }
 

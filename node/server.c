@@ -911,8 +911,17 @@ static int do_rdma_offer(struct nd_req *req)
 		return -EPROTO;
 	if (!s->rl || s->rdma_dead)
 		return -ENOTSUP;
-	if (nc->rdma)
+	if (nc->rdma) {
+		/*
+		 * The gateway asks again only once it dropped its side (the
+		 * link under it went down, or it failed there first), which
+		 * this side may not have heard of: take ours down too, QP
+		 * first, so its segments end (EPROTO) and rdma_reap frees
+		 * it. The gateway asks again after EAGAIN.
+		 */
+		xp_rdma_conn_shutdown(nc->rdma, -ECONNRESET);
 		return -EAGAIN;
+	}
 	if (s->rdma_addr_set) {
 		memcpy(o.addr, s->rdma_addr, sizeof(o.addr));
 	} else {

@@ -556,6 +556,7 @@ struct xp_rdma_conn {
 	bool has_qp;
 	struct xp_rdma_pool *pool;
 	uint8_t priv[XP_RDMA_PRIV_LEN]; /* gateway: the connect request's */
+	int ifindex; /* net device under it (gateway, route resolved), or 0 */
 	enum conn_state state;
 	int err; /* why it went down */
 	bool reported_up, reported_down;
@@ -854,6 +855,10 @@ static void gw_cm_event(struct xp_rdma_conn *c,
 	case XP_CM_ROUTE_RESOLVED:
 		if (c->state != ST_RESOLVING)
 			return;
+		if (ops->id_netdev) {
+			err = ops->id_netdev(c->id);
+			c->ifindex = err > 0 ? err : 0;
+		}
 		err = conn_setup(c, XP_VERBS_ACC_LOCAL_WRITE |
 					    XP_VERBS_ACC_REMOTE_READ |
 					    XP_VERBS_ACC_REMOTE_WRITE);
@@ -1116,6 +1121,16 @@ int xp_rdma_conn_service(struct xp_rdma_conn *c)
 	if (c->cq)
 		cq_service(c);
 	return c->state == ST_DOWN ? c->err : 0;
+}
+
+void xp_rdma_conn_shutdown(struct xp_rdma_conn *c, int err)
+{
+	conn_fail(c, err < 0 ? err : -ENETDOWN);
+}
+
+int xp_rdma_conn_ifindex(const struct xp_rdma_conn *c)
+{
+	return c->ifindex;
 }
 
 int xp_rdma_conn_cm_fd(const struct xp_rdma_conn *c)

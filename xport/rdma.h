@@ -272,6 +272,23 @@ void xp_rdma_conn_free(struct xp_rdma_conn *c);
  */
 int xp_rdma_conn_service(struct xp_rdma_conn *c);
 
+/*
+ * Take @c down now, as if it had failed with @err (a negative errno; e.g.
+ * -ENETDOWN when the link under it went down): the QP goes into the error
+ * state first (rdma_disconnect), so the peer can no longer read or write
+ * the pool; queued operations are aborted, posted ones flush; the state
+ * callback reports @err, unless it already reported down. The owner frees
+ * @c afterwards, as after any failure. No-op when already down.
+ */
+void xp_rdma_conn_shutdown(struct xp_rdma_conn *c, int err);
+
+/*
+ * The ifindex of the net device under a gateway connection, known once
+ * its route is resolved (RoCE; the ops' id_netdev), else 0: the link the
+ * owner watches (xport/link.h).
+ */
+int xp_rdma_conn_ifindex(const struct xp_rdma_conn *c);
+
 /* The rdma_cm event fd (gateway only; -1 on the node side). */
 int xp_rdma_conn_cm_fd(const struct xp_rdma_conn *c);
 /* The completion fd, -1 until the connection's resources exist. */

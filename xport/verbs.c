@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <infiniband/verbs.h>
@@ -156,6 +158,43 @@ static void *v_id_context(struct rdma_cm_id *id)
 static struct ibv_context *v_id_device(struct rdma_cm_id *id)
 {
 	return id->verbs;
+}
+
+static int v_id_netdev(struct rdma_cm_id *id)
+{
+	union ibv_gid want = id->route.addr.addr.ibaddr.sgid;
+	static const union ibv_gid zero;
+	const struct sockaddr *src = rdma_get_local_addr(id);
+	struct ibv_gid_entry ent;
+	struct ibv_port_attr pa;
+	int err, i;
+
+	if (!id->verbs || !id->port_num)
+		return -ENOTCONN;
+	if (!memcmp(&want, &zero, sizeof(want)) && src->sa_family == AF_INET) {
+		/* RoCE's GID of an IPv4 address: ::ffff:a.b.c.d */
+		memset(&want, 0, sizeof(want));
+		want.raw[10] = want.raw[11] = 0xff;
+		memcpy(&want.raw[12],
+		       &((const struct sockaddr_in *)src)->sin_addr, 4);
+	} else if (!memcmp(&want, &zero, sizeof(want)) &&
+		   src->sa_family == AF_INET6) {
+		memcpy(&want, &((const struct sockaddr_in6 *)src)->sin6_addr,
+		       sizeof(want));
+	}
+	err = ibv_ret(ibv_query_port(id->verbs, id->port_num, &pa));
+	if (err)
+		return err;
+	for (i = 0; i < pa.gid_tbl_len; i++) {
+		/* Empty entries answer ENODATA: skip them. */
+		if (ibv_query_gid_ex(id->verbs, id->port_num, (uint32_t)i, &ent,
+				     0))
+			continue;
+		if (!memcmp(&ent.gid, &want, sizeof(want)) &&
+		    ent.ndev_ifindex > 0 && ent.ndev_ifindex <= INT32_MAX)
+			return (int)ent.ndev_ifindex;
+	}
+	return -ENODEV;
 }
 
 static int v_bind_addr(struct rdma_cm_id *id, const struct sockaddr *addr)
@@ -492,6 +531,7 @@ static const struct xp_verbs_ops real_ops = {
 	.set_id_context = v_set_id_context,
 	.id_context = v_id_context,
 	.id_device = v_id_device,
+	.id_netdev = v_id_netdev,
 	.bind_addr = v_bind_addr,
 	.listen = v_listen,
 	.resolve_addr = v_resolve_addr,

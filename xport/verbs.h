@@ -136,6 +136,13 @@ struct xp_verbs_ops {
 	void *(*id_context)(struct rdma_cm_id *id);
 	/* The device an id is bound to; NULL before address resolution. */
 	struct ibv_context *(*id_device)(struct rdma_cm_id *id);
+	/*
+	 * The ifindex (> 0) of the net device under an id whose route is
+	 * resolved (RoCE: the GID table entry of its source GID on its
+	 * port), -ENOTCONN before that, -ENODEV when the device has none
+	 * (InfiniBand). May be NULL in a table: no link to watch.
+	 */
+	int (*id_netdev)(struct rdma_cm_id *id);
 	int (*bind_addr)(struct rdma_cm_id *id, const struct sockaddr *addr);
 	int (*listen)(struct rdma_cm_id *id, int backlog);
 	int (*resolve_addr)(struct rdma_cm_id *id, const struct sockaddr *dst,

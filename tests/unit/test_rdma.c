@@ -116,6 +116,7 @@ static struct fake {
 	struct xp_verbs_wc cqe[MAX_WRS];
 	int ncqe;
 	uint32_t qp_max_send_wr; /* what create_qp granted */
+	int netdev; /* what id_netdev answers */
 } F;
 
 static struct rdma_event_channel *f_create_event_channel(void)
@@ -216,6 +217,11 @@ static void *f_id_context(struct rdma_cm_id *id)
 static struct ibv_context *f_id_device(struct rdma_cm_id *id)
 {
 	return id->bound ? &F.dev : NULL;
+}
+
+static int f_id_netdev(struct rdma_cm_id *id)
+{
+	return id->bound ? F.netdev : -ENOTCONN;
 }
 
 static int f_bind_addr(struct rdma_cm_id *id, const struct sockaddr *addr)
@@ -556,6 +562,7 @@ static const struct xp_verbs_ops fake_ops = {
 	.set_id_context = f_set_id_context,
 	.id_context = f_id_context,
 	.id_device = f_id_device,
+	.id_netdev = f_id_netdev,
 	.bind_addr = f_bind_addr,
 	.listen = f_listen,
 	.resolve_addr = f_resolve_addr,
@@ -1153,6 +1160,64 @@ static void test_gateway_connect(void **state)
 	xp_rdma_conn_free(c);
 	assert_int_equal(F.disconnects, 1);
 	assert_int_equal(s.calls, 1);
+}
+
+/*
+ * The link under a gateway connection: its ifindex is known from the
+ * resolved route, and a shutdown for a link that went down takes the
+ * connection down at once, QP first, reported once with the reason.
+ */
+static void test_gateway_link_down(void **state)
+{
+	uint8_t token[XP_RDMA_TOKEN_LEN] = {3};
+	struct sockaddr_storage dst = dst_addr();
+	struct state_rec s = {0};
+	struct xp_rdma_conn *c;
+
+	(void)state;
+	F.netdev = 7;
+	c = xp_rdma_connect(&fake_ops, &PARAMS, (struct sockaddr *)&dst, 1,
+			    token, state_cb, &s);
+	assert_non_null(c);
+	assert_int_equal(xp_rdma_conn_ifindex(c), 0);
+	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(s.ups, 1);
+	assert_int_equal(xp_rdma_conn_ifindex(c), 7);
+
+	xp_rdma_conn_shutdown(c, -ENETDOWN);
+	assert_int_equal(F.disconnects, 1); /* the QP into error */
+	assert_int_equal(s.downs, 1);
+	assert_int_equal(s.last_err, -ENETDOWN);
+	assert_false(xp_rdma_conn_is_up(c));
+	assert_int_equal(xp_rdma_conn_service(c), -ENETDOWN);
+	/* Down is final: a second shutdown or a late event says nothing. */
+	xp_rdma_conn_shutdown(c, -ENETDOWN);
+	push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
+	assert_int_equal(xp_rdma_conn_service(c), -ENETDOWN);
+	assert_int_equal(s.calls, 2);
+	assert_int_equal(F.disconnects, 1);
+	xp_rdma_conn_free(c);
+	assert_int_equal(s.calls, 2);
+
+	/* No net device (InfiniBand): nothing to watch. */
+	memset(&s, 0, sizeof(s));
+	F.netdev = -ENODEV;
+	F.ids[0].bound = false;
+	c = xp_rdma_connect(&fake_ops, &PARAMS, (struct sockaddr *)&dst, 1,
+			    token, state_cb, &s);
+	assert_non_null(c);
+	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(xp_rdma_conn_ifindex(c), 0);
+	/* Shut down while still connecting: reported down too. */
+	xp_rdma_conn_shutdown(c, -ENETDOWN);
+	assert_int_equal(s.downs, 1);
+	assert_int_equal(s.last_err, -ENETDOWN);
+	xp_rdma_conn_free(c);
 }
 
 static struct xp_rdma_conn *gw_to_route(struct state_rec *s)
@@ -2375,6 +2440,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gateway_connect, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_failures, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_gateway_link_down, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_token_accept, setup,
 						teardown),

@@ -618,7 +618,10 @@ vmg_rxe_up() {
 # vmg_rdma_cluster_up DATA_ROOT N REPLICAS [NO_RDMA_NODE]: N spanblkd on
 # the rxe addresses of vmg_rxe_up (10.77.I.1, port 7400), each with
 # rdma_device rxe(I-1) except node NO_RDMA_NODE; cluster file and secret
-# in /etc/spanblk/ as vmg_cluster_up.
+# in /etc/spanblk/ as vmg_cluster_up. With VMG_RDMA_CTL_LOOPBACK=1 the TCP
+# control path goes on loopback instead (127.0.0.I+1) and only the RDMA
+# listener is on 10.77.I.1 (rdma_addr), so control survives sbrI going
+# down (rdma_link).
 vmg_rdma_cluster_up() {
 	local root=$1 n=$2 replicas=$3 skip=${4:-0} i
 	mkdir -p /etc/spanblk "$root" "$SBVM_OUT/logs"
@@ -631,35 +634,46 @@ vmg_rdma_cluster_up() {
 		echo "secret_file = /etc/spanblk/secret"
 		echo "rdma = on"
 		for i in $(seq 1 "$n"); do
-			printf '[node.%s]\naddress = 10.77.%s.1\nport = 7400\n' \
-				"$i" "$i"
+			printf '[node.%s]\naddress = %s\nport = 7400\n' \
+				"$i" "$(vmg_rdma_ctl_addr "$i")"
 		done
 	} >/etc/spanblk/cluster.conf
 	cp /etc/spanblk/cluster.conf "$SBVM_OUT/logs/cluster.conf"
 	VMG_NODES=$n
 	VMG_NODE_ROOT=$root
 	for i in $(seq 1 "$n"); do
-		VMG_NODE_ADDRS+=("10.77.$i.1")
+		VMG_NODE_ADDRS+=("$(vmg_rdma_ctl_addr "$i")")
 		mkdir -p "$root/node$i"
 		vmg_rdma_node_conf "$i" "$([ "$i" = "$skip" ] || echo "rxe$((i - 1))")"
 	done
 	vmg_nodes_start
 }
 
+# vmg_rdma_ctl_addr I: node I's TCP control address: 10.77.I.1, or
+# 127.0.0.I+1 with VMG_RDMA_CTL_LOOPBACK=1.
+vmg_rdma_ctl_addr() {
+	if [ "${VMG_RDMA_CTL_LOOPBACK:-0}" = 1 ]; then
+		echo "127.0.0.$(($1 + 1))"
+	else
+		echo "10.77.$1.1"
+	fi
+}
+
 # vmg_rdma_node_conf I [DEVICE]: writes node I's config; RDMA only with
-# DEVICE.
+# DEVICE (listening on 10.77.I.1 whatever the control address).
 vmg_rdma_node_conf() {
 	local i=$1 dev=${2:-}
 	{
 		cat <<CONF
 [node]
 id = $i
-listen = 10.77.$i.1
+listen = $(vmg_rdma_ctl_addr "$i")
 port = 7400
 data_dir = $VMG_NODE_ROOT/node$i
 secret_file = /etc/spanblk/secret
 CONF
 		[ -z "$dev" ] || echo "rdma_device = $dev"
+		[ -z "$dev" ] || echo "rdma_addr = 10.77.$i.1"
 	} >"$VMG_NODE_ROOT/node$i.conf"
 	cp "$VMG_NODE_ROOT/node$i.conf" "$SBVM_OUT/logs/node$i.conf"
 }
