@@ -1231,6 +1231,26 @@ static bool link_guess(struct eng_node *n, const struct sockaddr *dst)
 	return true;
 }
 
+/*
+ * @n's RDMA connection went down: requests whose window bind is still
+ * posted are not waited for (a device in error need not complete the
+ * bind soon); rdma_send_granted releases their buffers (xp_rdma_release
+ * takes them back on a connection that is down) and sends them inline.
+ */
+static void rdma_abandon_binds(struct eng_node *n)
+{
+	struct eng_list *it;
+
+	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+		struct eng_req *r = container_of(it, struct eng_req, link);
+
+		if (r->rbuf && r->rd_win == RW_BINDING) {
+			r->rd_win = RW_FAILED;
+			n->rd_granted = true;
+		}
+	}
+}
+
 /* xp_rdma_state_cb of a node's RDMA connection. */
 static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 {
@@ -1253,6 +1273,7 @@ static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 	}
 	/* Freed from the loop once no request holds one of its buffers. */
 	n->rd_state = RD_DOWN;
+	rdma_abandon_binds(n);
 	if (n->rd_link_down)
 		link_why(n, why, sizeof(why));
 	else
@@ -2345,6 +2366,15 @@ static void *engine_loop(void *arg)
 
 			if (n->conn && xp_conn_rx_pending(n->conn))
 				node_event(n, EPOLLIN);
+			/*
+			 * Binds that ended outside rdma_event and pump_node
+			 * (a link going down takes the RDMA connection down
+			 * from links_event): send those requests now, inline
+			 * if need be. Nothing else would wake them when every
+			 * command of the initiator waits on them.
+			 */
+			if (n->rd_granted)
+				pump_node(n);
 		}
 	}
 	engine_shutdown(e);

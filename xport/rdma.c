@@ -705,8 +705,15 @@ static int windows_alloc(struct xp_rdma_conn *c)
 	return 0;
 }
 
-/* Deallocate @c's windows (after its QP: nothing can use them then). */
-static void windows_free(struct xp_rdma_conn *c)
+/*
+ * Deallocate @c's windows, before its QP is destroyed: a bound type 2
+ * window holds a reference on its QP, and rxe (kernel 6.1) then blocks
+ * ibv_destroy_qp for 50 s before it warns and goes on. A window still
+ * bound when its connection went down was never invalidated (the QP was
+ * in error), so this is the normal case after a failure. The array stays
+ * until windows_free: operations still posted name its entries.
+ */
+static void windows_dealloc(struct xp_rdma_conn *c)
 {
 	uint32_t i;
 	int err;
@@ -714,10 +721,20 @@ static void windows_free(struct xp_rdma_conn *c)
 	if (!c->wins)
 		return;
 	for (i = 0; i < c->params.pool_count; i++) {
+		if (!c->wins[i].mw)
+			continue;
 		err = c->ops->dealloc_mw(c->wins[i].mw);
 		if (err)
 			sb_err("rdma: dealloc_mw: %s", strerror(-err));
+		c->wins[i].mw = NULL;
 	}
+}
+
+static void windows_free(struct xp_rdma_conn *c)
+{
+	if (!c->wins)
+		return;
+	windows_dealloc(c);
 	free(c->wins);
 	c->wins = NULL;
 }
@@ -793,6 +810,7 @@ static void conn_teardown(struct xp_rdma_conn *c)
 {
 	int err;
 
+	windows_dealloc(c);
 	if (c->has_qp)
 		c->ops->destroy_qp(c->id);
 	c->has_qp = false;
@@ -963,6 +981,7 @@ void xp_rdma_conn_free(struct xp_rdma_conn *c)
 		conn_fail(c, -ECONNABORTED);
 	}
 	pending_unlink(c);
+	windows_dealloc(c);
 	/* Destroying the QP ends its completions: finish what was posted. */
 	if (c->has_qp)
 		c->ops->destroy_qp(c->id);
@@ -1225,6 +1244,11 @@ static void win_bind_done(void *arg, int err)
 {
 	struct win *w = arg;
 
+	if (!w->buf) {
+		/* Released while down (xp_rdma_release): nobody waits. */
+		w->st = WIN_FREE;
+		return;
+	}
 	if (!err) {
 		w->st = WIN_BOUND;
 		w->rkey = w->op.wr.rkey;
@@ -1332,6 +1356,19 @@ void xp_rdma_release(struct xp_rdma_conn *c, struct xp_rdma_buf *b)
 		return;
 	}
 	w = &c->wins[b->index];
+	if (w->st == WIN_BINDING && c->state != ST_UP) {
+		/*
+		 * The connection went down with the bind still posted (a
+		 * device need not flush it soon, or at all): the QP is in
+		 * error, so the window grants nothing, and @c is never
+		 * granted again. The buffer goes back now; the bind's late
+		 * completion, if any, is dropped (win_bind_done), and the
+		 * pool outlives the QP (xp_rdma_conn_free).
+		 */
+		w->buf = NULL;
+		xp_rdma_pool_put(c->pool, b);
+		return;
+	}
 	if (w->st != WIN_BOUND) {
 		/* An owner's bug: the buffer stays out; no reuse. */
 		sb_err("rdma: releasing buffer %u with its window %s", b->index,

@@ -342,7 +342,9 @@ int xp_rdma_conn_describe(const struct xp_rdma_conn *c,
  * only when it has completed, so a buffer whose window might still be
  * valid is never handed out again. If the invalidate cannot be posted or
  * completes with an error, the connection goes down (it is never used
- * again, so its buffers can go back). Ownership of @b passes to @c.
+ * again, so its buffers can go back). On a connection that is down, a
+ * buffer whose bind is still posted may be released too: it goes back at
+ * once and the grant's callback never runs. Ownership of @b passes to @c.
  */
 void xp_rdma_release(struct xp_rdma_conn *c, struct xp_rdma_buf *b);
 

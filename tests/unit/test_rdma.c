@@ -500,7 +500,16 @@ static int f_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd,
 
 static void f_destroy_qp(struct rdma_cm_id *id)
 {
+	int i;
+
 	assert_true(id->has_qp);
+	/*
+	 * A bound type 2 window holds a reference on its QP: rxe (kernel
+	 * 6.1) then blocks ibv_destroy_qp for 50 s and warns. Windows are
+	 * deallocated before their QP is destroyed.
+	 */
+	for (i = 0; i < MAX_MWS; i++)
+		assert_false(F.mw_live[i] && F.mws[i].bound);
 	id->has_qp = false;
 	F.n_qp--;
 	/* Nothing completes on a destroyed QP. */
@@ -2096,6 +2105,22 @@ static void test_windows_failed_bind_post(void **state)
 	assert_int_equal(g.calls, 0);
 }
 
+/* Take @n buffers of @p and post a bind (remote write) over each. */
+static void grant_n(struct xp_rdma_conn *c, struct xp_rdma_pool *p,
+		    struct xp_rdma_buf **b, struct grant_rec *g, int n)
+{
+	struct xp_rdma_wait wn;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
+					       XP_VERBS_ACC_REMOTE_WRITE,
+					       grant_cb, &g[i]),
+				 0);
+	}
+}
+
 static void test_windows_bind_error_completion(void **state)
 {
 	struct state_rec s = {0};
@@ -2103,7 +2128,6 @@ static void test_windows_bind_error_completion(void **state)
 	struct xp_rdma_conn *c;
 	struct xp_rdma_pool *p;
 	struct xp_rdma_buf *b[2];
-	struct xp_rdma_wait wn;
 	struct xp_hdr h;
 	int i;
 
@@ -2112,13 +2136,7 @@ static void test_windows_bind_error_completion(void **state)
 	F.caps.mw_type2 = true;
 	c = gw_up(&WPARAMS, &s);
 	p = xp_rdma_conn_pool(c);
-	for (i = 0; i < 2; i++) {
-		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
-					       XP_VERBS_ACC_REMOTE_WRITE,
-					       grant_cb, &g[i]),
-				 0);
-	}
+	grant_n(c, p, b, g, 2);
 	/* The HCA refuses the first bind; the second flushes. */
 	hca_complete(-EIO);
 	hca_flush_all();
@@ -2266,6 +2284,63 @@ static void test_windows_peer_disconnect(void **state)
 	xp_rdma_conn_free(c);
 	assert_int_equal(g[0].calls, 1);
 	assert_int_equal(g[0].err, -ECONNABORTED);
+}
+
+/*
+ * The connection goes down with binds posted that the device does not
+ * flush (yet): the owner releases those buffers without waiting, they go
+ * back at once, and a late completion of the bind reaches nobody.
+ */
+static void test_windows_release_binding_when_down(void **state)
+{
+	struct state_rec s = {0};
+	struct grant_rec g[2];
+	struct xp_rdma_conn *c;
+	struct xp_rdma_pool *p;
+	struct xp_rdma_buf *b[2];
+	struct xp_rdma_wait wn;
+	int i;
+
+	(void)state;
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	grant_n(c, p, b, g, 2);
+	assert_int_equal(xp_rdma_pool_nfree(p), 2);
+	/* A link watcher takes it down: no flush has come yet. */
+	xp_rdma_conn_shutdown(c, -ENETDOWN);
+	assert_int_equal(s.downs, 1);
+	assert_int_equal(g[0].calls, 0);
+	for (i = 0; i < 2; i++)
+		xp_rdma_release(c, b[i]);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	/* The flush comes late: no grant callback, nothing given twice. */
+	hca_flush_all();
+	assert_int_equal(xp_rdma_conn_service(c), -ENETDOWN);
+	assert_int_equal(g[0].calls, 0);
+	assert_int_equal(g[1].calls, 0);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	xp_rdma_conn_free(c);
+
+	/* Never flushed at all: freeing the connection drops the binds. */
+	memset(&F, 0, offsetof(struct fake, caps));
+	setup(NULL);
+	memset(&s, 0, sizeof(s));
+	memset(g, 0, sizeof(g));
+	F.caps.mw_type2 = true;
+	c = gw_up(&WPARAMS, &s);
+	p = xp_rdma_conn_pool(c);
+	b[0] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	assert_int_equal(xp_rdma_grant(c, b[0], 0, 4096,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb,
+				       &g[0]),
+			 0);
+	xp_rdma_conn_shutdown(c, -ENETDOWN);
+	xp_rdma_release(c, b[0]);
+	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	xp_rdma_conn_free(c);
+	assert_int_equal(g[0].calls, 0);
 }
 
 static void test_windows_credits(void **state)
@@ -2469,6 +2544,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windows_peer_disconnect,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_windows_release_binding_when_down, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_windows_credits, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_windows_unsupported, setup,
