@@ -108,6 +108,7 @@ struct nd_counters {
 	uint64_t bytes_written;
 	uint64_t bytes_tcp_payload; /* inline payload, both directions */
 	uint64_t bytes_rdma; /* payload moved by RDMA READ and WRITE */
+	uint64_t bytes_tcp_control; /* frame headers, both directions */
 };
 
 struct nd_conn {
@@ -356,6 +357,21 @@ static void req_free(struct nd_req *req)
 	conn_put(nc);
 }
 
+/*
+ * Send a frame on @nc's TCP session: xp_conn_send, with its header counted
+ * as control bytes (bytes_tcp_control; the payload is counted apart).
+ */
+static int nd_send(struct nd_conn *nc, const struct xp_hdr *h,
+		   const struct iovec *iov, int iovcnt, xp_sent_cb sent,
+		   void *sent_arg)
+{
+	int ret = xp_conn_send(nc->xc, h, iov, iovcnt, sent, sent_arg);
+
+	if (!ret)
+		nc->srv->ctr.bytes_tcp_control += XP_HDR_LEN;
+	return ret;
+}
+
 static void req_sent(void *arg, int err)
 {
 	struct nd_req *req = arg;
@@ -427,8 +443,7 @@ static void req_answer(struct nd_req *req, int err)
 		iov.iov_base = req->buf;
 		iov.iov_len = req->ans_len;
 	}
-	ret = xp_conn_send(nc->xc, &ans, &iov, req->ans_len ? 1 : 0, req_sent,
-			   req);
+	ret = nd_send(nc, &ans, &iov, req->ans_len ? 1 : 0, req_sent, req);
 	if (ret < 0) {
 		sb_err_rl("cannot answer %s: %s", xp_opcode_name(ans.opcode),
 			  strerror(-ret));
@@ -1076,6 +1091,7 @@ static void do_stat(struct nd_req *req)
 	st.bytes_written = s->ctr.bytes_written;
 	st.bytes_rdma = s->ctr.bytes_rdma;
 	st.bytes_tcp_payload = s->ctr.bytes_tcp_payload;
+	st.bytes_tcp_control = s->ctr.bytes_tcp_control;
 	st.conns = s->nconns;
 	xp_stat_encode(&st, buf);
 	for (i = 0; i < n; i++) {
@@ -1241,7 +1257,7 @@ static int do_hello(struct nd_conn *nc, const struct xp_hdr *h,
 	hi = in.max_ver < XP_VERSION_MAX ? in.max_ver : XP_VERSION_MAX;
 	if (lo > hi) {
 		xp_hdr_answer(&ans, h, xp_status_from_errno(-EPROTO));
-		(void)xp_conn_send(nc->xc, &ans, NULL, 0, NULL, NULL);
+		(void)nd_send(nc, &ans, NULL, 0, NULL, NULL);
 		return -EPROTO;
 	}
 	memcpy(nc->nc, in.nonce, XP_NONCE_LEN);
@@ -1265,7 +1281,7 @@ static int do_hello(struct nd_conn *nc, const struct xp_hdr *h,
 	ans.flags |= XP_F_DCRC;
 	iov.iov_base = nc->hello_ans;
 	iov.iov_len = XP_HELLO_ANSWER_LEN;
-	ret = xp_conn_send(nc->xc, &ans, &iov, 1, NULL, NULL);
+	ret = nd_send(nc, &ans, &iov, 1, NULL, NULL);
 	if (ret)
 		return ret;
 	nc->hello_done = true;
@@ -1286,7 +1302,7 @@ static int do_auth(struct nd_conn *nc, const struct xp_hdr *h,
 		return -EPERM;
 	nc->authed = true;
 	xp_hdr_answer(&ans, h, XP_ST_OK);
-	return xp_conn_send(nc->xc, &ans, NULL, 0, NULL, NULL);
+	return nd_send(nc, &ans, NULL, 0, NULL, NULL);
 }
 
 /* Before AUTH: HELLO, then AUTH, nothing else. <0 closes, no answer. */
@@ -1329,6 +1345,7 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 	int ret;
 
 	s->ctr.bytes_tcp_payload += h->payload_len;
+	s->ctr.bytes_tcp_control += XP_HDR_LEN;
 	if (!nc->authed)
 		return handshake(nc, h, payload, crc_ok);
 	if (s->stopping) {
@@ -1342,7 +1359,7 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 
 		free(payload);
 		xp_hdr_answer(&ans, h, xp_status_from_errno(-ENOMEM));
-		return xp_conn_send(nc->xc, &ans, NULL, 0, NULL, NULL);
+		return nd_send(nc, &ans, NULL, 0, NULL, NULL);
 	}
 	req->conn = nc;
 	req->hdr = *h;

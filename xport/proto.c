@@ -502,10 +502,10 @@ int xp_lease_decode(const uint8_t *b, size_t len, struct xp_lease *l)
 void xp_stat_encode(const struct xp_stat *st, uint8_t *b)
 {
 	const uint64_t ctr[] = {
-		st->ops_read,	   st->ops_write,  st->ops_flush,
-		st->ops_unmap,	   st->ops_caw,	   st->bytes_read,
-		st->bytes_written, st->bytes_rdma, st->bytes_tcp_payload,
-		st->conns,
+		st->ops_read,	   st->ops_write,	  st->ops_flush,
+		st->ops_unmap,	   st->ops_caw,		  st->bytes_read,
+		st->bytes_written, st->bytes_rdma,	  st->bytes_tcp_payload,
+		st->conns,	   st->bytes_tcp_control,
 	};
 	size_t i;
 
@@ -571,6 +571,7 @@ int xp_stat_decode(const uint8_t *b, size_t len, struct xp_stat *st,
 	st->bytes_rdma = xp_get_be64(b + 80);
 	st->bytes_tcp_payload = xp_get_be64(b + 88);
 	st->conns = xp_get_be64(b + 96);
+	st->bytes_tcp_control = xp_get_be64(b + 104);
 
 	for (i = 0; i < n; i++) {
 		const uint8_t *e =

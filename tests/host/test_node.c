@@ -853,6 +853,12 @@ static void test_stat_counters(void **state)
 	assert_int_equal(b.bytes_written, a.bytes_written + sizeof(buf));
 	assert_int_equal(b.bytes_read, a.bytes_read + sizeof(buf));
 	assert_true(b.bytes_tcp_payload >= a.bytes_tcp_payload + 8192);
+	/*
+	 * Control on TCP: the headers of the first STAT's answer, the WRITE
+	 * and READ with their answers, and the second STAT.
+	 */
+	assert_true(b.bytes_tcp_control ==
+		    a.bytes_tcp_control + 6 * XP_HDR_LEN);
 	assert_true(alloc >= sizeof(buf));
 	cli_close(&c);
 }

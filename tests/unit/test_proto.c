@@ -389,11 +389,14 @@ static void test_stat(void **state)
 	st.nluns = 2;
 	st.ops_write = 11;
 	st.conns = 4;
+	st.bytes_tcp_control = 0x0102030405060708ull;
 	xp_stat_encode(&st, buf);
 	xp_stat_lun_encode(&e, buf + XP_STAT_FIXED_LEN);
 	xp_stat_lun_encode(&e, buf + XP_STAT_FIXED_LEN + XP_STAT_LUN_LEN);
 	assert_int_equal(xp_stat_decode(buf, sizeof(buf), &out, got, 2), 2);
 	assert_true(out.node_id == 3 && out.ops_write == 11 && out.conns == 4);
+	assert_true(out.bytes_tcp_control == 0x0102030405060708ull);
+	assert_int_equal(buf[104], 0x01); /* after conns, big-endian */
 	assert_string_equal(got[1].name, "vol-1");
 	assert_int_equal(got[1].layout.chunk_size, 1 << 20);
 	assert_int_equal(got[1].layout.replicas, 2);

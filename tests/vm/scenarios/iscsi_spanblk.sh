@@ -15,8 +15,14 @@
 # and then, in the same boot, issue 3 item 3: libiscsi's conformance suite
 # on a second spanblk LUN and on a LIO fileio LUN
 # (tests/vm/lib-conformance.sh, docs/conformance.md).
-# Skips (exit 77) when build/spanblkd, build/spanblkctl or
-# build/handler_spanblk.so is missing.
+# With ISCSI_RDMA=1 (scenarios/iscsi_spanblk_rdma.sh sets it) the same
+# checks run with payload by RDMA: rxe0-2 on veth links and the nodes on
+# 10.77.{1,2,3}.1 with rdma_device (vmg_rxe_up, vmg_rdma_cluster_up), and
+# the nodes' counters must show, before the restart and after it, more
+# than 99 % of payload bytes by RDMA while every node's control bytes
+# (frame headers, BYTES_CTL) grow on TCP; conformance is left to the TCP
+# boot. Skips (exit 77) when build/spanblkd, build/spanblkctl or
+# build/handler_spanblk.so is missing, and in RDMA mode without rdma_rxe.
 . "$SBVM_REPO/tests/vm/lib.sh"
 . "$SBVM_REPO/tests/vm/lib-conformance.sh"
 
@@ -33,8 +39,45 @@ command -v sg_sync >/dev/null ||
 mib=$((1024 * 1024))
 res=$SBVM_OUT/results
 mkdir -p "$res"
+rdma=${ISCSI_RDMA:-0}
+
+# payload_snapshot: sums of BYTES_RDMA, BYTES_TCP and, per node, BYTES_CTL
+# in PAY_RDMA, PAY_TCP and PAY_CTL[1..3].
+payload_snapshot() {
+	local i
+	vmg_counters
+	PAY_RDMA=0
+	PAY_TCP=0
+	PAY_CTL=()
+	for i in $(seq 1 "$VMG_NODES"); do
+		PAY_RDMA=$((PAY_RDMA + $(vmg_node_counter_of "$i" BYTES_RDMA)))
+		PAY_TCP=$((PAY_TCP + $(vmg_node_counter_of "$i" BYTES_TCP)))
+		PAY_CTL[$i]=$(vmg_node_counter_of "$i" BYTES_CTL)
+	done
+}
+
+# payload_check WHAT: RDMA mode only, since the nodes started: more than
+# 99 % of the payload by RDMA, and control bytes on TCP at every node.
+payload_check() {
+	local what=$1 pct i
+	[ "$rdma" = 1 ] || return 0
+	payload_snapshot
+	[ $((PAY_RDMA + PAY_TCP)) -gt $((16 * mib)) ] ||
+		vmg_fail "$what: only $((PAY_RDMA + PAY_TCP)) payload bytes"
+	pct=$((PAY_RDMA * 10000 / (PAY_RDMA + PAY_TCP)))
+	vmg_info "$what: $PAY_RDMA payload bytes by RDMA, $PAY_TCP inline on TCP ($((pct / 100)).$((pct % 100 / 10))% by RDMA); control bytes on TCP per node: ${PAY_CTL[*]}"
+	echo "$what rdma=$PAY_RDMA tcp=$PAY_TCP rdma_permyriad=$pct ctl=${PAY_CTL[*]}" \
+		>>"$res/payload.txt"
+	[ "$pct" -gt 9900 ] ||
+		vmg_fail "$what: only $((pct / 100)).$((pct % 100))% of payload bytes by RDMA"
+	for i in $(seq 1 "$VMG_NODES"); do
+		[ "${PAY_CTL[$i]}" -gt 0 ] ||
+			vmg_fail "$what: no control bytes on TCP at node $i"
+	done
+}
 
 vmg_step modules
+[ "$rdma" = 1 ] && vmg_rxe_up 3
 vmg_lio_up
 # ram0: the nodes' data (768 MiB: the LUN is 1 GiB, 2 replicas over 3
 # nodes, and the scenario writes about 120 MiB of it).
@@ -44,8 +87,13 @@ vmg_step nodes
 mkdir -p /srv/spanblk
 vmg_run mkfs.ext4 -q -F /dev/ram0
 mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
-vmg_cluster_up /srv/spanblk 3 2
-vmg_info "3 storage nodes up on 127.0.0.2-4:7400, replicas 2"
+if [ "$rdma" = 1 ]; then
+	vmg_rdma_cluster_up /srv/spanblk 3 2
+	vmg_info "3 storage nodes up on 10.77.{1,2,3}.1:7400 with rxe0-2, replicas 2, rdma = on"
+else
+	vmg_cluster_up /srv/spanblk 3 2
+	vmg_info "3 storage nodes up on 127.0.0.2-4:7400, replicas 2"
+fi
 
 vmg_step tcmu-runner
 vmg_dbus_up
@@ -106,6 +154,7 @@ vmg_info "wrote $files files, $kib KiB, to ext4 on $dev"
 vmg_run umount /mnt/lun
 
 vmg_step restart
+payload_check "before the restart"
 vmg_iscsi_logout "$iqn"
 vmg_tcmu_down
 vmg_nodes_stop
@@ -170,6 +219,17 @@ vmg_info "fsync: FLUSH ops on the nodes $f1 -> $f2"
 
 vmg_iscsi_logout "$iqn"
 "$build/spanblkctl" counters >"$res/counters.txt" 2>&1 || true
+payload_check "after the restart"
+if [ "$rdma" = 1 ]; then
+	n=$(grep -o 'payload by RDMA' "$SBVM_OUT/logs/tcmu-runner.log" | wc -l)
+	[ "$n" -ge 3 ] ||
+		vmg_fail "the handler logged payload by RDMA $n times, want one per node"
+	vmg_info "iSCSI LUN on spanblk passed with payload by RDMA"
+	vmg_step shutdown
+	vmg_tcmu_down
+	vmg_nodes_stop
+	exit 0
+fi
 vmg_info "iSCSI LUN on spanblk passed"
 
 # The fileio reference lives on the same ext4 RAM disk as the nodes' data.
