@@ -560,6 +560,7 @@ struct xp_rdma_conn {
 	enum conn_state state;
 	int err; /* why it went down */
 	bool reported_up, reported_down;
+	bool shut; /* taken down by its owner (xp_rdma_conn_shutdown) */
 	bool handed; /* node side: the owner has it */
 	xp_rdma_state_cb cb;
 	void *arg;
@@ -673,7 +674,10 @@ static void conn_fail(struct xp_rdma_conn *c, int err)
 	}
 	c->state = ST_DOWN;
 	c->err = err ? err : -EIO;
-	if (!c->reported_down)
+	if (c->shut)
+		sb_info("rdma: connection shut down by its owner: %s",
+			strerror(-c->err));
+	else if (!c->reported_down)
 		sb_err_rl("rdma: connection down: %s", strerror(-c->err));
 	abort_queued(c, -ECONNABORTED);
 	report(c, c->err);
@@ -1144,6 +1148,9 @@ int xp_rdma_conn_service(struct xp_rdma_conn *c)
 
 void xp_rdma_conn_shutdown(struct xp_rdma_conn *c, int err)
 {
+	/* Expected (a link went down): not logged as an error. */
+	if (c->state != ST_DOWN)
+		c->shut = true;
 	conn_fail(c, err < 0 ? err : -ENETDOWN);
 }
 
