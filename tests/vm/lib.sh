@@ -621,7 +621,8 @@ vmg_rxe_up() {
 # in /etc/spanblk/ as vmg_cluster_up. With VMG_RDMA_CTL_LOOPBACK=1 the TCP
 # control path goes on loopback instead (127.0.0.I+1) and only the RDMA
 # listener is on 10.77.I.1 (rdma_addr), so control survives sbrI going
-# down (rdma_link).
+# down (rdma_link). Returns once every node with a device logs its RDMA
+# listener (the TCP port opens first; the listener's line follows at once).
 vmg_rdma_cluster_up() {
 	local root=$1 n=$2 replicas=$3 skip=${4:-0} i
 	mkdir -p /etc/spanblk "$root" "$SBVM_OUT/logs"
@@ -647,6 +648,23 @@ vmg_rdma_cluster_up() {
 		vmg_rdma_node_conf "$i" "$([ "$i" = "$skip" ] || echo "rxe$((i - 1))")"
 	done
 	vmg_nodes_start
+	for i in $(seq 1 "$n"); do
+		[ "$i" = "$skip" ] && continue
+		vmg_rdma_listening "$i"
+	done
+}
+
+# vmg_rdma_listening I: waits (5 s) for node I's log to show its RDMA
+# listener on rxe(I-1); fails the scenario if it does not.
+vmg_rdma_listening() {
+	local i=$1
+	for _ in $(seq 1 50); do
+		grep -q "rdma: device rxe$((i - 1)), listening" \
+			"$SBVM_OUT/logs/node$i.log" && return 0
+		sleep 0.1
+	done
+	tail -n 5 "$SBVM_OUT/logs/node$i.log"
+	vmg_fail "node $i has no RDMA listener"
 }
 
 # vmg_rdma_ctl_addr I: node I's TCP control address: 10.77.I.1, or

@@ -74,15 +74,6 @@ mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
 vmg_step nodes
 VMG_RDMA_CTL_LOOPBACK=1
 vmg_rdma_cluster_up /srv/spanblk 3 2
-for i in 1 2 3; do
-	for _ in $(seq 1 50); do
-		grep -q "rdma: device rxe$((i - 1)), listening" \
-			"$SBVM_OUT/logs/node$i.log" && continue 2
-		sleep 0.1
-	done
-	tail -n 5 "$SBVM_OUT/logs/node$i.log"
-	vmg_fail "node $i has no RDMA listener"
-done
 vmg_info "3 nodes: control on 127.0.0.{2,3,4}:7400, RDMA on 10.77.{1,2,3}.1"
 
 vmg_step iscsi
