@@ -35,7 +35,11 @@ SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 LDLIBS := -luring -lisal -linih -lcrypto -lpthread -libverbs -lrdmacm \
 	$(NL_LIBS)
 
-LIB_SRCS := $(sort $(wildcard lib/*.c xport/*.c))
+# One archive per layer, linked top down: handler, node -> lib -> xport ->
+# util (docs/architecture.md "Layers").
+UTIL_SRCS := $(sort $(wildcard lib/util/*.c))
+XPORT_SRCS := $(sort $(wildcard xport/*.c xport/rdma/*.c))
+LIB_SRCS := $(sort $(wildcard lib/*.c lib/engine/*.c))
 NODE_SRCS := $(sort $(wildcard node/*.c))
 NODE_CORE_SRCS := $(filter-out node/main.c,$(NODE_SRCS))
 HANDLER_SRCS := $(sort $(wildcard handler/*.c))
@@ -50,10 +54,7 @@ F := build-fuzz
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-# Programs whose main source exists (the tree grows issue by issue).
-PROGS := $(if $(wildcard node/main.c),spanblkd) \
-	$(if $(wildcard handler/handler.c),handler_spanblk.so) \
-	$(foreach t,$(TOOL_NAMES),$(if $(wildcard tools/$(t).c),$(t)))
+PROGS := spanblkd handler_spanblk.so $(TOOL_NAMES)
 
 all: $(addprefix $(B)/,$(PROGS)) $(B)/rdma-forge
 
@@ -68,6 +69,12 @@ $(S)/obj/%.o: %.c
 
 # ---- one private static library per layer, per build flavour --------------
 define flavour
+$(1)/libsbutil.a: $(call obj,$(1),$(UTIL_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/libxport.a: $(call obj,$(1),$(XPORT_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
 $(1)/libspanblk.a: $(call obj,$(1),$(LIB_SRCS))
 	@rm -f $$@
 	ar rcs $$@ $$^
@@ -77,17 +84,22 @@ $(1)/libnode.a: $(call obj,$(1),$(NODE_CORE_SRCS))
 $(1)/libhandler.a: $(call obj,$(1),$(HANDLER_CORE_SRCS))
 	@rm -f $$@
 	ar rcs $$@ $$^
-$(1)/spanblkd: $(call obj,$(1),node/main.c) $(1)/libnode.a $(1)/libspanblk.a
+$(1)/spanblkd: $(call obj,$(1),node/main.c) $(1)/libnode.a \
+		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
-$(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c) $(1)/libspanblk.a
+$(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c) $(1)/libspanblk.a \
+		$(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
-$(1)/spanblk-bench: $(call obj,$(1),tools/spanblk-bench.c) $(1)/libspanblk.a
+$(1)/spanblk-bench: $(call obj,$(1),tools/spanblk-bench.c) \
+		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS) -lm
 $(1)/handler_spanblk.so: $(call obj,$(1),handler/handler.c) \
-		$(1)/libhandler.a $(1)/libspanblk.a handler/exports.map
+		$(1)/libhandler.a $(1)/libspanblk.a $(1)/libxport.a \
+		$(1)/libsbutil.a handler/exports.map
 	$$(CC) $(2) -shared -o $$@ $(call obj,$(1),handler/handler.c) \
 		-Wl,--whole-archive $(1)/libhandler.a -Wl,--no-whole-archive \
-		$(1)/libspanblk.a -Wl,--version-script=handler/exports.map \
+		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a \
+		-Wl,--version-script=handler/exports.map \
 		$(LIBTCMU) $(LDLIBS)
 endef
 $(eval $(call flavour,$(B),))
@@ -95,40 +107,51 @@ $(eval $(call flavour,$(S),$(SAN_CFLAGS)))
 
 # ---- guest test helper: token binding on a real RDMA device ----------------
 # (tests/vm/scenarios/rdma_spanblk.sh runs it; not installed)
-$(B)/rdma-forge: $(call obj,$(B),tests/vm/rdma_forge.c) $(B)/libspanblk.a
+$(B)/rdma-forge: $(call obj,$(B),tests/vm/rdma_forge.c) $(B)/libspanblk.a \
+		$(B)/libxport.a \
+		$(B)/libsbutil.a
 	$(CC) -o $@ $^ $(LDLIBS)
 
 # ---- unit tests: one binary per source file, sanitizers on -----------------
+# Each links the layer archives (the linker takes only the objects it
+# uses), the shared test doubles of tests/common/ (the fake verbs device),
+# libtcmu only when its code calls libtcmu (UNIT_TCMU), and extra flags
+# (--wrap fault injection) from tests/unit/NAME.ldflags.
 UNIT_BINS := $(patsubst tests/unit/%.c,$(S)/tests/%,$(UNIT_SRCS))
-$(S)/tests/%: $(S)/obj/tests/unit/%.o $(S)/libhandler.a $(S)/libnode.a \
-		$(S)/libspanblk.a
+TEST_COMMON_SRCS := $(sort $(wildcard tests/common/*.c))
+$(S)/libtestcommon.a: $(call obj,$(S),$(TEST_COMMON_SRCS))
+	@rm -f $@
+	ar rcs $@ $^
+LAYER_ARCHIVES = $(S)/libhandler.a $(S)/libnode.a $(S)/libspanblk.a \
+	$(S)/libxport.a $(S)/libsbutil.a
+UNIT_TCMU := test_dispatch test_tcmu_abi
+$(S)/tests/%: $(S)/obj/tests/unit/%.o $(S)/libtestcommon.a $(LAYER_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -o $@ $< $(S)/libhandler.a $(S)/libnode.a \
-		$(S)/libspanblk.a $(LIBTCMU) -lcmocka $(LDLIBS) \
+	$(CC) $(SAN_CFLAGS) -o $@ $< $(S)/libtestcommon.a $(LAYER_ARCHIVES) \
+		$(if $(filter $*,$(UNIT_TCMU)),$(LIBTCMU)) -lcmocka $(LDLIBS) \
 		$(shell cat tests/unit/$*.ldflags 2>/dev/null)
 
 # ---- host tests: cmocka binaries that start real spanblkd processes -------
 HOST_SRCS := $(sort $(wildcard tests/host/test_*.c))
 HOST_BINS := $(patsubst tests/host/%.c,$(S)/tests/host_%,$(HOST_SRCS))
 TESTLIB_OBJ := $(call obj,$(S),tests/host/testlib.c)
-$(S)/tests/host_%: $(S)/obj/tests/host/%.o $(TESTLIB_OBJ) $(S)/libhandler.a \
-		$(S)/libnode.a $(S)/libspanblk.a
+$(S)/tests/host_%: $(S)/obj/tests/host/%.o $(TESTLIB_OBJ) $(LAYER_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(S)/libhandler.a \
-		$(S)/libnode.a $(S)/libspanblk.a $(LIBTCMU) -lcmocka $(LDLIBS)
+	$(CC) $(SAN_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LAYER_ARCHIVES) \
+		-lcmocka $(LDLIBS)
 
 # ---- host harness (loads the real .so as tcmu-runner does) -----------------
 # It links only what tcmu-runner itself would give the plugin (its own
 # exports and the system's libtcmu.so.2) plus the test library to run
 # nodes and read their counters.
 $(S)/tests/tcmu_harness: $(S)/obj/tests/host/tcmu_harness.o $(TESTLIB_OBJ) \
-		$(S)/libspanblk.a
+		$(S)/libspanblk.a $(S)/libxport.a $(S)/libsbutil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -rdynamic -o $@ $^ $(LIBTCMU) -lcmocka -ldl \
 		$(LDLIBS)
 
 san: $(addprefix $(S)/,$(PROGS)) $(UNIT_BINS) $(HOST_BINS) \
-	$(if $(wildcard tests/host/tcmu_harness.c),$(S)/tests/tcmu_harness)
+	$(S)/tests/tcmu_harness
 
 check-quick: all san
 	tests/run.sh quick
@@ -147,8 +170,8 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRCS))
 $(F)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
-$(F)/libfuzzlib.a: $(call obj,$(F),$(LIB_SRCS) $(HANDLER_CORE_SRCS) \
-		$(NODE_CORE_SRCS))
+$(F)/libfuzzlib.a: $(call obj,$(F),$(HANDLER_CORE_SRCS) $(NODE_CORE_SRCS) \
+		$(LIB_SRCS) $(XPORT_SRCS) $(UTIL_SRCS))
 	@rm -f $@
 	ar rcs $@ $^
 $(F)/fuzz_%: $(F)/obj/tests/fuzz/fuzz_%.o $(F)/libfuzzlib.a
@@ -185,7 +208,7 @@ bench: all
 bench-vm: all
 	scripts/bench-vm.sh
 
-FORMAT_SRCS = $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)
+FORMAT_SRCS = $(sort $(wildcard */*.c */*.h */*/*.c */*/*.h tests/*/*.c tests/*/*.h))
 format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:

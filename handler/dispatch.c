@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/log.h"
+#include "../lib/util/log.h"
 #include "../xport/proto.h"
 #include "sense.h"
 #include "tcmu_abi.h"

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/log.h"
+#include "../lib/util/log.h"
 #include "../lib/place.h"
 #include "../xport/auth.h"
 #include "cdb.h"

@@ -95,7 +95,7 @@
 #include <netinet/in.h>
 
 #include "iovcopy.h"
-#include "log.h"
+#include "util/log.h"
 #include "place.h"
 #include "../xport/conn.h"
 #include "../xport/link.h"
@@ -2392,6 +2392,14 @@ struct sb_engine *sb_engine_new(const struct sb_cluster *cl,
 				const struct xp_secret *secret, char *err,
 				size_t errlen)
 {
+	return sb_engine_new_verbs(cl, secret, NULL, err, errlen);
+}
+
+struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
+				      const struct xp_secret *secret,
+				      const struct xp_verbs_ops *vops,
+				      char *err, size_t errlen)
+{
 	struct epoll_event ev = {.events = EPOLLIN};
 	struct sb_engine *e;
 	unsigned int i;
@@ -2419,10 +2427,10 @@ struct sb_engine *sb_engine_new(const struct sb_cluster *cl,
 		snprintf(err, errlen, "getrandom: %s", strerror(errno));
 		goto out_free_engine;
 	}
-	e->vops = xp_verbs_real();
+	e->vops = vops ? vops : xp_verbs_real();
 	if (cl->rdma != SB_RDMA_OFF) {
 		e->rdma_ok = cl->rdma_buffers && cl->rdma_buffer_size &&
-			     xp_verbs_device_count() > 0;
+			     e->vops->device_count() > 0;
 		if (!e->rdma_ok && cl->rdma == SB_RDMA_ON)
 			sb_warn("rdma = on, but this host has no RDMA device: "
 				"payload inline on TCP");

@@ -98,6 +98,18 @@ struct sb_engine *sb_engine_new(const struct sb_cluster *cl,
 				const struct xp_secret *secret, char *err,
 				size_t errlen);
 
+struct xp_verbs_ops;
+
+/*
+ * sb_engine_new with the RDMA verbs of @vops (borrowed: static storage or
+ * outliving the engine; NULL: the real libibverbs/librdmacm table). Unit
+ * tests pass a fake device here.
+ */
+struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
+				      const struct xp_secret *secret,
+				      const struct xp_verbs_ops *vops,
+				      char *err, size_t errlen);
+
 /*
  * Stop: I/O still queued or in flight completes with -ESHUTDOWN, the loop
  * thread is joined, connections are closed. Accepts NULL. Must not be

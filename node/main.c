@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "../lib/config.h"
-#include "../lib/log.h"
+#include "../lib/util/log.h"
 #include "../xport/proto.h"
 #include "server.h"
 

@@ -63,7 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/log.h"
+#include "../lib/util/log.h"
 #include "../xport/auth.h"
 #include "../xport/conn.h"
 #include "../xport/proto.h"
@@ -1787,10 +1787,10 @@ static void rdma_setup(struct nd_server *s)
 
 	if (!cfg->rdma_device[0])
 		return;
-	if (!xp_verbs_device_exists(cfg->rdma_device)) {
+	if (!s->vops->device_exists(cfg->rdma_device)) {
 		sb_warn("rdma_device %s: no such RDMA device (%d present); "
 			"payload inline only",
-			cfg->rdma_device, xp_verbs_device_count());
+			cfg->rdma_device, s->vops->device_count());
 		return;
 	}
 	hints.ai_family = AF_UNSPEC;
@@ -1818,7 +1818,6 @@ static void rdma_setup(struct nd_server *s)
 			s->rdma_addr_set = true;
 		}
 	}
-	s->vops = xp_verbs_real();
 	s->rl = xp_rdma_listen(s->vops, ai->ai_addr, &p);
 	ret = errno;
 	freeaddrinfo(ai);
@@ -1875,6 +1874,13 @@ void nd_server_free(struct nd_server *s)
 int nd_server_new(const struct sb_nodecfg *cfg, struct nd_server **out,
 		  char *err, size_t errlen)
 {
+	return nd_server_new_verbs(cfg, NULL, out, err, errlen);
+}
+
+int nd_server_new_verbs(const struct sb_nodecfg *cfg,
+			const struct xp_verbs_ops *vops, struct nd_server **out,
+			char *err, size_t errlen)
+{
 	struct nd_server *s;
 	int ret;
 
@@ -1884,6 +1890,7 @@ int nd_server_new(const struct sb_nodecfg *cfg, struct nd_server **out,
 		return -ENOMEM;
 	}
 	s->cfg = *cfg;
+	s->vops = vops ? vops : xp_verbs_real();
 	s->lfd = s->epfd = s->sigfd = s->timerfd = s->stopfd = -1;
 	s->start_ms = now_ms();
 

@@ -45,6 +45,17 @@ struct nd_server;
 int nd_server_new(const struct sb_nodecfg *cfg, struct nd_server **out,
 		  char *err, size_t errlen);
 
+struct xp_verbs_ops;
+
+/*
+ * nd_server_new with the RDMA verbs of @vops (borrowed: static storage or
+ * outliving the server; NULL: the real libibverbs/librdmacm table). Unit
+ * tests pass a fake device here.
+ */
+int nd_server_new_verbs(const struct sb_nodecfg *cfg,
+			const struct xp_verbs_ops *vops, struct nd_server **out,
+			char *err, size_t errlen);
+
 /*
  * Run the loop until SIGTERM, SIGINT or nd_server_stop(), then stop
  * gracefully. Returns 0, or -errno when the loop itself failed (the LUNs

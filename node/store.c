@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/log.h"
+#include "../lib/util/log.h"
 
 #define LUNS_SUBDIR "luns"
 #define PROBE_NAME ".probe"

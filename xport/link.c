@@ -30,7 +30,7 @@
 #include <netlink/route/link.h>
 #include <netlink/socket.h>
 
-#include "../lib/log.h"
+#include "../lib/util/log.h"
 
 struct lnk {
 	int ifindex;

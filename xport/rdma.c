@@ -19,7 +19,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "lib/log.h"
+#include "lib/util/log.h"
 #include "xport/auth.h"
 #include "xport/rdma.h"
 

@@ -521,6 +521,8 @@ static int v_post_send(struct rdma_cm_id *id, const struct xp_verbs_wr *wr)
 }
 
 static const struct xp_verbs_ops real_ops = {
+	.device_count = xp_verbs_device_count,
+	.device_exists = xp_verbs_device_exists,
 	.create_event_channel = v_create_event_channel,
 	.destroy_event_channel = v_destroy_event_channel,
 	.event_channel_fd = v_event_channel_fd,

@@ -121,6 +121,10 @@ struct xp_verbs_qp_cap {
 };
 
 struct xp_verbs_ops {
+	/* devices present now (what decides whether RDMA is offered) */
+	int (*device_count)(void); /* 0 when none or no kernel support */
+	bool (*device_exists)(const char *name); /* e.g. "rxe0" */
+
 	/* rdma_cm: event channel, ids, address and route, connections */
 	struct rdma_event_channel *(*create_event_channel)(void);
 	void (*destroy_event_channel)(struct rdma_event_channel *ch);

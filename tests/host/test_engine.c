@@ -28,7 +28,7 @@
 
 #include "lib/config.h"
 #include "lib/engine.h"
-#include "lib/log.h"
+#include "lib/util/log.h"
 #include "lib/place.h"
 #include "tests/host/testlib.h"
 #include "xport/auth.h"

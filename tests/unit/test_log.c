@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "lib/log.h"
+#include "lib/util/log.h"
 
 static int calls, last_level, last_line;
 static char last_msg[256], last_func[64];

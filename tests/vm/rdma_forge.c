@@ -47,7 +47,7 @@
 
 #include "lib/config.h"
 #include "lib/engine.h"
-#include "lib/log.h"
+#include "lib/util/log.h"
 #include "lib/place.h"
 #include "xport/auth.h"
 #include "xport/proto.h"

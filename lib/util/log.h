@@ -4,8 +4,8 @@
  * program installs its own (the handler routes to tcmu-runner's log).
  * Data-path errors go through sb_log_rl(), at most a few per second.
  */
-#ifndef SPANBLK_LIB_LOG_H
-#define SPANBLK_LIB_LOG_H
+#ifndef SPANBLK_LIB_UTIL_LOG_H
+#define SPANBLK_LIB_UTIL_LOG_H
 
 enum sb_log_level {
 	SB_LOG_ERR = 0,
