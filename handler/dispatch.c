@@ -490,10 +490,11 @@ static int sub_single(struct sbh_lun *lun, const struct sbh_cmd *cmd,
 	return req_start(r);
 }
 
-int sbh_submit_read(struct sbh_lun *lun, uint64_t off, uint64_t len,
-		    const struct sbh_cmd *cmd)
+/* READ or WRITE of @len bytes at @off with the command's own iovec. */
+static int sub_rw(struct sbh_lun *lun, enum sb_io_op op, uint64_t off,
+		  uint64_t len, uint32_t flags, const struct sbh_cmd *cmd)
 {
-	struct sb_io io = {.op = SB_IO_READ};
+	struct sb_io io = {.op = op, .flags = flags};
 	int ret = sub_check(lun, off, len, cmd, len);
 
 	if (ret != TCMU_STS_NOT_HANDLED)
@@ -502,24 +503,22 @@ int sbh_submit_read(struct sbh_lun *lun, uint64_t off, uint64_t len,
 	io.length = len;
 	io.iov = cmd->iov;
 	io.iovcnt = (int)cmd->iovcnt;
-	return sub_single(lun, cmd, SBH_DIR_READ, &io, false);
+	return sub_single(lun, cmd,
+			  op == SB_IO_READ ? SBH_DIR_READ : SBH_DIR_WRITE, &io,
+			  false);
+}
+
+int sbh_submit_read(struct sbh_lun *lun, uint64_t off, uint64_t len,
+		    const struct sbh_cmd *cmd)
+{
+	return sub_rw(lun, SB_IO_READ, off, len, 0, cmd);
 }
 
 int sbh_submit_write(struct sbh_lun *lun, uint64_t off, uint64_t len, bool fua,
 		     const struct sbh_cmd *cmd)
 {
-	struct sb_io io = {.op = SB_IO_WRITE};
-	int ret = sub_check(lun, off, len, cmd, len);
-
-	if (ret != TCMU_STS_NOT_HANDLED)
-		return ret;
-	io.offset = off;
-	io.length = len;
-	io.iov = cmd->iov;
-	io.iovcnt = (int)cmd->iovcnt;
-	if (fua || !atomic_load(&lun->wce))
-		io.flags = SB_IO_F_FUA;
-	return sub_single(lun, cmd, SBH_DIR_WRITE, &io, false);
+	return sub_rw(lun, SB_IO_WRITE, off, len,
+		      fua || !atomic_load(&lun->wce) ? SB_IO_F_FUA : 0, cmd);
 }
 
 int sbh_submit_flush(struct sbh_lun *lun, const struct sbh_cmd *cmd)

@@ -543,27 +543,32 @@ static int sbh_nothing(struct tcmu_device *dev, struct tcmur_cmd *cmd)
 	return TCMU_STS_OK;
 }
 
-static int sbh_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
-		    struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
+/* The read and write callouts: a zero length completes at once. */
+static int sbh_rw(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		  struct iovec *iov, size_t iov_cnt, size_t len, off_t off,
+		  bool write)
 {
 	struct sbh_dev *d = tcmur_dev_get_private(dev);
 	struct sbh_cmd sc = sbh_cmd_of(dev, cmd, iov, iov_cnt);
 
 	if (!len)
 		return sbh_nothing(dev, cmd);
+	if (write)
+		return sbh_submit_write(&d->lun, (uint64_t)off, len,
+					sbh_cmd_fua(cmd), &sc);
 	return sbh_submit_read(&d->lun, (uint64_t)off, len, &sc);
+}
+
+static int sbh_read(struct tcmu_device *dev, struct tcmur_cmd *cmd,
+		    struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
+{
+	return sbh_rw(dev, cmd, iov, iov_cnt, len, off, false);
 }
 
 static int sbh_write(struct tcmu_device *dev, struct tcmur_cmd *cmd,
 		     struct iovec *iov, size_t iov_cnt, size_t len, off_t off)
 {
-	struct sbh_dev *d = tcmur_dev_get_private(dev);
-	struct sbh_cmd sc = sbh_cmd_of(dev, cmd, iov, iov_cnt);
-
-	if (!len)
-		return sbh_nothing(dev, cmd);
-	return sbh_submit_write(&d->lun, (uint64_t)off, len, sbh_cmd_fua(cmd),
-				&sc);
+	return sbh_rw(dev, cmd, iov, iov_cnt, len, off, true);
 }
 
 static int sbh_flush(struct tcmu_device *dev, struct tcmur_cmd *cmd)

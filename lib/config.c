@@ -59,17 +59,24 @@ static void fail(struct parse_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The leading decimal digits of @s into *@v, *@end after them. */
+static int parse_digits(const char *s, unsigned long long *v, char **end)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno == ERANGE ? -ERANGE : 0;
+}
+
 int sb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
+	int ret = parse_digits(s, &v, &end);
 
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
+	if (ret)
+		return ret;
 	if (*end)
 		return -EINVAL;
 	if (v < min || v > max)
@@ -83,13 +90,10 @@ int sb_parse_size(const char *s, uint64_t *out)
 	unsigned long long v;
 	unsigned int shift = 0;
 	char *end;
+	int ret = parse_digits(s, &v, &end);
 
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
+	if (ret)
+		return ret;
 	switch (*end) {
 	case 'k':
 	case 'K':

@@ -22,8 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <isa-l/crc.h>
-
 #define RBUF_LEN (64u << 10)
 #define TX_IOV_BATCH 64
 /* Work done per xp_conn_service() call, so one busy peer cannot starve
@@ -147,18 +145,8 @@ static uint32_t crc_iov(const struct iovec *iov, int iovcnt)
 	uint32_t crc = 0xFFFFFFFFu;
 	int i;
 
-	for (i = 0; i < iovcnt; i++) {
-		const unsigned char *p = iov[i].iov_base;
-		size_t len = iov[i].iov_len;
-
-		while (len) {
-			size_t n = len > (1u << 30) ? (1u << 30) : len;
-
-			crc = crc32_iscsi((unsigned char *)p, (int)n, crc);
-			p += n;
-			len -= n;
-		}
-	}
+	for (i = 0; i < iovcnt; i++)
+		crc = xp_crc32c_update(crc, iov[i].iov_base, iov[i].iov_len);
 	return ~crc;
 }
 

@@ -53,9 +53,8 @@ enum {
 _Static_assert(OF_RSVD2 + 4 == XP_RDMA_OFFER_LEN, "offer layout");
 _Static_assert(XP_RDMA_TOKEN_LEN == XP_NONCE_LEN, "tokens are nonces");
 
-uint32_t xp_crc32c(const void *buf, size_t len)
+uint32_t xp_crc32c_update(uint32_t crc, const void *buf, size_t len)
 {
-	uint32_t crc = 0xFFFFFFFFu;
 	const unsigned char *p = buf;
 
 	/* crc32_iscsi takes an int length: feed it in bounded steps. */
@@ -66,7 +65,12 @@ uint32_t xp_crc32c(const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
-	return ~crc;
+	return crc;
+}
+
+uint32_t xp_crc32c(const void *buf, size_t len)
+{
+	return ~xp_crc32c_update(0xFFFFFFFFu, buf, len);
 }
 
 void xp_hdr_encode(const struct xp_hdr *h, uint8_t *b)

@@ -185,6 +185,12 @@ struct xp_stat_lun {
 uint32_t xp_crc32c(const void *buf, size_t len);
 
 /*
+ * Running CRC32C: feed @len more bytes into @crc (start at 0xFFFFFFFF,
+ * finish with ~crc). Any length (ISA-L takes an int: fed in steps).
+ */
+uint32_t xp_crc32c_update(uint32_t crc, const void *buf, size_t len);
+
+/*
  * Encode @h into @buf (XP_HDR_LEN bytes), computing hdr_crc. The caller
  * sets data_crc (see xp_payload_crc) when it sets XP_F_DCRC.
  */

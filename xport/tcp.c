@@ -52,15 +52,44 @@ int xp_tcp_tune(int fd)
 	return 0;
 }
 
-int xp_tcp_listen(const char *host, uint16_t port, int backlog)
+/* Bind and listen on @ai: 0 or -errno. */
+static int try_listen(int fd, const struct addrinfo *ai, int backlog)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+	    listen(fd, backlog) == 0)
+		return 0;
+	return -errno;
+}
+
+/* Start a non-blocking connect to @ai: 0 (done or in progress) or -errno. */
+static int try_connect(int fd, const struct addrinfo *ai, int unused)
+{
+	(void)unused;
+	(void)xp_tcp_tune(fd);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+	    errno == EINPROGRESS)
+		return 0;
+	return -errno;
+}
+
+/*
+ * A non-blocking socket for the first address of @host:@port on which
+ * @use(fd, ai, arg) succeeds: the fd, or the last -errno (@none when
+ * there was no address to try).
+ */
+static int first_socket(const char *host, uint16_t port, bool passive, int none,
+			int (*use)(int, const struct addrinfo *, int), int arg)
 {
 	struct addrinfo *res, *ai;
-	int fd = -1, one = 1, ret;
+	int fd = -1, ret;
 
-	ret = resolve(host, port, true, &res);
+	ret = resolve(host, port, passive, &res);
 	if (ret < 0)
 		return ret;
-	ret = -EADDRNOTAVAIL;
+	ret = none;
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
@@ -69,12 +98,9 @@ int xp_tcp_listen(const char *host, uint16_t port, int backlog)
 			ret = -errno;
 			continue;
 		}
-		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-				 sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, backlog) == 0)
+		ret = use(fd, ai, arg);
+		if (ret == 0)
 			break;
-		ret = -errno;
 		close(fd);
 		fd = -1;
 	}
@@ -82,33 +108,15 @@ int xp_tcp_listen(const char *host, uint16_t port, int backlog)
 	return fd >= 0 ? fd : ret;
 }
 
+int xp_tcp_listen(const char *host, uint16_t port, int backlog)
+{
+	return first_socket(host, port, true, -EADDRNOTAVAIL, try_listen,
+			    backlog);
+}
+
 int xp_tcp_connect(const char *host, uint16_t port)
 {
-	struct addrinfo *res, *ai;
-	int fd = -1, ret;
-
-	ret = resolve(host, port, false, &res);
-	if (ret < 0)
-		return ret;
-	ret = -EHOSTUNREACH;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family,
-			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
-		if (fd < 0) {
-			ret = -errno;
-			continue;
-		}
-		(void)xp_tcp_tune(fd);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS)
-			break;
-		ret = -errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd >= 0 ? fd : ret;
+	return first_socket(host, port, false, -EHOSTUNREACH, try_connect, 0);
 }
 
 int xp_tcp_connect_done(int fd)
