@@ -26,14 +26,12 @@
 #include <time.h>
 
 #include "lib/config.h"
+#include "tools/cli.h"
 #include "lib/engine.h"
 #include "lib/util/log.h"
 #include "lib/place.h"
 #include "xport/auth.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
 #define BENCH_CONNECT_MS 5000
 #define BENCH_DEFAULT_SIZE (1ull << 30)
 #define BENCH_MAX_BS (64u << 20)
@@ -590,17 +588,13 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	sb_log_set_level(verbose ? SB_LOG_INFO : SB_LOG_ERR);
-	cl = calloc(1, sizeof(*cl));
-	b = calloc(1, sizeof(*b));
-	if (!cl || !b) {
-		fprintf(stderr, "spanblk-bench: out of memory\n");
+	rc = sbt_cluster_load("spanblk-bench", path, verbose, &cl, &secret);
+	if (rc)
 		goto out_free;
-	}
-	ret = sb_engine_load_config(path, cl, &secret, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "spanblk-bench: %s\n", err);
-		rc = EXIT_USAGE;
+	rc = EXIT_FAIL;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		fprintf(stderr, "spanblk-bench: out of memory\n");
 		goto out_free;
 	}
 	b->e = sb_engine_new(cl, &secret, err, sizeof(err));

@@ -23,15 +23,13 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "tools/cli.h"
 #include "lib/engine.h"
 #include "lib/util/log.h"
 #include "lib/place.h"
 #include "xport/auth.h"
 #include "xport/proto.h"
 
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
 #define CTL_CONNECT_MS 5000
 #define SIZE_ALIGN 4096u
 
@@ -526,7 +524,7 @@ int main(int argc, char **argv)
 	char err[512];
 	const char *cmd;
 	bool verbose = false;
-	int c, ret, rc, up;
+	int c, rc, up;
 
 	while ((c = getopt_long(argc, argv, "+c:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -572,18 +570,9 @@ int main(int argc, char **argv)
 	}
 
 	/* Connection warnings only with -v; the commands report failures. */
-	sb_log_set_level(verbose ? SB_LOG_INFO : SB_LOG_ERR);
-	cl = calloc(1, sizeof(*cl));
-	if (!cl) {
-		fprintf(stderr, "spanblkctl: out of memory\n");
-		return EXIT_FAIL;
-	}
-	ret = sb_engine_load_config(path, cl, &secret, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "spanblkctl: %s\n", err);
-		rc = EXIT_USAGE;
-		goto out_free_cluster;
-	}
+	rc = sbt_cluster_load("spanblkctl", path, verbose, &cl, &secret);
+	if (rc)
+		return rc;
 	/* Only status looks at payload transport; nothing else moves any. */
 	if (strcmp(cmd, "status"))
 		cl->rdma = SB_RDMA_OFF;
