@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
+#include "lib/util/clock.h"
 #include "lib/util/log.h"
 #include "xport/auth.h"
 #include "xport/rdma.h"
@@ -30,6 +30,11 @@
 #define POOL_MAX_BYTES (64ull << 30)
 #define RESOLVE_TIMEOUT_MS 2000
 #define POLL_BATCH 16
+/* What an rdma_cm rejection or error without a status reports. */
+#define GW_REJECTED (-ECONNREFUSED) /* the node refused our token */
+#define GW_CM_ERROR (-EHOSTUNREACH) /* address, route or connect error */
+#define NODE_REJECTED 0 /* the event's status */
+#define NODE_CM_ERROR (-ECONNABORTED)
 
 /* ---- wire codecs ------------------------------------------------------ */
 
@@ -131,8 +136,8 @@ struct xp_rdma_pool {
 	uint64_t base; /* IOVA of mem[0] */
 	uint32_t lkey, rkey;
 	struct xp_rdma_buf *bufs; /* count descriptors */
-	struct xp_rdma_buf *free; /* free list */
-	struct xp_rdma_wait *wait_head, *wait_tail; /* FIFO of waiters */
+	struct sb_list free; /* free buffers, the last one put back first */
+	struct sb_list waiters; /* FIFO of struct xp_rdma_wait */
 };
 
 struct xp_rdma_pool *xp_rdma_pool_new(const struct xp_verbs_ops *ops,
@@ -155,6 +160,8 @@ struct xp_rdma_pool *xp_rdma_pool_new(const struct xp_verbs_ops *ops,
 	p->ops = ops;
 	p->count = count;
 	p->size = size;
+	sb_list_init(&p->free);
+	sb_list_init(&p->waiters);
 	p->bufs = calloc(count, sizeof(*p->bufs));
 	if (!p->bufs)
 		goto out_free_pool;
@@ -181,15 +188,14 @@ struct xp_rdma_pool *xp_rdma_pool_new(const struct xp_verbs_ops *ops,
 	}
 	p->lkey = ops->mr_lkey(p->mr);
 	p->rkey = ops->mr_rkey(p->mr);
-	for (i = count; i-- > 0;) {
+	for (i = 0; i < count; i++) {
 		struct xp_rdma_buf *b = &p->bufs[i];
 
 		b->data = (uint8_t *)p->mem + (size_t)i * size;
 		b->size = size;
 		b->index = i;
 		b->iova = p->base + (uint64_t)i * size;
-		b->next = p->free;
-		p->free = b;
+		sb_list_add_tail(&p->free, &b->link);
 	}
 	p->nfree = count;
 	return p;
@@ -205,6 +211,17 @@ out_free_pool:
 	return NULL;
 }
 
+/* Take the first waiter off @p's queue. */
+static struct xp_rdma_wait *pool_unqueue(struct xp_rdma_pool *p)
+{
+	struct xp_rdma_wait *w;
+
+	w = container_of(p->waiters.next, struct xp_rdma_wait, link);
+	sb_list_del(&w->link);
+	w->queued = false;
+	return w;
+}
+
 void xp_rdma_pool_free(struct xp_rdma_pool *p)
 {
 	struct xp_rdma_wait *w;
@@ -212,10 +229,8 @@ void xp_rdma_pool_free(struct xp_rdma_pool *p)
 
 	if (!p)
 		return;
-	while ((w = p->wait_head)) {
-		p->wait_head = w->next;
-		w->queued = false;
-		w->next = NULL;
+	while (!sb_list_empty(&p->waiters)) {
+		w = pool_unqueue(p);
 		w->cb(w->arg, NULL);
 	}
 	if (p->nfree != p->count)
@@ -233,64 +248,45 @@ struct xp_rdma_buf *xp_rdma_pool_get(struct xp_rdma_pool *p,
 				     struct xp_rdma_wait *w, xp_rdma_buf_cb cb,
 				     void *arg)
 {
-	struct xp_rdma_buf *b = p->free;
+	struct xp_rdma_buf *b;
 
 	/* Waiters first: a newcomer never overtakes the queue. */
-	if (b && !p->wait_head) {
-		p->free = b->next;
-		b->next = NULL;
+	if (!sb_list_empty(&p->free) && sb_list_empty(&p->waiters)) {
+		b = container_of(p->free.next, struct xp_rdma_buf, link);
+		sb_list_del(&b->link);
 		p->nfree--;
 		return b;
 	}
 	w->cb = cb;
 	w->arg = arg;
-	w->next = NULL;
 	w->queued = true;
-	if (p->wait_tail)
-		p->wait_tail->next = w;
-	else
-		p->wait_head = w;
-	p->wait_tail = w;
+	sb_list_add_tail(&p->waiters, &w->link);
 	return NULL;
 }
 
 void xp_rdma_pool_cancel(struct xp_rdma_pool *p, struct xp_rdma_wait *w)
 {
-	struct xp_rdma_wait **pp, *prev = NULL;
-
+	(void)p;
 	if (!w->queued)
 		return;
-	for (pp = &p->wait_head; *pp; prev = *pp, pp = &(*pp)->next) {
-		if (*pp != w)
-			continue;
-		*pp = w->next;
-		if (p->wait_tail == w)
-			p->wait_tail = prev;
-		break;
-	}
+	sb_list_del(&w->link);
 	w->queued = false;
-	w->next = NULL;
 }
 
 void xp_rdma_pool_put(struct xp_rdma_pool *p, struct xp_rdma_buf *b)
 {
-	struct xp_rdma_wait *w = p->wait_head;
+	struct xp_rdma_wait *w;
 
 	if (b->index >= p->count || &p->bufs[b->index] != b) {
 		sb_err("rdma: buffer %p is not from this pool", (void *)b);
 		return;
 	}
-	if (w) {
-		p->wait_head = w->next;
-		if (!p->wait_head)
-			p->wait_tail = NULL;
-		w->queued = false;
-		w->next = NULL;
+	if (!sb_list_empty(&p->waiters)) {
+		w = pool_unqueue(p);
 		w->cb(w->arg, b);
 		return;
 	}
-	b->next = p->free;
-	p->free = b;
+	sb_list_add_head(&p->free, &b->link);
 	p->nfree++;
 }
 
@@ -367,7 +363,7 @@ struct xp_rdma_conn {
 	const struct xp_verbs_ops *ops;
 	struct xp_rdma_params params;
 	struct xp_rdma_listener *lst; /* node side: the listener, else NULL */
-	struct xp_rdma_conn *lnext; /* listener's list of unreported ones */
+	struct sb_list lnode; /* on the listener's pending list until handed */
 	const void *session; /* node side: the TCP session it belongs to */
 	struct rdma_event_channel *ch; /* gateway only: its own channel */
 	struct rdma_cm_id *id;
@@ -390,8 +386,8 @@ struct xp_rdma_conn {
 	uint32_t max_posted; /* send queue depth we use */
 	uint32_t max_reads; /* RDMA READs in flight (initiator depth) */
 	uint32_t posted, reads_posted, nqueued;
-	struct xp_rdma_op *q_head, *q_tail; /* waiting for a credit, FIFO */
-	struct xp_rdma_op *p_head; /* posted, doubly linked */
+	struct sb_list queue; /* ops waiting for a credit, FIFO */
+	struct sb_list posted_ops; /* ops on the QP, the last posted first */
 	/* gateway, type 2 memory windows (docs/rdma.md) */
 	bool windows; /* in use: the pool MR grants no remote access */
 	struct win *wins; /* pool_count, window i opens onto buffer i */
@@ -413,7 +409,7 @@ struct xp_rdma_listener {
 	struct rdma_event_channel *ch;
 	struct rdma_cm_id *id;
 	uint64_t (*now_ms)(void);
-	struct xp_rdma_conn *pending; /* accepted, not handed to an owner */
+	struct sb_list pending; /* accepted conns not handed to an owner */
 	uint64_t refused;
 	int dead; /* set when the device went away */
 	struct token toks[XP_RDMA_TOKENS_MAX];
@@ -428,18 +424,31 @@ static bool params_ok(const struct xp_rdma_params *p)
 
 static void pending_unlink(struct xp_rdma_conn *c)
 {
-	struct xp_rdma_conn **pp;
-
 	if (!c->lst || c->handed)
 		return;
-	for (pp = &c->lst->pending; *pp; pp = &(*pp)->lnext) {
-		if (*pp == c) {
-			*pp = c->lnext;
-			break;
-		}
-	}
-	c->lnext = NULL;
+	sb_list_del(&c->lnode);
 	c->handed = true;
+}
+
+/* A connection of either side, before its resources: NULL when out of memory. */
+static struct xp_rdma_conn *conn_new(const struct xp_verbs_ops *ops,
+				     const struct xp_rdma_params *p,
+				     enum conn_state state, xp_rdma_state_cb cb,
+				     void *arg)
+{
+	struct xp_rdma_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ops = ops;
+	c->params = *p;
+	c->state = state;
+	c->cb = cb;
+	c->arg = arg;
+	sb_list_init(&c->lnode);
+	sb_list_init(&c->queue);
+	sb_list_init(&c->posted_ops);
+	return c;
 }
 
 /* Tell the owner, at most once per kind; the first call hands it over. */
@@ -462,18 +471,25 @@ static void report(struct xp_rdma_conn *c, int err)
 static void complete_op(struct xp_rdma_op *op, int err)
 {
 	op->posted = false;
-	op->prev = op->next = NULL;
 	op->cb(op->arg, err);
+}
+
+/* Take the first operation off @list (not empty). */
+static struct xp_rdma_op *op_pop(struct sb_list *list)
+{
+	struct xp_rdma_op *op =
+		container_of(list->next, struct xp_rdma_op, link);
+
+	sb_list_del(&op->link);
+	return op;
 }
 
 static void abort_queued(struct xp_rdma_conn *c, int err)
 {
 	struct xp_rdma_op *op;
 
-	while ((op = c->q_head)) {
-		c->q_head = op->next;
-		if (!c->q_head)
-			c->q_tail = NULL;
+	while (!sb_list_empty(&c->queue)) {
+		op = op_pop(&c->queue);
 		c->nqueued--;
 		complete_op(op, err);
 	}
@@ -681,58 +697,75 @@ static void log_exposure(const struct xp_rdma_conn *c)
 		c->params.pool_count, c->params.pool_size);
 }
 
-static void gw_cm_event(struct xp_rdma_conn *c,
-			const struct xp_verbs_cm_event *ev)
+/*
+ * Gateway: the route to the node is known: create the connection's
+ * resources and send the connect request with the token.
+ */
+static void gw_route_resolved(struct xp_rdma_conn *c)
 {
 	const struct xp_verbs_ops *ops = c->ops;
 	uint32_t resp;
+	int err;
+
+	if (ops->id_netdev) {
+		err = ops->id_netdev(c->id);
+		c->ifindex = err > 0 ? err : 0;
+	}
+	err = conn_setup(c, XP_VERBS_ACC_LOCAL_WRITE |
+				    XP_VERBS_ACC_REMOTE_READ |
+				    XP_VERBS_ACC_REMOTE_WRITE);
+	if (err) {
+		conn_fail(c, err);
+		return;
+	}
+	/* The node's RDMA READs are served by our HCA. */
+	resp = c->caps.max_qp_rd_atom > 255 ? 255 : c->caps.max_qp_rd_atom;
+	err = ops->connect(c->id, c->priv, XP_RDMA_PRIV_LEN, (uint8_t)resp, 0);
+	if (err) {
+		conn_fail(c, err);
+		return;
+	}
+	c->state = ST_CONNECTING;
+}
+
+/*
+ * An rdma_cm event of @c, on either side. Address and route resolution
+ * only concern a gateway connection (the node's start at CONNECTING). A
+ * rejection takes @c down with @rejected, or with the event's status when
+ * @rejected is 0; an error event with its status, else with @error.
+ */
+static void conn_cm_event(struct xp_rdma_conn *c,
+			  const struct xp_verbs_cm_event *ev, int rejected,
+			  int error)
+{
 	int err;
 
 	switch (ev->type) {
 	case XP_CM_ADDR_RESOLVED:
 		if (c->state != ST_RESOLVING)
 			return;
-		err = ops->resolve_route(c->id, RESOLVE_TIMEOUT_MS);
+		err = c->ops->resolve_route(c->id, RESOLVE_TIMEOUT_MS);
 		if (err)
 			conn_fail(c, err);
 		return;
 	case XP_CM_ROUTE_RESOLVED:
-		if (c->state != ST_RESOLVING)
-			return;
-		if (ops->id_netdev) {
-			err = ops->id_netdev(c->id);
-			c->ifindex = err > 0 ? err : 0;
-		}
-		err = conn_setup(c, XP_VERBS_ACC_LOCAL_WRITE |
-					    XP_VERBS_ACC_REMOTE_READ |
-					    XP_VERBS_ACC_REMOTE_WRITE);
-		if (err) {
-			conn_fail(c, err);
-			return;
-		}
-		/* The node's RDMA READs are served by our HCA. */
-		resp = c->caps.max_qp_rd_atom > 255 ? 255
-						    : c->caps.max_qp_rd_atom;
-		err = ops->connect(c->id, c->priv, XP_RDMA_PRIV_LEN,
-				   (uint8_t)resp, 0);
-		if (err) {
-			conn_fail(c, err);
-			return;
-		}
-		c->state = ST_CONNECTING;
+		if (c->state == ST_RESOLVING)
+			gw_route_resolved(c);
 		return;
 	case XP_CM_ESTABLISHED:
 		if (c->state != ST_CONNECTING)
 			return;
 		c->state = ST_UP;
-		log_exposure(c);
+		if (!c->lst)
+			log_exposure(c);
 		report(c, 0);
 		return;
 	case XP_CM_REJECTED:
-		conn_fail(c, -ECONNREFUSED);
+		err = rejected ? rejected : ev->status;
+		conn_fail(c, err ? err : error);
 		return;
 	case XP_CM_ERROR:
-		conn_fail(c, ev->status ? ev->status : -EHOSTUNREACH);
+		conn_fail(c, ev->status ? ev->status : error);
 		return;
 	case XP_CM_DISCONNECTED:
 		conn_fail(c, -ECONNRESET);
@@ -760,15 +793,10 @@ struct xp_rdma_conn *xp_rdma_connect(const struct xp_verbs_ops *ops,
 		errno = EINVAL;
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
+	c = conn_new(ops, p, ST_RESOLVING, cb, arg);
 	if (!c)
 		return NULL;
-	c->ops = ops;
-	c->params = *p;
-	c->cb = cb;
-	c->arg = arg;
 	c->handed = true;
-	c->state = ST_RESOLVING;
 	pd.gateway_id = gateway_id;
 	memcpy(pd.token, token, XP_RDMA_TOKEN_LEN);
 	xp_rdma_priv_encode(&pd, c->priv);
@@ -812,8 +840,8 @@ void xp_rdma_conn_free(struct xp_rdma_conn *c)
 	if (c->has_qp)
 		c->ops->destroy_qp(c->id);
 	c->has_qp = false;
-	while ((op = c->p_head)) {
-		c->p_head = op->next;
+	while (!sb_list_empty(&c->posted_ops)) {
+		op = op_pop(&c->posted_ops);
 		c->posted--;
 		complete_op(op, -ECONNABORTED);
 	}
@@ -831,11 +859,7 @@ static int post_op(struct xp_rdma_conn *c, struct xp_rdma_op *op)
 	if (err)
 		return err;
 	op->posted = true;
-	op->prev = NULL;
-	op->next = c->p_head;
-	if (c->p_head)
-		c->p_head->prev = op;
-	c->p_head = op;
+	sb_list_add_head(&c->posted_ops, &op->link);
 	c->posted++;
 	if (op->wr.opcode == XP_VERBS_RDMA_READ)
 		c->reads_posted++;
@@ -859,7 +883,7 @@ static int submit_op(struct xp_rdma_conn *c, struct xp_rdma_op *op)
 {
 	int err;
 
-	if (!c->q_head && has_credit(c, op)) {
+	if (sb_list_empty(&c->queue) && has_credit(c, op)) {
 		err = post_op(c, op);
 		if (err) {
 			conn_fail(c, err);
@@ -867,11 +891,7 @@ static int submit_op(struct xp_rdma_conn *c, struct xp_rdma_op *op)
 		}
 		return 0;
 	}
-	if (c->q_tail)
-		c->q_tail->next = op;
-	else
-		c->q_head = op;
-	c->q_tail = op;
+	sb_list_add_tail(&c->queue, &op->link);
 	c->nqueued++;
 	return 0;
 }
@@ -882,12 +902,12 @@ static void drain(struct xp_rdma_conn *c)
 	struct xp_rdma_op *op;
 	int err;
 
-	while (c->state == ST_UP && (op = c->q_head) && has_credit(c, op)) {
-		c->q_head = op->next;
-		if (!c->q_head)
-			c->q_tail = NULL;
+	while (c->state == ST_UP && !sb_list_empty(&c->queue)) {
+		op = container_of(c->queue.next, struct xp_rdma_op, link);
+		if (!has_credit(c, op))
+			break;
+		sb_list_del(&op->link);
 		c->nqueued--;
-		op->next = NULL;
 		err = post_op(c, op);
 		if (err) {
 			conn_fail(c, err);
@@ -899,21 +919,22 @@ static void drain(struct xp_rdma_conn *c)
 
 static void complete_wc(struct xp_rdma_conn *c, const struct xp_verbs_wc *wc)
 {
-	struct xp_rdma_op *op;
+	struct xp_rdma_op *op = NULL;
+	struct sb_list *it;
 
-	for (op = c->p_head; op; op = op->next)
-		if ((uintptr_t)op == wc->wr_id)
+	sb_list_for_each(it, &c->posted_ops)
+	{
+		if ((uintptr_t)container_of(it, struct xp_rdma_op, link) ==
+		    wc->wr_id) {
+			op = container_of(it, struct xp_rdma_op, link);
 			break;
+		}
+	}
 	if (!op) {
 		sb_err_rl("rdma: completion for an unknown operation");
 		return;
 	}
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		c->p_head = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
+	sb_list_del(&op->link);
 	c->posted--;
 	if (op->wr.opcode == XP_VERBS_RDMA_READ)
 		c->reads_posted--;
@@ -957,7 +978,7 @@ int xp_rdma_conn_service(struct xp_rdma_conn *c)
 
 	if (c->ch) {
 		while ((err = c->ops->get_cm_event(c->ch, &ev)) == 0) {
-			gw_cm_event(c, &ev);
+			conn_cm_event(c, &ev, GW_REJECTED, GW_CM_ERROR);
 			c->ops->ack_cm_event(&ev);
 		}
 		if (err != -EAGAIN)
@@ -1237,14 +1258,6 @@ void xp_rdma_conn_window_stats(const struct xp_rdma_conn *c, uint64_t *binds,
 
 /* ---- node: listener and tokens --------------------------------------- */
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 struct xp_rdma_listener *xp_rdma_listen(const struct xp_verbs_ops *ops,
 					const struct sockaddr *addr,
 					const struct xp_rdma_params *p)
@@ -1261,7 +1274,8 @@ struct xp_rdma_listener *xp_rdma_listen(const struct xp_verbs_ops *ops,
 		return NULL;
 	l->ops = ops;
 	l->params = *p;
-	l->now_ms = mono_ms;
+	l->now_ms = sb_now_ms;
+	sb_list_init(&l->pending);
 	l->ch = ops->create_event_channel();
 	if (!l->ch) {
 		err = errno ? -errno : -ENOMEM;
@@ -1292,8 +1306,9 @@ void xp_rdma_listener_free(struct xp_rdma_listener *l)
 {
 	if (!l)
 		return;
-	while (l->pending)
-		xp_rdma_conn_free(l->pending);
+	while (!sb_list_empty(&l->pending))
+		xp_rdma_conn_free(container_of(l->pending.next,
+					       struct xp_rdma_conn, lnode));
 	l->ops->destroy_id(l->id);
 	l->ops->destroy_event_channel(l->ch);
 	explicit_bzero(l->toks, sizeof(l->toks));
@@ -1308,7 +1323,7 @@ int xp_rdma_listener_fd(const struct xp_rdma_listener *l)
 void xp_rdma_listener_set_clock(struct xp_rdma_listener *l,
 				uint64_t (*now_ms)(void))
 {
-	l->now_ms = now_ms ? now_ms : mono_ms;
+	l->now_ms = now_ms ? now_ms : sb_now_ms;
 }
 
 uint64_t xp_rdma_listener_refused(const struct xp_rdma_listener *l)
@@ -1359,7 +1374,7 @@ int xp_rdma_token_issue(struct xp_rdma_listener *l, const void *session,
 
 int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session)
 {
-	struct xp_rdma_conn *c, *next;
+	struct sb_list *it, *next;
 	unsigned int i;
 	int n = 0;
 
@@ -1369,8 +1384,11 @@ int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session)
 			n++;
 		}
 	}
-	for (c = l->pending; c; c = next) {
-		next = c->lnext;
+	sb_list_for_each_safe(it, next, &l->pending)
+	{
+		struct xp_rdma_conn *c =
+			container_of(it, struct xp_rdma_conn, lnode);
+
 		if (c->session == session)
 			xp_rdma_conn_free(c);
 	}
@@ -1380,8 +1398,11 @@ int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session)
 int xp_rdma_token_confirm(struct xp_rdma_listener *l, const void *session)
 {
 	struct xp_rdma_conn *c;
+	struct sb_list *it;
 
-	for (c = l->pending; c; c = c->lnext) {
+	sb_list_for_each(it, &l->pending)
+	{
+		c = container_of(it, struct xp_rdma_conn, lnode);
 		if (c->session != session || c->state != ST_CONNECTING)
 			continue;
 		/* rdma_accept left the QP ready to send (RTS). */
@@ -1444,19 +1465,14 @@ static struct rdma_cm_id *on_request(struct xp_rdma_listener *l,
 		why = "token of another session";
 		goto out_reject_tk;
 	}
-	c = calloc(1, sizeof(*c));
+	c = conn_new(ops, &l->params, ST_CONNECTING, tk.cb, tk.arg);
 	if (!c) {
 		why = "out of memory";
 		goto out_reject_tk;
 	}
-	c->ops = ops;
-	c->params = l->params;
 	c->lst = l;
 	c->session = tk.session;
-	c->cb = tk.cb;
-	c->arg = tk.arg;
 	c->id = ev->id;
-	c->state = ST_CONNECTING;
 	err = conn_setup(c, XP_VERBS_ACC_LOCAL_WRITE);
 	if (err) {
 		why = "no resources";
@@ -1476,8 +1492,7 @@ static struct rdma_cm_id *on_request(struct xp_rdma_listener *l,
 		why = "accept failed";
 		goto out_clear_context;
 	}
-	c->lnext = l->pending;
-	l->pending = c;
+	sb_list_add_head(&l->pending, &c->lnode);
 	explicit_bzero(&tk, sizeof(tk));
 	return NULL;
 
@@ -1495,31 +1510,6 @@ out_reject:
 	if (err)
 		sb_err_rl("rdma: reject: %s", strerror(-err));
 	return ev->id;
-}
-
-static void node_cm_event(struct xp_rdma_conn *c,
-			  const struct xp_verbs_cm_event *ev)
-{
-	switch (ev->type) {
-	case XP_CM_ESTABLISHED:
-		if (c->state != ST_CONNECTING)
-			return;
-		c->state = ST_UP;
-		report(c, 0);
-		return;
-	case XP_CM_DISCONNECTED:
-		conn_fail(c, -ECONNRESET);
-		return;
-	case XP_CM_ERROR:
-	case XP_CM_REJECTED:
-		conn_fail(c, ev->status ? ev->status : -ECONNABORTED);
-		return;
-	case XP_CM_DEVICE_REMOVAL:
-		conn_fail(c, -ENODEV);
-		return;
-	default:
-		return;
-	}
 }
 
 int xp_rdma_listener_service(struct xp_rdma_listener *l)
@@ -1540,7 +1530,8 @@ int xp_rdma_listener_service(struct xp_rdma_listener *l)
 		} else {
 			c = ops->id_context(ev.id);
 			if (c)
-				node_cm_event(c, &ev);
+				conn_cm_event(c, &ev, NODE_REJECTED,
+					      NODE_CM_ERROR);
 		}
 		ops->ack_cm_event(&ev);
 		/* librdmacm: an id's events must be acked before destroying. */

@@ -41,6 +41,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../lib/util/list.h"
 #include "proto.h"
 #include "verbs.h"
 
@@ -95,7 +96,7 @@ struct xp_rdma_buf {
 	uint32_t size; /* bytes, the pool's buffer size */
 	uint32_t index; /* position in the pool */
 	uint64_t iova; /* address of data[0] in the pool's IOVA window */
-	struct xp_rdma_buf *next; /* free list */
+	struct sb_list link; /* the pool's free list, while free */
 };
 
 /*
@@ -108,7 +109,7 @@ typedef void (*xp_rdma_buf_cb)(void *arg, struct xp_rdma_buf *buf);
 struct xp_rdma_wait {
 	xp_rdma_buf_cb cb;
 	void *arg;
-	struct xp_rdma_wait *next;
+	struct sb_list link; /* the pool's wait queue, while queued */
 	bool queued; /* in the queue now */
 };
 
@@ -384,7 +385,7 @@ typedef void (*xp_rdma_done_cb)(void *arg, int err);
 
 /* A caller-owned operation: lives from xp_rdma_move() until its callback. */
 struct xp_rdma_op {
-	struct xp_rdma_op *prev, *next; /* the connection's lists */
+	struct sb_list link; /* the connection's credit queue or posted list */
 	struct xp_verbs_wr wr; /* what is or will be posted */
 	xp_rdma_done_cb cb;
 	void *arg;
