@@ -8,7 +8,7 @@ pkgs=(
 	# build
 	gcc make clang clang-format pkg-config
 	libssl-dev liburing-dev libisal-dev libinih-dev
-	# RDMA payload (xport/verbs.c, xport/rdma.c) and its tools
+	# RDMA payload (xport/verbs.c, xport/rdma/) and its tools
 	librdmacm-dev libibverbs-dev rdma-core ibverbs-providers
 	libnl-3-dev libnl-route-3-dev perftest
 	# tcmu-runner 1.5.4 (the handler's host) and its libtcmu.so.2

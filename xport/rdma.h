@@ -6,8 +6,7 @@
  *   - the wire codecs of the RDMA_OFFER payload and of the rdma_cm private
  *     data, and the node's check of a request's data descriptor;
  *   - registered buffer pools (fixed count, fixed size, one registration at
- *     a random IOVA base, so no process address ever crosses the wire) and
- *     a small LRU cache for memory registered on demand;
+ *     a random IOVA base, so no process address ever crosses the wire);
  *   - connections: the gateway connects presenting a one-time token; the
  *     node's listener accepts only a token it issued, unspent, unexpired,
  *     for the session and gateway it was issued to;
@@ -42,6 +41,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../lib/util/list.h"
 #include "proto.h"
 #include "verbs.h"
 
@@ -96,7 +96,7 @@ struct xp_rdma_buf {
 	uint32_t size; /* bytes, the pool's buffer size */
 	uint32_t index; /* position in the pool */
 	uint64_t iova; /* address of data[0] in the pool's IOVA window */
-	struct xp_rdma_buf *next; /* free list */
+	struct sb_list link; /* the pool's free list, while free */
 };
 
 /*
@@ -109,7 +109,7 @@ typedef void (*xp_rdma_buf_cb)(void *arg, struct xp_rdma_buf *buf);
 struct xp_rdma_wait {
 	xp_rdma_buf_cb cb;
 	void *arg;
-	struct xp_rdma_wait *next;
+	struct sb_list link; /* the pool's wait queue, while queued */
 	bool queued; /* in the queue now */
 };
 
@@ -163,55 +163,6 @@ uint32_t xp_rdma_pool_nfree(const struct xp_rdma_pool *p);
 uint64_t xp_rdma_pool_base(const struct xp_rdma_pool *p);
 uint32_t xp_rdma_pool_lkey(const struct xp_rdma_pool *p);
 uint32_t xp_rdma_pool_rkey(const struct xp_rdma_pool *p);
-
-/* ---- registration cache ---------------------------------------------- */
-
-struct xp_rdma_cache;
-
-/* A registration handed out by the cache, valid until _cache_put(). */
-struct xp_rdma_reg {
-	uint32_t lkey;
-	uint32_t rkey;
-	uint64_t iova; /* address of the asked-for @addr in the MR's window */
-	void *entry; /* the cache's */
-};
-
-/*
- * A cache of at most @capacity registrations of whole pages with @access,
- * each at its own random IOVA base. NULL with errno EINVAL or ENOMEM.
- */
-struct xp_rdma_cache *xp_rdma_cache_new(const struct xp_verbs_ops *ops,
-					struct ibv_pd *pd,
-					unsigned int capacity,
-					unsigned int access);
-
-/* Deregister everything; no registration may be held. Accepts NULL. */
-void xp_rdma_cache_free(struct xp_rdma_cache *c);
-
-/*
- * A registration covering [@addr, @addr + @len): a cached one (most
- * recently used first), or a new one of the pages around it, evicting the
- * least recently used unheld entry when full. 0 and @r filled (hold it
- * until xp_rdma_cache_put), -EINVAL (@len 0 or the range wraps), -EBUSY
- * (full and every entry held: copy through a pool instead), or the
- * registration's error.
- */
-int xp_rdma_cache_get(struct xp_rdma_cache *c, void *addr, size_t len,
-		      struct xp_rdma_reg *r);
-
-/* Release a registration from xp_rdma_cache_get(). */
-void xp_rdma_cache_put(struct xp_rdma_cache *c, struct xp_rdma_reg *r);
-
-/*
- * Drop every cached registration overlapping [@addr, @addr + @len): call
- * before that memory is freed or remapped. 0, or -EBUSY when one of them
- * is held (nothing dropped then).
- */
-int xp_rdma_cache_invalidate(struct xp_rdma_cache *c, void *addr, size_t len);
-
-/* Lookups answered from the cache and registrations made. */
-void xp_rdma_cache_stats(const struct xp_rdma_cache *c, uint64_t *hits,
-			 uint64_t *misses);
 
 /* ---- connections ------------------------------------------------------ */
 
@@ -434,7 +385,7 @@ typedef void (*xp_rdma_done_cb)(void *arg, int err);
 
 /* A caller-owned operation: lives from xp_rdma_move() until its callback. */
 struct xp_rdma_op {
-	struct xp_rdma_op *prev, *next; /* the connection's lists */
+	struct sb_list link; /* the connection's credit queue or posted list */
 	struct xp_verbs_wr wr; /* what is or will be posted */
 	xp_rdma_done_cb cb;
 	void *arg;

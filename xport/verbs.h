@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * xp_verbs: the ibv_* and rdma_* calls xport/rdma.c makes, as an ops table,
+ * xp_verbs: the ibv_* and rdma_* calls xport/rdma/ makes, as an ops table,
  * so that unit tests can put fakes in their place. xport/verbs.c holds the
  * real table; it and nothing else includes <infiniband/verbs.h> and
  * <rdma/rdma_cma.h>, so this header names their objects only as opaque
@@ -28,7 +28,7 @@ struct ibv_comp_channel;
 struct rdma_cm_id;
 struct rdma_event_channel;
 
-/* What rdma.c needs to know about a device (from ibv_query_device_ex). */
+/* What xport/rdma/ needs to know about a device (from ibv_query_device_ex). */
 struct xp_verbs_caps {
 	uint32_t max_qp_wr; /* work requests per queue */
 	uint32_t max_cqe; /* entries per completion queue */
@@ -94,7 +94,7 @@ enum xp_verbs_cm_type {
 	XP_CM_DISCONNECTED,
 	XP_CM_ERROR, /* address, route, connect error or unreachable */
 	XP_CM_DEVICE_REMOVAL,
-	XP_CM_OTHER, /* anything rdma.c has no use for */
+	XP_CM_OTHER, /* anything xport/rdma/ has no use for */
 };
 
 /* Largest private data a connect request carries (RC over IB/RoCE). */

@@ -1021,79 +1021,6 @@ static void test_pool_bad_params_and_reg_failure(void **state)
 	assert_int_equal(F.n_mr, 0);
 }
 
-/* ---- registration cache ---------------------------------------------------
- */
-
-static void test_cache(void **state)
-{
-	struct xp_rdma_reg r1, r2, r3, r4;
-	struct xp_rdma_cache *c;
-	uint64_t hits, misses;
-	uint8_t *mem;
-	int err;
-
-	(void)state;
-	err = posix_memalign((void **)&mem, 4096, 16 * 4096);
-	assert_int_equal(err, 0);
-	assert_null(xp_rdma_cache_new(&fake_ops, &F.pd, 0, 0));
-	c = xp_rdma_cache_new(&fake_ops, &F.pd, 2, XP_VERBS_ACC_LOCAL_WRITE);
-	assert_non_null(c);
-	assert_int_equal(xp_rdma_cache_get(c, mem, 0, &r1), -EINVAL);
-	assert_int_equal(xp_rdma_cache_get(c, (void *)(UINTPTR_MAX - 10), 100,
-					   &r1),
-			 -EINVAL);
-
-	/* A miss registers the whole pages around the range. */
-	assert_int_equal(xp_rdma_cache_get(c, mem + 100, 5000, &r1), 0);
-	assert_int_equal(F.regs, 1);
-	assert_ptr_equal(F.mrs[0].addr, mem);
-	assert_int_equal(F.mrs[0].len, 2 * 4096);
-	assert_true(r1.iova == F.mrs[0].iova + 100);
-	assert_true(r1.iova != (uintptr_t)(mem + 100));
-	assert_true(F.mrs[0].iova >= 1ull << 62);
-	assert_int_equal(r1.lkey, F.mrs[0].lkey);
-	/* Inside it: a hit, no new registration. */
-	assert_int_equal(xp_rdma_cache_get(c, mem + 4096, 4096, &r2), 0);
-	assert_int_equal(F.regs, 1);
-	assert_true(r2.iova == F.mrs[0].iova + 4096);
-	xp_rdma_cache_put(c, &r2);
-	/* Elsewhere: a second entry. */
-	assert_int_equal(xp_rdma_cache_get(c, mem + 8 * 4096, 4096, &r3), 0);
-	assert_int_equal(F.regs, 2);
-	/* Full and both held: -EBUSY, nothing registered. */
-	assert_int_equal(xp_rdma_cache_get(c, mem + 12 * 4096, 4096, &r4),
-			 -EBUSY);
-	assert_int_equal(F.n_mr, 2);
-	/* Invalidate refuses while held. */
-	assert_int_equal(xp_rdma_cache_invalidate(c, mem, 4096), -EBUSY);
-	xp_rdma_cache_put(c, &r1);
-	xp_rdma_cache_put(c, &r1); /* not held any more: logged, ignored */
-	xp_rdma_cache_put(c, &r3);
-	/* Touch the first entry, so the second is least recently used. */
-	assert_int_equal(xp_rdma_cache_get(c, mem, 10, &r1), 0);
-	xp_rdma_cache_put(c, &r1);
-	assert_int_equal(xp_rdma_cache_get(c, mem + 12 * 4096, 4096, &r4), 0);
-	assert_int_equal(F.n_mr, 2); /* one evicted */
-	assert_int_equal(xp_rdma_cache_get(c, mem, 10, &r1), 0); /* kept */
-	xp_rdma_cache_put(c, &r1);
-	xp_rdma_cache_put(c, &r4);
-	xp_rdma_cache_stats(c, &hits, &misses);
-	assert_int_equal(hits, 3);
-	assert_int_equal(misses, 3);
-
-	/* A failed registration reaches the caller; nothing cached. */
-	F.fail_reg = -ENOMEM;
-	assert_int_equal(xp_rdma_cache_get(c, mem + 8 * 4096, 4096, &r3),
-			 -ENOMEM);
-	F.fail_reg = 0;
-	assert_int_equal(xp_rdma_cache_invalidate(c, mem, 16 * 4096), 0);
-	assert_int_equal(F.n_mr, 0);
-	assert_int_equal(xp_rdma_cache_invalidate(c, mem, 0), -EINVAL);
-	xp_rdma_cache_free(c);
-	xp_rdma_cache_free(NULL);
-	free(mem);
-}
-
 /* ---- gateway connect ------------------------------------------------------ */
 
 static const struct xp_rdma_params PARAMS = {
@@ -2511,7 +2438,6 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_pool_bad_params_and_reg_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_connect, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_failures, setup,
