@@ -367,72 +367,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- iovec helpers ------------------------------------------------------ */
-
-/* Total bytes of @iov, or UINT64_MAX when it wraps or an entry is bad. */
-static uint64_t iov_total(const struct iovec *iov, int iovcnt)
-{
-	uint64_t total = 0;
-	int i;
-
-	for (i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len && !iov[i].iov_base)
-			return UINT64_MAX;
-		if (total + iov[i].iov_len < total)
-			return UINT64_MAX;
-		total += iov[i].iov_len;
-	}
-	return total;
-}
-
-/* Entries a slice [@off, @off + @len) of @iov needs. */
-static int iov_slice_count(const struct iovec *iov, int iovcnt, uint64_t off,
-			   uint64_t len)
-{
-	int i, n = 0;
-
-	for (i = 0; i < iovcnt && len; i++) {
-		uint64_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= off;
-		off = 0;
-		if (l > len)
-			l = len;
-		len -= l;
-		n++;
-	}
-	return n;
-}
-
-/* Write the slice [@off, @off + @len) of @iov into @out; returns entries. */
-static int iov_slice(const struct iovec *iov, int iovcnt, uint64_t off,
-		     uint64_t len, struct iovec *out)
-{
-	int i, n = 0;
-
-	for (i = 0; i < iovcnt && len; i++) {
-		uint64_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= off;
-		if (l > len)
-			l = len;
-		out[n].iov_base = (char *)iov[i].iov_base + off;
-		out[n].iov_len = (size_t)l;
-		off = 0;
-		len -= l;
-		n++;
-	}
-	return n;
-}
-
 /* ---- node request tracking -------------------------------------------- */
 
 static struct eng_req **hash_slot(struct eng_node *n, uint64_t id)
@@ -621,7 +555,7 @@ static int piece_iov_reserve(struct eng_piece *p, int need)
 static int piece_payload(struct eng_piece *p, const struct sb_io *io,
 			 uint64_t off, uint64_t len)
 {
-	int n = iov_slice_count(io->iov, io->iovcnt, off, len);
+	int n = sb_iov_slice_count(io->iov, io->iovcnt, off, len);
 	int ret;
 
 	if (n <= ENG_MAX_SLICES) {
@@ -629,7 +563,7 @@ static int piece_payload(struct eng_piece *p, const struct sb_io *io,
 		ret = piece_iov_reserve(p, 2 * n);
 		if (ret)
 			return ret;
-		return iov_slice(io->iov, io->iovcnt, off, len, p->iov);
+		return sb_iov_slice(io->iov, io->iovcnt, off, len, p->iov);
 	}
 	if (p->bounce_len < len) {
 		void *b = realloc(p->bounce, (size_t)len);
@@ -713,7 +647,7 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 		if (na < 0)
 			return na;
 		/* B is the second half of A; piece_payload left room */
-		nb = iov_slice(p->iov, na, len, len, p->iov + na);
+		nb = sb_iov_slice(p->iov, na, len, len, p->iov + na);
 		req_fill(&p->reqs[0], XP_OP_CAW, XP_F_DCRC | fua, io->lun_id,
 			 off, len);
 		req_set_payload(&p->reqs[0], p->iov, na, 2 * len,
@@ -1954,13 +1888,13 @@ static int node_place(void *arg, const struct xp_hdr *h, struct iovec *iov)
 	    h->payload_len != r->length || r->piece->op->kind != OP_IO)
 		return 0;
 	p = r->piece;
-	cnt = iov_slice_count(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
-			      r->length);
+	cnt = sb_iov_slice_count(p->op->io->iov, p->op->io->iovcnt,
+				 p->ext.buf_off, r->length);
 	if (cnt < 1 || cnt > XP_PLACE_MAX)
 		return 0;
 	n->placed = r;
-	return iov_slice(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
-			 r->length, iov);
+	return sb_iov_slice(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
+			    r->length, iov);
 }
 
 /* xp_frame_cb of every node connection. */
@@ -2619,7 +2553,7 @@ int sb_engine_submit(struct sb_engine *e, struct sb_io *io)
 	}
 	if (need) {
 		if (!io->iov || io->iovcnt <= 0 ||
-		    iov_total(io->iov, io->iovcnt) < need)
+		    sb_iov_total(io->iov, io->iovcnt) < need)
 			return -EINVAL;
 	}
 	op = op_alloc(e, nslots, rpp);
