@@ -95,6 +95,8 @@
 #include <netinet/in.h>
 
 #include "iovcopy.h"
+#include "util/clock.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "place.h"
 #include "../xport/conn.h"
@@ -115,66 +117,6 @@
 #define ENG_MAX_WAIT_MS 1000 /* longest epoll sleep */
 #define ENG_RDMA_RETRY_MIN_MS 1000 /* asking a node for a new offer */
 #define ENG_RDMA_RETRY_MAX_MS 60000
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
-/* Intrusive doubly linked list. */
-struct eng_list {
-	struct eng_list *prev;
-	struct eng_list *next;
-};
-
-static void list_init(struct eng_list *l)
-{
-	l->prev = l;
-	l->next = l;
-}
-
-static bool list_empty(const struct eng_list *l)
-{
-	return l->next == l;
-}
-
-static void list_add_tail(struct eng_list *l, struct eng_list *item)
-{
-	item->prev = l->prev;
-	item->next = l;
-	l->prev->next = item;
-	l->prev = item;
-}
-
-static void list_del(struct eng_list *item)
-{
-	item->prev->next = item->next;
-	item->next->prev = item->prev;
-	item->prev = item;
-	item->next = item;
-}
-
-/* Move every item of @from to the front of @to, in order; @from empties. */
-static void list_splice_front(struct eng_list *from, struct eng_list *to)
-{
-	if (list_empty(from))
-		return;
-	from->prev->next = to->next;
-	to->next->prev = from->prev;
-	to->next = from->next;
-	from->next->prev = to;
-	list_init(from);
-}
-
-/* Move every item of @from to the end of @to; @from empties. */
-static void list_splice_tail(struct eng_list *from, struct eng_list *to)
-{
-	if (list_empty(from))
-		return;
-	from->next->prev = to->prev;
-	to->prev->next = from->next;
-	from->prev->next = to;
-	to->prev = from->prev;
-	list_init(from);
-}
 
 enum eng_node_state {
 	NODE_DOWN,
@@ -217,7 +159,7 @@ struct eng_piece;
 struct eng_node;
 
 struct eng_req {
-	struct eng_list link; /* node's waitq or inflight list */
+	struct sb_list link; /* node's waitq or inflight list */
 	struct eng_req *hnext; /* node's req_id hash chain */
 	struct eng_piece *piece;
 	struct eng_node *node; /* where it is queued or was last sent */
@@ -261,7 +203,7 @@ struct eng_piece {
 };
 
 struct eng_op {
-	struct eng_list link; /* engine's subq */
+	struct sb_list link; /* engine's subq */
 	struct sb_engine *e;
 	enum eng_op_kind kind;
 	enum sb_io_op op; /* OP_IO */
@@ -296,8 +238,8 @@ struct eng_node {
 	uint8_t nonce_c[XP_NONCE_LEN];
 	uint8_t hello_buf[XP_HELLO_LEN];
 	uint8_t auth_buf[XP_PROOF_LEN];
-	struct eng_list waitq;
-	struct eng_list inflight; /* in send order, so in deadline order */
+	struct sb_list waitq;
+	struct sb_list inflight; /* in send order, so in deadline order */
 	unsigned int ninflight;
 	uint64_t next_id;
 	struct eng_req *hash[ENG_HASH_BUCKETS];
@@ -342,7 +284,7 @@ struct sb_engine {
 
 	pthread_mutex_t lock; /* protects the fields below and pub_* */
 	pthread_cond_t cond; /* node state changes, CTL completions */
-	struct eng_list subq;
+	struct sb_list subq;
 	bool kick_pending; /* the eventfd was written since the last drain */
 	bool stopping;
 	unsigned int ntried;
@@ -357,14 +299,6 @@ struct sb_engine {
 static void stat_inc(uint64_t *ctr)
 {
 	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- node request tracking -------------------------------------------- */
@@ -409,7 +343,7 @@ static void inflight_del(struct eng_req *r)
 			xp_conn_unplace(n->conn);
 	}
 	hash_del(n, r);
-	list_del(&r->link);
+	sb_list_del(&r->link);
 	n->ninflight--;
 }
 
@@ -443,8 +377,9 @@ static void req_enqueue(struct eng_req *r, unsigned int idx)
 	r->node = n;
 	r->state = REQ_WAITING;
 	r->err = 0;
-	r->deadline = n->state == NODE_UP ? 0 : now_ms() + e->cl.io_timeout_ms;
-	list_add_tail(&n->waitq, &r->link);
+	r->deadline = n->state == NODE_UP ? 0
+					  : sb_now_ms() + e->cl.io_timeout_ms;
+	sb_list_add_tail(&n->waitq, &r->link);
 }
 
 static void op_set_err(struct eng_op *op, int err)
@@ -601,7 +536,7 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 	for (i = 0; i < op->rpp; i++) {
 		memset(&p->reqs[i], 0, sizeof(p->reqs[i]));
 		p->reqs[i].piece = p;
-		list_init(&p->reqs[i].link);
+		sb_list_init(&p->reqs[i].link);
 	}
 	p->tried = 0;
 
@@ -768,7 +703,7 @@ static void op_start(struct eng_op *op)
 		struct eng_req *r = &p->reqs[i];
 
 		r->piece = p;
-		list_init(&r->link);
+		sb_list_init(&r->link);
 		if (r->opcode)
 			req_enqueue(r, i);
 	}
@@ -923,7 +858,7 @@ static void rdma_retry_later(struct eng_node *n)
 					    : ENG_RDMA_RETRY_MIN_MS;
 	if (n->rd_backoff_ms > ENG_RDMA_RETRY_MAX_MS)
 		n->rd_backoff_ms = ENG_RDMA_RETRY_MAX_MS;
-	n->rd_retry_at = now_ms() + n->rd_backoff_ms;
+	n->rd_retry_at = sb_now_ms() + n->rd_backoff_ms;
 }
 
 /* Poll the fds @n's RDMA connection has now (the CQ's comes later). */
@@ -966,9 +901,10 @@ static void rdma_free(struct eng_node *n)
 /* Take back the buffers of @n's requests in flight (before rdma_free). */
 static void rdma_release_inflight(struct eng_node *n)
 {
-	struct eng_list *it;
+	struct sb_list *it;
 
-	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+	sb_list_for_each(it, &n->inflight)
+	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		if (!r->rbuf)
@@ -1051,7 +987,7 @@ static void rdma_link_up(struct eng_node *n)
 		node_name(n, name, sizeof(name)),
 		xp_link_name(n->e->links, n->rd_ifindex, ifn, sizeof(ifn)));
 	if (n->rd_state == RD_NONE)
-		n->rd_retry_at = now_ms();
+		n->rd_retry_at = sb_now_ms();
 	/* RD_DOWN: rdma_timers offers once the old connection is freed. */
 }
 
@@ -1173,9 +1109,10 @@ static bool link_guess(struct eng_node *n, const struct sockaddr *dst)
  */
 static void rdma_abandon_binds(struct eng_node *n)
 {
-	struct eng_list *it;
+	struct sb_list *it;
 
-	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+	sb_list_for_each(it, &n->inflight)
+	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		if (r->rbuf && r->rd_win == RW_BINDING) {
@@ -1433,9 +1370,10 @@ static void req_hdr(const struct eng_req *r, struct xp_hdr *h)
 static void rdma_granted(void *arg, struct xp_rdma_buf *b, int err)
 {
 	struct eng_node *n = arg;
-	struct eng_list *it;
+	struct sb_list *it;
 
-	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+	sb_list_for_each(it, &n->inflight)
+	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		if (r->rbuf != b || r->rd_win != RW_BINDING)
@@ -1451,7 +1389,7 @@ static void req_unsend(struct eng_node *n, struct eng_req *r)
 {
 	inflight_del(r);
 	r->state = REQ_WAITING;
-	list_add_tail(n->waitq.next, &r->link);
+	sb_list_add_head(&n->waitq, &r->link);
 }
 
 /*
@@ -1460,7 +1398,7 @@ static void req_unsend(struct eng_node *n, struct eng_req *r)
  */
 static void rdma_send_granted(struct eng_node *n)
 {
-	struct eng_list *it;
+	struct sb_list *it;
 	struct xp_hdr h;
 	int ret;
 
@@ -1468,7 +1406,8 @@ static void rdma_send_granted(struct eng_node *n)
 		return;
 	n->rd_granted = false;
 again:
-	for (it = n->inflight.next; it != &n->inflight; it = it->next) {
+	sb_list_for_each(it, &n->inflight)
+	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		/* Bound, but the connection went down since: inline too. */
@@ -1495,7 +1434,7 @@ again:
 		/* the connection failed: resend after reconnecting */
 		inflight_del(r);
 		r->state = REQ_WAITING;
-		list_add_tail(&n->waitq, &r->link);
+		sb_list_add_tail(&n->waitq, &r->link);
 		node_fail(n, ret);
 		return;
 	}
@@ -1527,9 +1466,9 @@ static void rdma_grant(struct eng_node *n, struct eng_req *r)
 static void node_fail(struct eng_node *n, int err)
 {
 	struct sb_engine *e = n->e;
-	struct eng_list moved, waiting;
+	struct sb_list moved, waiting;
 	struct xp_conn *c = n->conn;
-	uint64_t now = now_ms();
+	uint64_t now = sb_now_ms();
 	char name[SB_HOST_MAX + 32];
 
 	if (n->state == NODE_DOWN)
@@ -1569,10 +1508,10 @@ static void node_fail(struct eng_node *n, int err)
 	 */
 	/* The QP is freed below, before anything is sent again. */
 	rdma_release_inflight(n);
-	list_init(&moved);
-	list_init(&waiting);
-	list_splice_tail(&n->waitq, &waiting);
-	while (!list_empty(&n->inflight)) {
+	sb_list_init(&moved);
+	sb_list_init(&waiting);
+	sb_list_splice_tail(&n->waitq, &waiting);
+	while (!sb_list_empty(&n->inflight)) {
 		struct eng_req *r =
 			container_of(n->inflight.next, struct eng_req, link);
 		struct eng_op *op = r->piece->op;
@@ -1583,14 +1522,14 @@ static void node_fail(struct eng_node *n, int err)
 			req_done(r, -ECONNRESET);
 		} else {
 			r->state = REQ_WAITING;
-			list_add_tail(&moved, &r->link);
+			sb_list_add_tail(&moved, &r->link);
 		}
 	}
-	while (!list_empty(&waiting)) {
+	while (!sb_list_empty(&waiting)) {
 		struct eng_req *r =
 			container_of(waiting.next, struct eng_req, link);
 
-		list_del(&r->link);
+		sb_list_del(&r->link);
 		if (r->piece->op->kind == OP_CTL) {
 			req_done(r, -EHOSTUNREACH);
 		} else if (r->opcode == XP_OP_READ) {
@@ -1598,11 +1537,11 @@ static void node_fail(struct eng_node *n, int err)
 		} else {
 			if (!r->deadline)
 				r->deadline = now + e->cl.io_timeout_ms;
-			list_add_tail(&moved, &r->link);
+			sb_list_add_tail(&moved, &r->link);
 		}
 	}
 	/* requeued first, then whatever the callbacks above queued here */
-	list_splice_front(&moved, &n->waitq);
+	sb_list_splice_front(&moved, &n->waitq);
 	/* frees the payload references: sent callbacks run here */
 	xp_conn_free(c);
 	/* The RDMA connection belongs to the TCP session: it goes too. */
@@ -1647,7 +1586,7 @@ static void node_connect(struct eng_node *n)
 {
 	int fd;
 
-	n->hs_deadline = now_ms() + ENG_HANDSHAKE_MS;
+	n->hs_deadline = sb_now_ms() + ENG_HANDSHAKE_MS;
 	n->state = NODE_CONNECTING;
 	fd = xp_tcp_connect(n->addr->host, n->addr->port);
 	if (fd < 0) {
@@ -1687,7 +1626,7 @@ static void node_connected(struct eng_node *n)
 static void node_became_up(struct eng_node *n)
 {
 	struct sb_engine *e = n->e;
-	struct eng_list *it;
+	struct sb_list *it;
 	char name[SB_HOST_MAX + 32];
 
 	n->state = NODE_UP;
@@ -1700,8 +1639,8 @@ static void node_became_up(struct eng_node *n)
 	n->ever_up = true;
 	rdma_begin(n);
 	/* queued requests now wait only for a slot, which never expires */
-	for (it = n->waitq.next; it != &n->waitq; it = it->next)
-		container_of(it, struct eng_req, link)->deadline = 0;
+	sb_list_for_each(it, &n->waitq) container_of(it, struct eng_req, link)
+		->deadline = 0;
 	node_publish(n, true);
 }
 
@@ -1812,7 +1751,7 @@ static int req_on_rdma_answer(struct eng_req *r, const struct xp_hdr *h,
 		r->inline_only = true;
 		r->state = REQ_WAITING;
 		r->deadline = 0;
-		list_add_tail(n->waitq.next, &r->link);
+		sb_list_add_head(&n->waitq, &r->link);
 		return 0;
 	}
 	req_done(r, err);
@@ -1955,7 +1894,7 @@ static void pump_node(struct eng_node *n)
 	struct sb_engine *e = n->e;
 
 	if (n->state != NODE_UP) {
-		struct eng_list *it, *next;
+		struct sb_list *it, *next;
 
 		for (it = n->waitq.next; it != &n->waitq; it = next) {
 			struct eng_req *r =
@@ -1964,7 +1903,7 @@ static void pump_node(struct eng_node *n)
 			next = it->next;
 			if (r->piece->op->kind != OP_CTL)
 				continue;
-			list_del(&r->link);
+			sb_list_del(&r->link);
 			req_done(r, -EHOSTUNREACH);
 			/* completions may have queued more behind @next */
 			next = n->waitq.next;
@@ -1973,7 +1912,7 @@ static void pump_node(struct eng_node *n)
 	}
 	/* binds finished (or aborted) outside rdma_event */
 	rdma_send_granted(n);
-	while (n->state == NODE_UP && !list_empty(&n->waitq) &&
+	while (n->state == NODE_UP && !sb_list_empty(&n->waitq) &&
 	       n->ninflight < e->cl.queue_depth) {
 		struct eng_req *r =
 			container_of(n->waitq.next, struct eng_req, link);
@@ -1993,7 +1932,7 @@ static void pump_node(struct eng_node *n)
 			if (!b)
 				break;
 		}
-		list_del(&r->link);
+		sb_list_del(&r->link);
 		r->req_id = n->next_id++;
 		req_hdr(r, &h);
 		if (b) {
@@ -2006,10 +1945,10 @@ static void pump_node(struct eng_node *n)
 					   __ATOMIC_RELAXED);
 		}
 		r->state = REQ_INFLIGHT;
-		r->deadline = now_ms() + e->cl.io_timeout_ms;
+		r->deadline = sb_now_ms() + e->cl.io_timeout_ms;
 		r->hnext = *hash_slot(n, r->req_id);
 		*hash_slot(n, r->req_id) = r;
-		list_add_tail(&n->inflight, &r->link);
+		sb_list_add_tail(&n->inflight, &r->link);
 		n->ninflight++;
 		if (n->ninflight > e->stats.max_inflight)
 			__atomic_store_n(&e->stats.max_inflight, n->ninflight,
@@ -2044,28 +1983,28 @@ static void pump_node(struct eng_node *n)
 			}
 			/* the connection failed: resend after reconnecting */
 			r->state = REQ_WAITING;
-			list_add_tail(&n->waitq, &r->link);
+			sb_list_add_tail(&n->waitq, &r->link);
 			node_fail(n, ret);
 			return;
 		}
 	}
-	if (n->state == NODE_UP && !list_empty(&n->waitq))
+	if (n->state == NODE_UP && !sb_list_empty(&n->waitq))
 		stat_inc(&e->stats.throttled);
 }
 
 /* Expire requests and handshakes; connect due nodes. Returns ms to sleep. */
 static int run_timers(struct sb_engine *e)
 {
-	uint64_t now = now_ms();
+	uint64_t now = sb_now_ms();
 	uint64_t next = now + ENG_MAX_WAIT_MS;
 	unsigned int i;
 
 	for (i = 0; i < e->cl.nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
-		struct eng_list *it, *nx;
+		struct sb_list *it, *nx;
 
 		/* in flight: ordered by deadline */
-		while (!list_empty(&n->inflight)) {
+		while (!sb_list_empty(&n->inflight)) {
 			struct eng_req *r = container_of(n->inflight.next,
 							 struct eng_req, link);
 			bool stuck;
@@ -2103,11 +2042,11 @@ static int run_timers(struct sb_engine *e)
 			}
 		}
 		if (n->state != NODE_UP) {
-			for (it = n->waitq.next; it != &n->waitq; it = nx) {
+			sb_list_for_each_safe(it, nx, &n->waitq)
+			{
 				struct eng_req *r =
 					container_of(it, struct eng_req, link);
 
-				nx = it->next;
 				if (!r->deadline)
 					continue;
 				if (r->deadline > now) {
@@ -2116,7 +2055,7 @@ static int run_timers(struct sb_engine *e)
 					continue;
 				}
 				stat_inc(&e->stats.timeouts);
-				list_del(&r->link);
+				sb_list_del(&r->link);
 				req_done(r, -EHOSTUNREACH);
 			}
 		}
@@ -2136,7 +2075,7 @@ static int run_timers(struct sb_engine *e)
 			next = n->retry_at;
 		rdma_timers(n, now, &next);
 	}
-	now = now_ms();
+	now = sb_now_ms();
 	return next > now ? (int)(next - now) : 0;
 }
 
@@ -2162,23 +2101,23 @@ static void node_event(struct eng_node *n, uint32_t events)
 
 static void drain_submissions(struct sb_engine *e)
 {
-	struct eng_list batch;
+	struct sb_list batch;
 	uint64_t v;
 
 	if (read(e->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		sb_err_rl("eventfd read: %s", strerror(errno));
-	list_init(&batch);
+	sb_list_init(&batch);
 	pthread_mutex_lock(&e->lock);
-	list_splice_tail(&e->subq, &batch);
+	sb_list_splice_tail(&e->subq, &batch);
 	e->kick_pending = false;
 	if (e->stopping)
 		e->stop_seen = true;
 	pthread_mutex_unlock(&e->lock);
-	while (!list_empty(&batch)) {
+	while (!sb_list_empty(&batch)) {
 		struct eng_op *op =
 			container_of(batch.next, struct eng_op, link);
 
-		list_del(&op->link);
+		sb_list_del(&op->link);
 		op_start(op);
 	}
 }
@@ -2195,18 +2134,18 @@ static void engine_shutdown(struct sb_engine *e)
 		/* freed below, before anything could reuse a buffer */
 		if (n->rdma)
 			rdma_release_inflight(n);
-		while (!list_empty(&n->inflight)) {
+		while (!sb_list_empty(&n->inflight)) {
 			struct eng_req *r = container_of(n->inflight.next,
 							 struct eng_req, link);
 
 			inflight_del(r);
 			req_done(r, -ESHUTDOWN);
 		}
-		while (!list_empty(&n->waitq)) {
+		while (!sb_list_empty(&n->waitq)) {
 			struct eng_req *r = container_of(n->waitq.next,
 							 struct eng_req, link);
 
-			list_del(&r->link);
+			sb_list_del(&r->link);
 			req_done(r, -ESHUTDOWN);
 		}
 	}
@@ -2369,7 +2308,7 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 			sb_warn("rdma = on, but this host has no RDMA device: "
 				"payload inline on TCP");
 	}
-	list_init(&e->subq);
+	sb_list_init(&e->subq);
 	for (i = 0; i < cl->nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
 
@@ -2381,8 +2320,8 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 		n->retry_at = 0; /* connect at once */
 		n->next_id = 1;
 		n->rd_cm_fd = n->rd_cq_fd = -1;
-		list_init(&n->waitq);
-		list_init(&n->inflight);
+		sb_list_init(&n->waitq);
+		sb_list_init(&n->inflight);
 	}
 	ret = pthread_mutex_init(&e->lock, NULL);
 	if (ret) {
@@ -2466,7 +2405,7 @@ static int engine_queue(struct sb_engine *e, struct eng_op *op)
 		pthread_mutex_unlock(&e->lock);
 		return -ESHUTDOWN;
 	}
-	list_add_tail(&e->subq, &op->link);
+	sb_list_add_tail(&e->subq, &op->link);
 	/* one wakeup per batch: the loop drains the whole queue */
 	kick = !e->kick_pending;
 	e->kick_pending = true;
@@ -2497,7 +2436,7 @@ static struct eng_op *op_alloc(struct sb_engine *e, unsigned int nslots,
 		op->pieces[i].op = op;
 		op->pieces[i].reqs = reqs + (size_t)i * rpp;
 	}
-	list_init(&op->link);
+	sb_list_init(&op->link);
 	return op;
 }
 
