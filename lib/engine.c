@@ -222,49 +222,67 @@ struct eng_op {
 	uint32_t ctl_paylen;
 };
 
-struct eng_node {
-	struct sb_engine *e;
-	unsigned int idx;
-	const struct sb_node_addr *addr;
+/* The TCP session to one node: connection, handshake, reconnect timing. */
+struct eng_session {
 	enum eng_node_state state;
-	int fd; /* connecting socket, or the conn's */
-	struct xp_conn *conn;
+	int fd; /* connecting socket, or the conn's; -1: none */
+	struct xp_conn *conn; /* from HELLO_SENT on */
 	uint32_t ev_mask; /* registered epoll events, 0: not registered */
 	uint64_t hs_deadline; /* handshake must finish by then */
 	uint64_t retry_at; /* DOWN: next connect attempt */
 	unsigned int backoff_ms;
 	bool ever_up;
 	bool logged_down; /* the current outage has been logged */
-	uint8_t nonce_c[XP_NONCE_LEN];
-	uint8_t hello_buf[XP_HELLO_LEN];
-	uint8_t auth_buf[XP_PROOF_LEN];
-	struct sb_list waitq;
+	uint8_t nonce_c[XP_NONCE_LEN]; /* our HELLO nonce */
+	uint8_t hello_buf[XP_HELLO_LEN]; /* HELLO payload while it is sent */
+	uint8_t auth_buf[XP_PROOF_LEN]; /* AUTH payload while it is sent */
+};
+
+/* The requests of one node: waiting, in flight, and their tracking. */
+struct eng_queue {
+	struct sb_list waitq; /* eng_req.link, WAITING, in send order */
 	struct sb_list inflight; /* in send order, so in deadline order */
 	unsigned int ninflight;
-	uint64_t next_id;
-	struct eng_req *hash[ENG_HASH_BUCKETS];
+	uint64_t next_id; /* req_id of the next frame we send */
+	struct eng_req *hash[ENG_HASH_BUCKETS]; /* in flight, by req_id */
 	struct eng_req *placed; /* its answer is arriving in its iovec */
-	/* RDMA payload (loop thread) */
+};
+
+/* The RDMA payload path to one node (see RDMA states above). */
+struct eng_rdma {
 	bool node_rdma; /* the node's HELLO carried XP_FEAT_RDMA */
-	enum eng_rdma_state rd_state;
-	struct xp_rdma_conn *rdma; /* RD_CONNECTING..RD_DOWN */
+	enum eng_rdma_state state;
+	struct xp_rdma_conn *conn; /* RD_CONNECTING..RD_DOWN */
 	uint64_t offer_id; /* req_id of the RDMA_OFFER in flight */
-	int rd_tag; /* epoll tag of the RDMA fds (its address is the tag) */
-	int rd_cm_fd, rd_cq_fd; /* registered in epoll, -1: not */
-	unsigned int rd_held; /* pool buffers held by requests in flight */
-	bool rd_granted; /* a window bind finished: see rdma_send_granted */
-	uint64_t rd_retry_at; /* RD_NONE: ask for an offer then (0: never) */
-	unsigned int rd_backoff_ms;
-	int rd_ifindex; /* the link under its last RDMA connection, or 0 */
-	bool rd_link_down; /* that link is down: no offers until it is up */
-	bool rd_offer_now; /* it came back: offer once the old one is freed */
-	bool rd_eproto_logged; /* an EPROTO answer was logged this connection */
-	char rd_why[96]; /* why payload is inline, for status */
-	/* published to other threads under e->lock */
-	bool pub_up;
-	bool pub_tried;
-	enum sb_payload pub_payload;
-	char pub_why[96];
+	int tag; /* epoll tag of the RDMA fds (its address is the tag) */
+	int cm_fd, cq_fd; /* registered in epoll, -1: not */
+	unsigned int held; /* pool buffers held by requests in flight */
+	bool granted; /* a window bind finished: see rdma_send_granted */
+	uint64_t retry_at; /* RD_NONE: ask for an offer then (0: never) */
+	unsigned int backoff_ms;
+	int ifindex; /* the link under its last RDMA connection, or 0 */
+	bool link_down; /* that link is down: no offers until it is up */
+	bool offer_now; /* it came back: offer once the old one is freed */
+	bool eproto_logged; /* an EPROTO answer was logged this connection */
+	char why[96]; /* why payload is inline, for status */
+};
+
+/* What other threads may read of a node, under e->lock. */
+struct eng_pub {
+	bool up; /* connected and authenticated */
+	bool tried; /* the first connection attempt has ended */
+	enum sb_payload payload;
+	char why[96]; /* copy of eng_rdma.why */
+};
+
+struct eng_node {
+	struct sb_engine *e;
+	unsigned int idx;
+	const struct sb_node_addr *addr;
+	struct eng_session sess; /* loop thread */
+	struct eng_queue q; /* loop thread */
+	struct eng_rdma rd; /* loop thread */
+	struct eng_pub pub; /* e->lock */
 };
 
 struct sb_engine {
@@ -305,7 +323,7 @@ static void stat_inc(uint64_t *ctr)
 
 static struct eng_req **hash_slot(struct eng_node *n, uint64_t id)
 {
-	return &n->hash[id & (ENG_HASH_BUCKETS - 1)];
+	return &n->q.hash[id & (ENG_HASH_BUCKETS - 1)];
 }
 
 static void hash_del(struct eng_node *n, struct eng_req *r)
@@ -336,15 +354,15 @@ static void inflight_del(struct eng_req *r)
 {
 	struct eng_node *n = r->node;
 
-	if (n->placed == r) {
+	if (n->q.placed == r) {
 		/* its answer is half received into the caller's memory */
-		n->placed = NULL;
-		if (n->conn)
-			xp_conn_unplace(n->conn);
+		n->q.placed = NULL;
+		if (n->sess.conn)
+			xp_conn_unplace(n->sess.conn);
 	}
 	hash_del(n, r);
 	sb_list_del(&r->link);
-	n->ninflight--;
+	n->q.ninflight--;
 }
 
 static const char *node_name(const struct eng_node *n, char *buf, size_t len)
@@ -377,9 +395,10 @@ static void req_enqueue(struct eng_req *r, unsigned int idx)
 	r->node = n;
 	r->state = REQ_WAITING;
 	r->err = 0;
-	r->deadline = n->state == NODE_UP ? 0
-					  : sb_now_ms() + e->cl.io_timeout_ms;
-	sb_list_add_tail(&n->waitq, &r->link);
+	r->deadline = n->sess.state == NODE_UP
+			      ? 0
+			      : sb_now_ms() + e->cl.io_timeout_ms;
+	sb_list_add_tail(&n->q.waitq, &r->link);
 }
 
 static void op_set_err(struct eng_op *op, int err)
@@ -424,7 +443,7 @@ static bool read_dispatch(struct eng_piece *p)
 	for (i = 0; i < p->nrep; i++) {
 		if (p->tried & (1ull << i))
 			continue;
-		if (e->nodes[p->rep[i]].state == NODE_UP) {
+		if (e->nodes[p->rep[i]].sess.state == NODE_UP) {
 			pick = i;
 			break;
 		}
@@ -779,9 +798,9 @@ static void node_publish(struct eng_node *n, bool up)
 	struct sb_engine *e = n->e;
 
 	pthread_mutex_lock(&e->lock);
-	n->pub_up = up;
-	if (!n->pub_tried) {
-		n->pub_tried = true;
+	n->pub.up = up;
+	if (!n->pub.tried) {
+		n->pub.tried = true;
 		e->ntried++;
 	}
 	pthread_cond_broadcast(&e->cond);
@@ -796,25 +815,26 @@ static void node_update_events(struct eng_node *n)
 	uint32_t want = 0;
 	int op;
 
-	if (n->state == NODE_CONNECTING)
+	if (n->sess.state == NODE_CONNECTING)
 		want = EPOLLOUT;
-	else if (n->conn)
-		want = EPOLLIN | (xp_conn_want_write(n->conn) ? EPOLLOUT : 0);
-	if (want == n->ev_mask)
+	else if (n->sess.conn)
+		want = EPOLLIN |
+		       (xp_conn_want_write(n->sess.conn) ? EPOLLOUT : 0);
+	if (want == n->sess.ev_mask)
 		return;
 	ev.events = want;
 	if (!want)
 		op = EPOLL_CTL_DEL;
-	else if (!n->ev_mask)
+	else if (!n->sess.ev_mask)
 		op = EPOLL_CTL_ADD;
 	else
 		op = EPOLL_CTL_MOD;
-	if (epoll_ctl(e->epfd, op, n->fd, &ev) < 0) {
+	if (epoll_ctl(e->epfd, op, n->sess.fd, &ev) < 0) {
 		sb_err_rl("epoll_ctl on node %u: %s", n->addr->id,
 			  strerror(errno));
 		return;
 	}
-	n->ev_mask = want;
+	n->sess.ev_mask = want;
 }
 
 /* ---- RDMA payload ------------------------------------------------------ */
@@ -824,13 +844,13 @@ static void rdma_publish(struct eng_node *n)
 	struct sb_engine *e = n->e;
 	enum sb_payload p = SB_PAYLOAD_TCP;
 
-	if (n->rd_state == RD_UP)
+	if (n->rd.state == RD_UP)
 		p = SB_PAYLOAD_RDMA;
-	else if (n->rd_state == RD_OFFERED || n->rd_state == RD_CONNECTING)
+	else if (n->rd.state == RD_OFFERED || n->rd.state == RD_CONNECTING)
 		p = SB_PAYLOAD_PENDING;
 	pthread_mutex_lock(&e->lock);
-	n->pub_payload = p;
-	memcpy(n->pub_why, n->rd_why, sizeof(n->pub_why));
+	n->pub.payload = p;
+	memcpy(n->pub.why, n->rd.why, sizeof(n->pub.why));
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 }
@@ -840,8 +860,8 @@ static void rdma_inline(struct eng_node *n, const char *why, bool warn)
 {
 	char name[SB_HOST_MAX + 32];
 
-	if (strncmp(n->rd_why, why, sizeof(n->rd_why) - 1)) {
-		snprintf(n->rd_why, sizeof(n->rd_why), "%s", why);
+	if (strncmp(n->rd.why, why, sizeof(n->rd.why) - 1)) {
+		snprintf(n->rd.why, sizeof(n->rd.why), "%s", why);
 		node_name(n, name, sizeof(name));
 		if (warn)
 			sb_warn("%s: payload inline on TCP: %s", name, why);
@@ -854,29 +874,29 @@ static void rdma_inline(struct eng_node *n, const char *why, bool warn)
 /* Ask @n for an offer again later (doubling back-off). */
 static void rdma_retry_later(struct eng_node *n)
 {
-	n->rd_backoff_ms = n->rd_backoff_ms ? 2 * n->rd_backoff_ms
+	n->rd.backoff_ms = n->rd.backoff_ms ? 2 * n->rd.backoff_ms
 					    : ENG_RDMA_RETRY_MIN_MS;
-	if (n->rd_backoff_ms > ENG_RDMA_RETRY_MAX_MS)
-		n->rd_backoff_ms = ENG_RDMA_RETRY_MAX_MS;
-	n->rd_retry_at = sb_now_ms() + n->rd_backoff_ms;
+	if (n->rd.backoff_ms > ENG_RDMA_RETRY_MAX_MS)
+		n->rd.backoff_ms = ENG_RDMA_RETRY_MAX_MS;
+	n->rd.retry_at = sb_now_ms() + n->rd.backoff_ms;
 }
 
 /* Poll the fds @n's RDMA connection has now (the CQ's comes later). */
 static void rdma_watch(struct eng_node *n)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &n->rd_tag};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &n->rd.tag};
 	int fd;
 
-	if (!n->rdma)
+	if (!n->rd.conn)
 		return;
-	fd = xp_rdma_conn_cm_fd(n->rdma);
-	if (n->rd_cm_fd < 0 && fd >= 0 &&
+	fd = xp_rdma_conn_cm_fd(n->rd.conn);
+	if (n->rd.cm_fd < 0 && fd >= 0 &&
 	    epoll_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
-		n->rd_cm_fd = fd;
-	fd = xp_rdma_conn_cq_fd(n->rdma);
-	if (n->rd_cq_fd < 0 && fd >= 0 &&
+		n->rd.cm_fd = fd;
+	fd = xp_rdma_conn_cq_fd(n->rd.conn);
+	if (n->rd.cq_fd < 0 && fd >= 0 &&
 	    epoll_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
-		n->rd_cq_fd = fd;
+		n->rd.cq_fd = fd;
 }
 
 /*
@@ -887,15 +907,15 @@ static void rdma_free(struct eng_node *n)
 {
 	struct sb_engine *e = n->e;
 
-	if (n->rd_cm_fd >= 0)
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->rd_cm_fd, NULL);
-	if (n->rd_cq_fd >= 0)
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->rd_cq_fd, NULL);
-	n->rd_cm_fd = n->rd_cq_fd = -1;
-	xp_rdma_conn_free(n->rdma);
-	n->rdma = NULL;
-	n->rd_held = 0;
-	n->rd_state = RD_NONE;
+	if (n->rd.cm_fd >= 0)
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->rd.cm_fd, NULL);
+	if (n->rd.cq_fd >= 0)
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->rd.cq_fd, NULL);
+	n->rd.cm_fd = n->rd.cq_fd = -1;
+	xp_rdma_conn_free(n->rd.conn);
+	n->rd.conn = NULL;
+	n->rd.held = 0;
+	n->rd.state = RD_NONE;
 }
 
 /* Take back the buffers of @n's requests in flight (before rdma_free). */
@@ -903,16 +923,16 @@ static void rdma_release_inflight(struct eng_node *n)
 {
 	struct sb_list *it;
 
-	sb_list_for_each(it, &n->inflight)
+	sb_list_for_each(it, &n->q.inflight)
 	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		if (!r->rbuf)
 			continue;
-		xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma), r->rbuf);
+		xp_rdma_pool_put(xp_rdma_conn_pool(n->rd.conn), r->rbuf);
 		r->rbuf = NULL;
 		r->rd_win = RW_NONE;
-		n->rd_held--;
+		n->rd.held--;
 	}
 }
 
@@ -922,7 +942,7 @@ static void link_why(const struct eng_node *n, char *buf, size_t len)
 	char name[IF_NAMESIZE + 16];
 
 	snprintf(buf, len, "link %s down",
-		 xp_link_name(n->e->links, n->rd_ifindex, name, sizeof(name)));
+		 xp_link_name(n->e->links, n->rd.ifindex, name, sizeof(name)));
 }
 
 /*
@@ -937,11 +957,11 @@ static void rdma_drop_notice(struct eng_node *n)
 {
 	struct xp_hdr h;
 
-	if (n->state != NODE_UP || !n->conn || !n->node_rdma)
+	if (n->sess.state != NODE_UP || !n->sess.conn || !n->rd.node_rdma)
 		return;
-	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->next_id++, 0);
+	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->q.next_id++, 0);
 	/* A failed send shows up as the connection failing. */
-	(void)xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
+	(void)xp_conn_send(n->sess.conn, &h, NULL, 0, NULL, NULL);
 }
 
 /* Payload to @n is inline because its link is down: say so. */
@@ -956,17 +976,18 @@ static void rdma_link_down_why(struct eng_node *n)
 /* The link of @n's RDMA connection went down: inline until it is back. */
 static void rdma_link_down(struct eng_node *n)
 {
-	if (n->rd_link_down)
+	if (n->rd.link_down)
 		return;
-	n->rd_link_down = true;
-	n->rd_offer_now = false;
-	n->rd_retry_at = 0;
-	if (n->rdma && (n->rd_state == RD_CONNECTING || n->rd_state == RD_UP)) {
+	n->rd.link_down = true;
+	n->rd.offer_now = false;
+	n->rd.retry_at = 0;
+	if (n->rd.conn &&
+	    (n->rd.state == RD_CONNECTING || n->rd.state == RD_UP)) {
 		/*
 		 * QP into error first: the node can no longer touch the pool.
 		 * Reports through rdma_state_cb, which says why.
 		 */
-		xp_rdma_conn_shutdown(n->rdma, -ENETDOWN);
+		xp_rdma_conn_shutdown(n->rd.conn, -ENETDOWN);
 		rdma_drop_notice(n);
 		return;
 	}
@@ -978,16 +999,16 @@ static void rdma_link_up(struct eng_node *n)
 {
 	char name[SB_HOST_MAX + 32], ifn[IF_NAMESIZE + 16];
 
-	if (!n->rd_link_down)
+	if (!n->rd.link_down)
 		return;
-	n->rd_link_down = false;
-	n->rd_backoff_ms = 0;
-	n->rd_offer_now = true;
+	n->rd.link_down = false;
+	n->rd.backoff_ms = 0;
+	n->rd.offer_now = true;
 	sb_info("%s: link %s up: asking for RDMA again",
 		node_name(n, name, sizeof(name)),
-		xp_link_name(n->e->links, n->rd_ifindex, ifn, sizeof(ifn)));
-	if (n->rd_state == RD_NONE)
-		n->rd_retry_at = sb_now_ms();
+		xp_link_name(n->e->links, n->rd.ifindex, ifn, sizeof(ifn)));
+	if (n->rd.state == RD_NONE)
+		n->rd.retry_at = sb_now_ms();
 	/* RD_DOWN: rdma_timers offers once the old connection is freed. */
 }
 
@@ -1000,7 +1021,7 @@ static void link_changed(void *arg, int ifindex, bool up)
 	for (i = 0; i < e->cl.nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
 
-		if (n->rd_ifindex != ifindex)
+		if (n->rd.ifindex != ifindex)
 			continue;
 		if (up)
 			rdma_link_up(n);
@@ -1052,10 +1073,10 @@ static void links_event(struct sb_engine *e)
 	for (i = 0; i < e->cl.nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
 
-		if (!n->rd_link_down)
+		if (!n->rd.link_down)
 			continue;
-		n->rd_link_down = false;
-		if (n->rd_state == RD_NONE)
+		n->rd.link_down = false;
+		if (n->rd.state == RD_NONE)
 			rdma_retry_later(n);
 	}
 }
@@ -1069,8 +1090,8 @@ static bool link_track(struct eng_node *n, int ifindex)
 {
 	if (ifindex <= 0 || !links_start(n->e))
 		return false;
-	n->rd_ifindex = ifindex;
-	n->rd_link_down = false;
+	n->rd.ifindex = ifindex;
+	n->rd.link_down = false;
 	if (xp_link_state(n->e->links, ifindex) != 0)
 		return false;
 	rdma_link_down(n);
@@ -1093,10 +1114,10 @@ static bool link_guess(struct eng_node *n, const struct sockaddr *dst)
 	ifindex = xp_link_of_addr(dst);
 	if (ifindex <= 0)
 		return false;
-	n->rd_ifindex = ifindex;
+	n->rd.ifindex = ifindex;
 	if (xp_link_state(n->e->links, ifindex) != 0)
 		return false;
-	n->rd_link_down = false;
+	n->rd.link_down = false;
 	rdma_link_down(n);
 	return true;
 }
@@ -1111,13 +1132,13 @@ static void rdma_abandon_binds(struct eng_node *n)
 {
 	struct sb_list *it;
 
-	sb_list_for_each(it, &n->inflight)
+	sb_list_for_each(it, &n->q.inflight)
 	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		if (r->rbuf && r->rd_win == RW_BINDING) {
 			r->rd_win = RW_FAILED;
-			n->rd_granted = true;
+			n->rd.granted = true;
 		}
 	}
 }
@@ -1131,9 +1152,9 @@ static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 	if (!err) {
 		if (link_track(n, xp_rdma_conn_ifindex(c)))
 			return; /* its link is down already: taken down */
-		n->rd_state = RD_UP;
-		n->rd_backoff_ms = 0;
-		n->rd_why[0] = '\0';
+		n->rd.state = RD_UP;
+		n->rd.backoff_ms = 0;
+		n->rd.why[0] = '\0';
 		sb_info("%s: payload by RDMA, %s",
 			node_name(n, name, sizeof(name)),
 			xp_rdma_conn_windows(c) ? "a memory window per request"
@@ -1143,9 +1164,9 @@ static void rdma_state_cb(void *arg, struct xp_rdma_conn *c, int err)
 		return;
 	}
 	/* Freed from the loop once no request holds one of its buffers. */
-	n->rd_state = RD_DOWN;
+	n->rd.state = RD_DOWN;
 	rdma_abandon_binds(n);
-	if (n->rd_link_down)
+	if (n->rd.link_down)
 		link_why(n, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "RDMA connection: %s",
@@ -1158,14 +1179,14 @@ static void rdma_offer(struct eng_node *n)
 {
 	struct xp_hdr h;
 
-	n->rd_retry_at = 0;
-	n->rd_offer_now = false;
-	n->offer_id = n->next_id++;
-	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->offer_id, 0);
+	n->rd.retry_at = 0;
+	n->rd.offer_now = false;
+	n->rd.offer_id = n->q.next_id++;
+	xp_hdr_init(&h, XP_OP_RDMA_OFFER, n->rd.offer_id, 0);
 	/* A failed send shows up as the connection failing. */
-	if (xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL))
+	if (xp_conn_send(n->sess.conn, &h, NULL, 0, NULL, NULL))
 		return;
-	n->rd_state = RD_OFFERED;
+	n->rd.state = RD_OFFERED;
 	rdma_publish(n);
 }
 
@@ -1174,16 +1195,16 @@ static void rdma_begin(struct eng_node *n)
 {
 	struct sb_engine *e = n->e;
 
-	n->rd_eproto_logged = false;
+	n->rd.eproto_logged = false;
 	if (e->cl.rdma == SB_RDMA_OFF)
 		rdma_inline(n, "rdma = off", false);
 	else if (!e->rdma_ok)
 		rdma_inline(n, "no RDMA device on this host",
 			    e->cl.rdma == SB_RDMA_ON);
-	else if (!n->node_rdma)
+	else if (!n->rd.node_rdma)
 		rdma_inline(n, "the node offers no RDMA",
 			    e->cl.rdma == SB_RDMA_ON);
-	else if (n->rd_link_down)
+	else if (n->rd.link_down)
 		rdma_link_down_why(n);
 	else
 		rdma_offer(n);
@@ -1208,9 +1229,9 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
 					     0, 0, 0, 0, 0xff, 0xff};
 
-	if (n->rd_state != RD_OFFERED || h->req_id != n->offer_id)
+	if (n->rd.state != RD_OFFERED || h->req_id != n->rd.offer_id)
 		return;
-	n->rd_state = RD_NONE;
+	n->rd.state = RD_NONE;
 	if (h->status != XP_ST_OK) {
 		snprintf(why, sizeof(why), "RDMA_OFFER answered %s",
 			 xp_status_name(h->status));
@@ -1222,7 +1243,7 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 		rdma_inline(n, "malformed RDMA_OFFER answer", true);
 		return;
 	}
-	if (n->rd_link_down) {
+	if (n->rd.link_down) {
 		/* Went down while the offer was out; its token just expires. */
 		explicit_bzero(o.token, sizeof(o.token));
 		link_why(n, why, sizeof(why));
@@ -1247,10 +1268,10 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 		return;
 	}
 	errno = 0;
-	n->rdma = xp_rdma_connect(e->vops, &p, (struct sockaddr *)&ss, e->gw_id,
-				  o.token, rdma_state_cb, n);
+	n->rd.conn = xp_rdma_connect(e->vops, &p, (struct sockaddr *)&ss,
+				     e->gw_id, o.token, rdma_state_cb, n);
 	explicit_bzero(o.token, sizeof(o.token));
-	if (!n->rdma) {
+	if (!n->rd.conn) {
 		snprintf(why, sizeof(why),
 			 "cannot start an RDMA connection: %s",
 			 strerror(errno ? errno : EIO));
@@ -1258,7 +1279,7 @@ static void rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 		rdma_retry_later(n);
 		return;
 	}
-	n->rd_state = RD_CONNECTING;
+	n->rd.state = RD_CONNECTING;
 	rdma_watch(n);
 	rdma_publish(n);
 }
@@ -1268,10 +1289,10 @@ static void rdma_send_granted(struct eng_node *n);
 /* The RDMA fds of @n are readable: cm events and completions. */
 static void rdma_event(struct eng_node *n)
 {
-	if (!n->rdma)
+	if (!n->rd.conn)
 		return;
 	/* A failure reports through rdma_state_cb. */
-	(void)xp_rdma_conn_service(n->rdma);
+	(void)xp_rdma_conn_service(n->rd.conn);
 	rdma_watch(n);
 	rdma_send_granted(n);
 }
@@ -1279,26 +1300,26 @@ static void rdma_event(struct eng_node *n)
 /* Timers of @n's RDMA side: free a dead connection, ask again. */
 static void rdma_timers(struct eng_node *n, uint64_t now, uint64_t *next)
 {
-	if (n->rd_state == RD_DOWN && !n->rd_held) {
+	if (n->rd.state == RD_DOWN && !n->rd.held) {
 		rdma_free(n);
-		if (n->rd_offer_now)
-			n->rd_retry_at = now; /* its link came back */
+		if (n->rd.offer_now)
+			n->rd.retry_at = now; /* its link came back */
 		else
 			rdma_retry_later(n);
 	}
-	if (n->state != NODE_UP || n->rd_state != RD_NONE || !n->rd_retry_at ||
-	    n->rd_link_down)
+	if (n->sess.state != NODE_UP || n->rd.state != RD_NONE ||
+	    !n->rd.retry_at || n->rd.link_down)
 		return;
-	if (n->rd_retry_at <= now)
+	if (n->rd.retry_at <= now)
 		rdma_offer(n);
-	else if (n->rd_retry_at < *next)
-		*next = n->rd_retry_at;
+	else if (n->rd.retry_at < *next)
+		*next = n->rd.retry_at;
 }
 
 /* @r goes to @n by RDMA now (if a buffer is free). */
 static bool rdma_wants(const struct eng_node *n, const struct eng_req *r)
 {
-	return n->rd_state == RD_UP && !r->inline_only &&
+	return n->rd.state == RD_UP && !r->inline_only &&
 	       (r->opcode == XP_OP_READ || r->opcode == XP_OP_WRITE) &&
 	       r->piece->op->kind == OP_IO &&
 	       r->length <= n->e->cl.rdma_buffer_size;
@@ -1325,7 +1346,7 @@ static void rdma_take(struct eng_node *n, struct eng_req *r,
 			  false);
 	r->rbuf = b;
 	r->rd_win = RW_NONE;
-	n->rd_held++;
+	n->rd.held++;
 }
 
 /*
@@ -1335,7 +1356,7 @@ static void rdma_take(struct eng_node *n, struct eng_req *r,
 static void rdma_describe(struct eng_node *n, struct eng_req *r,
 			  struct xp_hdr *h)
 {
-	(void)xp_rdma_conn_describe(n->rdma, r->rbuf, 0, r->length, h);
+	(void)xp_rdma_conn_describe(n->rd.conn, r->rbuf, 0, r->length, h);
 	h->payload_len = 0;
 	h->flags &= (uint16_t)~XP_F_DCRC;
 	__atomic_fetch_add(&n->e->stats.bytes_rdma, r->length,
@@ -1345,10 +1366,10 @@ static void rdma_describe(struct eng_node *n, struct eng_req *r,
 /* @r gives its buffer back (its window, if any, is invalidated first). */
 static void rdma_give_back(struct eng_node *n, struct eng_req *r)
 {
-	xp_rdma_release(n->rdma, r->rbuf);
+	xp_rdma_release(n->rd.conn, r->rbuf);
 	r->rbuf = NULL;
 	r->rd_win = RW_NONE;
-	n->rd_held--;
+	n->rd.held--;
 }
 
 /* The header of @r as it is sent (req_id assigned). */
@@ -1372,14 +1393,14 @@ static void rdma_granted(void *arg, struct xp_rdma_buf *b, int err)
 	struct eng_node *n = arg;
 	struct sb_list *it;
 
-	sb_list_for_each(it, &n->inflight)
+	sb_list_for_each(it, &n->q.inflight)
 	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		if (r->rbuf != b || r->rd_win != RW_BINDING)
 			continue;
 		r->rd_win = err ? RW_FAILED : RW_READY;
-		n->rd_granted = true;
+		n->rd.granted = true;
 		return;
 	}
 }
@@ -1389,7 +1410,7 @@ static void req_unsend(struct eng_node *n, struct eng_req *r)
 {
 	inflight_del(r);
 	r->state = REQ_WAITING;
-	sb_list_add_head(&n->waitq, &r->link);
+	sb_list_add_head(&n->q.waitq, &r->link);
 }
 
 /*
@@ -1402,17 +1423,17 @@ static void rdma_send_granted(struct eng_node *n)
 	struct xp_hdr h;
 	int ret;
 
-	if (!n->rd_granted || n->state != NODE_UP)
+	if (!n->rd.granted || n->sess.state != NODE_UP)
 		return;
-	n->rd_granted = false;
+	n->rd.granted = false;
 again:
-	sb_list_for_each(it, &n->inflight)
+	sb_list_for_each(it, &n->q.inflight)
 	{
 		struct eng_req *r = container_of(it, struct eng_req, link);
 
 		/* Bound, but the connection went down since: inline too. */
 		if (r->rd_win == RW_FAILED ||
-		    (r->rd_win == RW_READY && n->rd_state != RD_UP)) {
+		    (r->rd_win == RW_READY && n->rd.state != RD_UP)) {
 			rdma_give_back(n, r);
 			req_unsend(n, r);
 			goto again;
@@ -1422,7 +1443,7 @@ again:
 		r->rd_win = RW_NONE;
 		req_hdr(r, &h);
 		rdma_describe(n, r, &h);
-		ret = xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
+		ret = xp_conn_send(n->sess.conn, &h, NULL, 0, NULL, NULL);
 		if (!ret)
 			continue;
 		rdma_give_back(n, r);
@@ -1434,7 +1455,7 @@ again:
 		/* the connection failed: resend after reconnecting */
 		inflight_del(r);
 		r->state = REQ_WAITING;
-		sb_list_add_tail(&n->waitq, &r->link);
+		sb_list_add_tail(&n->q.waitq, &r->link);
 		node_fail(n, ret);
 		return;
 	}
@@ -1451,7 +1472,7 @@ static void rdma_grant(struct eng_node *n, struct eng_req *r)
 						    : XP_VERBS_ACC_REMOTE_WRITE;
 
 	r->rd_win = RW_BINDING;
-	if (!xp_rdma_grant(n->rdma, r->rbuf, 0, r->length, acc, rdma_granted,
+	if (!xp_rdma_grant(n->rd.conn, r->rbuf, 0, r->length, acc, rdma_granted,
 			   n))
 		return;
 	rdma_give_back(n, r);
@@ -1467,24 +1488,24 @@ static void node_fail(struct eng_node *n, int err)
 {
 	struct sb_engine *e = n->e;
 	struct sb_list moved, waiting;
-	struct xp_conn *c = n->conn;
+	struct xp_conn *c = n->sess.conn;
 	uint64_t now = sb_now_ms();
 	char name[SB_HOST_MAX + 32];
 
-	if (n->state == NODE_DOWN)
+	if (n->sess.state == NODE_DOWN)
 		return;
-	if (n->ev_mask) {
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->fd, NULL);
-		n->ev_mask = 0;
+	if (n->sess.ev_mask) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->sess.fd, NULL);
+		n->sess.ev_mask = 0;
 	}
-	if (!c && n->fd >= 0)
-		close(n->fd);
-	n->conn = NULL;
-	n->fd = -1;
+	if (!c && n->sess.fd >= 0)
+		close(n->sess.fd);
+	n->sess.conn = NULL;
+	n->sess.fd = -1;
 	/* c receives nothing more: it is freed below, before any service */
-	n->placed = NULL;
-	if (n->state == NODE_UP || !n->logged_down) {
-		if (n->state == NODE_UP)
+	n->q.placed = NULL;
+	if (n->sess.state == NODE_UP || !n->sess.logged_down) {
+		if (n->sess.state == NODE_UP)
 			sb_warn("%s: connection lost: %s",
 				node_name(n, name, sizeof(name)),
 				strerror(-err));
@@ -1492,13 +1513,14 @@ static void node_fail(struct eng_node *n, int err)
 			sb_warn("%s: cannot connect: %s",
 				node_name(n, name, sizeof(name)),
 				strerror(-err));
-		n->logged_down = true;
+		n->sess.logged_down = true;
 	}
-	n->state = NODE_DOWN;
-	n->backoff_ms = n->backoff_ms ? n->backoff_ms * 2 : ENG_BACKOFF_MIN_MS;
-	if (n->backoff_ms > ENG_BACKOFF_MAX_MS)
-		n->backoff_ms = ENG_BACKOFF_MAX_MS;
-	n->retry_at = now + n->backoff_ms;
+	n->sess.state = NODE_DOWN;
+	n->sess.backoff_ms = n->sess.backoff_ms ? n->sess.backoff_ms * 2
+						: ENG_BACKOFF_MIN_MS;
+	if (n->sess.backoff_ms > ENG_BACKOFF_MAX_MS)
+		n->sess.backoff_ms = ENG_BACKOFF_MAX_MS;
+	n->sess.retry_at = now + n->sess.backoff_ms;
 	node_publish(n, false);
 
 	/*
@@ -1510,10 +1532,10 @@ static void node_fail(struct eng_node *n, int err)
 	rdma_release_inflight(n);
 	sb_list_init(&moved);
 	sb_list_init(&waiting);
-	sb_list_splice_tail(&n->waitq, &waiting);
-	while (!sb_list_empty(&n->inflight)) {
+	sb_list_splice_tail(&n->q.waitq, &waiting);
+	while (!sb_list_empty(&n->q.inflight)) {
 		struct eng_req *r =
-			container_of(n->inflight.next, struct eng_req, link);
+			container_of(n->q.inflight.next, struct eng_req, link);
 		struct eng_op *op = r->piece->op;
 
 		inflight_del(r);
@@ -1541,16 +1563,16 @@ static void node_fail(struct eng_node *n, int err)
 		}
 	}
 	/* requeued first, then whatever the callbacks above queued here */
-	sb_list_splice_front(&moved, &n->waitq);
+	sb_list_splice_front(&moved, &n->q.waitq);
 	/* frees the payload references: sent callbacks run here */
 	xp_conn_free(c);
 	/* The RDMA connection belongs to the TCP session: it goes too. */
-	if (n->rdma)
+	if (n->rd.conn)
 		rdma_free(n);
-	n->rd_state = RD_NONE;
-	n->node_rdma = false;
-	n->rd_retry_at = 0;
-	n->rd_backoff_ms = 0;
+	n->rd.state = RD_NONE;
+	n->rd.node_rdma = false;
+	n->rd.retry_at = 0;
+	n->rd.backoff_ms = 0;
 	rdma_publish(n);
 }
 
@@ -1565,20 +1587,20 @@ static int node_send_hello(struct eng_node *n)
 	struct iovec v;
 	int ret;
 
-	ret = xp_auth_nonce(n->nonce_c);
+	ret = xp_auth_nonce(n->sess.nonce_c);
 	if (ret)
 		return ret;
 	hl.min_ver = XP_VERSION_MIN;
 	hl.max_ver = XP_VERSION_MAX;
 	hl.features = n->e->rdma_ok ? XP_FEAT_RDMA : 0;
 	hl.sender_id = n->e->gw_id;
-	memcpy(hl.nonce, n->nonce_c, XP_NONCE_LEN);
-	xp_hello_encode(&hl, n->hello_buf);
-	xp_hdr_init(&h, XP_OP_HELLO, n->next_id++, 0);
+	memcpy(hl.nonce, n->sess.nonce_c, XP_NONCE_LEN);
+	xp_hello_encode(&hl, n->sess.hello_buf);
+	xp_hdr_init(&h, XP_OP_HELLO, n->q.next_id++, 0);
 	h.payload_len = XP_HELLO_LEN;
-	v.iov_base = n->hello_buf;
+	v.iov_base = n->sess.hello_buf;
 	v.iov_len = XP_HELLO_LEN;
-	return xp_conn_send(n->conn, &h, &v, 1, NULL, NULL);
+	return xp_conn_send(n->sess.conn, &h, &v, 1, NULL, NULL);
 }
 
 /* Start a non-blocking connect to @n. */
@@ -1586,17 +1608,17 @@ static void node_connect(struct eng_node *n)
 {
 	int fd;
 
-	n->hs_deadline = sb_now_ms() + ENG_HANDSHAKE_MS;
-	n->state = NODE_CONNECTING;
+	n->sess.hs_deadline = sb_now_ms() + ENG_HANDSHAKE_MS;
+	n->sess.state = NODE_CONNECTING;
 	fd = xp_tcp_connect(n->addr->host, n->addr->port);
 	if (fd < 0) {
-		n->fd = -1;
+		n->sess.fd = -1;
 		node_fail(n, fd);
 		return;
 	}
-	n->fd = fd;
+	n->sess.fd = fd;
 	node_update_events(n);
-	if (!n->ev_mask)
+	if (!n->sess.ev_mask)
 		node_fail(n, -EIO);
 }
 
@@ -1605,19 +1627,19 @@ static void node_connected(struct eng_node *n)
 {
 	int ret;
 
-	ret = xp_tcp_connect_done(n->fd);
+	ret = xp_tcp_connect_done(n->sess.fd);
 	if (ret) {
 		node_fail(n, ret);
 		return;
 	}
-	(void)xp_tcp_tune(n->fd);
-	n->conn = xp_conn_new(n->fd, node_on_frame, n);
-	if (!n->conn) {
+	(void)xp_tcp_tune(n->sess.fd);
+	n->sess.conn = xp_conn_new(n->sess.fd, node_on_frame, n);
+	if (!n->sess.conn) {
 		node_fail(n, -ENOMEM);
 		return;
 	}
-	xp_conn_set_place(n->conn, node_place);
-	n->state = NODE_HELLO_SENT;
+	xp_conn_set_place(n->sess.conn, node_place);
+	n->sess.state = NODE_HELLO_SENT;
 	ret = node_send_hello(n);
 	if (ret)
 		node_fail(n, ret);
@@ -1629,17 +1651,17 @@ static void node_became_up(struct eng_node *n)
 	struct sb_list *it;
 	char name[SB_HOST_MAX + 32];
 
-	n->state = NODE_UP;
-	n->backoff_ms = 0;
-	n->logged_down = false;
-	if (n->ever_up) {
+	n->sess.state = NODE_UP;
+	n->sess.backoff_ms = 0;
+	n->sess.logged_down = false;
+	if (n->sess.ever_up) {
 		stat_inc(&e->stats.reconnects);
 		sb_info("%s: reconnected", node_name(n, name, sizeof(name)));
 	}
-	n->ever_up = true;
+	n->sess.ever_up = true;
 	rdma_begin(n);
 	/* queued requests now wait only for a slot, which never expires */
-	sb_list_for_each(it, &n->waitq) container_of(it, struct eng_req, link)
+	sb_list_for_each(it, &n->q.waitq) container_of(it, struct eng_req, link)
 		->deadline = 0;
 	node_publish(n, true);
 }
@@ -1650,7 +1672,7 @@ static void node_became_up(struct eng_node *n)
  */
 #define hs_err(n, ...)                       \
 	do {                                 \
-		if (!(n)->logged_down)       \
+		if (!(n)->sess.logged_down)  \
 			sb_err(__VA_ARGS__); \
 	} while (0)
 
@@ -1679,7 +1701,7 @@ static int node_on_hello(struct eng_node *n, const struct xp_hdr *h,
 		       hl.max_ver);
 		return -EPROTO;
 	}
-	ret = xp_auth_proof(&e->secret, true, n->nonce_c, hl.nonce, want);
+	ret = xp_auth_proof(&e->secret, true, n->sess.nonce_c, hl.nonce, want);
 	if (ret)
 		return ret;
 	if (!xp_auth_equal(want, (const uint8_t *)payload + XP_HELLO_LEN)) {
@@ -1695,29 +1717,29 @@ static int node_on_hello(struct eng_node *n, const struct xp_hdr *h,
 		       (unsigned long long)hl.sender_id);
 		return -EPROTO;
 	}
-	ret = xp_auth_proof(&e->secret, false, n->nonce_c, hl.nonce,
-			    n->auth_buf);
+	ret = xp_auth_proof(&e->secret, false, n->sess.nonce_c, hl.nonce,
+			    n->sess.auth_buf);
 	if (ret)
 		return ret;
-	n->node_rdma = (hl.features & XP_FEAT_RDMA) != 0;
-	n->state = NODE_AUTH_READY;
+	n->rd.node_rdma = (hl.features & XP_FEAT_RDMA) != 0;
+	n->sess.state = NODE_AUTH_READY;
 	return 0;
 }
 
 static void node_send_auth(struct eng_node *n)
 {
 	struct xp_hdr h;
-	struct iovec v = {n->auth_buf, XP_PROOF_LEN};
+	struct iovec v = {n->sess.auth_buf, XP_PROOF_LEN};
 	int ret;
 
-	xp_hdr_init(&h, XP_OP_AUTH, n->next_id++, 0);
+	xp_hdr_init(&h, XP_OP_AUTH, n->q.next_id++, 0);
 	h.payload_len = XP_PROOF_LEN;
-	ret = xp_conn_send(n->conn, &h, &v, 1, NULL, NULL);
+	ret = xp_conn_send(n->sess.conn, &h, &v, 1, NULL, NULL);
 	if (ret) {
 		node_fail(n, ret);
 		return;
 	}
-	n->state = NODE_AUTH_SENT;
+	n->sess.state = NODE_AUTH_SENT;
 }
 
 /*
@@ -1742,16 +1764,16 @@ static int req_on_rdma_answer(struct eng_req *r, const struct xp_hdr *h,
 	rdma_give_back(n, r);
 	free(payload);
 	if (err == -EPROTO) {
-		if (!n->rd_eproto_logged)
+		if (!n->rd.eproto_logged)
 			sb_warn("%s: the node refused an RDMA descriptor "
 				"(EPROTO): resending inline",
 				node_name(n, name, sizeof(name)));
-		n->rd_eproto_logged = true;
+		n->rd.eproto_logged = true;
 		stat_inc(&e->stats.rdma_fallbacks);
 		r->inline_only = true;
 		r->state = REQ_WAITING;
 		r->deadline = 0;
-		sb_list_add_head(&n->waitq, &r->link);
+		sb_list_add_head(&n->q.waitq, &r->link);
 		return 0;
 	}
 	req_done(r, err);
@@ -1818,7 +1840,7 @@ static int node_place(void *arg, const struct xp_hdr *h, struct iovec *iov)
 	struct eng_req *r;
 	int cnt;
 
-	if (n->state != NODE_UP || h->opcode != XP_OP_READ ||
+	if (n->sess.state != NODE_UP || h->opcode != XP_OP_READ ||
 	    h->status != XP_ST_OK || !(h->flags & XP_F_RESP) ||
 	    xp_hdr_check(h) < 0)
 		return 0;
@@ -1831,7 +1853,7 @@ static int node_place(void *arg, const struct xp_hdr *h, struct iovec *iov)
 				 p->ext.buf_off, r->length);
 	if (cnt < 1 || cnt > XP_PLACE_MAX)
 		return 0;
-	n->placed = r;
+	n->q.placed = r;
 	return sb_iov_slice(p->op->io->iov, p->op->io->iovcnt, p->ext.buf_off,
 			    r->length, iov);
 }
@@ -1842,11 +1864,11 @@ static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
 {
 	struct eng_node *n = arg;
 	/* a frame that was placed is the placed request's answer */
-	bool placed = n->placed != NULL;
+	bool placed = n->q.placed != NULL;
 	struct eng_req *r;
 	int ret;
 
-	n->placed = NULL;
+	n->q.placed = NULL;
 
 	if (!(h->flags & XP_F_RESP) || xp_hdr_check(h) < 0) {
 		sb_err_rl("node %u: malformed %s frame", n->addr->id,
@@ -1854,7 +1876,7 @@ static int node_on_frame(void *arg, const struct xp_hdr *h, void *payload,
 		free(payload);
 		return -EPROTO;
 	}
-	switch (n->state) {
+	switch (n->sess.state) {
 	case NODE_HELLO_SENT:
 		ret = h->opcode == XP_OP_HELLO ? node_on_hello(n, h, payload)
 					       : -EPROTO;
@@ -1893,10 +1915,10 @@ static void pump_node(struct eng_node *n)
 {
 	struct sb_engine *e = n->e;
 
-	if (n->state != NODE_UP) {
+	if (n->sess.state != NODE_UP) {
 		struct sb_list *it, *next;
 
-		for (it = n->waitq.next; it != &n->waitq; it = next) {
+		for (it = n->q.waitq.next; it != &n->q.waitq; it = next) {
 			struct eng_req *r =
 				container_of(it, struct eng_req, link);
 
@@ -1906,23 +1928,24 @@ static void pump_node(struct eng_node *n)
 			sb_list_del(&r->link);
 			req_done(r, -EHOSTUNREACH);
 			/* completions may have queued more behind @next */
-			next = n->waitq.next;
+			next = n->q.waitq.next;
 		}
 		return;
 	}
 	/* binds finished (or aborted) outside rdma_event */
 	rdma_send_granted(n);
-	while (n->state == NODE_UP && !sb_list_empty(&n->waitq) &&
-	       n->ninflight < e->cl.queue_depth) {
+	while (n->sess.state == NODE_UP && !sb_list_empty(&n->q.waitq) &&
+	       n->q.ninflight < e->cl.queue_depth) {
 		struct eng_req *r =
-			container_of(n->waitq.next, struct eng_req, link);
+			container_of(n->q.waitq.next, struct eng_req, link);
 		struct xp_rdma_buf *b = NULL;
 		struct xp_rdma_wait unused;
 		struct xp_hdr h;
 		int ret;
 
 		if (rdma_wants(n, r)) {
-			struct xp_rdma_pool *pool = xp_rdma_conn_pool(n->rdma);
+			struct xp_rdma_pool *pool =
+				xp_rdma_conn_pool(n->rd.conn);
 
 			/* Dry: hold the queue back until an answer frees one. */
 			if (!xp_rdma_pool_nfree(pool))
@@ -1933,11 +1956,11 @@ static void pump_node(struct eng_node *n)
 				break;
 		}
 		sb_list_del(&r->link);
-		r->req_id = n->next_id++;
+		r->req_id = n->q.next_id++;
 		req_hdr(r, &h);
 		if (b) {
 			rdma_take(n, r, b);
-			if (!xp_rdma_conn_windows(n->rdma))
+			if (!xp_rdma_conn_windows(n->rd.conn))
 				rdma_describe(n, r, &h);
 		} else if (r->opcode == XP_OP_READ ||
 			   r->opcode == XP_OP_WRITE) {
@@ -1948,27 +1971,29 @@ static void pump_node(struct eng_node *n)
 		r->deadline = sb_now_ms() + e->cl.io_timeout_ms;
 		r->hnext = *hash_slot(n, r->req_id);
 		*hash_slot(n, r->req_id) = r;
-		sb_list_add_tail(&n->inflight, &r->link);
-		n->ninflight++;
-		if (n->ninflight > e->stats.max_inflight)
-			__atomic_store_n(&e->stats.max_inflight, n->ninflight,
+		sb_list_add_tail(&n->q.inflight, &r->link);
+		n->q.ninflight++;
+		if (n->q.ninflight > e->stats.max_inflight)
+			__atomic_store_n(&e->stats.max_inflight, n->q.ninflight,
 					 __ATOMIC_RELAXED);
-		if (b && xp_rdma_conn_windows(n->rdma)) {
+		if (b && xp_rdma_conn_windows(n->rd.conn)) {
 			/* sent once the window is bound */
 			rdma_grant(n, r);
 			continue;
 		} else if (b) {
-			ret = xp_conn_send(n->conn, &h, NULL, 0, NULL, NULL);
+			ret = xp_conn_send(n->sess.conn, &h, NULL, 0, NULL,
+					   NULL);
 		} else if (r->crc_given) {
 			if (r->paylen)
 				r->in_conn++;
 			h.data_crc = r->data_crc;
-			ret = xp_conn_send_crc(n->conn, &h, r->iov, r->iovcnt,
+			ret = xp_conn_send_crc(n->sess.conn, &h, r->iov,
+					       r->iovcnt,
 					       r->paylen ? req_sent : NULL, r);
 		} else {
 			if (r->paylen)
 				r->in_conn++;
-			ret = xp_conn_send(n->conn, &h, r->iov, r->iovcnt,
+			ret = xp_conn_send(n->sess.conn, &h, r->iov, r->iovcnt,
 					   r->paylen ? req_sent : NULL, r);
 		}
 		if (ret) {
@@ -1983,12 +2008,12 @@ static void pump_node(struct eng_node *n)
 			}
 			/* the connection failed: resend after reconnecting */
 			r->state = REQ_WAITING;
-			sb_list_add_tail(&n->waitq, &r->link);
+			sb_list_add_tail(&n->q.waitq, &r->link);
 			node_fail(n, ret);
 			return;
 		}
 	}
-	if (n->state == NODE_UP && !sb_list_empty(&n->waitq))
+	if (n->sess.state == NODE_UP && !sb_list_empty(&n->q.waitq))
 		stat_inc(&e->stats.throttled);
 }
 
@@ -2004,8 +2029,8 @@ static int run_timers(struct sb_engine *e)
 		struct sb_list *it, *nx;
 
 		/* in flight: ordered by deadline */
-		while (!sb_list_empty(&n->inflight)) {
-			struct eng_req *r = container_of(n->inflight.next,
+		while (!sb_list_empty(&n->q.inflight)) {
+			struct eng_req *r = container_of(n->q.inflight.next,
 							 struct eng_req, link);
 			bool stuck;
 
@@ -2027,11 +2052,11 @@ static int run_timers(struct sb_engine *e)
 				 * its buffer: node_fail below frees the QP
 				 * before the buffer can be handed out again.
 				 */
-				xp_rdma_pool_put(xp_rdma_conn_pool(n->rdma),
+				xp_rdma_pool_put(xp_rdma_conn_pool(n->rd.conn),
 						 r->rbuf);
 				r->rbuf = NULL;
 				r->rd_win = RW_NONE;
-				n->rd_held--;
+				n->rd.held--;
 				stuck = true;
 			}
 			req_done(r, -ETIMEDOUT);
@@ -2041,8 +2066,8 @@ static int run_timers(struct sb_engine *e)
 				break;
 			}
 		}
-		if (n->state != NODE_UP) {
-			sb_list_for_each_safe(it, nx, &n->waitq)
+		if (n->sess.state != NODE_UP) {
+			sb_list_for_each_safe(it, nx, &n->q.waitq)
 			{
 				struct eng_req *r =
 					container_of(it, struct eng_req, link);
@@ -2059,20 +2084,20 @@ static int run_timers(struct sb_engine *e)
 				req_done(r, -EHOSTUNREACH);
 			}
 		}
-		if (n->state == NODE_DOWN) {
-			if (n->retry_at <= now)
+		if (n->sess.state == NODE_DOWN) {
+			if (n->sess.retry_at <= now)
 				node_connect(n);
-			else if (n->retry_at < next)
-				next = n->retry_at;
+			else if (n->sess.retry_at < next)
+				next = n->sess.retry_at;
 		}
-		if (n->state != NODE_DOWN && n->state != NODE_UP) {
-			if (n->hs_deadline <= now)
+		if (n->sess.state != NODE_DOWN && n->sess.state != NODE_UP) {
+			if (n->sess.hs_deadline <= now)
 				node_fail(n, -ETIMEDOUT);
-			else if (n->hs_deadline < next)
-				next = n->hs_deadline;
+			else if (n->sess.hs_deadline < next)
+				next = n->sess.hs_deadline;
 		}
-		if (n->state == NODE_DOWN && n->retry_at < next)
-			next = n->retry_at;
+		if (n->sess.state == NODE_DOWN && n->sess.retry_at < next)
+			next = n->sess.retry_at;
 		rdma_timers(n, now, &next);
 	}
 	now = sb_now_ms();
@@ -2084,18 +2109,18 @@ static void node_event(struct eng_node *n, uint32_t events)
 {
 	int ret;
 
-	if (n->state == NODE_CONNECTING) {
+	if (n->sess.state == NODE_CONNECTING) {
 		node_connected(n);
 		return;
 	}
-	if (!n->conn)
+	if (!n->sess.conn)
 		return;
-	ret = xp_conn_service(n->conn, events);
+	ret = xp_conn_service(n->sess.conn, events);
 	if (ret < 0) {
 		node_fail(n, ret);
 		return;
 	}
-	if (n->state == NODE_AUTH_READY)
+	if (n->sess.state == NODE_AUTH_READY)
 		node_send_auth(n);
 }
 
@@ -2132,17 +2157,17 @@ static void engine_shutdown(struct sb_engine *e)
 		struct eng_node *n = &e->nodes[i];
 
 		/* freed below, before anything could reuse a buffer */
-		if (n->rdma)
+		if (n->rd.conn)
 			rdma_release_inflight(n);
-		while (!sb_list_empty(&n->inflight)) {
-			struct eng_req *r = container_of(n->inflight.next,
+		while (!sb_list_empty(&n->q.inflight)) {
+			struct eng_req *r = container_of(n->q.inflight.next,
 							 struct eng_req, link);
 
 			inflight_del(r);
 			req_done(r, -ESHUTDOWN);
 		}
-		while (!sb_list_empty(&n->waitq)) {
-			struct eng_req *r = container_of(n->waitq.next,
+		while (!sb_list_empty(&n->q.waitq)) {
+			struct eng_req *r = container_of(n->q.waitq.next,
 							 struct eng_req, link);
 
 			sb_list_del(&r->link);
@@ -2151,19 +2176,19 @@ static void engine_shutdown(struct sb_engine *e)
 	}
 	for (i = 0; i < e->cl.nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
-		struct xp_conn *c = n->conn;
+		struct xp_conn *c = n->sess.conn;
 
-		if (n->ev_mask)
-			epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->fd, NULL);
-		n->ev_mask = 0;
-		if (!c && n->fd >= 0)
-			close(n->fd);
-		n->conn = NULL;
-		n->fd = -1;
-		n->placed = NULL;
-		n->state = NODE_DOWN;
+		if (n->sess.ev_mask)
+			epoll_ctl(e->epfd, EPOLL_CTL_DEL, n->sess.fd, NULL);
+		n->sess.ev_mask = 0;
+		if (!c && n->sess.fd >= 0)
+			close(n->sess.fd);
+		n->sess.conn = NULL;
+		n->sess.fd = -1;
+		n->q.placed = NULL;
+		n->sess.state = NODE_DOWN;
 		xp_conn_free(c);
-		if (n->rdma)
+		if (n->rd.conn)
 			rdma_free(n);
 	}
 	/* submitted after the last drain */
@@ -2176,7 +2201,7 @@ static struct eng_node *rdma_tag_node(struct sb_engine *e, void *ptr)
 	unsigned int i;
 
 	for (i = 0; i < e->cl.nr_nodes; i++)
-		if (ptr == &e->nodes[i].rd_tag)
+		if (ptr == &e->nodes[i].rd.tag)
 			return &e->nodes[i];
 	return NULL;
 }
@@ -2204,8 +2229,8 @@ static void *engine_loop(void *arg)
 		for (i = 0; i < e->cl.nr_nodes; i++) {
 			pump_node(&e->nodes[i]);
 			node_update_events(&e->nodes[i]);
-			if (e->nodes[i].conn &&
-			    xp_conn_rx_pending(e->nodes[i].conn))
+			if (e->nodes[i].sess.conn &&
+			    xp_conn_rx_pending(e->nodes[i].sess.conn))
 				timeout = 0;
 		}
 		nev = epoll_wait(e->epfd, evs, ENG_MAX_EVENTS, timeout);
@@ -2237,7 +2262,7 @@ static void *engine_loop(void *arg)
 		for (i = 0; i < e->cl.nr_nodes; i++) {
 			struct eng_node *n = &e->nodes[i];
 
-			if (n->conn && xp_conn_rx_pending(n->conn))
+			if (n->sess.conn && xp_conn_rx_pending(n->sess.conn))
 				node_event(n, EPOLLIN);
 			/*
 			 * Binds that ended outside rdma_event and pump_node
@@ -2246,7 +2271,7 @@ static void *engine_loop(void *arg)
 			 * if need be. Nothing else would wake them when every
 			 * command of the initiator waits on them.
 			 */
-			if (n->rd_granted)
+			if (n->rd.granted)
 				pump_node(n);
 		}
 	}
@@ -2315,13 +2340,13 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 		n->e = e;
 		n->idx = i;
 		n->addr = &e->cl.nodes[i];
-		n->fd = -1;
-		n->state = NODE_DOWN;
-		n->retry_at = 0; /* connect at once */
-		n->next_id = 1;
-		n->rd_cm_fd = n->rd_cq_fd = -1;
-		sb_list_init(&n->waitq);
-		sb_list_init(&n->inflight);
+		n->sess.fd = -1;
+		n->sess.state = NODE_DOWN;
+		n->sess.retry_at = 0; /* connect at once */
+		n->q.next_id = 1;
+		n->rd.cm_fd = n->rd.cq_fd = -1;
+		sb_list_init(&n->q.waitq);
+		sb_list_init(&n->q.inflight);
 	}
 	ret = pthread_mutex_init(&e->lock, NULL);
 	if (ret) {
@@ -2540,7 +2565,7 @@ int sb_engine_wait_ready(struct sb_engine *e, int timeout_ms)
 			break;
 	}
 	for (i = 0; i < e->cl.nr_nodes; i++)
-		up += e->nodes[i].pub_up;
+		up += e->nodes[i].pub.up;
 	pthread_mutex_unlock(&e->lock);
 	return up;
 }
@@ -2552,7 +2577,7 @@ bool sb_engine_node_up(struct sb_engine *e, unsigned int idx)
 	if (!e || idx >= e->cl.nr_nodes)
 		return false;
 	pthread_mutex_lock(&e->lock);
-	up = e->nodes[idx].pub_up;
+	up = e->nodes[idx].pub.up;
 	pthread_mutex_unlock(&e->lock);
 	return up;
 }
@@ -2888,8 +2913,8 @@ int sb_engine_wait_payload(struct sb_engine *e, int timeout_ms)
 	for (;;) {
 		pending = 0;
 		for (i = 0; i < e->cl.nr_nodes; i++)
-			pending += e->nodes[i].pub_up &&
-				   e->nodes[i].pub_payload ==
+			pending += e->nodes[i].pub.up &&
+				   e->nodes[i].pub.payload ==
 					   SB_PAYLOAD_PENDING;
 		if (!pending || timeout_ms <= 0 ||
 		    pthread_cond_timedwait(&e->cond, &e->lock, &until) ==
@@ -2908,9 +2933,9 @@ enum sb_payload sb_engine_node_payload(struct sb_engine *e, unsigned int idx,
 	if (!e || idx >= e->cl.nr_nodes)
 		return SB_PAYLOAD_TCP;
 	pthread_mutex_lock(&e->lock);
-	p = e->nodes[idx].pub_payload;
+	p = e->nodes[idx].pub.payload;
 	if (why && whylen)
-		snprintf(why, whylen, "%s", e->nodes[idx].pub_why);
+		snprintf(why, whylen, "%s", e->nodes[idx].pub.why);
 	pthread_mutex_unlock(&e->lock);
 	return p;
 }
