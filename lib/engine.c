@@ -96,6 +96,7 @@
 
 #include "iovcopy.h"
 #include "util/clock.h"
+#include "util/evtag.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "place.h"
@@ -148,6 +149,15 @@ enum eng_win {
 	RW_BINDING, /* bind posted: the request waits to be sent */
 	RW_READY, /* bound: send the request */
 	RW_FAILED, /* the bind failed: the request goes back, inline */
+};
+
+/* What a ready fd of the engine's epoll set belongs to (struct sb_evtag). */
+enum eng_ev_kind {
+	ENG_EV_KICK = 1, /* the eventfd: submissions, stop (sb_engine) */
+	ENG_EV_NODE, /* a node's TCP socket (eng_session.tag) */
+	ENG_EV_RDMA_CM, /* a node's RDMA connection events (eng_rdma.cm_tag) */
+	ENG_EV_RDMA_CQ, /* a node's RDMA completions (eng_rdma.cq_tag) */
+	ENG_EV_LINKS, /* the link watcher's socket (sb_engine) */
 };
 
 enum eng_op_kind {
@@ -224,6 +234,7 @@ struct eng_op {
 
 /* The TCP session to one node: connection, handshake, reconnect timing. */
 struct eng_session {
+	struct sb_evtag tag; /* ENG_EV_NODE: data of fd's epoll registration */
 	enum eng_node_state state;
 	int fd; /* connecting socket, or the conn's; -1: none */
 	struct xp_conn *conn; /* from HELLO_SENT on */
@@ -254,7 +265,8 @@ struct eng_rdma {
 	enum eng_rdma_state state;
 	struct xp_rdma_conn *conn; /* RD_CONNECTING..RD_DOWN */
 	uint64_t offer_id; /* req_id of the RDMA_OFFER in flight */
-	int tag; /* epoll tag of the RDMA fds (its address is the tag) */
+	struct sb_evtag cm_tag; /* ENG_EV_RDMA_CM: cm_fd's epoll data */
+	struct sb_evtag cq_tag; /* ENG_EV_RDMA_CQ: cq_fd's epoll data */
 	int cm_fd, cq_fd; /* registered in epoll, -1: not */
 	unsigned int held; /* pool buffers held by requests in flight */
 	bool granted; /* a window bind finished: see rdma_send_granted */
@@ -293,10 +305,11 @@ struct sb_engine {
 	const struct xp_verbs_ops *vops;
 	struct xp_link *links; /* link watcher, from the first offer on */
 	bool links_failed; /* it could not be started (logged once) */
-	int links_tag; /* epoll tag of its fd (the address is the tag) */
+	struct sb_evtag links_tag; /* ENG_EV_LINKS: its fd's epoll data */
 	uint32_t max_piece;
 	int epfd;
 	int evfd;
+	struct sb_evtag kick_tag; /* ENG_EV_KICK: evfd's epoll data */
 	pthread_t thread;
 	bool thread_started;
 
@@ -811,9 +824,8 @@ static void node_publish(struct eng_node *n, bool up)
 static void node_update_events(struct eng_node *n)
 {
 	struct sb_engine *e = n->e;
-	struct epoll_event ev = {.data.ptr = n};
 	uint32_t want = 0;
-	int op;
+	int op, ret;
 
 	if (n->sess.state == NODE_CONNECTING)
 		want = EPOLLOUT;
@@ -822,16 +834,16 @@ static void node_update_events(struct eng_node *n)
 		       (xp_conn_want_write(n->sess.conn) ? EPOLLOUT : 0);
 	if (want == n->sess.ev_mask)
 		return;
-	ev.events = want;
 	if (!want)
 		op = EPOLL_CTL_DEL;
 	else if (!n->sess.ev_mask)
 		op = EPOLL_CTL_ADD;
 	else
 		op = EPOLL_CTL_MOD;
-	if (epoll_ctl(e->epfd, op, n->sess.fd, &ev) < 0) {
+	ret = sb_evtag_ctl(e->epfd, op, n->sess.fd, want, &n->sess.tag);
+	if (ret) {
 		sb_err_rl("epoll_ctl on node %u: %s", n->addr->id,
-			  strerror(errno));
+			  strerror(-ret));
 		return;
 	}
 	n->sess.ev_mask = want;
@@ -884,18 +896,19 @@ static void rdma_retry_later(struct eng_node *n)
 /* Poll the fds @n's RDMA connection has now (the CQ's comes later). */
 static void rdma_watch(struct eng_node *n)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &n->rd.tag};
 	int fd;
 
 	if (!n->rd.conn)
 		return;
 	fd = xp_rdma_conn_cm_fd(n->rd.conn);
 	if (n->rd.cm_fd < 0 && fd >= 0 &&
-	    epoll_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+	    sb_evtag_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, EPOLLIN,
+			 &n->rd.cm_tag) == 0)
 		n->rd.cm_fd = fd;
 	fd = xp_rdma_conn_cq_fd(n->rd.conn);
 	if (n->rd.cq_fd < 0 && fd >= 0 &&
-	    epoll_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+	    sb_evtag_ctl(n->e->epfd, EPOLL_CTL_ADD, fd, EPOLLIN,
+			 &n->rd.cq_tag) == 0)
 		n->rd.cq_fd = fd;
 }
 
@@ -1033,8 +1046,6 @@ static void link_changed(void *arg, int ifindex, bool up)
 /* Start the link watcher (first offer answered); false if none. */
 static bool links_start(struct sb_engine *e)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &e->links_tag};
-
 	if (e->links)
 		return true;
 	if (e->links_failed)
@@ -1042,7 +1053,8 @@ static bool links_start(struct sb_engine *e)
 	errno = 0;
 	e->links = xp_link_new(link_changed, e);
 	if (e->links &&
-	    epoll_ctl(e->epfd, EPOLL_CTL_ADD, xp_link_fd(e->links), &ev) < 0) {
+	    sb_evtag_ctl(e->epfd, EPOLL_CTL_ADD, xp_link_fd(e->links), EPOLLIN,
+			 &e->links_tag) < 0) {
 		xp_link_free(e->links);
 		e->links = NULL;
 	}
@@ -2195,15 +2207,31 @@ static void engine_shutdown(struct sb_engine *e)
 	drain_submissions(e);
 }
 
-/* The node whose RDMA fds are tagged @ptr, or NULL. */
-static struct eng_node *rdma_tag_node(struct sb_engine *e, void *ptr)
+/* Service one ready fd of the epoll set: its tag says whose it is. */
+static void loop_event(struct sb_engine *e, const struct epoll_event *ev)
 {
-	unsigned int i;
+	struct sb_evtag *tag = sb_evtag_of(ev);
 
-	for (i = 0; i < e->cl.nr_nodes; i++)
-		if (ptr == &e->nodes[i].rd.tag)
-			return &e->nodes[i];
-	return NULL;
+	switch ((enum eng_ev_kind)tag->kind) {
+	case ENG_EV_KICK:
+		drain_submissions(e);
+		return;
+	case ENG_EV_LINKS:
+		if (e->links)
+			links_event(e);
+		return;
+	case ENG_EV_RDMA_CM:
+		rdma_event(container_of(tag, struct eng_node, rd.cm_tag));
+		return;
+	case ENG_EV_RDMA_CQ:
+		rdma_event(container_of(tag, struct eng_node, rd.cq_tag));
+		return;
+	case ENG_EV_NODE:
+		node_event(container_of(tag, struct eng_node, sess.tag),
+			   ev->events);
+		return;
+	}
+	sb_err_rl("epoll: unknown tag %u", tag->kind);
 }
 
 static void *engine_loop(void *arg)
@@ -2240,24 +2268,8 @@ static void *engine_loop(void *arg)
 			sb_err("epoll_wait: %s", strerror(errno));
 			break;
 		}
-		for (k = 0; k < nev; k++) {
-			struct eng_node *rn;
-
-			if (evs[k].data.ptr == e) {
-				drain_submissions(e);
-				continue;
-			}
-			if (evs[k].data.ptr == &e->links_tag) {
-				if (e->links)
-					links_event(e);
-				continue;
-			}
-			rn = rdma_tag_node(e, evs[k].data.ptr);
-			if (rn)
-				rdma_event(rn);
-			else
-				node_event(evs[k].data.ptr, evs[k].events);
-		}
+		for (k = 0; k < nev; k++)
+			loop_event(e, &evs[k]);
 		/* frames left buffered by the per-call budget */
 		for (i = 0; i < e->cl.nr_nodes; i++) {
 			struct eng_node *n = &e->nodes[i];
@@ -2298,7 +2310,6 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 				      const struct xp_verbs_ops *vops,
 				      char *err, size_t errlen)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
 	struct sb_engine *e;
 	unsigned int i;
 	int ret;
@@ -2334,6 +2345,8 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 				"payload inline on TCP");
 	}
 	sb_list_init(&e->subq);
+	sb_evtag_init(&e->kick_tag, ENG_EV_KICK);
+	sb_evtag_init(&e->links_tag, ENG_EV_LINKS);
 	for (i = 0; i < cl->nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
 
@@ -2345,6 +2358,9 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 		n->sess.retry_at = 0; /* connect at once */
 		n->q.next_id = 1;
 		n->rd.cm_fd = n->rd.cq_fd = -1;
+		sb_evtag_init(&n->sess.tag, ENG_EV_NODE);
+		sb_evtag_init(&n->rd.cm_tag, ENG_EV_RDMA_CM);
+		sb_evtag_init(&n->rd.cq_tag, ENG_EV_RDMA_CQ);
 		sb_list_init(&n->q.waitq);
 		sb_list_init(&n->q.inflight);
 	}
@@ -2368,9 +2384,10 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto out_close_epoll;
 	}
-	ev.data.ptr = e;
-	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) < 0) {
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+	ret = sb_evtag_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, EPOLLIN,
+			   &e->kick_tag);
+	if (ret) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(-ret));
 		goto out_close_eventfd;
 	}
 	ret = pthread_create(&e->thread, NULL, engine_loop, e);
