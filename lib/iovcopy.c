@@ -1,13 +1,76 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * iovec copies (see iovcopy.h). The timed variant reads CLOCK_MONOTONIC
- * twice per copy (a vDSO call, tens of nanoseconds): cheap enough to stay
- * on, next to a copy of 4 KiB or more.
+ * iovec arithmetic and copies (see iovcopy.h). The timed copy reads the
+ * monotonic clock twice per copy (a vDSO call, tens of nanoseconds): cheap
+ * enough to stay on, next to a copy of 4 KiB or more. No state, no locks:
+ * safe from any thread.
  */
 #include "iovcopy.h"
 
 #include <string.h>
-#include <time.h>
+
+#include "util/clock.h"
+
+uint64_t sb_iov_total(const struct iovec *iov, int iovcnt)
+{
+	uint64_t total = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base)
+			return UINT64_MAX;
+		if (total + iov[i].iov_len < total)
+			return UINT64_MAX;
+		total += iov[i].iov_len;
+	}
+	return total;
+}
+
+int sb_iov_slice_count(const struct iovec *iov, int iovcnt, uint64_t off,
+		       uint64_t len)
+{
+	int i, n = 0;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l -= off;
+		off = 0;
+		if (l > len)
+			l = len;
+		len -= l;
+		n++;
+	}
+	return n;
+}
+
+int sb_iov_slice(const struct iovec *iov, int iovcnt, uint64_t off,
+		 uint64_t len, struct iovec *out)
+{
+	int i, n = 0;
+
+	for (i = 0; i < iovcnt && len; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l -= off;
+		if (l > len)
+			l = len;
+		out[n].iov_base = (char *)iov[i].iov_base + off;
+		out[n].iov_len = (size_t)l;
+		off = 0;
+		len -= l;
+		n++;
+	}
+	return n;
+}
 
 size_t sb_iov_copy(const struct iovec *iov, int iovcnt, uint64_t off, void *buf,
 		   size_t len, bool to_iov)
@@ -39,22 +102,14 @@ size_t sb_iov_copy(const struct iovec *iov, int iovcnt, uint64_t off, void *buf,
 	return done;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 size_t sb_iov_copy_timed(const struct iovec *iov, int iovcnt, uint64_t off,
 			 void *buf, size_t len, bool to_iov, uint64_t *bytes,
 			 uint64_t *ns)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = sb_now_ns();
 	size_t done = sb_iov_copy(iov, iovcnt, off, buf, len, to_iov);
 
-	__atomic_fetch_add(ns, mono_ns() - t0, __ATOMIC_RELAXED);
+	__atomic_fetch_add(ns, sb_now_ns() - t0, __ATOMIC_RELAXED);
 	__atomic_fetch_add(bytes, (uint64_t)done, __ATOMIC_RELAXED);
 	return done;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of lib/iovcopy.c: copies between a scattered iovec and a flat
- * buffer at an offset, and the byte / time accounting of the timed copy
- * that the engine's RDMA path uses (sb_engine_stats copy_bytes, copy_ns).
+ * Unit tests of lib/iovcopy.c: the total of an iovec and its refusal of
+ * bad entries, slices of an iovec (what the engine builds each request's
+ * payload from), copies between a scattered iovec and a flat buffer at an
+ * offset, and the byte / time accounting of the timed copy that the
+ * engine's RDMA path uses (sb_engine_stats copy_bytes, copy_ns).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,6 +99,81 @@ static void test_copy_short(void **state)
 	assert_int_equal(sb_iov_copy(f->iov, 0, 0, f->buf, 100, false), 0);
 }
 
+/* The total, and UINT64_MAX for an entry without memory or a wrap. */
+static void test_total(void **state)
+{
+	struct fx *f = *state;
+	char c;
+	struct iovec bad[2] = {{&c, 1}, {NULL, 1}};
+	struct iovec wrap[2] = {{&c, SIZE_MAX}, {&c, 2}};
+	struct iovec empty[2] = {{NULL, 0}, {&c, 1}};
+
+	assert_true(sb_iov_total(f->iov, 3) == TOTAL);
+	assert_true(sb_iov_total(f->iov, 0) == 0);
+	assert_true(sb_iov_total(bad, 2) == UINT64_MAX);
+	assert_true(sb_iov_total(wrap, 2) == UINT64_MAX);
+	/* A zero-length entry may have no memory. */
+	assert_true(sb_iov_total(empty, 2) == 1);
+}
+
+/*
+ * A slice across all three pieces: the entries point into the iovec's
+ * memory at the right places, and the count matches what is written.
+ */
+static void test_slice(void **state)
+{
+	struct fx *f = *state;
+	struct iovec out[3];
+
+	assert_int_equal(sb_iov_slice_count(f->iov, 3, P0 - 3, 10), 3);
+	assert_int_equal(sb_iov_slice(f->iov, 3, P0 - 3, 10, out), 3);
+	assert_ptr_equal(out[0].iov_base, f->area + P0 - 3);
+	assert_int_equal(out[0].iov_len, 3);
+	assert_ptr_equal(out[1].iov_base, f->area + P0);
+	assert_int_equal(out[1].iov_len, 1);
+	assert_ptr_equal(out[2].iov_base, f->area + P0 + P1);
+	assert_int_equal(out[2].iov_len, 6);
+	/* Inside one piece: one entry. */
+	assert_int_equal(sb_iov_slice_count(f->iov, 3, 10, 100), 1);
+	assert_int_equal(sb_iov_slice(f->iov, 3, 10, 100, out), 1);
+	assert_ptr_equal(out[0].iov_base, f->area + 10);
+	assert_int_equal(out[0].iov_len, 100);
+}
+
+/* Zero-length entries take no slot; a slice of a slice (CAW) works. */
+static void test_slice_empty_and_nested(void **state)
+{
+	struct fx *f = *state;
+	struct iovec v[4] = {
+		{f->area, 8}, {NULL, 0}, {f->area + 8, 0}, {f->area + 100, 8}};
+	struct iovec out[4];
+
+	assert_int_equal(sb_iov_slice_count(v, 4, 4, 8), 2);
+	assert_int_equal(sb_iov_slice(v, 4, 4, 8, out), 2);
+	assert_ptr_equal(out[0].iov_base, f->area + 4);
+	assert_int_equal(out[0].iov_len, 4);
+	assert_ptr_equal(out[1].iov_base, f->area + 100);
+	assert_int_equal(out[1].iov_len, 4);
+	/* The second half of that slice, written behind it. */
+	assert_int_equal(sb_iov_slice(out, 2, 4, 4, out + 2), 1);
+	assert_ptr_equal(out[2].iov_base, f->area + 100);
+	assert_int_equal(out[2].iov_len, 4);
+}
+
+/* The iovec ends first: the slice covers what is there, and no more. */
+static void test_slice_short(void **state)
+{
+	struct fx *f = *state;
+	struct iovec out[3];
+
+	assert_int_equal(sb_iov_slice_count(f->iov, 3, TOTAL - 5, 100), 1);
+	assert_int_equal(sb_iov_slice(f->iov, 3, TOTAL - 5, 100, out), 1);
+	assert_int_equal(out[0].iov_len, 5);
+	assert_int_equal(sb_iov_slice_count(f->iov, 3, TOTAL, 100), 0);
+	assert_int_equal(sb_iov_slice(f->iov, 3, TOTAL, 100, out), 0);
+	assert_int_equal(sb_iov_slice_count(f->iov, 3, 0, 0), 0);
+}
+
 /*
  * The timed copy adds exactly the bytes it copied and some time: a 1 MiB
  * write payload out of the iovec and a 4 KiB read answer into it, as the
@@ -130,6 +207,14 @@ static void test_copy_timed_accounting(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_total, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_slice, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_slice_empty_and_nested,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_slice_short, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_out, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_in, fx_setup,
