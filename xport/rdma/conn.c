@@ -508,7 +508,7 @@ static struct xp_rdma_op *posted_find(struct xp_rdma_conn *c, uint64_t wr_id)
 {
 	struct sb_list *it;
 
-	sb_list_for_each (it, &c->posted_ops) {
+	sb_list_for_each(it, &c->posted_ops) {
 		struct xp_rdma_op *op =
 			container_of(it, struct xp_rdma_op, link);
 

@@ -155,7 +155,7 @@ int xp_rdma_token_revoke(struct xp_rdma_listener *l, const void *session)
 			n++;
 		}
 	}
-	sb_list_for_each_safe (it, next, &l->pending) {
+	sb_list_for_each_safe(it, next, &l->pending) {
 		struct xp_rdma_conn *c =
 			container_of(it, struct xp_rdma_conn, lnode);
 
@@ -170,7 +170,7 @@ int xp_rdma_token_confirm(struct xp_rdma_listener *l, const void *session)
 	struct xp_rdma_conn *c;
 	struct sb_list *it;
 
-	sb_list_for_each (it, &l->pending) {
+	sb_list_for_each(it, &l->pending) {
 		c = container_of(it, struct xp_rdma_conn, lnode);
 		if (c->session != session || c->state != ST_CONNECTING)
 			continue;
