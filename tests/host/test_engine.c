@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Host test of the gateway engine (lib/engine.c) against three real
+ * Host test of the gateway engine (lib/engine/) against three real
  * spanblkd processes on 127.0.0.1 (tests/host/testlib.c starts them).
  *
  * Cluster: 3 nodes, 2 replicas, 64 KiB chunks (so small ranges cross many
