@@ -153,14 +153,14 @@ $(S)/tests/tcmu_harness: $(S)/obj/tests/host/tcmu_harness.o $(TESTLIB_OBJ) \
 san: $(addprefix $(S)/,$(PROGS)) $(UNIT_BINS) $(HOST_BINS) \
 	$(S)/tests/tcmu_harness
 
-check-quick: all san
+check-quick: layers-check all san
 	tests/run.sh quick
 
 # The real kernel stack (LIO, TCMU, iSCSI) in a QEMU guest: docs/vm.md.
 check-vm: all
 	tests/run.sh vm
 
-check: format-check all san fuzz-build
+check: format-check layers-check all san fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run.sh full
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
@@ -213,13 +213,16 @@ format:
 	clang-format -i $(FORMAT_SRCS)
 format-check:
 	clang-format --dry-run -Werror $(FORMAT_SRCS)
+# The layering rule of docs/architecture.md, on every #include.
+layers-check:
+	scripts/check-layers.py
 
 clean:
 	rm -rf $(B) $(S) $(F)
 
 .PHONY: all san check check-quick check-vm fuzz fuzz-build install demo \
 	demo-host bench bench-vm \
-	format format-check clean
+	format format-check layers-check clean
 .SECONDARY:
 
 -include $(shell find $(B) $(S) $(F) -name '*.d' 2>/dev/null)
