@@ -1,9 +1,9 @@
 # spanblk top-level Makefile (plain GNU make, -MMD dependencies).
 #
 #   make                 build the handler, the daemon and the tools (build/)
-#   make check           every test: format, unit (ASan/UBSan), host, fuzz
-#                        (60 s each), the guest scenarios (QEMU)
-#   make check-quick     unit and host tests only
+#   make check           every test: format, layering, unit (ASan/UBSan),
+#                        host, fuzz (60 s each), the guest scenarios (QEMU)
+#   make check-quick     layering, unit and host tests only
 #   make check-vm        the guest scenarios only (QEMU, docs/vm.md)
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS each (default 20)
 #   make install         handler into TCMU_HANDLER_DIR, the rest under PREFIX
@@ -13,6 +13,7 @@
 #   make bench-vm        the guest benchmark of docs/benchmarks.md (QEMU,
 #                        root; not part of make check)
 #   make format          clang-format in place; make format-check to verify
+#   make layers-check    the layering rule of docs/architecture.md
 
 CC ?= gcc
 CLANG ?= clang
