@@ -171,7 +171,7 @@ struct fake_held {
 struct fake_inject {
 	int err; /* 0: none; else the negative errno to give */
 	unsigned int opmask; /* 1u << opcode of the requests it hits */
-	int times; /* how many more; 0 with @err: every one */
+	int times; /* how many more; < 0: every one */
 };
 
 struct fake {
@@ -226,8 +226,9 @@ struct fake {
 	int nheld;
 	struct fake_inject post_err; /* post_send returns err */
 	struct fake_inject wc_err; /* the request completes with err */
-	int bad_token; /* connects whose token is altered on the way */
+	int bad_token; /* connects whose token is altered (< 0: all) */
 	bool defer_est; /* passive ESTABLISHED held until released */
+	bool partition; /* nothing reaches the other end of a connection */
 	/* what the fabric executed */
 	uint64_t rdma_reads, rdma_writes; /* successful RDMA READ / WRITE */
 	uint64_t rdma_bytes; /* bytes they moved */
@@ -301,17 +302,18 @@ int fake_run_held(void);
 
 /*
  * The next @times posts of an opcode in @opmask (0: any) fail: post_send
- * returns @err. @times 0 clears.
+ * returns @err. @times < 0: every one; 0 clears.
  */
 void fake_inject_post_error(unsigned int opmask, int err, int times);
 
 /*
- * The next @times requests of an opcode in @opmask complete with @status
- * (and put their QP into error) instead of executing. @times 0 clears.
+ * The next @times requests of an opcode in @opmask (0: any) complete with
+ * @status (and put their QP into error) instead of executing. @times < 0:
+ * every one; 0 clears.
  */
 void fake_inject_wc_error(unsigned int opmask, int status, int times);
 
-/* The next @times connects carry a token altered on the way. */
+/* The next @times connects (< 0: every one) carry a token altered. */
 void fake_inject_bad_token(int times);
 
 /*
@@ -319,5 +321,12 @@ void fake_inject_bad_token(int times);
  * RTU is late); off: every held one is delivered now.
  */
 void fake_defer_est(bool on);
+
+/*
+ * @on: the wire between the two ends is cut: a disconnect or destroy
+ * leaves the other end unaware (its QP up, no event); its RDMA requests
+ * then fail with -ETIMEDOUT, retries exceeded. Off: as before.
+ */
+void fake_partition(bool on);
 
 #endif
