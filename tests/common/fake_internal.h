@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What fake_verbs.c (objects, manual mode) and fake_fabric.c (fabric mode)
- * share: the calls both ops tables use as they are, the lock and the
- * violation record. Tests include fake_verbs.h only.
+ * What the fake device's files share: fake_verbs.c (objects, the calls
+ * both modes use, manual mode), fake_cm.c (fabric mode: channels, ids,
+ * connections) and fake_fabric.c (fabric mode: CQs, QPs, execution, the
+ * ops table, controls). Tests include fake_verbs.h only.
  */
 #ifndef SPANBLK_TESTS_FAKE_INTERNAL_H
 #define SPANBLK_TESTS_FAKE_INTERNAL_H
@@ -47,5 +48,35 @@ int fake_op_comp_channel_fd(struct ibv_comp_channel *ch);
  * library's key update: 0, or a violation and -EINVAL.
  */
 int fake_check_bind(const struct xp_verbs_wr *wr);
+
+/* ---- fabric mode, called with fake_mu held -------------------------------- */
+
+/* Keep eventfd @fd readable exactly while @pending (*@signalled: it is). */
+void fake_efd_level(int fd, bool *signalled, bool pending);
+/* A non-blocking eventfd, or -1 with errno. */
+int fake_efd_new(void);
+/* @id's QP goes into the error state: what it holds flushes. */
+void fake_qp_error(struct rdma_cm_id *id);
+
+/* ---- fabric mode's rdma_cm calls (fake_cm.c), for the ops table ---------- */
+
+struct rdma_event_channel *fake_cm_create_event_channel(void);
+void fake_cm_destroy_event_channel(struct rdma_event_channel *ch);
+int fake_cm_get_cm_event(struct rdma_event_channel *ch,
+			 struct xp_verbs_cm_event *ev);
+void fake_cm_ack_cm_event(struct xp_verbs_cm_event *ev);
+int fake_cm_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id,
+		      void *context);
+int fake_cm_destroy_id(struct rdma_cm_id *id);
+int fake_cm_bind_addr(struct rdma_cm_id *id, const struct sockaddr *addr);
+int fake_cm_listen(struct rdma_cm_id *id, int backlog);
+int fake_cm_resolve_addr(struct rdma_cm_id *id, const struct sockaddr *dst,
+			 int timeout_ms);
+int fake_cm_resolve_route(struct rdma_cm_id *id, int timeout_ms);
+int fake_cm_connect(struct rdma_cm_id *id, const void *priv, uint8_t len,
+		    uint8_t resp, uint8_t init);
+int fake_cm_accept(struct rdma_cm_id *id, uint8_t resp, uint8_t init);
+int fake_cm_reject(struct rdma_cm_id *id);
+int fake_cm_disconnect(struct rdma_cm_id *id);
 
 #endif
