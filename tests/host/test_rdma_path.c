@@ -72,6 +72,8 @@ struct opts {
 	bool no_mw; /* a device without type 2 windows */
 	uint32_t rd_depth; /* the device's max_qp_init_rd_atom */
 	bool no_wait; /* do not wait for RDMA to be up */
+	bool plain_node0; /* node 0 has no rdma_device */
+	unsigned int io_timeout_ms;
 	void (*before)(void); /* after the fabric reset, before the nodes */
 };
 
@@ -302,12 +304,16 @@ static void start(const struct opts *o)
 			cfg->rdma_buffers = o->node_buffers;
 		if (o->node_segment)
 			cfg->rdma_segment = o->node_segment;
+		if (o->plain_node0 && i == 0)
+			cfg->rdma_device[0] = '\0';
 		if (tcl_node_start(&fx.tc, i, &fake_fabric_ops, err,
 				   sizeof(err)))
 			fail_msg("%s", err);
 	}
 	assert_int_equal(tcl_cluster_conf(&fx.tc, o->replicas ? o->replicas : 1,
-					  CHUNK, IO_TIMEOUT_MS),
+					  CHUNK,
+					  o->io_timeout_ms ? o->io_timeout_ms
+							   : IO_TIMEOUT_MS),
 			 0);
 	fx.tc.cl.rdma_buffers = o->gw_buffers ? o->gw_buffers : 8;
 	if (o->gw_buffer_size)
@@ -319,7 +325,7 @@ static void start(const struct opts *o)
 	assert_int_equal(sb_engine_wait_ready(fx.e, WAIT_MS), (int)n);
 	assert_int_equal(sb_engine_lun_create(fx.e, "rdma-path", LUN_SIZE), 0);
 	fx.lun = sb_lun_id("rdma-path");
-	for (i = 0; i < n && !o->no_wait; i++)
+	for (i = o->plain_node0 ? 1 : 0; i < n && !o->no_wait; i++)
 		wait_payload(i, SB_PAYLOAD_RDMA, NULL, WAIT_MS);
 }
 
@@ -750,6 +756,114 @@ static void test_teardown_releases_all(void **state)
 	free(wb);
 }
 
+/*
+ * A cluster where node 1 has no RDMA device configured: payload to it
+ * stays inline, and the engine says why; node 2 takes its replica by
+ * RDMA; the data reads back intact from either.
+ */
+static void test_mixed_cluster(void **state)
+{
+	struct opts o = {.nodes = 2, .replicas = 2, .plain_node0 = true};
+	struct xp_stat a0, a1, b0, b1;
+
+	(void)state;
+	start(&o);
+	wait_payload(0, SB_PAYLOAD_TCP, "offers no RDMA", WAIT_MS);
+	wait_payload(1, SB_PAYLOAD_RDMA, NULL, 0);
+	node_stat(0, &a0);
+	node_stat(1, &b0);
+	assert_false(a0.flags & XP_STAT_F_RDMA);
+	write_verify(0, 2 * MIB, 13);
+	node_stat(0, &a1);
+	node_stat(1, &b1);
+	assert_int_equal(a1.bytes_rdma, 0);
+	assert_true(a1.bytes_tcp_payload - a0.bytes_tcp_payload >= 2 * MIB);
+	assert_true(b1.bytes_rdma - b0.bytes_rdma >= 2 * MIB);
+	assert_true(b1.bytes_tcp_payload - b0.bytes_tcp_payload < 4 * KIB);
+	finish();
+}
+
+/*
+ * The node restarts: its RDMA connection dies with it (the gateway hears
+ * DISCONNECTED), payload falls back while it is away, and the new
+ * session gets a new offer and connection.
+ */
+static void test_node_restart(void **state)
+{
+	struct opts o = {.nodes = 1};
+	uint64_t until;
+	char err[512];
+
+	(void)state;
+	start(&o);
+	write_verify(0, MIB, 14);
+	tcl_node_stop(&fx.tc, 0);
+	until = now_ms() + WAIT_MS;
+	while (sb_engine_node_up(fx.e, 0) && now_ms() < until)
+		sleep_ms(5);
+	assert_false(sb_engine_node_up(fx.e, 0));
+	wait_payload(0, SB_PAYLOAD_TCP, NULL, WAIT_MS);
+	if (tcl_node_start(&fx.tc, 0, &fake_fabric_ops, err, sizeof(err)))
+		fail_msg("%s", err);
+	wait_payload(0, SB_PAYLOAD_RDMA, NULL, RETRY_WAIT_MS);
+	write_verify(MIB, MIB, 15);
+	fake_lock();
+	assert_int_equal(F.accepts, 2);
+	fake_unlock();
+	finish();
+}
+
+/* Wait until the fabric has @n queue pairs. */
+static void wait_qps(int n)
+{
+	uint64_t until = now_ms() + WAIT_MS;
+	int got;
+
+	do {
+		fake_lock();
+		got = F.n_qp;
+		fake_unlock();
+		if (got == n)
+			return;
+		sleep_ms(5);
+	} while (now_ms() < until);
+	fail_msg("%d queue pairs, not %d", got, n);
+}
+
+/*
+ * The node's RDMA READ for a WRITE never completes and the wire is dead
+ * (nothing reaches the node): the WRITE times out, the engine resets the
+ * node's connections (QP first) and comes back by RDMA on a new session.
+ * When the stuck operation finally fails (retries exceeded), the node
+ * frees the old session's connection.
+ */
+static void test_timeout_resets_rdma(void **state)
+{
+	struct opts o = {.nodes = 1, .io_timeout_ms = 1000};
+	uint8_t *buf = malloc(256 * KIB);
+
+	(void)state;
+	assert_non_null(buf);
+	start(&o);
+	fill(buf, 256 * KIB, 16);
+	fake_hold(DATA_OPS);
+	fake_partition(true);
+	assert_int_equal(do_rw(SB_IO_WRITE, 0, buf, 256 * KIB), -ETIMEDOUT);
+	assert_true(eng_stats().timeouts >= 1);
+	assert_int_equal(fake_held(), 1);
+	fake_hold(0);
+	wait_payload(0, SB_PAYLOAD_RDMA, NULL, RETRY_WAIT_MS);
+	fake_partition(false);
+	assert_int_equal(fake_run_held(), 1);
+	wait_qps(2); /* the new connection's two ends */
+	write_verify(0, 256 * KIB, 17);
+	fake_lock();
+	assert_int_equal(F.accepts, 2);
+	fake_unlock();
+	free(buf);
+	finish();
+}
+
 /* ---- link watching ------------------------------------------------------------ */
 
 static int tap_fd = -1;
@@ -920,6 +1034,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_node_rdma_error_eproto,
 					  teardown),
 		cmocka_unit_test_teardown(test_teardown_releases_all, teardown),
+		cmocka_unit_test_teardown(test_mixed_cluster, teardown),
+		cmocka_unit_test_teardown(test_node_restart, teardown),
+		cmocka_unit_test_teardown(test_timeout_resets_rdma, teardown),
 		cmocka_unit_test_teardown(test_link_down_in_flight, teardown),
 	};
 
