@@ -3,7 +3,7 @@
  * The fake RDMA device (fake_verbs.h): its objects and counts, the calls
  * both modes share (registrations, windows, ids' context and device), and
  * manual mode, where one test thread scripts cm events and completions
- * (fake_ops). Fabric mode is in fake_fabric.c.
+ * (fake_ops). Fabric mode is in fake_cm.c and fake_fabric.c.
  *
  * Manual mode runs on the test's thread alone and checks with cmocka
  * assertions; in fabric mode every call holds fake_mu (F.fabric says
