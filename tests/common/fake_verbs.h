@@ -297,7 +297,10 @@ void fake_hold(unsigned int mask);
 /* Work requests held now. */
 int fake_held(void);
 
-/* Execute every held request, in posting order. Returns how many. */
+/*
+ * Complete every held request: executed in posting order (those behind
+ * one that failed on its QP flush). Returns how many.
+ */
 int fake_run_held(void);
 
 /*

@@ -736,6 +736,8 @@ int main(void)
 						setup, teardown),
 	};
 
+	/* A crash must not swallow what cmocka said before it. */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	sb_log_set_level(SB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,20 +198,27 @@ static void waiter_wait(struct waiter *w, bool hca, int batch)
 			 WAIT_MS);
 }
 
+/*
+ * The requests of a test, in static storage: a test that fails with some
+ * still in flight leaves them valid for their completion (-ESHUTDOWN)
+ * when teardown frees the engine.
+ */
+#define MAX_BATCH 32
+static struct waiter BW, ONE_W;
+static struct sb_io BIO[MAX_BATCH], ONE_IO;
+static struct iovec BV[MAX_BATCH], ONE_V;
+
 /* One READ or WRITE, waited for; its status. */
 static int do_rw(enum sb_io_op op, uint64_t off, void *buf, size_t len)
 {
-	struct waiter w;
-	struct sb_io io;
-	struct iovec v;
 	int err;
 
-	waiter_init(&w);
-	submit(&w, &io, &v, op, off, buf, len);
-	waiter_wait(&w, false, 0);
-	err = w.first_err;
-	assert_int_equal(w.calls, 1);
-	waiter_destroy(&w);
+	waiter_init(&ONE_W);
+	submit(&ONE_W, &ONE_IO, &ONE_V, op, off, buf, len);
+	waiter_wait(&ONE_W, false, 0);
+	err = ONE_W.first_err;
+	assert_int_equal(ONE_W.calls, 1);
+	waiter_destroy(&ONE_W);
 	return err;
 }
 
@@ -566,13 +573,10 @@ static void test_credits_and_dry_pools(void **state)
 			 .gw_buffer_size = 256 * KIB,
 			 .rd_depth = 1};
 	enum { NIO = 24, LEN = 256 * KIB };
-	struct sb_io io[NIO];
-	struct iovec v[NIO];
 	uint8_t *wb = malloc((size_t)NIO * LEN),
 		*rb = malloc((size_t)NIO * LEN);
 	struct sb_engine_stats es;
 	struct xp_stat s0, s1;
-	struct waiter w;
 	int i;
 
 	(void)state;
@@ -582,23 +586,23 @@ static void test_credits_and_dry_pools(void **state)
 	node_stat(0, &s0);
 	fill(wb, (size_t)NIO * LEN, 6);
 	fake_hold(DATA_OPS);
-	waiter_init(&w);
+	waiter_init(&BW);
 	for (i = 0; i < NIO; i++)
-		submit(&w, &io[i], &v[i], SB_IO_WRITE, (uint64_t)i * LEN,
+		submit(&BW, &BIO[i], &BV[i], SB_IO_WRITE, (uint64_t)i * LEN,
 		       wb + (size_t)i * LEN, LEN);
-	waiter_wait(&w, true, 1);
-	assert_int_equal(w.nerr, 0);
+	waiter_wait(&BW, true, 1);
+	assert_int_equal(BW.nerr, 0);
 	fake_lock();
 	assert_int_equal(F.peak_passive_reads, 1);
 	assert_int_equal(F.peak_passive, 1);
 	fake_unlock();
 	for (i = 0; i < NIO; i++)
-		submit(&w, &io[i], &v[i], SB_IO_READ, (uint64_t)i * LEN,
+		submit(&BW, &BIO[i], &BV[i], SB_IO_READ, (uint64_t)i * LEN,
 		       rb + (size_t)i * LEN, LEN);
-	waiter_wait(&w, true, 2);
-	assert_int_equal(w.nerr, 0);
-	assert_int_equal(w.calls, 2 * NIO);
-	waiter_destroy(&w);
+	waiter_wait(&BW, true, 2);
+	assert_int_equal(BW.nerr, 0);
+	assert_int_equal(BW.calls, 2 * NIO);
+	waiter_destroy(&BW);
 	fake_hold(0);
 	assert_memory_equal(wb, rb, (size_t)NIO * LEN);
 	node_stat(0, &s1);
@@ -706,6 +710,109 @@ static void test_node_rdma_error_eproto(void **state)
 	finish();
 }
 
+/* Submit @n WRITEs of @len bytes from @buf at 0, @len, ... into @w. */
+static void submit_writes(struct waiter *w, struct sb_io *io, struct iovec *v,
+			  int n, uint8_t *buf, size_t len)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		submit(w, &io[i], &v[i], SB_IO_WRITE, (uint64_t)i * len,
+		       buf + (size_t)i * len, len);
+}
+
+/* Wait until the fabric holds @n work requests. */
+static void wait_held(int n)
+{
+	uint64_t until = now_ms() + WAIT_MS;
+
+	while (fake_held() < n && now_ms() < until)
+		sleep_ms(1);
+	assert_int_equal(fake_held(), n);
+}
+
+/* Read back @n pieces of @len bytes at 0, @len, ... and compare. */
+static void verify_pieces(const uint8_t *buf, int n, size_t len)
+{
+	uint8_t *rb = malloc((size_t)n * len);
+	int i;
+
+	assert_non_null(rb);
+	for (i = 0; i < n; i++)
+		assert_int_equal(do_rw(SB_IO_READ, (uint64_t)i * len,
+				       rb + (size_t)i * len, len),
+				 0);
+	assert_memory_equal(buf, rb, (size_t)n * len);
+	free(rb);
+}
+
+/*
+ * Six WRITEs wait for their windows, the binds posted and not done; the
+ * first bind fails, the others flush with the QP: every one of the six
+ * goes inline and completes.
+ */
+static void test_binds_in_flight_flush(void **state)
+{
+	enum { NIO = 6, LEN = 256 * KIB };
+	struct opts o = {.nodes = 1};
+	uint8_t *wb = malloc((size_t)NIO * LEN);
+	struct xp_stat s0, s1;
+
+	(void)state;
+	assert_non_null(wb);
+	start(&o);
+	node_stat(0, &s0);
+	fill(wb, (size_t)NIO * LEN, 18);
+	fake_hold(OP(XP_VERBS_BIND_MW));
+	waiter_init(&BW);
+	submit_writes(&BW, BIO, BV, NIO, wb, LEN);
+	wait_held(NIO);
+	fake_hold(0);
+	fake_inject_wc_error(OP(XP_VERBS_BIND_MW), -EIO, 1);
+	assert_int_equal(fake_run_held(), NIO);
+	waiter_wait(&BW, false, 0);
+	assert_int_equal(BW.nerr, 0);
+	waiter_destroy(&BW);
+	node_stat(0, &s1);
+	assert_int_equal(s1.bytes_rdma, s0.bytes_rdma);
+	assert_true(s1.bytes_tcp_payload - s0.bytes_tcp_payload >=
+		    (uint64_t)NIO * LEN);
+	verify_pieces(wb, NIO, LEN);
+	free(wb);
+	finish();
+}
+
+/*
+ * Eight WRITEs with their node RDMA READs posted; the first completes
+ * with a remote access error, the rest flush: the node answers all eight
+ * EPROTO and the gateway resends each inline.
+ */
+static void test_eproto_many_in_flight(void **state)
+{
+	enum { NIO = 8, LEN = 256 * KIB };
+	struct opts o = {.nodes = 1};
+	uint8_t *wb = malloc((size_t)NIO * LEN);
+
+	(void)state;
+	assert_non_null(wb);
+	start(&o);
+	fill(wb, (size_t)NIO * LEN, 19);
+	fake_hold(DATA_OPS);
+	waiter_init(&BW);
+	submit_writes(&BW, BIO, BV, NIO, wb, LEN);
+	wait_held(NIO);
+	fake_hold(0);
+	fake_inject_wc_error(OP(XP_VERBS_RDMA_READ), -EACCES, 1);
+	assert_int_equal(fake_run_held(), NIO);
+	waiter_wait(&BW, false, 0);
+	assert_int_equal(BW.nerr, 0);
+	waiter_destroy(&BW);
+	assert_int_equal(eng_stats().rdma_fallbacks, NIO);
+	verify_pieces(wb, NIO, LEN);
+	free(wb);
+	finish();
+}
+
 /*
  * Teardown while work is posted: the nodes' RDMA operations are held when
  * the engine is freed (its requests complete with ESHUTDOWN), then the
@@ -715,11 +822,8 @@ static void test_teardown_releases_all(void **state)
 {
 	struct opts o = {.nodes = 3, .replicas = 2};
 	enum { NIO = 12, LEN = 512 * KIB };
-	struct sb_io io[NIO];
-	struct iovec v[NIO];
 	uint8_t *wb = malloc((size_t)NIO * LEN);
 	uint64_t until;
-	struct waiter w;
 	char why[512];
 	int i;
 
@@ -728,9 +832,9 @@ static void test_teardown_releases_all(void **state)
 	start(&o);
 	fill(wb, (size_t)NIO * LEN, 10);
 	fake_hold(DATA_OPS);
-	waiter_init(&w);
+	waiter_init(&BW);
 	for (i = 0; i < NIO; i++)
-		submit(&w, &io[i], &v[i], SB_IO_WRITE, (uint64_t)i * LEN,
+		submit(&BW, &BIO[i], &BV[i], SB_IO_WRITE, (uint64_t)i * LEN,
 		       wb + (size_t)i * LEN, LEN);
 	until = now_ms() + WAIT_MS;
 	while (fake_held() < 3 && now_ms() < until)
@@ -743,12 +847,12 @@ static void test_teardown_releases_all(void **state)
 	fake_unlock();
 	sb_engine_free(fx.e);
 	fx.e = NULL;
-	pthread_mutex_lock(&w.lock);
-	assert_int_equal(w.calls, NIO);
-	assert_int_equal(w.pending, 0);
-	assert_int_equal(w.first_err, -ESHUTDOWN);
-	pthread_mutex_unlock(&w.lock);
-	waiter_destroy(&w);
+	pthread_mutex_lock(&BW.lock);
+	assert_int_equal(BW.calls, NIO);
+	assert_int_equal(BW.pending, 0);
+	assert_int_equal(BW.first_err, -ESHUTDOWN);
+	pthread_mutex_unlock(&BW.lock);
+	waiter_destroy(&BW);
 	tcl_destroy(&fx.tc);
 	fake_hold(0);
 	if (!fake_all_released(why, sizeof(why)))
@@ -950,11 +1054,8 @@ static void test_link_down_in_flight(void **state)
 	struct opts o = {.nodes = 1, .node_max_ops = 4, .before = on_tap};
 	uint8_t *wb = malloc((size_t)NIO * LEN),
 		*rb = malloc((size_t)NIO * LEN);
-	struct sb_io io[NIO];
-	struct iovec v[NIO];
 	struct xp_stat s0, s1;
 	uint64_t until;
-	struct waiter w;
 	char why[160];
 	int ifindex, i;
 
@@ -978,9 +1079,9 @@ static void test_link_down_in_flight(void **state)
 	node_stat(0, &s0);
 	fill(wb, (size_t)NIO * LEN, 11);
 	fake_hold(DATA_OPS);
-	waiter_init(&w);
+	waiter_init(&BW);
 	for (i = 0; i < NIO; i++)
-		submit(&w, &io[i], &v[i], SB_IO_WRITE, (uint64_t)i * LEN,
+		submit(&BW, &BIO[i], &BV[i], SB_IO_WRITE, (uint64_t)i * LEN,
 		       wb + (size_t)i * LEN, LEN);
 	until = now_ms() + WAIT_MS;
 	while (fake_held() < 4 && now_ms() < until)
@@ -989,9 +1090,9 @@ static void test_link_down_in_flight(void **state)
 	fake_partition(true);
 	assert_int_equal(if_up(TAP_NAME, false), 0);
 	/* Nothing executes the held operations: the node must drop them. */
-	waiter_wait(&w, false, 0);
-	assert_int_equal(w.nerr, 0);
-	waiter_destroy(&w);
+	waiter_wait(&BW, false, 0);
+	assert_int_equal(BW.nerr, 0);
+	waiter_destroy(&BW);
 	assert_int_equal(fake_held(), 0);
 	wait_payload(0, SB_PAYLOAD_TCP, "link " TAP_NAME " down", 0);
 	assert_true(eng_stats().rdma_fallbacks >= 1);
@@ -1033,6 +1134,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_bind_error_inline, teardown),
 		cmocka_unit_test_teardown(test_node_rdma_error_eproto,
 					  teardown),
+		cmocka_unit_test_teardown(test_binds_in_flight_flush, teardown),
+		cmocka_unit_test_teardown(test_eproto_many_in_flight, teardown),
 		cmocka_unit_test_teardown(test_teardown_releases_all, teardown),
 		cmocka_unit_test_teardown(test_mixed_cluster, teardown),
 		cmocka_unit_test_teardown(test_node_restart, teardown),
@@ -1040,6 +1143,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_link_down_in_flight, teardown),
 	};
 
+	/* A crash must not swallow what cmocka said before it. */
+	setvbuf(stdout, NULL, _IONBF, 0);
 	sb_log_set_level(SB_LOG_WARN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
