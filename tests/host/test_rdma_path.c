@@ -6,12 +6,16 @@
  * fake device's loopback fabric (tests/common/fake_verbs.h), so that the
  * engine's and the node's RDMA logic run without a QEMU guest:
  *
- *   offer and token connect, payload by RDMA (data and counters checked)
+ *   offer and token connect, payload by RDMA (data and counters checked),
+ *     with windows or the whole pool; a request too big for a buffer
  *   a forged or spent token refused by the node, I/O inline meanwhile
  *   more I/O than gateway buffers, node buffers and node credits
- *   a window bind that fails (post, completion): that request inline
- *   a node RDMA operation that fails: EPROTO, resent inline
+ *   window binds that fail (post, completion), one or several in flight:
+ *     those requests inline
+ *   node RDMA operations that fail: EPROTO, resent inline
  *   teardown with work posted: every fake object released
+ *   a node without RDMA in the cluster; a node restart; a request timing
+ *     out on a dead wire
  *   the link under the connection going down with requests in flight
  *     (root: a network namespace of the test's own with a tap device)
  *
@@ -436,6 +440,29 @@ static void test_payload_whole_pool(void **state)
 	assert_int_equal(F.binds, 0);
 	assert_int_equal(F.rdma_bytes, 6 * MIB);
 	fake_unlock();
+	finish();
+}
+
+/*
+ * A request larger than a gateway buffer goes inline; a smaller one on
+ * the same connection by RDMA.
+ */
+static void test_large_request_inline(void **state)
+{
+	struct opts o = {.nodes = 1, .gw_buffer_size = 256 * KIB};
+	struct xp_stat s0, s1, s2;
+
+	(void)state;
+	start(&o);
+	node_stat(0, &s0);
+	write_verify(0, MIB, 20);
+	node_stat(0, &s1);
+	assert_int_equal(s1.bytes_rdma, s0.bytes_rdma);
+	assert_true(s1.bytes_tcp_payload - s0.bytes_tcp_payload >= 2 * MIB);
+	write_verify(MIB, 128 * KIB, 21);
+	node_stat(0, &s2);
+	assert_int_equal(s2.bytes_rdma - s1.bytes_rdma, 256 * KIB);
+	wait_payload(0, SB_PAYLOAD_RDMA, NULL, 0);
 	finish();
 }
 
@@ -1126,6 +1153,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_payload_by_rdma, teardown),
 		cmocka_unit_test_teardown(test_payload_whole_pool, teardown),
+		cmocka_unit_test_teardown(test_large_request_inline, teardown),
 		cmocka_unit_test_teardown(test_forged_token_refused, teardown),
 		cmocka_unit_test_teardown(test_spent_token_refused, teardown),
 		cmocka_unit_test_teardown(test_credits_and_dry_pools, teardown),
