@@ -136,10 +136,11 @@ $(S)/tests/%: $(S)/obj/tests/unit/%.o $(S)/libtestcommon.a $(LAYER_ARCHIVES)
 HOST_SRCS := $(sort $(wildcard tests/host/test_*.c))
 HOST_BINS := $(patsubst tests/host/%.c,$(S)/tests/host_%,$(HOST_SRCS))
 TESTLIB_OBJ := $(call obj,$(S),tests/host/testlib.c)
-$(S)/tests/host_%: $(S)/obj/tests/host/%.o $(TESTLIB_OBJ) $(LAYER_ARCHIVES)
+$(S)/tests/host_%: $(S)/obj/tests/host/%.o $(TESTLIB_OBJ) \
+		$(S)/libtestcommon.a $(LAYER_ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LAYER_ARCHIVES) \
-		-lcmocka $(LDLIBS)
+	$(CC) $(SAN_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(S)/libtestcommon.a \
+		$(LAYER_ARCHIVES) -lcmocka $(LDLIBS)
 
 # ---- host harness (loads the real .so as tcmu-runner does) -----------------
 # It links only what tcmu-runner itself would give the plugin (its own

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of xport/rdma.c against fake verbs (a struct xp_verbs_ops of
- * this file): codecs, pools and their dry-pool policy, the registration
- * cache, gateway connect, the node's token checks, credits, and every
- * failure path (failed registration, failed post, error completion, peer
- * disconnect mid-transfer). The fake counts every object made and freed,
- * so each test also proves that teardown releases all of them. One test
+ * Unit tests of xport/rdma.c against the fake device of
+ * tests/common/fake_verbs.h in manual mode (fake_ops: events and
+ * completions scripted step by step): codecs, pools and their dry-pool
+ * policy, the registration cache, gateway connect, the node's token
+ * checks, credits, and every failure path (failed registration, failed
+ * post, error completion, peer disconnect mid-transfer). The fake counts
+ * every object made and freed, so each test also proves that teardown
+ * releases all of them. One test
  * touches the real verbs and skips, with the reason, when no RDMA device
  * exists (this host); it runs for real in the guest.
  */
@@ -20,652 +22,14 @@
 
 #include <cmocka.h>
 
+#include "tests/common/fake_verbs.h"
 #include "xport/rdma.h"
 #include "xport/verbs.h"
-
-/* ---- the fake device --------------------------------------------------- */
-
-/* The library's types are opaque to rdma.c; here they are ours. */
-struct ibv_context {
-	int unused;
-};
-struct ibv_pd {
-	int unused;
-};
-struct ibv_cq {
-	int unused;
-};
-struct ibv_comp_channel {
-	int fd;
-};
-struct rdma_event_channel {
-	int fd;
-};
-struct ibv_mr {
-	void *addr;
-	size_t len;
-	uint64_t iova;
-	unsigned int access;
-	uint32_t lkey, rkey;
-};
-struct ibv_mw {
-	uint32_t rkey; /* as the library keeps it: the last posted bind's */
-	uint32_t hw_rkey; /* the key the HCA honours while bound */
-	bool bound;
-	uint64_t addr;
-	uint32_t len;
-	unsigned int access;
-};
-struct rdma_cm_id {
-	void *context;
-	bool live;
-	bool has_qp;
-	bool bound; /* has a device */
-};
-
-#define MAX_IDS 16
-#define MAX_EVENTS 16
-#define MAX_WRS 256
-#define MAX_MRS 16
-#define MAX_MWS 64
-
-struct fake_ev {
-	enum xp_verbs_cm_type type;
-	struct rdma_cm_id *id;
-	struct rdma_cm_id *listen_id;
-	int status;
-	uint8_t priv[XP_VERBS_PRIV_MAX];
-	uint8_t priv_len;
-	uint8_t resp;
-};
-
-static struct fake {
-	struct ibv_context dev;
-	struct ibv_pd pd;
-	struct ibv_cq cq;
-	struct ibv_comp_channel cch;
-	struct rdma_event_channel ch;
-	struct rdma_cm_id ids[MAX_IDS];
-	struct ibv_mr mrs[MAX_MRS];
-	bool mr_live[MAX_MRS];
-	struct ibv_mw mws[MAX_MWS];
-	bool mw_live[MAX_MWS];
-	struct xp_verbs_caps caps;
-	uint32_t qp_extra; /* granted beyond what was asked */
-	/* live object counts: every test ends with all of them 0 */
-	int n_ch, n_id, n_pd, n_cch, n_cq, n_qp, n_mr, n_mw;
-	int regs; /* registrations made */
-	/* injected failures: 0 or a negative errno */
-	int fail_reg, fail_pd, fail_qp, fail_post, fail_resolve_addr;
-	int fail_accept, fail_alloc_mw;
-	int binds, invs; /* BIND_MW and LOCAL_INV posted */
-	int post_ok_before_fail; /* posts that succeed before fail_post */
-	/* rdma_cm */
-	struct fake_ev evq[MAX_EVENTS];
-	int ev_head, ev_tail;
-	struct rdma_cm_id *unacked; /* id of the event handed out, not acked */
-	int resolve_addr_calls, resolve_route_calls;
-	int connects, accepts, rejects, disconnects;
-	uint8_t conn_priv[XP_VERBS_PRIV_MAX];
-	uint8_t conn_priv_len, conn_resp, conn_init, acc_init;
-	/* the send queue and the CQ */
-	struct xp_verbs_wr wr[MAX_WRS]; /* posted, oldest first */
-	int nwr; /* outstanding */
-	int reads, max_out, max_reads_out, posts;
-	uint64_t post_order[MAX_WRS]; /* wr_id of every post, in order */
-	struct xp_verbs_wc cqe[MAX_WRS];
-	int ncqe;
-	uint32_t qp_max_send_wr; /* what create_qp granted */
-	int netdev; /* what id_netdev answers */
-} F;
-
-static struct rdma_event_channel *f_create_event_channel(void)
-{
-	F.n_ch++;
-	return &F.ch;
-}
-
-static void f_destroy_event_channel(struct rdma_event_channel *ch)
-{
-	if (ch)
-		F.n_ch--;
-}
-
-static int f_event_channel_fd(struct rdma_event_channel *ch)
-{
-	return ch->fd;
-}
-
-static int f_get_cm_event(struct rdma_event_channel *ch,
-			  struct xp_verbs_cm_event *ev)
-{
-	struct fake_ev *e;
-
-	(void)ch;
-	assert_null(F.unacked);
-	if (F.ev_head == F.ev_tail)
-		return -EAGAIN;
-	e = &F.evq[F.ev_head++ % MAX_EVENTS];
-	memset(ev, 0, sizeof(*ev));
-	ev->type = e->type;
-	ev->id = e->id;
-	ev->listen_id = e->listen_id;
-	ev->status = e->status;
-	ev->priv = e->priv_len ? e->priv : NULL;
-	ev->priv_len = e->priv_len;
-	ev->responder_resources = e->resp;
-	ev->initiator_depth = 0;
-	ev->raw = e;
-	F.unacked = e->id;
-	return 0;
-}
-
-static void f_ack_cm_event(struct xp_verbs_cm_event *ev)
-{
-	assert_ptr_equal(F.unacked, ev->id);
-	F.unacked = NULL;
-}
-
-static struct rdma_cm_id *new_id(void)
-{
-	int i;
-
-	for (i = 0; i < MAX_IDS; i++) {
-		if (!F.ids[i].live) {
-			memset(&F.ids[i], 0, sizeof(F.ids[i]));
-			F.ids[i].live = true;
-			F.n_id++;
-			return &F.ids[i];
-		}
-	}
-	fail_msg("out of fake ids");
-	return NULL;
-}
-
-static int f_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id,
-		       void *context)
-{
-	(void)ch;
-	*id = new_id();
-	(*id)->context = context;
-	return 0;
-}
-
-static int f_destroy_id(struct rdma_cm_id *id)
-{
-	if (!id)
-		return 0;
-	assert_true(id->live);
-	/* librdmacm would hang: an id's events must be acked first. */
-	assert_ptr_not_equal(F.unacked, id);
-	assert_false(id->has_qp);
-	id->live = false;
-	F.n_id--;
-	return 0;
-}
-
-static void f_set_id_context(struct rdma_cm_id *id, void *context)
-{
-	id->context = context;
-}
-
-static void *f_id_context(struct rdma_cm_id *id)
-{
-	return id->context;
-}
-
-static struct ibv_context *f_id_device(struct rdma_cm_id *id)
-{
-	return id->bound ? &F.dev : NULL;
-}
-
-static int f_id_netdev(struct rdma_cm_id *id)
-{
-	return id->bound ? F.netdev : -ENOTCONN;
-}
-
-static int f_bind_addr(struct rdma_cm_id *id, const struct sockaddr *addr)
-{
-	(void)addr;
-	id->bound = true;
-	return 0;
-}
-
-static int f_listen(struct rdma_cm_id *id, int backlog)
-{
-	(void)id;
-	(void)backlog;
-	return 0;
-}
-
-static int f_resolve_addr(struct rdma_cm_id *id, const struct sockaddr *dst,
-			  int timeout_ms)
-{
-	(void)dst;
-	assert_true(timeout_ms > 0);
-	F.resolve_addr_calls++;
-	if (F.fail_resolve_addr)
-		return F.fail_resolve_addr;
-	id->bound = true;
-	return 0;
-}
-
-static int f_resolve_route(struct rdma_cm_id *id, int timeout_ms)
-{
-	(void)id;
-	assert_true(timeout_ms > 0);
-	F.resolve_route_calls++;
-	return 0;
-}
-
-static int f_connect(struct rdma_cm_id *id, const void *priv, uint8_t len,
-		     uint8_t resp, uint8_t init)
-{
-	assert_true(id->has_qp);
-	assert_true(len <= XP_VERBS_PRIV_MAX);
-	memcpy(F.conn_priv, priv, len);
-	F.conn_priv_len = len;
-	F.conn_resp = resp;
-	F.conn_init = init;
-	F.connects++;
-	return 0;
-}
-
-static int f_accept(struct rdma_cm_id *id, uint8_t resp, uint8_t init)
-{
-	assert_true(id->has_qp);
-	assert_int_equal(resp, 0);
-	if (F.fail_accept)
-		return F.fail_accept;
-	F.acc_init = init;
-	F.accepts++;
-	return 0;
-}
-
-static int f_reject(struct rdma_cm_id *id)
-{
-	(void)id;
-	F.rejects++;
-	return 0;
-}
-
-static int f_disconnect(struct rdma_cm_id *id)
-{
-	(void)id;
-	F.disconnects++;
-	return 0;
-}
-
-static int f_query_caps(struct ibv_context *dev, struct xp_verbs_caps *caps)
-{
-	assert_ptr_equal(dev, &F.dev);
-	*caps = F.caps;
-	return 0;
-}
-
-static struct ibv_pd *f_alloc_pd(struct ibv_context *dev)
-{
-	(void)dev;
-	if (F.fail_pd) {
-		errno = -F.fail_pd;
-		return NULL;
-	}
-	F.n_pd++;
-	return &F.pd;
-}
-
-static int f_dealloc_pd(struct ibv_pd *pd)
-{
-	if (pd)
-		F.n_pd--;
-	return 0;
-}
-
-static struct ibv_mr *f_reg_mr_iova(struct ibv_pd *pd, void *addr, size_t len,
-				    uint64_t iova, unsigned int access)
-{
-	int i;
-
-	assert_non_null(pd);
-	if (F.fail_reg) {
-		errno = -F.fail_reg;
-		return NULL;
-	}
-	for (i = 0; i < MAX_MRS; i++) {
-		if (F.mr_live[i])
-			continue;
-		F.mr_live[i] = true;
-		F.mrs[i] = (struct ibv_mr){addr,
-					   len,
-					   iova,
-					   access,
-					   0x100u + (uint32_t)F.regs,
-					   0x200u + (uint32_t)F.regs};
-		F.regs++;
-		F.n_mr++;
-		return &F.mrs[i];
-	}
-	fail_msg("out of fake MRs");
-	return NULL;
-}
-
-static int f_dereg_mr(struct ibv_mr *mr)
-{
-	if (!mr)
-		return 0;
-	assert_true(F.mr_live[mr - F.mrs]);
-	F.mr_live[mr - F.mrs] = false;
-	F.n_mr--;
-	return 0;
-}
-
-static uint32_t f_mr_lkey(const struct ibv_mr *mr)
-{
-	return mr->lkey;
-}
-
-static uint32_t f_mr_rkey(const struct ibv_mr *mr)
-{
-	return mr->rkey;
-}
-
-static struct ibv_mw *f_alloc_mw(struct ibv_pd *pd)
-{
-	int i;
-
-	assert_non_null(pd);
-	if (F.fail_alloc_mw) {
-		errno = -F.fail_alloc_mw;
-		return NULL;
-	}
-	for (i = 0; i < MAX_MWS; i++) {
-		if (F.mw_live[i])
-			continue;
-		F.mw_live[i] = true;
-		memset(&F.mws[i], 0, sizeof(F.mws[i]));
-		/* index in the high 24 bits, a key in the low 8, as rxe */
-		F.mws[i].rkey = (uint32_t)(0x40 + i) << 8 | 0x7f;
-		F.n_mw++;
-		return &F.mws[i];
-	}
-	fail_msg("out of fake MWs");
-	return NULL;
-}
-
-static int f_dealloc_mw(struct ibv_mw *mw)
-{
-	if (!mw)
-		return 0;
-	assert_true(F.mw_live[mw - F.mws]);
-	F.mw_live[mw - F.mws] = false;
-	F.n_mw--;
-	return 0;
-}
-
-static uint32_t f_mw_rkey(const struct ibv_mw *mw)
-{
-	return mw->rkey;
-}
-
-/* The live window bound under @rkey, or NULL. */
-static struct ibv_mw *mw_by_key(uint32_t rkey)
-{
-	int i;
-
-	for (i = 0; i < MAX_MWS; i++)
-		if (F.mw_live[i] && F.mws[i].bound && F.mws[i].hw_rkey == rkey)
-			return &F.mws[i];
-	return NULL;
-}
-
-static struct ibv_comp_channel *f_create_comp_channel(struct ibv_context *d)
-{
-	(void)d;
-	F.n_cch++;
-	return &F.cch;
-}
-
-static int f_destroy_comp_channel(struct ibv_comp_channel *ch)
-{
-	if (ch)
-		F.n_cch--;
-	return 0;
-}
-
-static int f_comp_channel_fd(struct ibv_comp_channel *ch)
-{
-	return ch->fd;
-}
-
-static struct ibv_cq *f_create_cq(struct ibv_context *dev, int cqe,
-				  struct ibv_comp_channel *ch)
-{
-	(void)dev;
-	(void)ch;
-	assert_true(cqe > 0);
-	F.n_cq++;
-	return &F.cq;
-}
-
-static int f_destroy_cq(struct ibv_cq *cq)
-{
-	if (cq)
-		F.n_cq--;
-	return 0;
-}
-
-static int f_req_notify_cq(struct ibv_cq *cq)
-{
-	(void)cq;
-	return 0;
-}
-
-static int f_get_cq_event(struct ibv_comp_channel *ch)
-{
-	(void)ch;
-	return -EAGAIN;
-}
-
-static void f_ack_cq_events(struct ibv_cq *cq, unsigned int n)
-{
-	(void)cq;
-	(void)n;
-}
-
-static int f_poll_cq(struct ibv_cq *cq, int n, struct xp_verbs_wc *wc)
-{
-	int got = 0;
-
-	(void)cq;
-	while (got < n && F.ncqe) {
-		wc[got++] = F.cqe[0];
-		memmove(F.cqe, F.cqe + 1, --F.ncqe * sizeof(F.cqe[0]));
-	}
-	return got;
-}
-
-static int f_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd,
-		       struct ibv_cq *cq, struct xp_verbs_qp_cap *cap)
-{
-	assert_non_null(pd);
-	assert_non_null(cq);
-	if (F.fail_qp)
-		return F.fail_qp;
-	id->has_qp = true;
-	cap->max_send_wr += F.qp_extra;
-	F.qp_max_send_wr = cap->max_send_wr;
-	F.n_qp++;
-	return 0;
-}
-
-static void f_destroy_qp(struct rdma_cm_id *id)
-{
-	int i;
-
-	assert_true(id->has_qp);
-	/*
-	 * A bound type 2 window holds a reference on its QP: rxe (kernel
-	 * 6.1) then blocks ibv_destroy_qp for 50 s and warns. Windows are
-	 * deallocated before their QP is destroyed.
-	 */
-	for (i = 0; i < MAX_MWS; i++)
-		assert_false(F.mw_live[i] && F.mws[i].bound);
-	id->has_qp = false;
-	F.n_qp--;
-	/* Nothing completes on a destroyed QP. */
-	F.nwr = 0;
-	F.reads = 0;
-	F.ncqe = 0;
-}
-
-static int f_post_send(struct rdma_cm_id *id, const struct xp_verbs_wr *wr)
-{
-	assert_true(id->has_qp);
-	if (F.fail_post && F.post_ok_before_fail-- <= 0)
-		return F.fail_post;
-	assert_true(F.nwr < MAX_WRS);
-	if (wr->opcode == XP_VERBS_BIND_MW) {
-		const struct ibv_mr *mr = wr->mr;
-
-		/* What rxe checks of a type 2 bind (kernel rxe_mw.c). */
-		assert_non_null(wr->mw);
-		assert_true(F.mw_live[wr->mw - F.mws]);
-		assert_false(wr->mw->bound);
-		assert_non_null(mr);
-		assert_true(mr->access & XP_VERBS_ACC_MW_BIND);
-		assert_true(mr->access & XP_VERBS_ACC_LOCAL_WRITE);
-		assert_false(mr->access & (XP_VERBS_ACC_REMOTE_READ |
-					   XP_VERBS_ACC_REMOTE_WRITE));
-		assert_true(wr->length > 0);
-		assert_true(wr->local_addr >= mr->iova &&
-			    wr->local_addr + wr->length <= mr->iova + mr->len);
-		assert_true(wr->mw_access == XP_VERBS_ACC_REMOTE_READ ||
-			    wr->mw_access == XP_VERBS_ACC_REMOTE_WRITE);
-		/* Same index, a new key. */
-		assert_int_equal(wr->rkey >> 8, wr->mw->rkey >> 8);
-		assert_int_not_equal(wr->rkey, wr->mw->rkey);
-		wr->mw->rkey = wr->rkey;
-		F.binds++;
-	} else if (wr->opcode == XP_VERBS_LOCAL_INV) {
-		F.invs++;
-	}
-	F.wr[F.nwr++] = *wr;
-	F.post_order[F.posts++] = wr->wr_id;
-	if (wr->opcode == XP_VERBS_RDMA_READ)
-		F.reads++;
-	if (F.nwr > F.max_out)
-		F.max_out = F.nwr;
-	if (F.reads > F.max_reads_out)
-		F.max_reads_out = F.reads;
-	return 0;
-}
-
-static const struct xp_verbs_ops fake_ops = {
-	.create_event_channel = f_create_event_channel,
-	.destroy_event_channel = f_destroy_event_channel,
-	.event_channel_fd = f_event_channel_fd,
-	.get_cm_event = f_get_cm_event,
-	.ack_cm_event = f_ack_cm_event,
-	.create_id = f_create_id,
-	.destroy_id = f_destroy_id,
-	.set_id_context = f_set_id_context,
-	.id_context = f_id_context,
-	.id_device = f_id_device,
-	.id_netdev = f_id_netdev,
-	.bind_addr = f_bind_addr,
-	.listen = f_listen,
-	.resolve_addr = f_resolve_addr,
-	.resolve_route = f_resolve_route,
-	.connect = f_connect,
-	.accept = f_accept,
-	.reject = f_reject,
-	.disconnect = f_disconnect,
-	.query_caps = f_query_caps,
-	.alloc_pd = f_alloc_pd,
-	.dealloc_pd = f_dealloc_pd,
-	.reg_mr_iova = f_reg_mr_iova,
-	.dereg_mr = f_dereg_mr,
-	.mr_lkey = f_mr_lkey,
-	.mr_rkey = f_mr_rkey,
-	.alloc_mw = f_alloc_mw,
-	.dealloc_mw = f_dealloc_mw,
-	.mw_rkey = f_mw_rkey,
-	.create_comp_channel = f_create_comp_channel,
-	.destroy_comp_channel = f_destroy_comp_channel,
-	.comp_channel_fd = f_comp_channel_fd,
-	.create_cq = f_create_cq,
-	.destroy_cq = f_destroy_cq,
-	.req_notify_cq = f_req_notify_cq,
-	.get_cq_event = f_get_cq_event,
-	.ack_cq_events = f_ack_cq_events,
-	.poll_cq = f_poll_cq,
-	.create_qp = f_create_qp,
-	.destroy_qp = f_destroy_qp,
-	.post_send = f_post_send,
-};
-
-/* The HCA finishes the oldest outstanding work request with @status. */
-static void hca_complete(int status)
-{
-	struct xp_verbs_wr w;
-
-	assert_true(F.nwr > 0);
-	w = F.wr[0];
-	memmove(F.wr, F.wr + 1, --F.nwr * sizeof(F.wr[0]));
-	if (w.opcode == XP_VERBS_RDMA_READ)
-		F.reads--;
-	if (!status && w.opcode == XP_VERBS_BIND_MW) {
-		w.mw->bound = true;
-		w.mw->hw_rkey = w.rkey;
-		w.mw->addr = w.local_addr;
-		w.mw->len = w.length;
-		w.mw->access = w.mw_access;
-	}
-	if (!status && w.opcode == XP_VERBS_LOCAL_INV) {
-		struct ibv_mw *mw = mw_by_key(w.rkey);
-
-		assert_non_null(mw);
-		mw->bound = false;
-	}
-	F.cqe[F.ncqe++] = (struct xp_verbs_wc){
-		.wr_id = w.wr_id,
-		.status = status,
-		.byte_len = status ? 0 : w.length,
-	};
-}
-
-/* The QP went to error: every outstanding request flushes. */
-static void hca_flush_all(void)
-{
-	while (F.nwr)
-		hca_complete(-ECANCELED);
-}
-
-static void push_ev(enum xp_verbs_cm_type type, struct rdma_cm_id *id,
-		    int status)
-{
-	struct fake_ev *e = &F.evq[F.ev_tail++ % MAX_EVENTS];
-
-	memset(e, 0, sizeof(*e));
-	e->type = type;
-	e->id = id;
-	e->status = status;
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	memset(&F, 0, sizeof(F));
-	F.ch.fd = 42;
-	F.cch.fd = 43;
-	F.caps = (struct xp_verbs_caps){
-		.max_qp_wr = 1024,
-		.max_cqe = 4096,
-		.max_qp_rd_atom = 16,
-		.max_qp_init_rd_atom = 8,
-		.max_mr_size = UINT64_MAX,
-		.mw_type2 = false,
-	};
+	fake_reset();
 	return 0;
 }
 
@@ -1058,10 +422,10 @@ static void test_gateway_connect(void **state)
 	assert_null(xp_rdma_conn_pool(c));
 	assert_false(xp_rdma_conn_is_up(c));
 
-	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(F.resolve_route_calls, 1);
-	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(F.n_qp, 1);
 	assert_int_equal(F.connects, 1);
@@ -1083,12 +447,13 @@ static void test_gateway_connect(void **state)
 	assert_true(xp_rdma_pool_base(p) >= 1ull << 62);
 	assert_int_equal(s.calls, 0);
 
-	push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(s.ups, 1);
 	assert_ptr_equal(s.conn, c);
 	assert_true(xp_rdma_conn_is_up(c));
-	push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0); /* a duplicate: ignored */
+	fake_push_ev(XP_CM_ESTABLISHED, &F.ids[0],
+		     0); /* a duplicate: ignored */
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(s.calls, 1);
 
@@ -1116,9 +481,9 @@ static void test_gateway_link_down(void **state)
 			    token, state_cb, &s);
 	assert_non_null(c);
 	assert_int_equal(xp_rdma_conn_ifindex(c), 0);
-	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
-	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
-	push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(s.ups, 1);
 	assert_int_equal(xp_rdma_conn_ifindex(c), 7);
@@ -1131,7 +496,7 @@ static void test_gateway_link_down(void **state)
 	assert_int_equal(xp_rdma_conn_service(c), -ENETDOWN);
 	/* Down is final: a second shutdown or a late event says nothing. */
 	xp_rdma_conn_shutdown(c, -ENETDOWN);
-	push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), -ENETDOWN);
 	assert_int_equal(s.calls, 2);
 	assert_int_equal(F.disconnects, 1);
@@ -1145,8 +510,8 @@ static void test_gateway_link_down(void **state)
 	c = xp_rdma_connect(&fake_ops, &PARAMS, (struct sockaddr *)&dst, 1,
 			    token, state_cb, &s);
 	assert_non_null(c);
-	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
-	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(xp_rdma_conn_ifindex(c), 0);
 	/* Shut down while still connecting: reported down too. */
@@ -1165,8 +530,8 @@ static struct xp_rdma_conn *gw_to_route(struct state_rec *s)
 	c = xp_rdma_connect(&fake_ops, &PARAMS, (struct sockaddr *)&dst, 1,
 			    token, state_cb, s);
 	assert_non_null(c);
-	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
-	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
 	return c;
 }
 
@@ -1203,7 +568,7 @@ static void test_gateway_failures(void **state)
 	/* The node refuses (bad token): down with -ECONNREFUSED. */
 	c = gw_to_route(&s);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
-	push_ev(XP_CM_REJECTED, &F.ids[0], -ECONNREFUSED);
+	fake_push_ev(XP_CM_REJECTED, &F.ids[0], -ECONNREFUSED);
 	assert_int_equal(xp_rdma_conn_service(c), -ECONNREFUSED);
 	assert_int_equal(s.downs, 1);
 	assert_int_equal(s.last_err, -ECONNREFUSED);
@@ -1216,7 +581,7 @@ static void test_gateway_failures(void **state)
 	memset(&s, 0, sizeof(s));
 	c = xp_rdma_connect(&fake_ops, &PARAMS, (struct sockaddr *)&dst, 1,
 			    token, state_cb, &s);
-	push_ev(XP_CM_ERROR, &F.ids[0], -EHOSTUNREACH);
+	fake_push_ev(XP_CM_ERROR, &F.ids[0], -EHOSTUNREACH);
 	assert_int_equal(xp_rdma_conn_service(c), -EHOSTUNREACH);
 	assert_int_equal(s.downs, 1);
 	xp_rdma_conn_free(c);
@@ -1250,9 +615,9 @@ static void test_gateway_failures(void **state)
 	/* Established, then the peer goes away. */
 	memset(&s, 0, sizeof(s));
 	c = gw_to_route(&s);
-	push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
-	push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
 	assert_int_equal(s.ups, 1);
 	assert_int_equal(s.downs, 1);
@@ -1287,7 +652,7 @@ static struct rdma_cm_id *request(struct xp_rdma_listener *l,
 				  uint8_t resp)
 {
 	struct xp_rdma_priv p = {.gateway_id = gw};
-	struct rdma_cm_id *id = new_id();
+	struct rdma_cm_id *id = fake_new_id();
 	struct fake_ev *e;
 
 	(void)l;
@@ -1329,7 +694,7 @@ static void test_token_accept(void **state)
 	/* The node's pool is for local access only. */
 	assert_int_equal(F.mrs[0].access, XP_VERBS_ACC_LOCAL_WRITE);
 
-	push_ev(XP_CM_ESTABLISHED, id, 0);
+	fake_push_ev(XP_CM_ESTABLISHED, id, 0);
 	assert_int_equal(xp_rdma_listener_service(l), 0);
 	assert_int_equal(s.ups, 1);
 	assert_non_null(s.conn);
@@ -1371,7 +736,7 @@ static void test_token_confirm(void **state)
 	assert_true(xp_rdma_conn_is_up(s.conn));
 	/* Handed over: not pending any more. */
 	assert_int_equal(xp_rdma_token_confirm(l, &SESSION_A), 0);
-	push_ev(XP_CM_ESTABLISHED, id, 0);
+	fake_push_ev(XP_CM_ESTABLISHED, id, 0);
 	assert_int_equal(xp_rdma_listener_service(l), 0);
 	assert_int_equal(s.ups, 1);
 	assert_int_equal(s.calls, 1);
@@ -1508,7 +873,7 @@ static struct xp_rdma_conn *node_conn(struct xp_rdma_listener **lp,
 			 0);
 	id = request(*lp, tok, 0xAA, resp);
 	assert_int_equal(xp_rdma_listener_service(*lp), 0);
-	push_ev(XP_CM_ESTABLISHED, id, 0);
+	fake_push_ev(XP_CM_ESTABLISHED, id, 0);
 	assert_int_equal(xp_rdma_listener_service(*lp), 0);
 	assert_int_equal(s->ups, 1);
 	return s->conn;
@@ -1578,7 +943,7 @@ static void test_move_validation(void **state)
 	assert_true(F.wr[0].local_addr == b->iova + 4096);
 	assert_int_equal(F.wr[0].lkey, xp_rdma_pool_lkey(xp_rdma_conn_pool(c)));
 	assert_int_equal(F.wr[0].length, 4096);
-	hca_complete(0);
+	fake_hca_complete(0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(dn.calls, 1);
 	assert_int_equal(dn.err, 0);
@@ -1622,9 +987,9 @@ static void test_credits_never_exceeded(void **state)
 	assert_true(cr.posted <= 4);
 	while (F.nwr) {
 		/* Finish one or two at a time, as an HCA would. */
-		hca_complete(0);
+		fake_hca_complete(0);
 		if (F.nwr && rounds % 2)
-			hca_complete(0);
+			fake_hca_complete(0);
 		assert_int_equal(xp_rdma_conn_service(c), 0);
 		xp_rdma_conn_credits(c, &cr);
 		assert_true(cr.posted <= cr.max_posted);
@@ -1702,7 +1067,7 @@ static void test_failed_post(void **state)
 				 0);
 		id = request(l, tok, 0xAA, 4);
 		assert_int_equal(xp_rdma_listener_service(l), 0);
-		push_ev(XP_CM_ESTABLISHED, id, 0);
+		fake_push_ev(XP_CM_ESTABLISHED, id, 0);
 		assert_int_equal(xp_rdma_listener_service(l), 0);
 		c = s.conn;
 	}
@@ -1713,7 +1078,7 @@ static void test_failed_post(void **state)
 				 0);
 	assert_int_equal(F.nwr, 1);
 	F.fail_post = -EIO;
-	hca_complete(0);
+	fake_hca_complete(0);
 	assert_int_equal(xp_rdma_conn_service(c), -EIO);
 	assert_int_equal(dn[0].calls, 1);
 	assert_int_equal(dn[0].err, 0);
@@ -1752,8 +1117,8 @@ static void test_error_completion(void **state)
 				 0);
 	assert_int_equal(F.nwr, 4);
 	/* The gateway's HCA refuses the key (say a stale or forged one). */
-	hca_complete(-EACCES);
-	hca_flush_all();
+	fake_hca_complete(-EACCES);
+	fake_hca_flush_all();
 	assert_int_equal(xp_rdma_conn_service(c), -EACCES);
 	assert_int_equal(s.downs, 1);
 	assert_int_equal(s.last_err, -EACCES);
@@ -1778,7 +1143,7 @@ static void test_error_completion(void **state)
 	assert_int_equal(xp_rdma_move(c, &ops[0], XP_RDMA_PULL, &DESC, 0, b, 0,
 				      4096, done_cb, &dn[0]),
 			 0);
-	hca_complete(0);
+	fake_hca_complete(0);
 	F.cqe[0].byte_len = 100;
 	assert_int_equal(xp_rdma_conn_service(c), -EIO);
 	assert_int_equal(dn[0].calls, 1);
@@ -1810,14 +1175,14 @@ static void test_peer_disconnect_mid_transfer(void **state)
 		assert_int_equal(xp_rdma_move(c, &ops[i], XP_RDMA_PUSH, &DESC,
 					      0, b, 0, 4096, done_cb, &dn[i]),
 				 0);
-	hca_complete(0); /* one finished before the peer left */
+	fake_hca_complete(0); /* one finished before the peer left */
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(dn[0].calls, 1);
 	assert_int_equal(dn[0].err, 0);
 	/* That freed a credit: the fifth went out. */
 	assert_int_equal(F.posts, 5);
 
-	push_ev(XP_CM_DISCONNECTED, id, 0);
+	fake_push_ev(XP_CM_DISCONNECTED, id, 0);
 	assert_int_equal(xp_rdma_listener_service(l), 0);
 	assert_int_equal(s.downs, 1);
 	assert_int_equal(s.last_err, -ECONNRESET);
@@ -1829,7 +1194,7 @@ static void test_peer_disconnect_mid_transfer(void **state)
 	 * HCA's until then), or for the owner's free. */
 	for (i = 1; i < 5; i++)
 		assert_int_equal(dn[i].calls, 0);
-	hca_complete(-ECANCELED);
+	fake_hca_complete(-ECANCELED);
 	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
 	assert_int_equal(dn[1].calls, 1);
 	assert_int_equal(dn[1].err, -ECANCELED);
@@ -1882,9 +1247,9 @@ static struct xp_rdma_conn *gw_up(const struct xp_rdma_params *p,
 	c = xp_rdma_connect(&fake_ops, p, (struct sockaddr *)&dst, 1, token,
 			    state_cb, s);
 	assert_non_null(c);
-	push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
-	push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
-	push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_ESTABLISHED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(s->ups, 1);
 	return c;
@@ -1945,7 +1310,7 @@ static void test_windows_bind_invalidate(void **state)
 				       grant_cb, &g),
 			 -EINVAL);
 	assert_int_equal(g.calls, 0);
-	hca_complete(0);
+	fake_hca_complete(0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(g.calls, 1);
 	assert_int_equal(g.err, 0);
@@ -1953,7 +1318,7 @@ static void test_windows_bind_invalidate(void **state)
 	/* The descriptor carries the window's key, over its range only. */
 	assert_int_equal(xp_rdma_conn_describe(c, b, 4096, 8192, &h), 0);
 	key1 = h.desc_key;
-	assert_non_null(mw_by_key(key1));
+	assert_non_null(fake_mw_by_key(key1));
 	assert_int_not_equal(key1, xp_rdma_pool_rkey(p));
 	assert_true(h.desc_addr == b->iova + 4096);
 	assert_int_equal(h.desc_len, 8192);
@@ -1967,10 +1332,10 @@ static void test_windows_bind_invalidate(void **state)
 	assert_int_equal(F.wr[0].opcode, XP_VERBS_LOCAL_INV);
 	assert_int_equal(F.wr[0].rkey, key1);
 	assert_int_equal(xp_rdma_pool_nfree(p), 2);
-	hca_complete(0);
+	fake_hca_complete(0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(xp_rdma_pool_nfree(p), 3);
-	assert_null(mw_by_key(key1));
+	assert_null(fake_mw_by_key(key1));
 
 	/* The same buffer again: a new key; the old one names nothing. */
 	b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
@@ -1978,15 +1343,15 @@ static void test_windows_bind_invalidate(void **state)
 	assert_int_equal(xp_rdma_grant(c, b, 0, 64 << 10,
 				       XP_VERBS_ACC_REMOTE_WRITE, grant_cb, &g),
 			 0);
-	hca_complete(0);
+	fake_hca_complete(0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(g.calls, 1);
 	assert_int_equal(xp_rdma_conn_describe(c, b, 0, 64 << 10, &h), 0);
 	assert_int_not_equal(h.desc_key, key1);
-	assert_null(mw_by_key(key1));
-	assert_non_null(mw_by_key(h.desc_key));
+	assert_null(fake_mw_by_key(key1));
+	assert_non_null(fake_mw_by_key(h.desc_key));
 	xp_rdma_release(c, b);
-	hca_complete(0);
+	fake_hca_complete(0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	/* A buffer never granted goes back at once. */
 	xp_rdma_release(c, b2);
@@ -2065,8 +1430,8 @@ static void test_windows_bind_error_completion(void **state)
 	p = xp_rdma_conn_pool(c);
 	grant_n(c, p, b, g, 2);
 	/* The HCA refuses the first bind; the second flushes. */
-	hca_complete(-EIO);
-	hca_flush_all();
+	fake_hca_complete(-EIO);
+	fake_hca_flush_all();
 	assert_int_equal(xp_rdma_conn_service(c), -EIO);
 	assert_int_equal(s.downs, 1);
 	assert_int_equal(g[0].calls, 1);
@@ -2090,7 +1455,7 @@ static void bind_now(struct xp_rdma_conn *c, struct xp_rdma_buf *b,
 	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
 				       grant_cb, g),
 			 0);
-	hca_complete(0);
+	fake_hca_complete(0);
 	assert_int_equal(xp_rdma_conn_service(c), 0);
 	assert_int_equal(g->err, 0);
 }
@@ -2136,7 +1501,7 @@ static void test_windows_failed_invalidate(void **state)
 	}
 	xp_rdma_release(c, b[0]);
 	assert_int_equal(xp_rdma_pool_nfree(p), 2);
-	hca_complete(-EIO);
+	fake_hca_complete(-EIO);
 	assert_int_equal(xp_rdma_conn_service(c), -EIO);
 	assert_int_equal(s.downs, 1);
 	assert_int_equal(xp_rdma_pool_nfree(p), 3);
@@ -2175,12 +1540,12 @@ static void test_windows_peer_disconnect(void **state)
 				 0);
 	}
 	assert_int_equal(F.nwr, 3);
-	push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
+	fake_push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
 	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
 	assert_int_equal(s.downs, 1);
 	/* Posted binds wait for their flush. */
 	assert_int_equal(g[0].calls, 0);
-	hca_flush_all();
+	fake_hca_flush_all();
 	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(g[i].calls, 1);
@@ -2243,7 +1608,7 @@ static void test_windows_release_binding_when_down(void **state)
 		xp_rdma_release(c, b[i]);
 	assert_int_equal(xp_rdma_pool_nfree(p), 4);
 	/* The flush comes late: no grant callback, nothing given twice. */
-	hca_flush_all();
+	fake_hca_flush_all();
 	assert_int_equal(xp_rdma_conn_service(c), -ENETDOWN);
 	assert_int_equal(g[0].calls, 0);
 	assert_int_equal(g[1].calls, 0);
@@ -2305,7 +1670,7 @@ static void test_windows_credits(void **state)
 	/* Bound ones are released while others still bind. */
 	done = 0;
 	while (F.nwr) {
-		hca_complete(0);
+		fake_hca_complete(0);
 		assert_int_equal(xp_rdma_conn_service(c), 0);
 		for (i = 0; i < 8; i++) {
 			if (g[i].calls == 1 && !(done & 1 << i)) {
@@ -2385,8 +1750,8 @@ static void test_windows_unsupported(void **state)
 				    (struct sockaddr *)&dst, 1, token, state_cb,
 				    &s);
 		assert_non_null(c);
-		push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
-		push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
+		fake_push_ev(XP_CM_ADDR_RESOLVED, &F.ids[0], 0);
+		fake_push_ev(XP_CM_ROUTE_RESOLVED, &F.ids[0], 0);
 		assert_int_equal(xp_rdma_conn_service(c), -ENOMEM);
 		assert_int_equal(s.downs, 1);
 		assert_int_equal(F.connects, 0);
