@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of xport/rdma.c against the fake device of
- * tests/common/fake_verbs.h in manual mode (fake_ops: events and
+ * Unit tests of the RDMA transport (xport/rdma/) against the fake device
+ * of tests/common/fake_verbs.h in manual mode (fake_ops: events and
  * completions scripted step by step): codecs, pools and their dry-pool
- * policy, the registration cache, gateway connect, the node's token
- * checks, credits, and every failure path (failed registration, failed
- * post, error completion, peer disconnect mid-transfer). The fake counts
- * every object made and freed, so each test also proves that teardown
- * releases all of them. One test
- * touches the real verbs and skips, with the reason, when no RDMA device
- * exists (this host); it runs for real in the guest.
+ * policy, gateway connect, memory windows, the node's token checks,
+ * credits, and every failure path (failed registration, failed post,
+ * error completion, peer disconnect mid-transfer). The fake counts every
+ * object made and freed, so each test also proves that teardown releases
+ * all of them. One test touches the real verbs and skips, with the
+ * reason, when no RDMA device exists (this host); it runs for real in the
+ * guest.
  */
 #include <errno.h>
 #include <setjmp.h>
