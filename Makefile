@@ -69,22 +69,19 @@ $(S)/obj/%.o: %.c
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) $(CFLAGS) -c $< -o $@
 
 # ---- one private static library per layer, per build flavour --------------
+# $(call archive,DIR,NAME,SOURCES): DIR/libNAME.a from SOURCES' objects.
+define archive
+$(1)/lib$(2).a: $(call obj,$(1),$(3))
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+
 define flavour
-$(1)/libsbutil.a: $(call obj,$(1),$(UTIL_SRCS))
-	@rm -f $$@
-	ar rcs $$@ $$^
-$(1)/libxport.a: $(call obj,$(1),$(XPORT_SRCS))
-	@rm -f $$@
-	ar rcs $$@ $$^
-$(1)/libspanblk.a: $(call obj,$(1),$(LIB_SRCS))
-	@rm -f $$@
-	ar rcs $$@ $$^
-$(1)/libnode.a: $(call obj,$(1),$(NODE_CORE_SRCS))
-	@rm -f $$@
-	ar rcs $$@ $$^
-$(1)/libhandler.a: $(call obj,$(1),$(HANDLER_CORE_SRCS))
-	@rm -f $$@
-	ar rcs $$@ $$^
+$(call archive,$(1),sbutil,$(UTIL_SRCS))
+$(call archive,$(1),xport,$(XPORT_SRCS))
+$(call archive,$(1),spanblk,$(LIB_SRCS))
+$(call archive,$(1),node,$(NODE_CORE_SRCS))
+$(call archive,$(1),handler,$(HANDLER_CORE_SRCS))
 $(1)/spanblkd: $(call obj,$(1),node/main.c) $(1)/libnode.a \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
@@ -120,9 +117,7 @@ $(B)/rdma-forge: $(call obj,$(B),tests/vm/rdma_forge.c) $(B)/libspanblk.a \
 # (--wrap fault injection) from tests/unit/NAME.ldflags.
 UNIT_BINS := $(patsubst tests/unit/%.c,$(S)/tests/%,$(UNIT_SRCS))
 TEST_COMMON_SRCS := $(sort $(wildcard tests/common/*.c))
-$(S)/libtestcommon.a: $(call obj,$(S),$(TEST_COMMON_SRCS))
-	@rm -f $@
-	ar rcs $@ $^
+$(eval $(call archive,$(S),testcommon,$(TEST_COMMON_SRCS)))
 LAYER_ARCHIVES = $(S)/libhandler.a $(S)/libnode.a $(S)/libspanblk.a \
 	$(S)/libxport.a $(S)/libsbutil.a
 UNIT_TCMU := test_dispatch test_tcmu_abi
@@ -172,10 +167,8 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRCS))
 $(F)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
-$(F)/libfuzzlib.a: $(call obj,$(F),$(HANDLER_CORE_SRCS) $(NODE_CORE_SRCS) \
-		$(LIB_SRCS) $(XPORT_SRCS) $(UTIL_SRCS))
-	@rm -f $@
-	ar rcs $@ $^
+$(eval $(call archive,$(F),fuzzlib,$(HANDLER_CORE_SRCS) $(NODE_CORE_SRCS) \
+	$(LIB_SRCS) $(XPORT_SRCS) $(UTIL_SRCS)))
 $(F)/fuzz_%: $(F)/obj/tests/fuzz/fuzz_%.o $(F)/libfuzzlib.a
 	$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBTCMU) \
 		$(LDLIBS)

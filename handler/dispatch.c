@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/iovcopy.h"
+#include "../lib/util/iovwalk.h"
 #include "../lib/util/log.h"
 #include "../xport/proto.h"
 #include "sense.h"
@@ -79,30 +81,6 @@ static size_t iov_total(const struct iovec *iov, size_t cnt)
 	return n;
 }
 
-/* Copy @len bytes from offset @off of the iovec into @dst; bytes copied. */
-static size_t iov_gather(const struct iovec *iov, size_t cnt, uint64_t off,
-			 void *dst, size_t len)
-{
-	size_t i, done = 0;
-
-	for (i = 0; i < cnt && done < len; i++) {
-		size_t part;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		part = iov[i].iov_len - off;
-		if (part > len - done)
-			part = len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + off,
-		       part);
-		done += part;
-		off = 0;
-	}
-	return done;
-}
-
 /*
  * Compare @len bytes of @buf with the iovec from offset @off. Returns
  * true and the first differing offset within @buf in *@diff when they
@@ -111,20 +89,14 @@ static size_t iov_gather(const struct iovec *iov, size_t cnt, uint64_t off,
 static bool iov_differs(const struct iovec *iov, size_t cnt, uint64_t off,
 			const uint8_t *buf, size_t len, size_t *diff)
 {
-	size_t i, done = 0;
+	struct sb_iov_walk w;
+	size_t part, k, done = 0;
+	void *v;
 
-	for (i = 0; i < cnt && done < len; i++) {
-		const uint8_t *p;
-		size_t part, k;
+	sb_iov_walk_init(&w, iov, (int)cnt, off, len);
+	while ((part = sb_iov_walk_next(&w, &v))) {
+		const uint8_t *p = v;
 
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		part = iov[i].iov_len - off;
-		if (part > len - done)
-			part = len - done;
-		p = (const uint8_t *)iov[i].iov_base + off;
 		if (memcmp(p, buf + done, part)) {
 			for (k = 0; p[k] == buf[done + k]; k++)
 				;
@@ -132,7 +104,6 @@ static bool iov_differs(const struct iovec *iov, size_t cnt, uint64_t off,
 			return true;
 		}
 		done += part;
-		off = 0;
 	}
 	if (done < len) {
 		*diff = done;
@@ -169,9 +140,9 @@ static int check_unmap(const struct sbh_lun *lun, const struct sbh_cdb *c,
 		return TCMU_STS_INVALID_PARAM_LIST_LEN;
 	if (max > SBH_MAX_UNMAP_DESC)
 		max = SBH_MAX_UNMAP_DESC;
-	avail = iov_gather(iov, iovcnt, 0, buf,
-			   c->param_len < sizeof(buf) ? c->param_len
-						      : sizeof(buf));
+	avail = sb_iov_copy(
+		iov, (int)iovcnt, 0, buf,
+		c->param_len < sizeof(buf) ? c->param_len : sizeof(buf), false);
 	ret = sbh_unmap_parse(buf, c->param_len, avail, d, max, &n);
 	if (ret == -EMSGSIZE)
 		return TCMU_STS_INVALID_PARAM_LIST_LEN;
@@ -565,7 +536,7 @@ int sbh_submit_write_same(struct sbh_lun *lun, uint64_t off, uint64_t len,
 		req_free(r);
 		return TCMU_STS_NO_RESOURCE;
 	}
-	iov_gather(cmd->iov, cmd->iovcnt, 0, r->buf, bs);
+	sb_iov_copy(cmd->iov, (int)cmd->iovcnt, 0, r->buf, bs, false);
 
 	if (buf_is_zero(r->buf, bs)) {
 		/* Zeroes need no buffer: one WRITE_ZEROES, split by the engine. */

@@ -216,6 +216,20 @@ static uint32_t sbh_min32(uint64_t a, uint64_t b)
 	return m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
 }
 
+/* A new engine on d->cluster with @secret; NULL after logging why. */
+static struct sb_engine *sbh_engine_new(struct tcmu_device *dev,
+					struct sbh_dev *d,
+					const struct xp_secret *secret)
+{
+	char err[SBH_ERRLEN] = "";
+	struct sb_engine *e;
+
+	e = sb_engine_new(&d->cluster, secret, err, sizeof(err));
+	if (!e)
+		tcmu_dev_err(dev, "cannot start the I/O engine: %s\n", err);
+	return e;
+}
+
 /*
  * The LUN exists with another layout than this gateway's engine: adopt
  * it (a new engine with the LUN's chunk size and replicas), unless the
@@ -226,7 +240,6 @@ static int sbh_adopt_layout(struct tcmu_device *dev, struct sbh_dev *d,
 			    const struct xp_secret *secret,
 			    const struct xp_layout *lay)
 {
-	char err[SBH_ERRLEN] = "";
 	struct sb_engine *e;
 
 	if ((d->cfg.chunk_size && d->cfg.chunk_size != lay->chunk_size) ||
@@ -258,11 +271,9 @@ static int sbh_adopt_layout(struct tcmu_device *dev, struct sbh_dev *d,
 		      d->cluster.replicas);
 	d->cluster.chunk_size = lay->chunk_size;
 	d->cluster.replicas = lay->replicas;
-	e = sb_engine_new(&d->cluster, secret, err, sizeof(err));
-	if (!e) {
-		tcmu_dev_err(dev, "cannot start the I/O engine: %s\n", err);
+	e = sbh_engine_new(dev, d, secret);
+	if (!e)
 		return -ENOMEM;
-	}
 	sb_engine_free(d->engine);
 	d->engine = e;
 	d->lun.engine = e;
@@ -313,64 +324,15 @@ static int sbh_lun_attach(struct tcmu_device *dev, struct sbh_dev *d,
 	return 0;
 }
 
-static int sbh_open(struct tcmu_device *dev, bool reopen)
+/*
+ * Tell the runner how LUN d->lun of @bs-byte blocks behaves (write
+ * cache, no seek locality, transfer and unmap limits) and keep the
+ * limits the dispatcher checks in d->lun.
+ */
+static void sbh_set_limits(struct tcmu_device *dev, struct sbh_dev *d,
+			   uint32_t bs)
 {
-	char err[SBH_ERRLEN] = "";
-	struct xp_secret secret;
-	struct sbh_dev *d;
-	uint32_t bs, max_xfer, gran;
-	uint64_t nblocks;
-	int ret, up;
-
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	d->dev = dev;
-
-	ret = sbh_load(tcmu_dev_get_cfgstring(dev), &d->cfg, &d->cluster,
-		       &secret, err, sizeof(err));
-	if (ret) {
-		tcmu_dev_err(dev, "%s\n", err);
-		goto out_free;
-	}
-	bs = tcmu_dev_get_block_size(dev);
-	nblocks = tcmu_dev_get_num_lbas(dev);
-	if (!bs || (bs & (bs - 1)) || d->cluster.chunk_size % bs ||
-	    nblocks > UINT64_MAX / bs) {
-		tcmu_dev_err(dev,
-			     "block size %u does not fit chunk size %llu\n", bs,
-			     (unsigned long long)d->cluster.chunk_size);
-		ret = -EINVAL;
-		goto out_free;
-	}
-
-	d->engine = sb_engine_new(&d->cluster, &secret, err, sizeof(err));
-	if (!d->engine) {
-		tcmu_dev_err(dev, "cannot start the I/O engine: %s\n", err);
-		ret = -ENOMEM;
-		goto out_free;
-	}
-	up = sb_engine_wait_ready(d->engine, (int)d->cluster.io_timeout_ms);
-	if (up <= 0) {
-		tcmu_dev_err(dev, "no storage node of %s is reachable\n",
-			     d->cfg.conf);
-		ret = -EHOSTUNREACH;
-		goto out_engine;
-	}
-	if ((unsigned int)up < d->cluster.nr_nodes)
-		tcmu_dev_warn(dev, "%d of %u storage nodes up\n", up,
-			      d->cluster.nr_nodes);
-
-	d->lun.engine = d->engine;
-	d->lun.lun_id = sb_lun_id(d->cfg.lun);
-	d->lun.block_size = bs;
-	atomic_init(&d->lun.nr_blocks, nblocks);
-	ret = sbh_lun_attach(dev, d, &secret, nblocks * bs);
-	if (ret)
-		goto out_engine;
-	explicit_bzero(&secret, sizeof(secret));
-	/* The LUN's own layout (sbh_lun_attach may have adopted it). */
-	d->lun.chunk_size = d->cluster.chunk_size;
+	uint32_t max_xfer, gran;
 
 	/*
 	 * The nodes' page cache is a volatile write cache: WCE = 1, and
@@ -397,6 +359,66 @@ static int sbh_open(struct tcmu_device *dev, bool reopen)
 		sbh_min32(SBH_RUNNER_MAX_CAW_BLOCKS, XP_MAX_CAW / bs);
 	d->lun.max_unmap_blocks = tcmu_dev_get_max_unmap_len(dev);
 	d->lun.max_unmap_desc = SBH_RUNNER_MAX_UNMAP_DESC;
+}
+
+static int sbh_open(struct tcmu_device *dev, bool reopen)
+{
+	char err[SBH_ERRLEN] = "";
+	struct xp_secret secret;
+	struct sbh_dev *d;
+	uint64_t nblocks;
+	uint32_t bs;
+	int ret, up;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->dev = dev;
+
+	ret = sbh_load(tcmu_dev_get_cfgstring(dev), &d->cfg, &d->cluster,
+		       &secret, err, sizeof(err));
+	if (ret) {
+		tcmu_dev_err(dev, "%s\n", err);
+		goto out_free;
+	}
+	bs = tcmu_dev_get_block_size(dev);
+	nblocks = tcmu_dev_get_num_lbas(dev);
+	if (!bs || (bs & (bs - 1)) || d->cluster.chunk_size % bs ||
+	    nblocks > UINT64_MAX / bs) {
+		tcmu_dev_err(dev,
+			     "block size %u does not fit chunk size %llu\n", bs,
+			     (unsigned long long)d->cluster.chunk_size);
+		ret = -EINVAL;
+		goto out_free;
+	}
+
+	d->engine = sbh_engine_new(dev, d, &secret);
+	if (!d->engine) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	up = sb_engine_wait_ready(d->engine, (int)d->cluster.io_timeout_ms);
+	if (up <= 0) {
+		tcmu_dev_err(dev, "no storage node of %s is reachable\n",
+			     d->cfg.conf);
+		ret = -EHOSTUNREACH;
+		goto out_engine;
+	}
+	if ((unsigned int)up < d->cluster.nr_nodes)
+		tcmu_dev_warn(dev, "%d of %u storage nodes up\n", up,
+			      d->cluster.nr_nodes);
+
+	d->lun.engine = d->engine;
+	d->lun.lun_id = sb_lun_id(d->cfg.lun);
+	d->lun.block_size = bs;
+	atomic_init(&d->lun.nr_blocks, nblocks);
+	ret = sbh_lun_attach(dev, d, &secret, nblocks * bs);
+	if (ret)
+		goto out_engine;
+	explicit_bzero(&secret, sizeof(secret));
+	/* The LUN's own layout (sbh_lun_attach may have adopted it). */
+	d->lun.chunk_size = d->cluster.chunk_size;
+	sbh_set_limits(dev, d, bs);
 
 	tcmu_dev_info(dev,
 		      "%s LUN %s: %llu blocks of %u bytes, %u nodes, "

@@ -272,7 +272,13 @@ struct tcmur_handler {
 _Static_assert(sizeof(void *) == 8, "tcmu ABI pinned for LP64 only");
 _Static_assert(sizeof(enum tcmulib_cfg_type) == 4, "cfg type size");
 
+/* Each struct's size, then where each of its fields lies. */
 TCMU_ABI_SIZE(tcmur_handler, 200);
+TCMU_ABI_SIZE(tcmur_cmd, 96);
+TCMU_ABI_SIZE(tcmulib_cmd, 136);
+TCMU_ABI_SIZE(tcmulib_cfg_info, 16);
+
+/* struct tcmur_handler */
 TCMU_ABI_PIN(tcmur_handler, name, 0);
 TCMU_ABI_PIN(tcmur_handler, subtype, 8);
 TCMU_ABI_PIN(tcmur_handler, cfg_desc, 16);
@@ -299,7 +305,7 @@ TCMU_ABI_PIN(tcmur_handler, update_logdir, 176);
 TCMU_ABI_PIN(tcmur_handler, init, 184);
 TCMU_ABI_PIN(tcmur_handler, destroy, 192);
 
-TCMU_ABI_SIZE(tcmur_cmd, 96);
+/* struct tcmur_cmd */
 TCMU_ABI_PIN(tcmur_cmd, lib_cmd, 0);
 TCMU_ABI_PIN(tcmur_cmd, iovec, 8);
 TCMU_ABI_PIN(tcmur_cmd, iov_cnt, 16);
@@ -311,7 +317,7 @@ TCMU_ABI_PIN(tcmur_cmd, start_time, 64);
 TCMU_ABI_PIN(tcmur_cmd, timed_out, 80);
 TCMU_ABI_PIN(tcmur_cmd, done, 88);
 
-TCMU_ABI_SIZE(tcmulib_cmd, 136);
+/* struct tcmulib_cmd */
 TCMU_ABI_PIN(tcmulib_cmd, cmd_id, 0);
 TCMU_ABI_PIN(tcmulib_cmd, cdb, 8);
 TCMU_ABI_PIN(tcmulib_cmd, iovec, 16);
@@ -319,7 +325,7 @@ TCMU_ABI_PIN(tcmulib_cmd, iov_cnt, 24);
 TCMU_ABI_PIN(tcmulib_cmd, sense_buf, 32);
 TCMU_ABI_PIN(tcmulib_cmd, hm_private, 128);
 
-TCMU_ABI_SIZE(tcmulib_cfg_info, 16);
+/* struct tcmulib_cfg_info */
 TCMU_ABI_PIN(tcmulib_cfg_info, type, 0);
 TCMU_ABI_PIN(tcmulib_cfg_info, data, 8);
 
@@ -426,25 +432,20 @@ void tcmu_sense_set_info(uint8_t *sense_buf, uint32_t info);
 /* Set the SENSE KEY SPECIFIC field (SKSV set); clears bytes 0-17 too. */
 void tcmu_sense_set_key_specific_info(uint8_t *sense_buf, uint16_t info);
 
-/* Logging (libtcmu_log.h); dev may be NULL. */
-void tcmu_crit_message(struct tcmu_device *dev, const char *funcname,
-		       int linenr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void tcmu_err_message(struct tcmu_device *dev, const char *funcname, int linenr,
-		      const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void tcmu_warn_message(struct tcmu_device *dev, const char *funcname,
-		       int linenr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void tcmu_info_message(struct tcmu_device *dev, const char *funcname,
-		       int linenr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void tcmu_dbg_message(struct tcmu_device *dev, const char *funcname, int linenr,
-		      const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void tcmu_dbg_scsi_cmd_message(struct tcmu_device *dev, const char *funcname,
-			       int linenr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/*
+ * Logging (libtcmu_log.h), one signature for every level: printf-style
+ * @fmt from function @funcname at line @linenr; dev may be NULL.
+ */
+#define TCMU_LOG_DECL(name)                                                  \
+	void name(struct tcmu_device *dev, const char *funcname, int linenr, \
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)))
+TCMU_LOG_DECL(tcmu_crit_message);
+TCMU_LOG_DECL(tcmu_err_message);
+TCMU_LOG_DECL(tcmu_warn_message);
+TCMU_LOG_DECL(tcmu_info_message);
+TCMU_LOG_DECL(tcmu_dbg_message);
+TCMU_LOG_DECL(tcmu_dbg_scsi_cmd_message);
+
 /* Log setup; the runner calls tcmu_setup_log() at start. */
 int tcmu_setup_log(char *log_dir);
 void tcmu_destroy_log(void);

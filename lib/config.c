@@ -142,115 +142,236 @@ static bool copy_str(char *dst, size_t cap, const char *src)
 	return true;
 }
 
+/* What a section's setter made of one key. */
+enum key_res {
+	KEY_SET, /* value stored */
+	KEY_BAD_VALUE, /* the caller reports "[section] key: bad value" */
+	KEY_UNKNOWN, /* the caller reports "unknown key" */
+	KEY_FAILED, /* reported already */
+};
+
+/* How a plain key's value is read. */
+enum key_kind {
+	KEY_STR, /* non-empty, fits the field with its NUL */
+	KEY_U16, /* decimal in [min, max] */
+	KEY_U32, /* decimal in [min, max] */
+	KEY_RDMA_BUF, /* size: a multiple of SB_RDMA_BUF_MIN up to _MAX */
+};
+
+/* A plain key of a section and the field its value goes to. */
+struct conf_key {
+	const char *name;
+	enum key_kind kind;
+	union {
+		char *str;
+		uint16_t *u16;
+		uint32_t *u32;
+	} to;
+	size_t cap; /* KEY_STR: room at to.str */
+	uint64_t min, max; /* KEY_U16, KEY_U32 */
+};
+
+#define STR_KEY(n, f)                                     \
+	{                                                 \
+		n, KEY_STR, {.str = (f)}, sizeof(f), 0, 0 \
+	}
+#define U16_KEY(n, f, lo, hi)                        \
+	{                                            \
+		n, KEY_U16, {.u16 = &(f)}, 0, lo, hi \
+	}
+#define U32_KEY(n, f, lo, hi)                        \
+	{                                            \
+		n, KEY_U32, {.u32 = &(f)}, 0, lo, hi \
+	}
+#define BUF_KEY(n, f)                                   \
+	{                                               \
+		n, KEY_RDMA_BUF, {.u32 = &(f)}, 0, 0, 0 \
+	}
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* Set key @name of the @n @keys from @value. */
+static enum key_res key_set(const struct conf_key *keys, size_t n,
+			    const char *name, const char *value)
+{
+	const struct conf_key *k = keys;
+	uint64_t v;
+
+	while (k < keys + n && strcmp(k->name, name))
+		k++;
+	if (k == keys + n)
+		return KEY_UNKNOWN;
+	switch (k->kind) {
+	case KEY_STR:
+		return copy_str(k->to.str, k->cap, value) ? KEY_SET
+							  : KEY_BAD_VALUE;
+	case KEY_U16:
+		if (sb_parse_uint(value, k->min, k->max, &v) < 0)
+			return KEY_BAD_VALUE;
+		*k->to.u16 = (uint16_t)v;
+		return KEY_SET;
+	case KEY_U32:
+		if (sb_parse_uint(value, k->min, k->max, &v) < 0)
+			return KEY_BAD_VALUE;
+		*k->to.u32 = (uint32_t)v;
+		return KEY_SET;
+	case KEY_RDMA_BUF:
+		if (sb_parse_size(value, &v) < 0 || v < SB_RDMA_BUF_MIN ||
+		    v > SB_RDMA_BUF_MAX || v % SB_RDMA_BUF_MIN)
+			return KEY_BAD_VALUE;
+		*k->to.u32 = (uint32_t)v;
+		return KEY_SET;
+	}
+	return KEY_BAD_VALUE;
+}
+
+/* Report what @res says about key @name = @value of [@section]. 1 or 0. */
+static int key_report(struct parse_ctx *ctx, enum key_res res,
+		      const char *section, const char *name, const char *value)
+{
+	switch (res) {
+	case KEY_SET:
+		return 1;
+	case KEY_BAD_VALUE:
+		fail(ctx, "[%s] %s: bad value '%s'", section, name, value);
+		break;
+	case KEY_UNKNOWN:
+		fail(ctx, "unknown key '%s' in [%s]", name, section);
+		break;
+	case KEY_FAILED:
+		break;
+	}
+	return 0;
+}
+
+/* The index of @value in @words (@n of them), or -1. */
+static int word_index(const char *value, const char *const *words, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (words[i] && !strcmp(value, words[i]))
+			return i;
+	return -1;
+}
+
+/* Key @name = @value of [cluster]. */
+static enum key_res cluster_set(struct parse_ctx *ctx, struct sb_cluster *cl,
+				const char *name, const char *value)
+{
+	static const char *const modes[] = {
+		[SB_RDMA_AUTO] = "auto",
+		[SB_RDMA_OFF] = "off",
+		[SB_RDMA_ON] = "on",
+	};
+	static const char *const windows[] = {[false] = "off", [true] = "auto"};
+	const struct conf_key keys[] = {
+		U32_KEY("replicas", cl->replicas, 1, SB_MAX_NODES),
+		STR_KEY("secret_file", cl->secret_file),
+		U32_KEY("io_timeout_ms", cl->io_timeout_ms, 100, 3600000),
+		U32_KEY("queue_depth", cl->queue_depth, 1, 4096),
+		U32_KEY("rdma_buffers", cl->rdma_buffers, 1, 4096),
+		BUF_KEY("rdma_buffer_size", cl->rdma_buffer_size),
+	};
+	uint64_t v;
+	int i;
+
+	if (!strcmp(name, "chunk_size")) {
+		if (sb_parse_size(value, &v) < 0 || v < SB_MIN_CHUNK ||
+		    v > SB_MAX_CHUNK || (v & (v - 1))) {
+			fail(ctx,
+			     "[cluster] chunk_size must be a power of two from "
+			     "64K to 1G, not '%s'",
+			     value);
+			return KEY_FAILED;
+		}
+		cl->chunk_size = v;
+		return KEY_SET;
+	}
+	if (!strcmp(name, "rdma")) {
+		i = word_index(value, modes, (int)NKEYS(modes));
+		if (i < 0)
+			return KEY_BAD_VALUE;
+		cl->rdma = (enum sb_rdma_mode)i;
+		return KEY_SET;
+	}
+	if (!strcmp(name, "rdma_windows")) {
+		i = word_index(value, windows, (int)NKEYS(windows));
+		if (i < 0)
+			return KEY_BAD_VALUE;
+		cl->rdma_windows = i;
+		return KEY_SET;
+	}
+	return key_set(keys, NKEYS(keys), name, value);
+}
+
+/*
+ * The entry of section [@section] ("node.<id>") in ctx->out, added when
+ * new. NULL after fail().
+ */
+static struct sb_node_addr *node_addr(struct parse_ctx *ctx,
+				      const char *section)
+{
+	struct sb_cluster *cl = ctx->out;
+	struct sb_node_addr *na = NULL;
+	unsigned int i;
+	uint64_t v;
+
+	if (sb_parse_uint(section + 5, 1, UINT32_MAX, &v) < 0) {
+		fail(ctx, "section [%s]: node id must be 1..%u", section,
+		     UINT32_MAX);
+		return NULL;
+	}
+	for (i = 0; i < cl->nr_nodes; i++)
+		if (cl->nodes[i].id == v)
+			na = &cl->nodes[i];
+	if (!na) {
+		if (cl->nr_nodes == SB_MAX_NODES) {
+			fail(ctx, "more than %d nodes", SB_MAX_NODES);
+			return NULL;
+		}
+		na = &cl->nodes[cl->nr_nodes++];
+		na->id = (uint32_t)v;
+		na->port = SB_DEFAULT_PORT;
+	}
+	return na;
+}
+
+/* Key @name = @value of a [node.<id>] section, for node @na. */
+static enum key_res node_addr_set(struct parse_ctx *ctx,
+				  struct sb_node_addr *na, const char *name,
+				  const char *value)
+{
+	struct sb_cluster *cl = ctx->out;
+	const struct conf_key keys[] = {
+		STR_KEY("address", na->host),
+		U16_KEY("port", na->port, 1, 65535),
+	};
+	enum key_res res = key_set(keys, NKEYS(keys), name, value);
+
+	if (res == KEY_SET && !strcmp(name, "address"))
+		ctx->node_has_addr[na - cl->nodes] = true;
+	return res;
+}
+
 static int cluster_key(void *user, const char *section, const char *name,
 		       const char *value)
 {
 	struct parse_ctx *ctx = user;
-	struct sb_cluster *cl = ctx->out;
-	uint64_t v;
+	struct sb_node_addr *na;
+	enum key_res res;
 
 	if (!strcmp(section, "cluster")) {
-		if (!strcmp(name, "replicas")) {
-			if (sb_parse_uint(value, 1, SB_MAX_NODES, &v) < 0)
-				goto bad_value;
-			cl->replicas = (unsigned int)v;
-		} else if (!strcmp(name, "chunk_size")) {
-			if (sb_parse_size(value, &v) < 0 || v < SB_MIN_CHUNK ||
-			    v > SB_MAX_CHUNK || (v & (v - 1))) {
-				fail(ctx,
-				     "[cluster] chunk_size must be a power of "
-				     "two from 64K to 1G, not '%s'",
-				     value);
-				return 0;
-			}
-			cl->chunk_size = v;
-		} else if (!strcmp(name, "secret_file")) {
-			if (!copy_str(cl->secret_file, sizeof(cl->secret_file),
-				      value))
-				goto bad_value;
-		} else if (!strcmp(name, "io_timeout_ms")) {
-			if (sb_parse_uint(value, 100, 3600000, &v) < 0)
-				goto bad_value;
-			cl->io_timeout_ms = (unsigned int)v;
-		} else if (!strcmp(name, "queue_depth")) {
-			if (sb_parse_uint(value, 1, 4096, &v) < 0)
-				goto bad_value;
-			cl->queue_depth = (unsigned int)v;
-		} else if (!strcmp(name, "rdma")) {
-			if (!strcmp(value, "auto"))
-				cl->rdma = SB_RDMA_AUTO;
-			else if (!strcmp(value, "off"))
-				cl->rdma = SB_RDMA_OFF;
-			else if (!strcmp(value, "on"))
-				cl->rdma = SB_RDMA_ON;
-			else
-				goto bad_value;
-		} else if (!strcmp(name, "rdma_buffers")) {
-			if (sb_parse_uint(value, 1, 4096, &v) < 0)
-				goto bad_value;
-			cl->rdma_buffers = (unsigned int)v;
-		} else if (!strcmp(name, "rdma_buffer_size")) {
-			if (sb_parse_size(value, &v) < 0 ||
-			    v < SB_RDMA_BUF_MIN || v > SB_RDMA_BUF_MAX ||
-			    v % SB_RDMA_BUF_MIN)
-				goto bad_value;
-			cl->rdma_buffer_size = (uint32_t)v;
-		} else if (!strcmp(name, "rdma_windows")) {
-			if (!strcmp(value, "auto"))
-				cl->rdma_windows = true;
-			else if (!strcmp(value, "off"))
-				cl->rdma_windows = false;
-			else
-				goto bad_value;
-		} else {
-			goto bad_key;
-		}
-		return 1;
+		res = cluster_set(ctx, ctx->out, name, value);
+	} else if (!strncmp(section, "node.", 5)) {
+		na = node_addr(ctx, section);
+		res = na ? node_addr_set(ctx, na, name, value) : KEY_FAILED;
+	} else {
+		fail(ctx,
+		     "unknown section [%s] (expected [cluster] or [node.<id>])",
+		     section);
+		return 0;
 	}
-	if (!strncmp(section, "node.", 5)) {
-		struct sb_node_addr *na = NULL;
-		unsigned int i;
-
-		if (sb_parse_uint(section + 5, 1, UINT32_MAX, &v) < 0) {
-			fail(ctx, "section [%s]: node id must be 1..%u",
-			     section, UINT32_MAX);
-			return 0;
-		}
-		for (i = 0; i < cl->nr_nodes; i++)
-			if (cl->nodes[i].id == v)
-				na = &cl->nodes[i];
-		if (!na) {
-			if (cl->nr_nodes == SB_MAX_NODES) {
-				fail(ctx, "more than %d nodes", SB_MAX_NODES);
-				return 0;
-			}
-			na = &cl->nodes[cl->nr_nodes++];
-			na->id = (uint32_t)v;
-			na->port = SB_DEFAULT_PORT;
-		}
-		if (!strcmp(name, "address")) {
-			if (!copy_str(na->host, sizeof(na->host), value))
-				goto bad_value;
-			ctx->node_has_addr[na - cl->nodes] = true;
-		} else if (!strcmp(name, "port")) {
-			if (sb_parse_uint(value, 1, 65535, &v) < 0)
-				goto bad_value;
-			na->port = (uint16_t)v;
-		} else {
-			goto bad_key;
-		}
-		return 1;
-	}
-	fail(ctx, "unknown section [%s] (expected [cluster] or [node.<id>])",
-	     section);
-	return 0;
-
-bad_key:
-	fail(ctx, "unknown key '%s' in [%s]", name, section);
-	return 0;
-bad_value:
-	fail(ctx, "[%s] %s: bad value '%s'", section, name, value);
-	return 0;
+	return key_report(ctx, res, section, name, value);
 }
 
 static int cmp_node(const void *a, const void *b)
@@ -262,15 +383,18 @@ static int cmp_node(const void *a, const void *b)
 
 static void cluster_defaults(struct sb_cluster *cl)
 {
-	memset(cl, 0, sizeof(*cl));
-	cl->replicas = SB_DEFAULT_REPLICAS;
-	cl->chunk_size = SB_DEFAULT_CHUNK;
-	cl->io_timeout_ms = SB_DEFAULT_IO_TIMEOUT_MS;
-	cl->queue_depth = SB_DEFAULT_QUEUE_DEPTH;
-	cl->rdma = SB_RDMA_AUTO;
-	cl->rdma_buffers = SB_DEFAULT_GW_RDMA_BUFFERS;
-	cl->rdma_buffer_size = SB_DEFAULT_GW_RDMA_BUFFER;
-	cl->rdma_windows = true;
+	static const struct sb_cluster defaults = {
+		.replicas = SB_DEFAULT_REPLICAS,
+		.chunk_size = SB_DEFAULT_CHUNK,
+		.io_timeout_ms = SB_DEFAULT_IO_TIMEOUT_MS,
+		.queue_depth = SB_DEFAULT_QUEUE_DEPTH,
+		.rdma = SB_RDMA_AUTO,
+		.rdma_buffers = SB_DEFAULT_GW_RDMA_BUFFERS,
+		.rdma_buffer_size = SB_DEFAULT_GW_RDMA_BUFFER,
+		.rdma_windows = true,
+	};
+
+	*cl = defaults;
 }
 
 static int parse_text(const char *text, ini_handler h, struct parse_ctx *ctx)
@@ -429,16 +553,18 @@ int sb_cluster_node_index(const struct sb_cluster *cl, uint32_t id)
 
 void sb_nodecfg_defaults(struct sb_nodecfg *nc)
 {
-	memset(nc, 0, sizeof(*nc));
-	snprintf(nc->listen, sizeof(nc->listen), "0.0.0.0");
-	nc->port = SB_DEFAULT_PORT;
-	snprintf(nc->data_dir, sizeof(nc->data_dir), "/var/lib/spanblk");
-	snprintf(nc->secret_file, sizeof(nc->secret_file),
-		 "/etc/spanblk/secret");
-	nc->rdma_port = SB_DEFAULT_RDMA_PORT;
-	nc->rdma_buffers = SB_DEFAULT_RDMA_BUFFERS;
-	nc->rdma_segment = SB_DEFAULT_RDMA_SEGMENT;
-	nc->rdma_max_ops = SB_DEFAULT_RDMA_MAX_OPS;
+	static const struct sb_nodecfg defaults = {
+		.listen = "0.0.0.0",
+		.port = SB_DEFAULT_PORT,
+		.data_dir = "/var/lib/spanblk",
+		.secret_file = "/etc/spanblk/secret",
+		.rdma_port = SB_DEFAULT_RDMA_PORT,
+		.rdma_buffers = SB_DEFAULT_RDMA_BUFFERS,
+		.rdma_segment = SB_DEFAULT_RDMA_SEGMENT,
+		.rdma_max_ops = SB_DEFAULT_RDMA_MAX_OPS,
+	};
+
+	*nc = defaults;
 }
 
 static int node_key(void *user, const char *section, const char *name,
@@ -446,63 +572,30 @@ static int node_key(void *user, const char *section, const char *name,
 {
 	struct parse_ctx *ctx = user;
 	struct sb_nodecfg *nc = ctx->out;
-	uint64_t v;
+	const struct conf_key keys[] = {
+		U32_KEY("id", nc->id, 1, UINT32_MAX),
+		STR_KEY("listen", nc->listen),
+		U16_KEY("port", nc->port, 1, 65535),
+		STR_KEY("data_dir", nc->data_dir),
+		STR_KEY("secret_file", nc->secret_file),
+		STR_KEY("rdma_device", nc->rdma_device),
+		STR_KEY("rdma_addr", nc->rdma_addr),
+		U16_KEY("rdma_port", nc->rdma_port, 1, 65535),
+		U32_KEY("rdma_buffers", nc->rdma_buffers, 1, 4096),
+		BUF_KEY("rdma_segment", nc->rdma_segment),
+		U32_KEY("rdma_max_ops", nc->rdma_max_ops, 1, 4096),
+	};
+	enum key_res res;
 
 	if (strcmp(section, "node")) {
 		fail(ctx, "unknown section [%s] (expected [node])", section);
 		return 0;
 	}
 	ctx->seen_node = true;
-	if (!strcmp(name, "id")) {
-		if (sb_parse_uint(value, 1, UINT32_MAX, &v) < 0)
-			goto bad_value;
-		nc->id = (uint32_t)v;
+	res = key_set(keys, NKEYS(keys), name, value);
+	if (res == KEY_SET && !strcmp(name, "id"))
 		ctx->has_id = true;
-	} else if (!strcmp(name, "listen")) {
-		if (!copy_str(nc->listen, sizeof(nc->listen), value))
-			goto bad_value;
-	} else if (!strcmp(name, "port")) {
-		if (sb_parse_uint(value, 1, 65535, &v) < 0)
-			goto bad_value;
-		nc->port = (uint16_t)v;
-	} else if (!strcmp(name, "data_dir")) {
-		if (!copy_str(nc->data_dir, sizeof(nc->data_dir), value))
-			goto bad_value;
-	} else if (!strcmp(name, "secret_file")) {
-		if (!copy_str(nc->secret_file, sizeof(nc->secret_file), value))
-			goto bad_value;
-	} else if (!strcmp(name, "rdma_device")) {
-		if (!copy_str(nc->rdma_device, sizeof(nc->rdma_device), value))
-			goto bad_value;
-	} else if (!strcmp(name, "rdma_addr")) {
-		if (!copy_str(nc->rdma_addr, sizeof(nc->rdma_addr), value))
-			goto bad_value;
-	} else if (!strcmp(name, "rdma_port")) {
-		if (sb_parse_uint(value, 1, 65535, &v) < 0)
-			goto bad_value;
-		nc->rdma_port = (uint16_t)v;
-	} else if (!strcmp(name, "rdma_buffers")) {
-		if (sb_parse_uint(value, 1, 4096, &v) < 0)
-			goto bad_value;
-		nc->rdma_buffers = (uint32_t)v;
-	} else if (!strcmp(name, "rdma_segment")) {
-		if (sb_parse_size(value, &v) < 0 || v < SB_RDMA_BUF_MIN ||
-		    v > SB_RDMA_BUF_MAX || v % SB_RDMA_BUF_MIN)
-			goto bad_value;
-		nc->rdma_segment = (uint32_t)v;
-	} else if (!strcmp(name, "rdma_max_ops")) {
-		if (sb_parse_uint(value, 1, 4096, &v) < 0)
-			goto bad_value;
-		nc->rdma_max_ops = (uint32_t)v;
-	} else {
-		fail(ctx, "unknown key '%s' in [node]", name);
-		return 0;
-	}
-	return 1;
-
-bad_value:
-	fail(ctx, "[node] %s: bad value '%s'", name, value);
-	return 0;
+	return key_report(ctx, res, section, name, value);
 }
 
 int sb_nodecfg_parse(const char *text, struct sb_nodecfg *nc, char *err,

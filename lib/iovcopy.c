@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/clock.h"
+#include "util/iovwalk.h"
 
 uint64_t sb_iov_total(const struct iovec *iov, int iovcnt)
 {
@@ -29,44 +30,28 @@ uint64_t sb_iov_total(const struct iovec *iov, int iovcnt)
 int sb_iov_slice_count(const struct iovec *iov, int iovcnt, uint64_t off,
 		       uint64_t len)
 {
-	int i, n = 0;
+	struct sb_iov_walk w;
+	void *p;
+	int n = 0;
 
-	for (i = 0; i < iovcnt && len; i++) {
-		uint64_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= off;
-		off = 0;
-		if (l > len)
-			l = len;
-		len -= l;
+	sb_iov_walk_init(&w, iov, iovcnt, off, len);
+	while (sb_iov_walk_next(&w, &p))
 		n++;
-	}
 	return n;
 }
 
 int sb_iov_slice(const struct iovec *iov, int iovcnt, uint64_t off,
 		 uint64_t len, struct iovec *out)
 {
-	int i, n = 0;
+	struct sb_iov_walk w;
+	void *p;
+	size_t l;
+	int n = 0;
 
-	for (i = 0; i < iovcnt && len; i++) {
-		uint64_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= off;
-		if (l > len)
-			l = len;
-		out[n].iov_base = (char *)iov[i].iov_base + off;
-		out[n].iov_len = (size_t)l;
-		off = 0;
-		len -= l;
+	sb_iov_walk_init(&w, iov, iovcnt, off, len);
+	while ((l = sb_iov_walk_next(&w, &p))) {
+		out[n].iov_base = p;
+		out[n].iov_len = l;
 		n++;
 	}
 	return n;
@@ -76,28 +61,17 @@ size_t sb_iov_copy(const struct iovec *iov, int iovcnt, uint64_t off, void *buf,
 		   size_t len, bool to_iov)
 {
 	char *b = buf;
-	size_t done = 0;
-	int i;
+	struct sb_iov_walk w;
+	size_t l, done = 0;
+	void *p;
 
-	for (i = 0; i < iovcnt && len; i++) {
-		char *base = iov[i].iov_base;
-		size_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= (size_t)off;
-		if (l > len)
-			l = len;
+	sb_iov_walk_init(&w, iov, iovcnt, off, len);
+	while ((l = sb_iov_walk_next(&w, &p))) {
 		if (to_iov)
-			memcpy(base + off, b, l);
+			memcpy(p, b + done, l);
 		else
-			memcpy(b, base + off, l);
-		b += l;
-		len -= l;
+			memcpy(b + done, p, l);
 		done += l;
-		off = 0;
 	}
 	return done;
 }

@@ -28,9 +28,12 @@
 #include "lib/config.h"
 #include "tools/cli.h"
 #include "lib/engine.h"
+#include "lib/util/clock.h"
 #include "lib/util/log.h"
 #include "lib/place.h"
 #include "xport/auth.h"
+
+const char sbt_prog[] = "spanblk-bench";
 
 #define BENCH_CONNECT_MS 5000
 #define BENCH_DEFAULT_SIZE (1ull << 30)
@@ -87,14 +90,6 @@ struct bench {
 	uint64_t mismatches; /* reads whose data differed from the pattern */
 	struct bench_slot *slots;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -235,7 +230,7 @@ static bool slot_submit_locked(struct bench *b, struct bench_slot *s)
 	s->io.flags = 0;
 	s->io.cb = slot_done;
 	s->io.cb_arg = s;
-	s->start_ns = now_ns();
+	s->start_ns = sb_now_ns();
 	ret = sb_engine_submit(b->e, &s->io);
 	if (ret) {
 		b->errors++;
@@ -253,7 +248,7 @@ static void slot_done(struct sb_io *io, int err)
 {
 	struct bench_slot *s = io->cb_arg;
 	struct bench *b = s->b;
-	uint64_t us = (now_ns() - s->start_ns) / 1000;
+	uint64_t us = (sb_now_ns() - s->start_ns) / 1000;
 
 	if (!err && b->verify_seed && io->op == SB_IO_READ &&
 	    !pattern_check(b->verify_seed, io->offset, s->iov.iov_base,
@@ -303,7 +298,7 @@ static double bench_run(struct bench *b, double seconds)
 			until.tv_nsec -= 1000000000L;
 		}
 	}
-	t0 = now_ns();
+	t0 = sb_now_ns();
 	pthread_mutex_lock(&b->lock);
 	for (i = 0; i < b->qd; i++)
 		if (!slot_submit_locked(b, &b->slots[i]))
@@ -321,7 +316,7 @@ static double bench_run(struct bench *b, double seconds)
 	while (b->inflight)
 		pthread_cond_wait(&b->cond, &b->lock);
 	pthread_mutex_unlock(&b->lock);
-	t1 = now_ns();
+	t1 = sb_now_ns();
 	return (double)(t1 - t0) / 1e9;
 }
 
@@ -469,7 +464,24 @@ static void print_result(const struct bench *b, double secs,
 			      : 0.0);
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct bench_opts {
+	const char *path; /* cluster file */
+	const char *lun;
+	uint64_t size; /* --size, 0 when not given */
+	uint64_t bs, qd;
+	double seconds;
+	enum bench_mode mode;
+	bool prefill, verbose;
+	uint64_t vseed; /* --verify, 0 when not given */
+};
+
+/*
+ * Parse the command line into @o (which holds the defaults). Returns -1
+ * when the benchmark should run, else the code main() returns after
+ * --help or a usage error.
+ */
+static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option opts[] = {
 		{"cluster", required_argument, NULL, 'c'},
@@ -485,110 +497,263 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = SB_DEFAULT_CLUSTER_CONF;
-	const char *lun = NULL;
-	uint64_t size = 0, bs = 4096, qd = 32, lun_size = 0, v;
-	double seconds = 10, secs;
-	enum bench_mode mode = MODE_RANDREAD;
-	bool prefill = false, verbose = false;
-	uint64_t vseed = 0;
-	struct sb_cluster *cl = NULL;
-	struct xp_secret secret;
-	struct xp_layout lay;
-	struct sb_engine_stats st;
-	struct bench *b = NULL;
-	char err[512];
-	unsigned int i;
-	int c, ret, rc = EXIT_FAIL, up;
+	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "c:l:s:r:b:q:t:pV:vh", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			path = optarg;
+			o->path = optarg;
 			break;
 		case 'l':
-			lun = optarg;
+			o->lun = optarg;
 			break;
 		case 's':
-			if (sb_parse_size(optarg, &size) || size == 0 ||
-			    size % BENCH_ALIGN) {
-				fprintf(stderr,
-					"spanblk-bench: --size must be a "
-					"nonzero multiple of %u bytes\n",
-					BENCH_ALIGN);
-				return EXIT_USAGE;
-			}
+			if (sb_parse_size(optarg, &o->size) || o->size == 0 ||
+			    o->size % BENCH_ALIGN)
+				return sbt_usage_error("--size must be a "
+						       "nonzero multiple of "
+						       "%u bytes",
+						       BENCH_ALIGN);
 			break;
 		case 'r':
-			if (parse_mode(optarg, &mode)) {
-				fprintf(stderr, "spanblk-bench: --rw must be "
-						"read, write, randread or "
-						"randwrite\n");
-				return EXIT_USAGE;
-			}
+			if (parse_mode(optarg, &o->mode))
+				return sbt_usage_error("--rw must be read, "
+						       "write, randread or "
+						       "randwrite");
 			break;
 		case 'b':
-			if (sb_parse_size(optarg, &bs) || bs == 0 || bs % 512 ||
-			    bs > BENCH_MAX_BS) {
-				fprintf(stderr, "spanblk-bench: --bs must be a "
-						"multiple of 512 up to 64M\n");
-				return EXIT_USAGE;
-			}
+			if (sb_parse_size(optarg, &o->bs) || o->bs == 0 ||
+			    o->bs % 512 || o->bs > BENCH_MAX_BS)
+				return sbt_usage_error("--bs must be a "
+						       "multiple of 512 up "
+						       "to 64M");
 			break;
 		case 'q':
-			if (sb_parse_uint(optarg, 1, BENCH_MAX_QD, &qd)) {
-				fprintf(stderr,
-					"spanblk-bench: --qd must be 1..%u\n",
-					BENCH_MAX_QD);
-				return EXIT_USAGE;
-			}
+			if (sb_parse_uint(optarg, 1, BENCH_MAX_QD, &o->qd))
+				return sbt_usage_error("--qd must be 1..%u",
+						       BENCH_MAX_QD);
 			break;
 		case 't':
-			if (parse_seconds(optarg, &seconds)) {
-				fprintf(stderr, "spanblk-bench: --time must be "
-						"a positive number of "
-						"seconds\n");
-				return EXIT_USAGE;
-			}
+			if (parse_seconds(optarg, &o->seconds))
+				return sbt_usage_error("--time must be a "
+						       "positive number of "
+						       "seconds");
 			break;
 		case 'p':
-			prefill = true;
+			o->prefill = true;
 			break;
 		case 'V':
-			if (sb_parse_uint(optarg, 1, UINT64_MAX, &vseed)) {
-				fprintf(stderr, "spanblk-bench: --verify needs "
-						"a nonzero number\n");
-				return EXIT_USAGE;
-			}
+			if (sb_parse_uint(optarg, 1, UINT64_MAX, &o->vseed))
+				return sbt_usage_error("--verify needs a "
+						       "nonzero number");
 			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			ret = sbt_common_opt(c, &o->verbose, usage);
+			if (ret >= 0)
+				return ret;
 		}
 	}
-	if (optind != argc || !lun) {
+	if (optind != argc || !o->lun) {
 		fprintf(stderr, "spanblk-bench: %s\n",
-			lun ? "unexpected arguments"
-			    : "--lun NAME is required");
+			o->lun ? "unexpected arguments"
+			       : "--lun NAME is required");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!xp_lun_name_valid(lun, strlen(lun))) {
-		fprintf(stderr,
-			"spanblk-bench: '%s' is not a valid LUN name (1-64 of "
-			"A-Z a-z 0-9 . _ -)\n",
-			lun);
-		return EXIT_USAGE;
-	}
+	if (!xp_lun_name_valid(o->lun, strlen(o->lun)))
+		return sbt_usage_error("'%s' is not a valid LUN name (1-64 of "
+				       "A-Z a-z 0-9 . _ -)",
+				       o->lun);
+	return -1;
+}
 
-	rc = sbt_cluster_load("spanblk-bench", path, verbose, &cl, &secret);
+/* Exit status for the first I/O error @err of a run. */
+static int exit_for(int err)
+{
+	return err == -EHOSTUNREACH || err == -ETIMEDOUT ? EXIT_UNREACHABLE
+							 : EXIT_FAIL;
+}
+
+/*
+ * A new engine on @cl, given BENCH_CONNECT_MS to reach its nodes (*@up:
+ * how many it did). NULL after one line on stderr.
+ */
+static struct sb_engine *start_engine(const struct sb_cluster *cl,
+				      const struct xp_secret *secret, int *up)
+{
+	struct sb_engine *e;
+	char err[512];
+
+	e = sb_engine_new(cl, secret, err, sizeof(err));
+	if (!e) {
+		fprintf(stderr, "spanblk-bench: %s\n", err);
+		return NULL;
+	}
+	*up = sb_engine_wait_ready(e, BENCH_CONNECT_MS);
+	return e;
+}
+
+/* One line per node: the transport its payload takes. */
+static void print_payloads(struct sb_engine *e, const struct sb_cluster *cl)
+{
+	unsigned int i;
+
+	for (i = 0; i < cl->nr_nodes; i++) {
+		char why[96];
+		enum sb_payload pl =
+			sb_engine_node_payload(e, i, why, sizeof(why));
+
+		printf("node %u: payload %s%s%s%s\n", cl->nodes[i].id,
+		       pl == SB_PAYLOAD_RDMA ? "rdma" : "tcp",
+		       pl == SB_PAYLOAD_PENDING ? " (rdma pending)" : "",
+		       why[0] && pl != SB_PAYLOAD_RDMA ? ": " : "",
+		       pl != SB_PAYLOAD_RDMA ? why : "");
+	}
+}
+
+/*
+ * Start b->e on @cl and open LUN @o->lun, creating it when missing; when
+ * the LUN has another layout, restart the engine with that one (@cl
+ * takes it). @secret is wiped here. 0 with *@lun_size set, or the exit
+ * code after one line on stderr (b->e, if any, is the caller's to free).
+ */
+static int bench_connect(struct bench *b, struct sb_cluster *cl,
+			 struct xp_secret *secret, const struct bench_opts *o,
+			 uint64_t *lun_size)
+{
+	uint64_t size = o->size ? o->size : BENCH_DEFAULT_SIZE;
+	struct xp_layout lay;
+	int ret, up;
+
+	b->e = start_engine(cl, secret, &up);
+	if (!b->e)
+		goto out_wipe;
+	printf("cluster %s: %d of %u nodes up, %u replicas, chunk %" PRIu64
+	       " bytes\n",
+	       o->path, up, cl->nr_nodes, cl->replicas, cl->chunk_size);
+	ret = open_lun(b->e, o->lun, size, lun_size, &lay);
+	if (ret == -EMEDIUMTYPE && lay.replicas <= cl->nr_nodes) {
+		/* The LUN's recorded layout decides where its chunks are. */
+		printf("LUN %s was created with chunk %" PRIu32 " bytes and %u "
+		       "replicas: using them\n",
+		       o->lun, lay.chunk_size, (unsigned int)lay.replicas);
+		sb_engine_free(b->e);
+		cl->chunk_size = lay.chunk_size;
+		cl->replicas = lay.replicas;
+		b->e = start_engine(cl, secret, &up);
+		if (!b->e)
+			goto out_wipe;
+		ret = open_lun(b->e, o->lun, size, lun_size, &lay);
+	}
+	memset(secret, 0, sizeof(*secret));
+	if (ret) {
+		fprintf(stderr, "spanblk-bench: cannot open LUN %s: %s\n",
+			o->lun, strerror(-ret));
+		return ret == -EHOSTUNREACH ? EXIT_UNREACHABLE : EXIT_FAIL;
+	}
+	/* RDMA is set up after the handshake: start with it in place. */
+	(void)sb_engine_wait_payload(b->e, BENCH_CONNECT_MS);
+	print_payloads(b->e, cl);
+	return 0;
+
+out_wipe:
+	memset(secret, 0, sizeof(*secret));
+	return EXIT_FAIL;
+}
+
+/*
+ * @n slots of @len bytes each, filled with random bytes (what writes
+ * carry without --verify). 0 or -ENOMEM; slots_free() undoes either.
+ */
+static int slots_alloc(struct bench *b, unsigned int n, size_t len)
+{
+	unsigned int i;
+
+	b->slots = calloc(n, sizeof(*b->slots));
+	if (!b->slots)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct bench_slot *s = &b->slots[i];
+		uint64_t *p;
+		size_t k;
+
+		s->b = b;
+		s->iov.iov_len = len;
+		s->iov.iov_base = aligned_alloc(BENCH_ALIGN, len);
+		if (!s->iov.iov_base)
+			return -ENOMEM;
+		p = s->iov.iov_base;
+		for (k = 0; k < len / sizeof(*p); k++)
+			p[k] = xorshift(&b->rng);
+	}
+	return 0;
+}
+
+/* Free the @n slots of slots_alloc(), whole or not; NULL slots too. */
+static void slots_free(struct bench *b, unsigned int n)
+{
+	unsigned int i;
+
+	if (b->slots)
+		for (i = 0; i < n; i++)
+			free(b->slots[i].iov.iov_base);
+	free(b->slots);
+}
+
+/*
+ * --prefill: write the whole range, in 1 MiB writes unless the range is
+ * not a multiple of that (then in @bs ones). 0, or the exit code after
+ * one line on stderr.
+ */
+static int bench_prefill(struct bench *b, uint64_t bs)
+{
+	unsigned int i;
+	double secs;
+
+	b->mode = MODE_WRITE;
+	b->bs = b->range % PREFILL_BS ? (uint32_t)bs : PREFILL_BS;
+	b->qd = PREFILL_QD;
+	b->limit = b->range;
+	for (i = 0; i < PREFILL_QD; i++)
+		b->slots[i].iov.iov_len = b->bs;
+	printf("prefill: writing %" PRIu64 " bytes...\n", b->range);
+	fflush(stdout);
+	secs = bench_run(b, 0);
+	if (b->errors) {
+		fprintf(stderr, "spanblk-bench: prefill failed: %s\n",
+			strerror(-b->first_err));
+		return exit_for(b->first_err);
+	}
+	printf("prefill: %.1f MiB/s\n",
+	       (double)b->bytes / secs / (1024.0 * 1024.0));
+	bench_reset(b);
+	b->limit = 0;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o = {
+		.path = SB_DEFAULT_CLUSTER_CONF,
+		.bs = 4096,
+		.qd = 32,
+		.seconds = 10,
+		.mode = MODE_RANDREAD,
+	};
+	uint64_t lun_size = 0;
+	struct sb_cluster *cl = NULL;
+	struct xp_secret secret;
+	struct sb_engine_stats st;
+	struct bench *b = NULL;
+	unsigned int i, nslots;
+	double secs;
+	int rc;
+
+	rc = parse_opts(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	rc = sbt_cluster_load(o.path, o.verbose, &cl, &secret);
 	if (rc)
 		goto out_free;
 	rc = EXIT_FAIL;
@@ -597,145 +762,55 @@ int main(int argc, char **argv)
 		fprintf(stderr, "spanblk-bench: out of memory\n");
 		goto out_free;
 	}
-	b->e = sb_engine_new(cl, &secret, err, sizeof(err));
-	if (!b->e) {
-		memset(&secret, 0, sizeof(secret));
-		fprintf(stderr, "spanblk-bench: %s\n", err);
-		goto out_free;
-	}
-	up = sb_engine_wait_ready(b->e, BENCH_CONNECT_MS);
-	printf("cluster %s: %d of %u nodes up, %u replicas, chunk %" PRIu64
-	       " bytes\n",
-	       path, up, cl->nr_nodes, cl->replicas, cl->chunk_size);
-	ret = open_lun(b->e, lun, size ? size : BENCH_DEFAULT_SIZE, &lun_size,
-		       &lay);
-	if (ret == -EMEDIUMTYPE && lay.replicas <= cl->nr_nodes) {
-		/* The LUN's recorded layout decides where its chunks are. */
-		printf("LUN %s was created with chunk %" PRIu32 " bytes and %u "
-		       "replicas: using them\n",
-		       lun, lay.chunk_size, (unsigned int)lay.replicas);
-		sb_engine_free(b->e);
-		cl->chunk_size = lay.chunk_size;
-		cl->replicas = lay.replicas;
-		b->e = sb_engine_new(cl, &secret, err, sizeof(err));
-		if (!b->e) {
-			memset(&secret, 0, sizeof(secret));
-			fprintf(stderr, "spanblk-bench: %s\n", err);
-			goto out_free;
-		}
-		(void)sb_engine_wait_ready(b->e, BENCH_CONNECT_MS);
-		ret = open_lun(b->e, lun, size ? size : BENCH_DEFAULT_SIZE,
-			       &lun_size, &lay);
-	}
-	memset(&secret, 0, sizeof(secret));
-	if (ret) {
-		fprintf(stderr, "spanblk-bench: cannot open LUN %s: %s\n", lun,
-			strerror(-ret));
-		rc = ret == -EHOSTUNREACH ? EXIT_UNREACHABLE : EXIT_FAIL;
+	rc = bench_connect(b, cl, &secret, &o, &lun_size);
+	if (rc)
 		goto out_free_engine;
-	}
-	b->verify_seed = vseed;
-	/* RDMA is set up after the handshake: start with it in place. */
-	(void)sb_engine_wait_payload(b->e, BENCH_CONNECT_MS);
-	for (i = 0; i < cl->nr_nodes; i++) {
-		char why[96];
-		enum sb_payload pl =
-			sb_engine_node_payload(b->e, i, why, sizeof(why));
-
-		printf("node %u: payload %s%s%s%s\n", cl->nodes[i].id,
-		       pl == SB_PAYLOAD_RDMA ? "rdma" : "tcp",
-		       pl == SB_PAYLOAD_PENDING ? " (rdma pending)" : "",
-		       why[0] && pl != SB_PAYLOAD_RDMA ? ": " : "",
-		       pl != SB_PAYLOAD_RDMA ? why : "");
-	}
-	b->range = size && size < lun_size ? size : lun_size;
-	b->range -= b->range % bs;
+	b->verify_seed = o.vseed;
+	b->range = o.size && o.size < lun_size ? o.size : lun_size;
+	b->range -= b->range % o.bs;
 	if (b->range == 0) {
 		fprintf(stderr,
 			"spanblk-bench: LUN %s (%" PRIu64 " bytes) is smaller "
 			"than --bs\n",
-			lun, lun_size);
+			o.lun, lun_size);
 		rc = EXIT_USAGE;
 		goto out_free_engine;
 	}
-	b->lun_id = sb_lun_id(lun);
-	b->rng = now_ns() | 1;
+	b->lun_id = sb_lun_id(o.lun);
+	b->rng = sb_now_ns() | 1;
+	rc = EXIT_FAIL;
 	if (pthread_mutex_init(&b->lock, NULL) ||
 	    pthread_cond_init(&b->cond, NULL)) {
 		fprintf(stderr, "spanblk-bench: cannot create locks\n");
 		goto out_free_engine;
 	}
-	v = bs > PREFILL_BS ? bs : PREFILL_BS;
-	b->slots = calloc(qd > PREFILL_QD ? qd : PREFILL_QD, sizeof(*b->slots));
-	if (!b->slots)
-		goto out_nomem;
-	for (i = 0; i < (qd > PREFILL_QD ? qd : PREFILL_QD); i++) {
-		struct bench_slot *s = &b->slots[i];
-		uint64_t *p;
-		size_t k;
-
-		s->b = b;
-		s->iov.iov_len = (size_t)v;
-		s->iov.iov_base = aligned_alloc(BENCH_ALIGN, (size_t)v);
-		if (!s->iov.iov_base)
-			goto out_nomem;
-		p = s->iov.iov_base;
-		for (k = 0; k < v / sizeof(*p); k++)
-			p[k] = xorshift(&b->rng);
+	nslots = o.qd > PREFILL_QD ? (unsigned int)o.qd : PREFILL_QD;
+	if (slots_alloc(b, nslots, o.bs > PREFILL_BS ? o.bs : PREFILL_BS)) {
+		fprintf(stderr, "spanblk-bench: out of memory\n");
+		goto out_free_slots;
 	}
-
-	if (prefill) {
-		/* 1 MiB writes unless the range is not a multiple of that */
-		b->mode = MODE_WRITE;
-		b->bs = b->range % PREFILL_BS ? (uint32_t)bs : PREFILL_BS;
-		b->qd = PREFILL_QD;
-		b->limit = b->range;
-		for (i = 0; i < PREFILL_QD; i++)
-			b->slots[i].iov.iov_len = b->bs;
-		printf("prefill: writing %" PRIu64 " bytes...\n", b->range);
-		fflush(stdout);
-		secs = bench_run(b, 0);
-		if (b->errors) {
-			fprintf(stderr, "spanblk-bench: prefill failed: %s\n",
-				strerror(-b->first_err));
-			rc = b->first_err == -EHOSTUNREACH ||
-					     b->first_err == -ETIMEDOUT
-				     ? EXIT_UNREACHABLE
-				     : EXIT_FAIL;
+	if (o.prefill) {
+		rc = bench_prefill(b, o.bs);
+		if (rc)
 			goto out_free_slots;
-		}
-		printf("prefill: %.1f MiB/s\n",
-		       (double)b->bytes / secs / (1024.0 * 1024.0));
-		bench_reset(b);
-		b->limit = 0;
 	}
-	b->mode = mode;
-	b->bs = (uint32_t)bs;
-	b->qd = (unsigned int)qd;
-	for (i = 0; i < qd; i++)
-		b->slots[i].iov.iov_len = (size_t)bs;
+	b->mode = o.mode;
+	b->bs = (uint32_t)o.bs;
+	b->qd = (unsigned int)o.qd;
+	for (i = 0; i < o.qd; i++)
+		b->slots[i].iov.iov_len = (size_t)o.bs;
 	printf("running %s bs=%" PRIu64 " qd=%" PRIu64 " for %.1f s on LUN %s "
 	       "(%" PRIu64 " bytes)..."
 	       "\n",
-	       mode_name(mode), bs, qd, seconds, lun, b->range);
+	       mode_name(o.mode), o.bs, o.qd, o.seconds, o.lun, b->range);
 	fflush(stdout);
-	secs = bench_run(b, seconds);
+	secs = bench_run(b, o.seconds);
 	sb_engine_get_stats(b->e, &st);
 	print_result(b, secs, &st);
-	rc = b->errors ? (b->first_err == -EHOSTUNREACH ||
-					  b->first_err == -ETIMEDOUT
-				  ? EXIT_UNREACHABLE
-				  : EXIT_FAIL)
-		       : 0;
-	goto out_free_slots;
+	rc = b->errors ? exit_for(b->first_err) : 0;
 
-out_nomem:
-	fprintf(stderr, "spanblk-bench: out of memory\n");
 out_free_slots:
-	if (b->slots)
-		for (i = 0; i < (qd > PREFILL_QD ? qd : PREFILL_QD); i++)
-			free(b->slots[i].iov.iov_base);
-	free(b->slots);
+	slots_free(b, nslots);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);
 out_free_engine:

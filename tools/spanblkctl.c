@@ -30,6 +30,8 @@
 #include "xport/auth.h"
 #include "xport/proto.h"
 
+const char sbt_prog[] = "spanblkctl";
+
 #define CTL_CONNECT_MS 5000
 #define SIZE_ALIGN 4096u
 
@@ -184,7 +186,8 @@ static int view_merge(struct ctl_view *v, const struct xp_stat_lun *l, int n)
 		} else if (c->size != l[i].size) {
 			fprintf(stderr,
 				"spanblkctl: warning: LUN %s has size %" PRIu64
-				" on one node and %" PRIu64 " on another\n",
+				" on one node and %" PRIu64 " on "
+				"another\n",
 				c->name, c->size, l[i].size);
 		}
 		c->allocated += l[i].allocated;
@@ -459,11 +462,8 @@ static int cmd_lun(struct sb_engine *e, int argc, char **argv)
 	int ret;
 
 	if (!strcmp(sub, "create") || !strcmp(sub, "resize")) {
-		if (argc != 3) {
-			fprintf(stderr, "spanblkctl: usage: lun %s NAME SIZE\n",
-				sub);
-			return EXIT_USAGE;
-		}
+		if (argc != 3)
+			return sbt_usage_error("usage: lun %s NAME SIZE", sub);
 		if (parse_name(argv[1]) || parse_lun_size(argv[2], &size))
 			return EXIT_USAGE;
 		if (!strcmp(sub, "create")) {
@@ -490,10 +490,8 @@ static int cmd_lun(struct sb_engine *e, int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(sub, "delete")) {
-		if (argc != 2) {
-			fprintf(stderr, "spanblkctl: usage: lun delete NAME\n");
-			return EXIT_USAGE;
-		}
+		if (argc != 2)
+			return sbt_usage_error("usage: lun delete NAME");
 		if (parse_name(argv[1]))
 			return EXIT_USAGE;
 		ret = sb_engine_lun_delete(e, sb_lun_id(argv[1]));
@@ -502,11 +500,9 @@ static int cmd_lun(struct sb_engine *e, int argc, char **argv)
 		printf("deleted LUN %s\n", argv[1]);
 		return 0;
 	}
-	fprintf(stderr,
-		"spanblkctl: unknown lun command '%s' (create, delete, resize, "
-		"list)\n",
-		sub);
-	return EXIT_USAGE;
+	return sbt_usage_error("unknown lun command '%s' (create, delete, "
+			       "resize, list)",
+			       sub);
 }
 
 int main(int argc, char **argv)
@@ -531,15 +527,10 @@ int main(int argc, char **argv)
 		case 'c':
 			path = optarg;
 			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			rc = sbt_common_opt(c, &verbose, usage);
+			if (rc >= 0)
+				return rc;
 		}
 	}
 	if (optind >= argc) {
@@ -555,22 +546,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if ((!strcmp(cmd, "status") || !strcmp(cmd, "counters")) && argc) {
-		fprintf(stderr, "spanblkctl: %s takes no arguments\n", cmd);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(cmd, "lun") && argc < 1) {
-		fprintf(stderr, "spanblkctl: usage: lun "
-				"create|delete|resize|list ...\n");
-		return EXIT_USAGE;
-	}
-	if (!strcmp(cmd, "lun") && !strcmp(argv[0], "list") && argc != 1) {
-		fprintf(stderr, "spanblkctl: lun list takes no arguments\n");
-		return EXIT_USAGE;
-	}
+	if ((!strcmp(cmd, "status") || !strcmp(cmd, "counters")) && argc)
+		return sbt_usage_error("%s takes no arguments", cmd);
+	if (!strcmp(cmd, "lun") && argc < 1)
+		return sbt_usage_error("usage: lun "
+				       "create|delete|resize|list ...");
+	if (!strcmp(cmd, "lun") && !strcmp(argv[0], "list") && argc != 1)
+		return sbt_usage_error("lun list takes no arguments");
 
 	/* Connection warnings only with -v; the commands report failures. */
-	rc = sbt_cluster_load("spanblkctl", path, verbose, &cl, &secret);
+	rc = sbt_cluster_load(path, verbose, &cl, &secret);
 	if (rc)
 		return rc;
 	/* Only status looks at payload transport; nothing else moves any. */

@@ -214,6 +214,21 @@ static bool read_dispatch(struct eng_piece *p)
 	return true;
 }
 
+/*
+ * Give @r payload @iov (@iovcnt entries, @paylen bytes) and, unless @crc
+ * is NULL, its CRC32C *@crc: computed once per piece, not once per
+ * replica.
+ */
+static void req_set_payload(struct eng_req *r, const struct iovec *iov,
+			    int iovcnt, uint32_t paylen, const uint32_t *crc)
+{
+	r->iov = iov;
+	r->iovcnt = iovcnt;
+	r->paylen = paylen;
+	r->crc_given = crc != NULL;
+	r->data_crc = crc ? *crc : 0;
+}
+
 void eng_req_fill(struct eng_req *r, uint8_t opcode, uint16_t flags,
 		  uint64_t lun_id, uint64_t offset, uint32_t length)
 {
@@ -222,24 +237,7 @@ void eng_req_fill(struct eng_req *r, uint8_t opcode, uint16_t flags,
 	r->lun_id = lun_id;
 	r->offset = offset;
 	r->length = length;
-	r->iov = NULL;
-	r->iovcnt = 0;
-	r->paylen = 0;
-	r->crc_given = false;
-}
-
-/*
- * Give @r payload @iov (@iovcnt entries, @paylen bytes) whose CRC32C is
- * @crc: computed once per piece, not once per replica.
- */
-static void req_set_payload(struct eng_req *r, const struct iovec *iov,
-			    int iovcnt, uint32_t paylen, uint32_t crc)
-{
-	r->iov = iov;
-	r->iovcnt = iovcnt;
-	r->paylen = paylen;
-	r->data_crc = crc;
-	r->crc_given = true;
+	req_set_payload(r, NULL, 0, 0, NULL);
 }
 
 /* Make sure @p can hold @need slice entries. 0 or -ENOMEM. */
@@ -311,7 +309,7 @@ static int piece_start_write(struct eng_piece *p, const struct sb_io *io,
 
 		eng_req_fill(r, XP_OP_WRITE, XP_F_DCRC | fua, io->lun_id,
 			     p->ext.offset, len);
-		req_set_payload(r, p->iov, na, len, crc);
+		req_set_payload(r, p->iov, na, len, &crc);
 		req_enqueue(r, p->rep[i]);
 	}
 	return 0;
@@ -340,15 +338,15 @@ static int piece_start_caw(struct eng_piece *p, const struct sb_io *io,
 	nb = sb_iov_slice(p->iov, na, len, len, p->iov + na);
 	eng_req_fill(&p->reqs[0], XP_OP_CAW, XP_F_DCRC | fua, io->lun_id, off,
 		     len);
-	req_set_payload(&p->reqs[0], p->iov, na, 2 * len,
-			xp_conn_payload_crc(p->iov, na));
+	crc = xp_conn_payload_crc(p->iov, na);
+	req_set_payload(&p->reqs[0], p->iov, na, 2 * len, &crc);
 	crc = p->nrep > 1 ? xp_conn_payload_crc(p->iov + na, nb) : 0;
 	for (i = 1; i < p->nrep; i++) {
 		struct eng_req *r = &p->reqs[i];
 
 		eng_req_fill(r, XP_OP_WRITE, XP_F_DCRC | fua, io->lun_id, off,
 			     len);
-		req_set_payload(r, p->iov + na, nb, len, crc);
+		req_set_payload(r, p->iov + na, nb, len, &crc);
 	}
 	req_enqueue(&p->reqs[0], p->rep[0]);
 	return 0;

@@ -36,6 +36,29 @@ bool xpr_params_ok(const struct xp_rdma_params *p)
 	       (uint64_t)p->pool_count * p->pool_size <= XPR_POOL_MAX_BYTES;
 }
 
+int xpr_cm_open(const struct xp_verbs_ops *ops, struct rdma_event_channel **ch,
+		struct rdma_cm_id **id, void *ctx)
+{
+	int err;
+
+	*ch = ops->create_event_channel();
+	if (!*ch)
+		return errno ? -errno : -ENOMEM;
+	err = ops->create_id(*ch, id, ctx);
+	if (err) {
+		ops->destroy_event_channel(*ch);
+		*ch = NULL;
+	}
+	return err;
+}
+
+void xpr_cm_close(const struct xp_verbs_ops *ops, struct rdma_event_channel *ch,
+		  struct rdma_cm_id *id)
+{
+	ops->destroy_id(id);
+	ops->destroy_event_channel(ch);
+}
+
 static void pending_unlink(struct xp_rdma_conn *c)
 {
 	if (!c->lst || c->handed)
@@ -343,23 +366,16 @@ struct xp_rdma_conn *xp_rdma_connect(const struct xp_verbs_ops *ops,
 	pd.gateway_id = gateway_id;
 	memcpy(pd.token, token, XP_RDMA_TOKEN_LEN);
 	xp_rdma_priv_encode(&pd, c->priv);
-	c->ch = ops->create_event_channel();
-	if (!c->ch) {
-		err = errno ? -errno : -ENOMEM;
-		goto out_free_conn;
-	}
-	err = ops->create_id(c->ch, &c->id, c);
+	err = xpr_cm_open(ops, &c->ch, &c->id, c);
 	if (err)
-		goto out_destroy_channel;
+		goto out_free_conn;
 	err = ops->resolve_addr(c->id, dst, RESOLVE_TIMEOUT_MS);
 	if (err)
-		goto out_destroy_id;
+		goto out_close_cm;
 	return c;
 
-out_destroy_id:
-	ops->destroy_id(c->id);
-out_destroy_channel:
-	ops->destroy_event_channel(c->ch);
+out_close_cm:
+	xpr_cm_close(ops, c->ch, c->id);
 out_free_conn:
 	free(c);
 	errno = -err;
@@ -437,8 +453,7 @@ void xp_rdma_conn_free(struct xp_rdma_conn *c)
 	}
 	c->reads_posted = 0;
 	conn_teardown(c);
-	c->ops->destroy_id(c->id);
-	c->ops->destroy_event_channel(c->ch);
+	xpr_cm_close(c->ops, c->ch, c->id);
 	free(c);
 }
 

@@ -47,26 +47,19 @@ struct xp_rdma_listener *xp_rdma_listen(const struct xp_verbs_ops *ops,
 	l->params = *p;
 	l->now_ms = sb_now_ms;
 	sb_list_init(&l->pending);
-	l->ch = ops->create_event_channel();
-	if (!l->ch) {
-		err = errno ? -errno : -ENOMEM;
-		goto out_free_listener;
-	}
-	err = ops->create_id(l->ch, &l->id, l);
+	err = xpr_cm_open(ops, &l->ch, &l->id, l);
 	if (err)
-		goto out_destroy_channel;
+		goto out_free_listener;
 	err = ops->bind_addr(l->id, addr);
 	if (err)
-		goto out_destroy_id;
+		goto out_close_cm;
 	err = ops->listen(l->id, 64);
 	if (err)
-		goto out_destroy_id;
+		goto out_close_cm;
 	return l;
 
-out_destroy_id:
-	ops->destroy_id(l->id);
-out_destroy_channel:
-	ops->destroy_event_channel(l->ch);
+out_close_cm:
+	xpr_cm_close(ops, l->ch, l->id);
 out_free_listener:
 	free(l);
 	errno = -err;
@@ -80,8 +73,7 @@ void xp_rdma_listener_free(struct xp_rdma_listener *l)
 	while (!sb_list_empty(&l->pending))
 		xp_rdma_conn_free(container_of(l->pending.next,
 					       struct xp_rdma_conn, lnode));
-	l->ops->destroy_id(l->id);
-	l->ops->destroy_event_channel(l->ch);
+	xpr_cm_close(l->ops, l->ch, l->id);
 	explicit_bzero(l->toks, sizeof(l->toks));
 	free(l);
 }

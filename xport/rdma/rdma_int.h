@@ -160,6 +160,17 @@ struct xp_rdma_listener {
 bool xpr_params_ok(const struct xp_rdma_params *p);
 
 /*
+ * An rdma_cm id with context @ctx on an event channel of its own: both
+ * in *@ch and *@id. 0, or -errno with neither left behind.
+ */
+int xpr_cm_open(const struct xp_verbs_ops *ops, struct rdma_event_channel **ch,
+		struct rdma_cm_id **id, void *ctx);
+
+/* Destroy @id, then its channel @ch (NULL: the id has none of its own). */
+void xpr_cm_close(const struct xp_verbs_ops *ops, struct rdma_event_channel *ch,
+		  struct rdma_cm_id *id);
+
+/*
  * Take @c down with @err (a negative errno, 0 counts as -EIO): stop
  * posting, move the QP to the error state so posted operations flush,
  * abort the queued ones, tell the owner. No-op when already down.
