@@ -31,8 +31,8 @@ while [ $# -gt 1 ]; do
 	*) break ;;
 	esac
 done
-[ $# -eq 1 ] && [ -f "$1/runs.txt" ] || {
+if [ $# -ne 1 ] || [ ! -f "$1/runs.txt" ]; then
 	echo "usage: $0 [--update DOC] RESULTS_DIR (with runs.txt)" >&2
 	exit 2
-}
+fi
 exec python3 "$(dirname "$0")/tables.py" bench-vm "$1" "$doc"

@@ -35,9 +35,9 @@ while [ $# -gt 1 ]; do
 	*) break ;;
 	esac
 done
-[ $# -eq 1 ] && [ -d "$1" ] || {
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
 	echo "usage: $0 [--check] [--update DOC] RESULTS_DIR" >&2
 	exit 2
-}
+fi
 exec python3 "$here/tables.py" conformance "$1" "$check" "$doc" \
 	"$here/../tests/vm/conformance-expected.txt"

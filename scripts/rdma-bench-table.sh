@@ -35,8 +35,8 @@ while [ $# -gt 1 ]; do
 	*) break ;;
 	esac
 done
-[ $# -eq 1 ] && [ -f "$1/bench.txt" ] || {
+if [ $# -ne 1 ] || [ ! -f "$1/bench.txt" ]; then
 	echo "usage: $0 [--update DOC] RESULTS_DIR (with bench.txt)" >&2
 	exit 2
-}
+fi
 exec python3 "$(dirname "$0")/tables.py" rdma-bench "$1" "$doc"

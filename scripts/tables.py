@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+# SPDX-License-Identifier: Apache-2.0
 """The Markdown tables of docs/benchmarks.md and docs/conformance.md, built
 from the results a guest run leaves in build/vm/<scenario>/results.
 
