@@ -7,7 +7,7 @@
 # (results/bench/perf/*.report.txt), then prints the tables of
 # scripts/bench-vm-table.sh.
 #
-# `scripts/bench-vm.sh rdma_bench` does the same for section 3 (issue 4):
+# `scripts/bench-vm.sh rdma_bench` does the same for section 3 (RDMA):
 # tests/vm/scenarios/rdma_bench.sh, results in build/vm/rdma_bench/results,
 # tables by scripts/rdma-bench-table.sh.
 #
@@ -65,7 +65,9 @@ cat "$load"
 # The guest's perf samples (SBVM_BENCH_PERF=1), reported here: by
 # process and object, then by symbol, with the guest's kallsyms.
 for data in "$res"/perf/*.data; do
-	[ -s "$data" ] && command -v perf >/dev/null || continue
+	if [ ! -s "$data" ] || ! command -v perf >/dev/null; then
+		continue
+	fi
 	{
 		echo "# $(basename "$data" .data): whole guest, by process and object"
 		perf report -i "$data" --kallsyms="$res/perf/kallsyms" \

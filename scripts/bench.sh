@@ -110,13 +110,16 @@ CONF=$SBC_CONF
 
 bench_one() { # rw bs qd -> result line with cpu= appended
 	local before after line
-	before=$(sbc_cpu_ticks "${SBC_PIDS[@]}")
-	# The benchmark's own CPU: its user+system from /proc/self/stat of a
-	# wrapper shell, which counts the reaped child (fields 16 and 17).
-	line=$(bash -c '"$@" | grep "^result:"; awk "{print \"bench_ticks=\" \$16 + \$17}" /proc/$$/stat' _ \
+	before=$(sbp_cpu_ticks "${SBC_PIDS[@]}")
+	# The benchmark's own CPU: the ticks of the children a subshell
+	# reaped (the benchmark and its grep).
+	line=$({
 		"$BIN/spanblk-bench" -c "$CONF" --lun bench --rw "$1" --bs "$2" \
-		--qd "$3" --time "$SECS" | tr '\n' ' ')
-	after=$(sbc_cpu_ticks "${SBC_PIDS[@]}")
+			--qd "$3" --time "$SECS" | grep "^result:"
+		sh_pid=$BASHPID
+		echo "bench_ticks=$(sbp_cpu_children_ticks "$sh_pid")"
+	} | tr '\n' ' ')
+	after=$(sbp_cpu_ticks "${SBC_PIDS[@]}")
 	echo "$line node_ticks=$((after - before))"
 }
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 3 item 3, shared by scenarios/iscsi_spanblk.sh (which runs it in
+# The conformance runs, shared by scenarios/iscsi_spanblk.sh (which runs it in
 # the same boot as the iSCSI scenario, so make check covers it) and
 # scenarios/conformance.sh (standalone): libiscsi's iscsi-test-cu over the
 # SBC and SPC families that apply to a disk, against a spanblk LUN and a
@@ -15,7 +15,7 @@
 # list; SBVM_CONF_HW_MAX_SECTORS the spanblk LUN's hw_max_sectors;
 # SBVM_CONF_LIMIT the seconds one family may take (240).
 
-# The families of issue 3 that apply to a disk, in iscsi-test-cu's names.
+# The SBC and SPC families that apply to a disk, in iscsi-test-cu's names.
 vmg_conf_families=${SBVM_CONF_FAMILIES:-"Inquiry ReadCapacity10 ReadCapacity16
 	Read6 Read10 Read12 Read16 Write10 Write12 Write16
 	WriteSame10 WriteSame16 Unmap CompareAndWrite
@@ -60,6 +60,7 @@ vmg_conformance() {
 		echo "/backstores/fileio create name=ref file_or_dev=$lio/ref.img size=$size write_back=true sparse=true"
 		echo "/backstores/fileio/ref set attribute emulate_tpu=1 emulate_tpws=1"
 		for t in "$iqn_sb user:spanblk/conf" "$iqn_fi fileio/ref"; do
+			# shellcheck disable=SC2086 # "IQN BACKSTORE", split on purpose
 			set -- $t
 			echo "/iscsi create $1"
 			echo "/iscsi/$1/tpg1/portals create 127.0.0.1 3260"

@@ -21,10 +21,10 @@ root=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/vm/lib.sh
 . "$here/lib.sh"
 
-[ $# -ge 1 ] && [ $# -le 2 ] || {
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
 	echo "usage: SBVM_NATIVE=yes $0 SCENARIO [TIMEOUT_SECONDS]" >&2
 	exit 2
-}
+fi
 scenario=$1
 timeout=${2:-300}
 if [ -f "$here/scenarios/$scenario.sh" ]; then
@@ -51,9 +51,9 @@ ls /sys/kernel/config/target/iscsi/iqn.* >/dev/null 2>&1 &&
 ls -d /sys/kernel/config/target/core/*_*/* >/dev/null 2>&1 &&
 	refuse+=("LIO already has backstores")
 for i in 2 3 4; do
-	vmg_port_open "127.0.0.$i" 7400 && refuse+=("127.0.0.$i:7400 in use")
+	sbp_port_open "127.0.0.$i" 7400 && refuse+=("127.0.0.$i:7400 in use")
 done
-vmg_port_open 127.0.0.1 3260 && refuse+=("127.0.0.1:3260 in use")
+sbp_port_open 127.0.0.1 3260 && refuse+=("127.0.0.1:3260 in use")
 if [ ${#refuse[@]} -gt 0 ]; then
 	for r in "${refuse[@]}"; do vm_log "refusing: $r"; done
 	exit 2

@@ -29,11 +29,12 @@ root=$(cd "$here/../.." && pwd)
 
 usage() {
 	echo "usage: $0 SCENARIO [TIMEOUT_SECONDS]" >&2
+	# shellcheck disable=SC2012 # our own file names
 	echo "scenarios: $(cd "$here/scenarios" && ls -- *.sh | sed 's/\.sh$//' | tr '\n' ' ')" >&2
 	exit 2
 }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 scenario=$1
 timeout=${2:-300}
 case $timeout in '' | *[!0-9]*) usage ;; esac

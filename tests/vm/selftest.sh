@@ -37,6 +37,7 @@ has() { grep -q -- "$1" "$log" || { echo "no '$1' in output" >>"$log"; return 1;
 result() { [ "$(cat "$root/build/vm/selftest/results/$1" 2>/dev/null)" = "$2" ]; }
 
 check "boot scenario passes" run 0 boot 120
+# shellcheck disable=SC2012 # one linux-image-* folder
 kver=$(cd "${SBVM_CACHE:-$root/.cache/vm}" && ls -d linux-image-*-amd64 | head -n1)
 check "its result file comes back" result hello.txt "hello from ${kver#linux-image-}"
 check "failing scenario returns its status" run 3 "$here/selftest/fail.sh" 120

@@ -1,6 +1,5 @@
 #!/bin/bash
-# issue 3 item 5: the benchmark in the guest (docs/benchmarks.md, section
-# 2). Not a test: `make bench-vm` (scripts/bench-vm.sh) runs it, it is not
+# The benchmark in the guest (docs/benchmarks.md, section 2). Not a test: `make bench-vm` (scripts/bench-vm.sh) runs it, it is not
 # part of make check. In ONE boot:
 #   - three spanblkd (127.0.0.2-4, replicas 2), data on ext4 on a RAM disk;
 #     a user:spanblk LUN from targetcli_snippets/ as users paste them;
@@ -31,12 +30,8 @@
 . "$SBVM_REPO/tests/vm/lib.sh"
 
 build=$SBVM_REPO/build
-for f in spanblkd spanblkctl spanblk-bench handler_spanblk.so; do
-	if [ ! -e "$build/$f" ]; then
-		echo "SKIP build/$f missing (run make)"
-		exit 77
-	fi
-done
+vmg_need_build spanblkd spanblkctl spanblk-bench handler_spanblk.so
+# shellcheck disable=SC2012 # the first of a path glob
 qcow_so=$(ls /usr/lib/*/tcmu-runner/handler_qcow.so 2>/dev/null | head -n1)
 [ -n "$qcow_so" ] || vmg_fail "tcmu-runner's handler_qcow.so not found"
 for t in fio qemu-img python3; do
@@ -67,14 +62,11 @@ iqn_qc=iqn.2003-01.org.example.sbvm:bench-qcow
 
 vmg_step modules
 vmg_lio_up
-# 1 GiB RAM disk, filled only as far as written: 2 replicas x AREA for the
-# LUN and as much for spanblk-bench's, AREA for fileio and for qcow.
-modprobe brd rd_nr=1 rd_size=1048576 || vmg_fail "modprobe brd"
 
 vmg_step storage
-mkdir -p /srv
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /srv || vmg_fail "mount /dev/ram0"
+# 1 GiB RAM disk, filled only as far as written: 2 replicas x AREA for the
+# LUN and as much for spanblk-bench's, AREA for fileio and for qcow.
+vmg_ramdisk /srv 1048576
 mkdir -p /srv/spanblk /srv/lio /srv/qcow
 
 vmg_step nodes
@@ -213,20 +205,20 @@ job_spec() {
 # tcmu-runner, the three nodes, and the client (fio's own figure, or
 # spanblk-bench's ticks).
 run_one() {
-	local r=$1 be=$2 job=$3 rw bs q c0 c1 t0 t1 n0 n1 w0 w1 kv out
-	local bt ticks
+	local r=$1 be=$2 job=$3 rw bs q kv out bt ticks
 	read -r rw bs q <<<"$(job_spec "$job")"
-	read -r c0 _ <<<"$(vmg_cpu_stat)"
-	t0=$(vmg_cpu_ticks "$VMG_TCMU_PID")
-	n0=$(vmg_cpu_ticks "${VMG_NODE_PIDS[@]}")
-	w0=$(date +%s.%N)
+	vmg_cpu_mark
 	if [ "$be" = spanblk-bench ]; then
 		out=$res/spanblk-bench/$job-r$r.txt
-		# Its own ticks from a wrapper shell that reaped it (fields 16
-		# and 17 of the shell's stat: children's user and system).
-		bash -c '"$@"; rc=$?; awk "{print \"bench_ticks=\" \$16 + \$17}" /proc/$$/stat; exit $rc' _ \
-			"$build/spanblk-bench" --lun bench --size "$area" --rw "$rw" \
-			--bs "$bs" --qd "$q" --time "$secs" >"$out" 2>&1 ||
+		# Its own ticks from a subshell that reaped it.
+		(
+			"$build/spanblk-bench" --lun bench --size "$area" \
+				--rw "$rw" --bs "$bs" --qd "$q" --time "$secs"
+			rc=$?
+			sh_pid=$BASHPID
+			echo "bench_ticks=$(sbp_cpu_children_ticks "$sh_pid")"
+			exit $rc
+		) >"$out" 2>&1 ||
 			vmg_fail "spanblk-bench $job round $r: $(tail -n 3 "$out")"
 		kv=$(sed -n 's/^result: //p' "$out")
 		[ -n "$kv" ] || vmg_fail "no result line in $out"
@@ -248,15 +240,7 @@ run_one() {
 		# Read after the rounds, all at once (vmg_fio_kv).
 		kv="fio_json=$out"
 	fi
-	w1=$(date +%s.%N)
-	read -r c1 _ <<<"$(vmg_cpu_stat)"
-	t1=$(vmg_cpu_ticks "$VMG_TCMU_PID")
-	n1=$(vmg_cpu_ticks "${VMG_NODE_PIDS[@]}")
-	ticks=$(awk -v w0="$w0" -v w1="$w1" -v hz="$hz" -v c="$((c1 - c0))" \
-		-v t="$((t1 - t0))" -v n="$((n1 - n0))" 'BEGIN {
-		s = (w1 - w0) * hz
-		printf "wall_s=%.1f guest_busy_pct=%.0f tcmu_cpu_pct=%.0f nodes_cpu_pct=%.0f",
-		    w1 - w0, c / s * 100, t / s * 100, n / s * 100 }')
+	ticks=$(vmg_cpu_since)
 	case " $kv " in *" errors=0 "* | *" fio_json="*) ;;
 	*) vmg_fail "$be $job round $r: I/O errors: $kv" ;;
 	esac
@@ -295,22 +279,7 @@ done
 
 vmg_step results
 # runs.txt: runs.raw with every fio_json=PATH replaced by its figures.
-mapfile -t paths < <(sed -nE 's/.* fio_json=([^ ]+) .*/\1/p' "$res/runs.raw")
-kvs=()
-[ ${#paths[@]} -eq 0 ] || mapfile -t kvs < <(vmg_fio_kv "${paths[@]}")
-[ ${#kvs[@]} -eq ${#paths[@]} ] || vmg_fail "fio JSON: ${#kvs[@]} of ${#paths[@]} read"
-i=0
-while IFS= read -r line; do
-	case $line in
-	*" fio_json="*)
-		line="${line%% fio_json=*} ${kvs[$i]} ${line#* fio_json=* }"
-		i=$((i + 1))
-		;;
-	esac
-	echo "$line"
-done <"$res/runs.raw" >"$res/runs.txt"
-bad=$(grep -v ' errors=0 ' "$res/runs.txt")
-[ -z "$bad" ] || vmg_fail "runs with I/O errors: $bad"
+vmg_fio_runs "$res/runs.raw" "$res/runs.txt"
 
 # The perf step takes about 300 s on a loaded machine: it is skipped when
 # less than that (SBVM_BENCH_PERF_NEED) is left of the guest's limit, so

@@ -1,5 +1,5 @@
 #!/bin/bash
-# issue 3 item 3 on its own boot: libiscsi's iscsi-test-cu against a
+# Conformance on its own boot: libiscsi's iscsi-test-cu against a
 # spanblk LUN (three spanblkd, replicas 2, tcmu-runner --handler-path
 # build/) and a kernel LIO fileio backstore (a file on ext4 on a RAM disk,
 # thin provisioning on). The work is tests/vm/lib-conformance.sh, which
@@ -10,21 +10,13 @@
 . "$SBVM_REPO/tests/vm/lib-conformance.sh"
 
 build=$SBVM_REPO/build
-for f in spanblkd spanblkctl handler_spanblk.so; do
-	if [ ! -e "$build/$f" ]; then
-		echo "SKIP build/$f missing (run make)"
-		exit 77
-	fi
-done
+vmg_need_build spanblkd spanblkctl handler_spanblk.so
 
 vmg_step modules
 vmg_lio_up
-modprobe brd rd_nr=1 rd_size=524288 || vmg_fail "modprobe brd"
 
 vmg_step storage
-mkdir -p /srv
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /srv || vmg_fail "mount /dev/ram0"
+vmg_ramdisk /srv 524288
 mkdir -p /srv/spanblk /srv/lio
 
 vmg_step nodes

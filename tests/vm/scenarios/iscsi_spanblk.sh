@@ -1,5 +1,5 @@
 #!/bin/bash
-# issue 3 item 2, "iSCSI LUN on spanblk", in one guest boot:
+# "iSCSI LUN on spanblk", in one guest boot:
 #   three spanblkd on 127.0.0.2-4:7400 (data on ext4 on a RAM disk),
 #   tcmu-runner --handler-path build/, the LUN and target from
 #   targetcli_snippets/ exactly as users paste them, iscsid, discovery and
@@ -12,7 +12,7 @@
 #     shrink (allocated bytes) while their UNMAP counters grow;
 #   - SYNCHRONIZE CACHE (sg_sync, and fsync through the kernel's write-cache
 #     flush) makes every node's FLUSHES counter grow;
-# and then, in the same boot, issue 3 item 3: libiscsi's conformance suite
+# and then, in the same boot, libiscsi's conformance suite
 # on a second spanblk LUN and on a LIO fileio LUN
 # (tests/vm/lib-conformance.sh, docs/conformance.md).
 # With ISCSI_RDMA=1 (scenarios/iscsi_spanblk_rdma.sh sets it) the same
@@ -27,12 +27,7 @@
 . "$SBVM_REPO/tests/vm/lib-conformance.sh"
 
 build=$SBVM_REPO/build
-for f in spanblkd spanblkctl handler_spanblk.so; do
-	if [ ! -e "$build/$f" ]; then
-		echo "SKIP build/$f missing (run make)"
-		exit 77
-	fi
-done
+vmg_need_build spanblkd spanblkctl handler_spanblk.so
 command -v sg_sync >/dev/null ||
 	vmg_fail "sg_sync missing (apt-get install sg3-utils)"
 
@@ -52,7 +47,7 @@ payload_snapshot() {
 	for i in $(seq 1 "$VMG_NODES"); do
 		PAY_RDMA=$((PAY_RDMA + $(vmg_node_counter_of "$i" BYTES_RDMA)))
 		PAY_TCP=$((PAY_TCP + $(vmg_node_counter_of "$i" BYTES_TCP)))
-		PAY_CTL[$i]=$(vmg_node_counter_of "$i" BYTES_CTL)
+		PAY_CTL[i]=$(vmg_node_counter_of "$i" BYTES_CTL)
 	done
 }
 
@@ -79,14 +74,11 @@ payload_check() {
 vmg_step modules
 [ "$rdma" = 1 ] && vmg_rxe_up 3
 vmg_lio_up
-# ram0: the nodes' data (768 MiB: the LUN is 1 GiB, 2 replicas over 3
-# nodes, and the scenario writes about 120 MiB of it).
-modprobe brd rd_nr=1 rd_size=786432 || vmg_fail "modprobe brd"
 
 vmg_step nodes
-mkdir -p /srv/spanblk
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
+# ram0: the nodes' data (768 MiB: the LUN is 1 GiB, 2 replicas over 3
+# nodes, and the scenario writes about 120 MiB of it).
+vmg_ramdisk /srv/spanblk 786432
 if [ "$rdma" = 1 ]; then
 	vmg_rdma_cluster_up /srv/spanblk 3 2
 	vmg_info "3 storage nodes up on 10.77.{1,2,3}.1:7400 with rxe0-2, replicas 2, rdma = on"

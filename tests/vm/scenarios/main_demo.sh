@@ -1,5 +1,5 @@
 #!/bin/bash
-# The README's main job, in the guest (issue 3 item 4): a newcomer watches
+# The README's main job, in the guest (`make demo`): a newcomer watches
 #   the cluster's three storage nodes come up,
 #   tcmu-runner load spanblk's handler and targetcli build the target from
 #   targetcli_snippets/ (the files users paste),
@@ -11,12 +11,7 @@
 . "$SBVM_REPO/tests/vm/lib.sh"
 
 build=$SBVM_REPO/build
-for f in spanblkd spanblkctl handler_spanblk.so; do
-	if [ ! -e "$build/$f" ]; then
-		echo "SKIP build/$f missing (run make)"
-		exit 77
-	fi
-done
+vmg_need_build spanblkd spanblkctl handler_spanblk.so
 
 # show TITLE CMD...: runs CMD, shows its output line by line.
 show() {
@@ -34,12 +29,9 @@ show() {
 
 vmg_step "kernel target modules"
 vmg_lio_up
-modprobe brd rd_nr=1 rd_size=786432 || vmg_fail "modprobe brd"
 
 vmg_step "three storage nodes"
-mkdir -p /srv/spanblk
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
+vmg_ramdisk /srv/spanblk 786432
 vmg_cluster_up /srv/spanblk 3 2
 show "cat /etc/spanblk/cluster.conf" cat /etc/spanblk/cluster.conf
 show "spanblkctl status" "$build/spanblkctl" status

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Measurements of RDMA payload for docs/benchmarks.md (issue 4), in ONE
+# Measurements of RDMA payload for docs/benchmarks.md (section 3), in ONE
 # guest boot so that every figure can be taken as a ratio to a limit
 # measured beside it (absolute speeds under TCG mean little):
 #   - limits: perftest ib_write_bw / ib_read_bw over rdma_cm on rxe0 to its
@@ -30,9 +30,7 @@
 . "$SBVM_REPO/tests/vm/lib.sh"
 
 build=$SBVM_REPO/build
-for p in spanblkd spanblk-bench spanblkctl; do
-	[ -x "$build/$p" ] || { echo "SKIP build/$p missing (run make)"; exit 77; }
-done
+vmg_need_build spanblkd spanblk-bench spanblkctl
 command -v ib_write_bw >/dev/null ||
 	{ echo "SKIP perftest (ib_write_bw) not installed"; exit 77; }
 res=$SBVM_OUT/results
@@ -55,20 +53,12 @@ record() { # KEY VALUE
 	vmg_info "$1 $2"
 }
 
-# cpu_ticks PID...: user + system clock ticks of the processes.
-cpu_ticks() {
-	local p t=0 f
-	for p in "$@"; do
-		read -ra f <"/proc/$p/stat" || continue
-		t=$((t + f[13] + f[14]))
-	done
-	echo "$t"
-}
-
 # sys_ticks: busy clock ticks of the whole guest (every CPU), which on
 # soft-RoCE includes rxe's kernel work that no process is charged for.
 sys_ticks() {
-	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat
+	local busy
+	read -r busy _ <<<"$(sbp_cpu_stat)"
+	echo "$busy"
 }
 
 # perftest TOOL SIZE ITERS DEPTH KEY: server and client on rxe0, to
@@ -85,8 +75,10 @@ perftest() {
 		sleep 1
 		"$tool" -d rxe0 -R -F -s "$size" -n "$n" -t "$depth" \
 			10.77.1.1 >"$res/$key.txt" 2>&1 && break
-		kill -0 "$spid" 2>/dev/null && [ "$try" -lt 5 ] ||
-			{ cat "$res/$key.txt"; vmg_fail "$tool -s $size"; }
+		if ! kill -0 "$spid" 2>/dev/null || [ "$try" -ge 5 ]; then
+			cat "$res/$key.txt"
+			vmg_fail "$tool -s $size"
+		fi
 		vmg_info "$tool -s $size: client attempt $try refused, again"
 	done
 	wait "$spid"
@@ -109,14 +101,19 @@ iperf3_run() {
 		ss -Hltn 'sport = :5201' | grep -q . && break
 		sleep 0.1
 	done
-	c0=$(cpu_ticks "$spid")
+	c0=$(sbp_cpu_ticks "$spid")
 	s0=$(sys_ticks)
-	bash -c 'iperf3 -c 10.77.1.1 -p 5201 -B 10.77.1.1 -l "$1" -t "$2" -J \
-		>"$3"; rc=$?
-		awk "{print \$16 + \$17}" /proc/$$/stat >"$3.ticks"; exit $rc' \
-		_ "$len" "$secs" "$res/$key.json" ||
+	# The client's ticks from a subshell that reaped it.
+	(
+		iperf3 -c 10.77.1.1 -p 5201 -B 10.77.1.1 -l "$len" -t "$secs" \
+			-J >"$res/$key.json"
+		rc=$?
+		sh_pid=$BASHPID
+		sbp_cpu_children_ticks "$sh_pid" >"$res/$key.json.ticks"
+		exit $rc
+	) ||
 		{ kill "$spid"; cat "$res/$key.json"; vmg_fail "iperf3 -l $len"; }
-	c1=$(cpu_ticks "$spid")
+	c1=$(sbp_cpu_ticks "$spid")
 	s1=$(sys_ticks)
 	kill "$spid"
 	wait "$spid" 2>/dev/null
@@ -139,13 +136,13 @@ print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"]))' \
 sbench() {
 	local key=$1 c0 c1 s0 s1 tb bytes rc cb cn br fb
 	shift
-	c0=$(cpu_ticks "${VMG_NODE_PIDS[@]}")
+	c0=$(sbp_cpu_ticks "${VMG_NODE_PIDS[@]}")
 	s0=$(sys_ticks)
 	/usr/bin/time -f "%U %S" -o "$res/$key.time" \
 		"$build/spanblk-bench" -c "$conf" "$@" >"$res/$key.txt" 2>&1
 	rc=$?
 	[ $rc -eq 0 ] || { cat "$res/$key.txt"; vmg_fail "spanblk-bench $key: exit $rc"; }
-	c1=$(cpu_ticks "${VMG_NODE_PIDS[@]}")
+	c1=$(sbp_cpu_ticks "${VMG_NODE_PIDS[@]}")
 	s1=$(sys_ticks)
 	tb=$(awk '{ printf "%d", ($1 + $2) * 100 }' "$res/$key.time")
 	bytes=$(tr ' ' '\n' <"$res/$key.txt" | awk -F= '
@@ -162,7 +159,9 @@ sbench() {
 	cn=$(sed -n 's/^copy: .* ns=\([0-9]*\) .*/\1/p' "$res/$key.txt")
 	br=$(tr ' ' '\n' <"$res/$key.txt" | sed -n 's/^bytes_rdma=//p' | head -n1)
 	fb=$(tr ' ' '\n' <"$res/$key.txt" | sed -n 's/^rdma_fallbacks=//p' | head -n1)
-	[ -n "$cb" ] && [ -n "$cn" ] || vmg_fail "$key: no copy: line"
+	if [ -z "$cb" ] || [ -z "$cn" ]; then
+		vmg_fail "$key: no copy: line"
+	fi
 	[ "$fb" != 0 ] || [ "$cb" = "$br" ] ||
 		vmg_fail "$key: copied $cb bytes for $br bytes by RDMA"
 	record "$key.copy_bytes" "$cb"
@@ -188,10 +187,7 @@ vmg_rxe_up 3
 vmg_step node-storage
 # 768 MiB, filled only as written: 2 replicas of the 48 MiB bench LUN
 # and of two iSCSI LUNs' areas, and one fileio area.
-modprobe brd rd_nr=1 rd_size=786432 || vmg_fail "modprobe brd"
-mkdir -p /srv/spanblk
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
+vmg_ramdisk /srv/spanblk 786432
 
 vmg_step nodes
 vmg_rdma_cluster_up /srv/spanblk 3 2
@@ -220,7 +216,7 @@ set_rdma on
 
 for t in rdma tcp; do
 	vmg_step "spanblk-$t"
-	[ "$t" = rdma ] && set_rdma on || set_rdma off
+	if [ "$t" = rdma ]; then set_rdma on; else set_rdma off; fi
 	sbench "$t.write1m" --lun bench --size 48M --rw write --bs 1M --qd 4 \
 		--time "$secs"
 	sbench "$t.read1m" --lun bench --size 48M --rw read --bs 1M --qd 4 \
@@ -264,31 +260,21 @@ job_spec() {
 # CPU (percent of one vCPU over the run, ramp included) and the payload
 # bytes the nodes moved by RDMA and on TCP during it.
 fio_run() {
-	local r=$1 be=$2 job=$3 rw bs q json c0 c1 t0 t1 n0 n1 w0 w1 b0 b1
+	local r=$1 be=$2 job=$3 rw bs q json cpu b0 b1
 	read -r rw bs q <<<"$(job_spec "$job")"
 	json=$res/fio/$be-$job-r$r.json
 	read -ra b0 <<<"$(node_bytes)"
-	read -r c0 _ <<<"$(vmg_cpu_stat)"
-	t0=$(vmg_cpu_ticks "$VMG_TCMU_PID")
-	n0=$(vmg_cpu_ticks "${VMG_NODE_PIDS[@]}")
-	w0=$(date +%s.%N)
+	vmg_cpu_mark
 	fio --name="$be-$job" --filename="${dev[$be]}" --direct=1 \
 		--ioengine=libaio --rw="$rw" --bs="$bs" --iodepth="$q" \
 		--size="$area" --time_based --runtime="$fsecs" \
 		--ramp_time="$ramp" --randrepeat=0 --norandommap \
 		--output-format=json --output="$json" ||
 		vmg_fail "fio $be $job round $r failed (see $json)"
-	w1=$(date +%s.%N)
-	read -r c1 _ <<<"$(vmg_cpu_stat)"
-	t1=$(vmg_cpu_ticks "$VMG_TCMU_PID")
-	n1=$(vmg_cpu_ticks "${VMG_NODE_PIDS[@]}")
+	cpu=$(vmg_cpu_since)
 	read -ra b1 <<<"$(node_bytes)"
 	echo "round=$r backend=$be job=$job rw=$rw bs=$bs qd=$q secs=$fsecs" \
-		"fio_json=$json $(awk -v w0="$w0" -v w1="$w1" -v hz="$hz" \
-		-v c=$((c1 - c0)) -v t=$((t1 - t0)) -v n=$((n1 - n0)) 'BEGIN {
-		s = (w1 - w0) * hz
-		printf "wall_s=%.1f guest_busy_pct=%.0f tcmu_cpu_pct=%.0f nodes_cpu_pct=%.0f",
-		    w1 - w0, c / s * 100, t / s * 100, n / s * 100 }')" \
+		"fio_json=$json $cpu" \
 		"node_rdma_bytes=$((b1[0] - b0[0])) node_tcp_bytes=$((b1[1] - b0[1]))" \
 		>>"$res/iscsi-runs.raw"
 	vmg_info "round $r $be $job: $(vmg_fio_kv "$json" | cut -d' ' -f1-3)" \
@@ -370,18 +356,7 @@ if [ "$iscsi" = 1 ]; then
 
 	vmg_step iscsi-results
 	# iscsi-runs.txt: every fio_json=PATH replaced by its figures.
-	mapfile -t paths < <(sed -nE 's/.* fio_json=([^ ]+) .*/\1/p' \
-		"$res/iscsi-runs.raw")
-	mapfile -t kvs < <(vmg_fio_kv "${paths[@]}")
-	[ ${#kvs[@]} -eq ${#paths[@]} ] ||
-		vmg_fail "fio JSON: ${#kvs[@]} of ${#paths[@]} read"
-	i=0
-	while IFS= read -r line; do
-		echo "${line%% fio_json=*} ${kvs[$i]} ${line#* fio_json=* }"
-		i=$((i + 1))
-	done <"$res/iscsi-runs.raw" >"$res/iscsi-runs.txt"
-	bad=$(grep -v ' errors=0 ' "$res/iscsi-runs.txt")
-	[ -z "$bad" ] || vmg_fail "runs with I/O errors: $bad"
+	vmg_fio_runs "$res/iscsi-runs.raw" "$res/iscsi-runs.txt"
 	# The transport each LUN's payload took, over all its runs.
 	for be in spanblk-rdma spanblk-tcp; do
 		read -r rb tb <<<"$(awk -v be="$be" '$0 ~ " backend=" be " " {

@@ -26,12 +26,7 @@
 . "$SBVM_REPO/tests/vm/lib.sh"
 
 build=$SBVM_REPO/build
-for p in spanblkd spanblkctl handler_spanblk.so; do
-	if [ ! -e "$build/$p" ]; then
-		echo "SKIP build/$p missing (run make)"
-		exit 77
-	fi
-done
+vmg_need_build spanblkd spanblkctl handler_spanblk.so
 res=$SBVM_OUT/results
 mkdir -p "$res" "$SBVM_OUT/logs"
 conf=/etc/spanblk/cluster.conf
@@ -66,10 +61,7 @@ vmg_step rxe
 vmg_rxe_up 3
 
 vmg_step node-storage
-modprobe brd rd_nr=1 rd_size=393216 || vmg_fail "modprobe brd"
-mkdir -p /srv/spanblk
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
+vmg_ramdisk /srv/spanblk 393216
 
 vmg_step nodes
 VMG_RDMA_CTL_LOOPBACK=1

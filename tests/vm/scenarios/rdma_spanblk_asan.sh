@@ -9,18 +9,8 @@
 # build-san/ or what rdma_spanblk needs.
 . "$SBVM_REPO/tests/vm/lib.sh"
 
-for f in spanblkd spanblkctl spanblk-bench; do
-	if [ ! -x "$SBVM_REPO/build-san/$f" ]; then
-		echo "SKIP build-san/$f missing (run make san)"
-		exit 77
-	fi
-done
-for f in handler_spanblk.so rdma-forge; do
-	if [ ! -e "$SBVM_REPO/build/$f" ]; then
-		echo "SKIP build/$f missing (run make)"
-		exit 77
-	fi
-done
+vmg_need_build -s spanblkd spanblkctl spanblk-bench
+vmg_need_build handler_spanblk.so rdma-forge
 if [ "${SBVM_NATIVE:-}" = yes ]; then
 	echo "SKIP rdma_spanblk_asan bind-mounts over build/: guest only"
 	exit 77

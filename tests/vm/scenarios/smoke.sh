@@ -13,16 +13,14 @@ size_mib=128
 
 vmg_step modules
 vmg_lio_up
-modprobe brd rd_nr=1 rd_size=262144 || vmg_fail "modprobe brd"
 
 vmg_step ramdisk
-mkdir -p /mnt/rd
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /mnt/rd || vmg_fail "mount /dev/ram0"
+vmg_ramdisk /mnt/rd 262144
 vmg_run qemu-img create -q -f qcow2 /mnt/rd/q0.qcow2 "${size_mib}M"
 
 vmg_step tcmu-runner
 vmg_dbus_up
+# shellcheck disable=SC2119 # tcmu-runner's own handler folder
 vmg_tcmu_up
 
 vmg_step targetcli

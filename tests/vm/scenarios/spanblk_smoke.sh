@@ -10,19 +10,13 @@
 . "$SBVM_REPO/tests/vm/lib.sh"
 
 build=$SBVM_REPO/build
-if [ ! -x "$build/spanblkd" ] || [ ! -f "$build/handler_spanblk.so" ]; then
-	echo "SKIP build/spanblkd or build/handler_spanblk.so missing (run make)"
-	exit 77
-fi
+vmg_need_build spanblkd handler_spanblk.so
 
 vmg_step modules
 vmg_lio_up
-modprobe brd rd_nr=1 rd_size=524288 || vmg_fail "modprobe brd"
 
 vmg_step node-storage
-mkdir -p /srv/spanblk
-vmg_run mkfs.ext4 -q -F /dev/ram0
-mount /dev/ram0 /srv/spanblk || vmg_fail "mount /dev/ram0"
+vmg_ramdisk /srv/spanblk 524288
 
 vmg_step nodes
 vmg_cluster_up /srv/spanblk 3 2
@@ -33,26 +27,11 @@ vmg_dbus_up
 vmg_tcmu_up "$build"
 
 vmg_step targetcli
-{
-	vmg_snippet backstore.txt
-	vmg_snippet iscsi-target.txt
-} >/tmp/spanblk.tcli
-iqn=$(sed -nE 's|^/iscsi create ([^ ]+)$|\1|p' /tmp/spanblk.tcli | head -n1)
-initiator=$(sed -nE 's|^.*/acls create ([^ ]+)$|\1|p' /tmp/spanblk.tcli |
-	head -n1)
-[ -n "$iqn" ] || vmg_fail "no '/iscsi create IQN' in the snippets"
-vmg_targetcli /tmp/spanblk.tcli
-tpg=/sys/kernel/config/target/iscsi/$iqn/tpgt_1
-[ "$(cat "$tpg/enable")" = 1 ] || vmg_fail "target portal group not enabled"
-[ -d "$tpg/np/127.0.0.1:3260" ] || vmg_fail "no portal 127.0.0.1:3260"
-[ -d "$tpg/lun/lun_0" ] || vmg_fail "no LUN 0"
-so=$(sed -nE 's|^/backstores/user:spanblk create name=([^ ]+) .*|\1|p' \
-	/tmp/spanblk.tcli | head -n1)
-ls -d /sys/kernel/config/target/core/user_*/"$so" >/dev/null 2>&1 ||
-	vmg_fail "no user:spanblk backstore '$so' in configfs"
+vmg_spanblk_target
+iqn=$VMG_IQN
 
 vmg_step iscsi-login
-vmg_iscsi_login "$iqn" "$initiator"
+vmg_iscsi_login "$iqn" "$VMG_INITIATOR"
 dev=$VMG_DEV
 bytes=$(blockdev --getsize64 "$dev")
 id=$(vmg_scsi_id "$dev")
