@@ -49,7 +49,7 @@ RAW="$OUT/raw.txt"
 : >"$RAW"
 
 one_side() { # side-name bin-dir round
-	local side=$1 r=$3 spec rw bs qd line before after bt nt ios
+	local side=$1 r=$3 spec rw bs qd line bt nt ios
 	BIN=$2
 	rm -rf "$DIR/cluster"
 	sbc_start "$DIR/cluster" 3 2 1M 64
@@ -58,14 +58,9 @@ one_side() { # side-name bin-dir round
 		--qd 8 --time 0.1 --prefill >/dev/null
 	for spec in "${SPECS[@]}"; do
 		IFS=: read -r rw bs qd <<<"$spec"
-		before=$(sbc_cpu_ticks "${SBC_PIDS[@]}")
-		line=$(bash -c '"$@" | grep "^result:"; awk "{print \"bench_ticks=\" \$16 + \$17}" /proc/$$/stat' _ \
-			"$BIN/spanblk-bench" -c "$SBC_CONF" --lun bench \
-			--rw "$rw" --bs "$bs" --qd "$qd" --time "$SECS" |
-			tr '\n' ' ')
-		after=$(sbc_cpu_ticks "${SBC_PIDS[@]}")
+		line=$(sbc_bench_one "$rw" "$bs" "$qd" "$SECS")
 		bt=$(echo " $line" | field bench_ticks)
-		nt=$((after - before))
+		nt=$(echo " $line" | field node_ticks)
 		ios=$(echo " $line" | field ios)
 		echo "side=$side round=$r row=$rw:$bs $line cpu100k=$(awk \
 			-v b="$bt" -v n="$nt" -v hz="$HZ" -v io="$ios" \

@@ -108,20 +108,6 @@ CONF=$SBC_CONF
 "$BIN/spanblk-bench" -c "$CONF" --lun bench --rw write --bs 1M --qd 8 \
 	--time 0.1 --prefill >/dev/null
 
-bench_one() { # rw bs qd -> result line with cpu= appended
-	local before after line
-	before=$(sbp_cpu_ticks "${SBC_PIDS[@]}")
-	# The benchmark's own CPU: the ticks of the children a subshell
-	# reaped (the benchmark and its grep).
-	line=$({
-		"$BIN/spanblk-bench" -c "$CONF" --lun bench --rw "$1" --bs "$2" \
-			--qd "$3" --time "$SECS" | grep "^result:"
-		sh_pid=$BASHPID
-		echo "bench_ticks=$(sbp_cpu_children_ticks "$sh_pid")"
-	} | tr '\n' ' ')
-	after=$(sbp_cpu_ticks "${SBC_PIDS[@]}")
-	echo "$line node_ticks=$((after - before))"
-}
 
 declare -A SB
 for spec in randwrite:4k:32 randread:4k:32 write:1M:32 read:1M:32; do
@@ -132,7 +118,7 @@ for spec in randwrite:4k:32 randread:4k:32 write:1M:32 read:1M:32; do
 	p50=()
 	p99=()
 	for _ in $(seq "$ROUNDS"); do
-		line=$(bench_one "$rw" "$bs" "$qd")
+		line=$(sbc_bench_one "$rw" "$bs" "$qd" "$SECS")
 		echo "$line" >>"$OUT/raw.txt"
 		ios=$(echo " $line" | field ios)
 		bt=$(echo " $line" | field bench_ticks)

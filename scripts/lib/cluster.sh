@@ -58,3 +58,20 @@ sbc_stop() {
 	for p in "${SBC_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	SBC_PIDS=()
 }
+
+# One spanblk-bench run against the cluster started by sbc_start:
+# its "result:" line with bench_ticks= (the benchmark's own CPU: the
+# children a subshell reaped, the benchmark and its grep) and node_ticks=
+# (the nodes' CPU meanwhile) appended.
+sbc_bench_one() { # rw bs qd seconds
+	local before after line
+	before=$(sbp_cpu_ticks "${SBC_PIDS[@]}")
+	line=$({
+		"$BIN/spanblk-bench" -c "$SBC_CONF" --lun bench --rw "$1" \
+			--bs "$2" --qd "$3" --time "$4" | grep "^result:"
+		sh_pid=$BASHPID
+		echo "bench_ticks=$(sbp_cpu_children_ticks "$sh_pid")"
+	} | tr '\n' ' ')
+	after=$(sbp_cpu_ticks "${SBC_PIDS[@]}")
+	echo "$line node_ticks=$((after - before))"
+}
