@@ -299,6 +299,33 @@ static void finish(struct nd_io *io, struct nd_io_op *op, int res)
 	op->cb(op, res);
 }
 
+/*
+ * A write step of @op (ND_IO_WRITE, or ND_IO_ZERO by writing zeros)
+ * completed with @res: bytes written, or -errno. A short or interrupted
+ * write queues the next step and returns false; otherwise returns true
+ * with the operation's result in *@res (0 once every byte is written;
+ * a write of nothing is -EIO, so a step that makes no progress never
+ * loops).
+ */
+static bool write_step_done(struct nd_io *io, struct nd_io_op *op, int *res)
+{
+	if (*res == 0)
+		*res = -EIO;
+	if (*res == -EINTR || *res == -EAGAIN) {
+		enqueue(io, op);
+		return false;
+	}
+	if (*res < 0)
+		return true;
+	op->done += (uint64_t)*res;
+	if (op->done < op->length) {
+		enqueue(io, op);
+		return false;
+	}
+	*res = 0;
+	return true;
+}
+
 /* One CQE of @op with result @res: continue, fall back or finish. */
 static void complete(struct nd_io *io, struct nd_io_op *op, int res)
 {
@@ -320,19 +347,8 @@ static void complete(struct nd_io *io, struct nd_io_op *op, int res)
 		res = 0;
 		break;
 	case ND_IO_WRITE:
-		if (res == 0)
-			res = -EIO;
-		if (res > 0) {
-			op->done += (uint64_t)res;
-			if (op->done < op->length) {
-				enqueue(io, op);
-				return;
-			}
-			res = 0;
-		} else if (res == -EINTR || res == -EAGAIN) {
-			enqueue(io, op);
+		if (!write_step_done(io, op, &res))
 			return;
-		}
 		break;
 	case ND_IO_FSYNC:
 	case ND_IO_FALLOCATE:
@@ -364,19 +380,9 @@ static void complete(struct nd_io *io, struct nd_io_op *op, int res)
 			}
 			break;
 		}
-		if (res == 0)
-			res = -EIO;
-		if (res > 0) {
-			op->done += (uint64_t)res;
-			if (op->done < op->length) {
-				enqueue(io, op);
-				return;
-			}
-			res = 0;
-		} else if (res == -EINTR || res == -EAGAIN) {
-			enqueue(io, op);
+		/* Zero-fill writes: continued like any write. */
+		if (!write_step_done(io, op, &res))
 			return;
-		}
 		break;
 	}
 	finish(io, op, res > 0 ? 0 : res);

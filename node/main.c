@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * spanblkd: the spanblk storage node. main() only: options, the config
- * file, then node/server.c does the rest.
+ * file, then nd_server (node/server.h) does the rest.
  *
  *   spanblkd -c /etc/spanblk/node.conf [--port 7401 ...]
  *
