@@ -10,6 +10,7 @@
  *   prefix   LUN   options, ';'-separated key=value, each at most once
  */
 #include "cfgstring.h"
+#include "../lib/util/errbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,11 +28,9 @@ static int cfg_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	sb_verrf(err, errlen, fmt, ap);
+	va_end(ap);
 	return ret;
 }
 

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/util/errbuf.h"
 #include "../lib/util/log.h"
 #include "../lib/place.h"
 #include "../xport/auth.h"
@@ -57,7 +58,7 @@ static const char sbh_cfg_desc[] =
 	"No ',' or ':'; at most 255 bytes. Node addresses and the secret "
 	"live in the cluster file.";
 
-/* ---- logging: lib/log.h messages into tcmu-runner's log ------------------ */
+/* ---- logging: lib/util/log.h messages into tcmu-runner's log ------------------ */
 
 static void sbh_log_sink(int level, const char *func, int line, const char *msg)
 {
@@ -79,19 +80,6 @@ static void sbh_log_sink(int level, const char *func, int line, const char *msg)
 
 /* ---- configuration ------------------------------------------------------- */
 
-/* snprintf into a reason buffer, truncating on purpose. */
-static void sbh_reason(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void sbh_reason(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Parse @cfgstring and load what it names. 0 or -errno, reason in @err. */
 static int sbh_load(const char *cfgstring, struct sbh_cfg *cfg,
 		    struct sb_cluster *cl, struct xp_secret *secret, char *err,
@@ -106,11 +94,11 @@ static int sbh_load(const char *cfgstring, struct sbh_cfg *cfg,
 	ret = sb_cluster_load(cfg->conf, cl, why, sizeof(why));
 	if (ret) {
 		if (ret == -EINVAL)
-			sbh_reason(err, errlen, "cluster file %s: %s",
-				   cfg->conf, why);
+			sb_errf(err, errlen, "cluster file %s: %s", cfg->conf,
+				why);
 		else
-			sbh_reason(err, errlen, "cluster file %s: %s",
-				   cfg->conf, strerror(-ret));
+			sb_errf(err, errlen, "cluster file %s: %s", cfg->conf,
+				strerror(-ret));
 		return ret;
 	}
 	ret = sbh_cfg_apply(cfg, cl, err, errlen);
@@ -118,9 +106,9 @@ static int sbh_load(const char *cfgstring, struct sbh_cfg *cfg,
 		return ret;
 	ret = xp_secret_load(cl->secret_file, secret);
 	if (ret) {
-		sbh_reason(err, errlen, "secret file %s: %s", cl->secret_file,
-			   ret == -EINVAL ? "must hold 16 to 256 bytes"
-					  : strerror(-ret));
+		sb_errf(err, errlen, "secret file %s: %s", cl->secret_file,
+			ret == -EINVAL ? "must hold 16 to 256 bytes"
+				       : strerror(-ret));
 		return ret;
 	}
 	return 0;

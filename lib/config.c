@@ -18,6 +18,7 @@
  *   port = 7400
  */
 #include "config.h"
+#include "util/errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +56,7 @@ static void fail(struct parse_ctx *ctx, const char *fmt, ...)
 		return;
 	ctx->failed = true;
 	va_start(ap, fmt);
-	vsnprintf(ctx->err, ctx->errlen, fmt, ap);
+	sb_verrf(ctx->err, ctx->errlen, fmt, ap);
 	va_end(ap);
 }
 

@@ -26,22 +26,10 @@
 #include "../xport/tcp.h"
 #include "../xport/verbs.h"
 #include "server_internal.h"
+#include "../lib/util/errbuf.h"
 
 #define LISTEN_BACKLOG 128
 #define TICK_MS 200
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int setup_fds(struct nd_server *s, char *err, size_t errlen)
 {
@@ -97,14 +85,14 @@ static int setup_fds(struct nd_server *s, char *err, size_t errlen)
 		ret = sb_evtag_ctl(s->epfd, EPOLL_CTL_ADD, s->stopfd, EPOLLIN,
 				   &s->t_stop);
 	if (ret) {
-		set_err(err, errlen, "epoll: %s", strerror(-ret));
+		sb_errf(err, errlen, "epoll: %s", strerror(-ret));
 		return ret;
 	}
 	return 0;
 
 out_errno:
 	ret = -errno;
-	set_err(err, errlen, "event loop setup: %s", strerror(errno));
+	sb_errf(err, errlen, "event loop setup: %s", strerror(errno));
 	return ret;
 }
 
@@ -153,7 +141,7 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		set_err(err, errlen, "out of memory");
+		sb_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	sb_list_init(&s->conns);
@@ -165,18 +153,18 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 
 	ret = xp_secret_load(cfg->secret_file, &s->secret);
 	if (ret == -EINVAL) {
-		set_err(err, errlen, "secret_file %s must hold %d to %d bytes",
+		sb_errf(err, errlen, "secret_file %s must hold %d to %d bytes",
 			cfg->secret_file, XP_SECRET_MIN, XP_SECRET_MAX);
 		goto out_free;
 	}
 	if (ret) {
-		set_err(err, errlen, "cannot read secret_file %s: %s",
+		sb_errf(err, errlen, "cannot read secret_file %s: %s",
 			cfg->secret_file, strerror(-ret));
 		goto out_free;
 	}
 	ret = xp_tcp_listen(cfg->listen, cfg->port, LISTEN_BACKLOG);
 	if (ret < 0) {
-		set_err(err, errlen, "cannot listen on %s port %u: %s",
+		sb_errf(err, errlen, "cannot listen on %s port %u: %s",
 			cfg->listen, cfg->port, strerror(-ret));
 		goto out_free;
 	}
@@ -187,12 +175,12 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 	s->leases = nd_leases_new();
 	if (!s->leases) {
 		ret = -ENOMEM;
-		set_err(err, errlen, "out of memory");
+		sb_errf(err, errlen, "out of memory");
 		goto out_free;
 	}
 	ret = nd_io_new(ND_IO_RING_ENTRIES, &s->io);
 	if (ret) {
-		set_err(err, errlen, "cannot set up io_uring: %s",
+		sb_errf(err, errlen, "cannot set up io_uring: %s",
 			strerror(-ret));
 		goto out_free;
 	}

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../lib/util/log.h"
+#include "../lib/util/errbuf.h"
 
 #define LUNS_SUBDIR "luns"
 #define PROBE_NAME ".probe"
@@ -49,19 +50,6 @@ struct nd_store {
 	size_t count; /* LUNs in the table */
 	struct nd_lun *hash[HASH_BUCKETS];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static size_t bucket(uint64_t id)
 {
@@ -618,31 +606,31 @@ int nd_store_open(const char *data_dir, struct nd_store **out, char *err,
 	int topfd, ret;
 
 	if (!data_dir || !*data_dir) {
-		set_err(err, errlen, "data_dir is empty");
+		sb_errf(err, errlen, "data_dir is empty");
 		return -EINVAL;
 	}
 	if (mkdir(data_dir, 0750) < 0 && errno != EEXIST) {
 		ret = -errno;
-		set_err(err, errlen, "cannot create data_dir %s: %s", data_dir,
+		sb_errf(err, errlen, "cannot create data_dir %s: %s", data_dir,
 			strerror(-ret));
 		return ret;
 	}
 	topfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (topfd < 0) {
 		ret = -errno;
-		set_err(err, errlen, "cannot open data_dir %s: %s", data_dir,
+		sb_errf(err, errlen, "cannot open data_dir %s: %s", data_dir,
 			strerror(-ret));
 		return ret;
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		ret = -ENOMEM;
-		set_err(err, errlen, "out of memory");
+		sb_errf(err, errlen, "out of memory");
 		goto out_close_top;
 	}
 	if (mkdirat(topfd, LUNS_SUBDIR, 0750) < 0 && errno != EEXIST) {
 		ret = -errno;
-		set_err(err, errlen, "data_dir %s is not writable: %s",
+		sb_errf(err, errlen, "data_dir %s is not writable: %s",
 			data_dir, strerror(-ret));
 		goto out_free_store;
 	}
@@ -650,19 +638,19 @@ int nd_store_open(const char *data_dir, struct nd_store **out, char *err,
 		openat(topfd, LUNS_SUBDIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0) {
 		ret = -errno;
-		set_err(err, errlen, "cannot open %s/%s: %s", data_dir,
+		sb_errf(err, errlen, "cannot open %s/%s: %s", data_dir,
 			LUNS_SUBDIR, strerror(-ret));
 		goto out_free_store;
 	}
 	ret = probe(st->dirfd);
 	if (ret) {
-		set_err(err, errlen, "data_dir %s is not writable: %s",
+		sb_errf(err, errlen, "data_dir %s is not writable: %s",
 			data_dir, strerror(-ret));
 		goto out_close_luns;
 	}
 	ret = load_all(st);
 	if (ret) {
-		set_err(err, errlen, "cannot list %s/%s: %s", data_dir,
+		sb_errf(err, errlen, "cannot list %s/%s: %s", data_dir,
 			LUNS_SUBDIR, strerror(-ret));
 		goto out_close_luns;
 	}

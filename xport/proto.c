@@ -10,6 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <isa-l/crc.h>
 
 /* Header field offsets (docs/protocol.md, "Header"). */
@@ -630,4 +634,26 @@ int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
 	o->ttl_ms = ttl;
 	o->max_ops = xp_get_be32(buf + OF_MAX_OPS);
 	return 0;
+}
+
+void xp_rdma_offer_sockaddr(const struct xp_rdma_offer *o,
+			    struct sockaddr_storage *ss)
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
+					     0, 0, 0, 0, 0xff, 0xff};
+
+	memset(ss, 0, sizeof(*ss));
+	if (!memcmp(o->addr, v4mapped, sizeof(v4mapped))) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(o->port);
+		memcpy(&sin->sin_addr, o->addr + 12, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(o->port);
+		memcpy(&sin6->sin6_addr, o->addr, 16);
+	}
 }

@@ -243,6 +243,15 @@ void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf);
  * Decode an offer of @len bytes. 0, or -EBADMSG for a wrong length,
  * nonzero reserved bytes, port 0, or ttl_ms 0 or over the maximum.
  */
+struct sockaddr_storage;
+
+/*
+ * The rdma_cm address an offer names, into @ss (zeroed first): AF_INET
+ * for a v4-mapped address, else AF_INET6; the offer's port.
+ */
+void xp_rdma_offer_sockaddr(const struct xp_rdma_offer *o,
+			    struct sockaddr_storage *ss);
+
 int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
 			 struct xp_rdma_offer *o);
 

@@ -273,28 +273,6 @@ void eng_rdma_begin(struct eng_node *n)
 		rdma_offer(n);
 }
 
-/* The address an offer names (IPv4 as v4-mapped IPv6) into @ss. */
-static void offer_addr(const struct xp_rdma_offer *o,
-		       struct sockaddr_storage *ss)
-{
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
-					     0, 0, 0, 0, 0xff, 0xff};
-
-	if (!memcmp(o->addr, v4mapped, sizeof(v4mapped))) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(o->port);
-		memcpy(&sin->sin_addr, o->addr + 12, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(o->port);
-		memcpy(&sin6->sin6_addr, o->addr, 16);
-	}
-}
-
 void eng_rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 		       const void *payload)
 {
@@ -332,7 +310,7 @@ void eng_rdma_on_offer(struct eng_node *n, const struct xp_hdr *h,
 		eng_rdma_inline(n, why, true);
 		return;
 	}
-	offer_addr(&o, &ss);
+	xp_rdma_offer_sockaddr(&o, &ss);
 	if (eng_link_guess(n, (struct sockaddr *)&ss)) {
 		explicit_bzero(o.token, sizeof(o.token));
 		return;

@@ -5,11 +5,11 @@
  * can prove its teardown released all of them, with failures injected on
  * request. Two modes, chosen by the reset call:
  *
- *   manual (fake_reset, table fake_ops): one test thread drives
- *     xport/rdma.c step by step. cm events are scripted into F.evq
- *     (fake_push_ev), posted work requests wait in F.wr until the test
- *     completes them (fake_hca_complete), and the checks are cmocka
- *     assertions. Channel fds are numbers that are never polled.
+ *   manual (fake_reset, table fake_ops): one test thread drives the
+ *     RDMA transport (xport/rdma/) step by step. cm events are
+ *     scripted into F.evq (fake_push_ev), posted work requests wait
+ *     in F.wr until the test completes them (fake_hca_complete), and
+ *     the checks are cmocka assertions. Channel fds are numbers that are never polled.
  *
  *   fabric (fake_fabric_reset, table fake_fabric_ops): both ends of a
  *     connection live in this process, in any threads. A gateway id's

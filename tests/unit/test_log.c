@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of lib/log.c: levels, sinks, rate limiting, errno kept. */
+/* Unit tests of lib/util/log.c: levels, sinks, rate limiting, errno kept. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests of node/server.c, in process: setup failures free everything
+ * Unit tests of the node server (node/server.c and its parts), in
+ * process: setup failures free everything
  * (LeakSanitizer watches), and a server run on a thread serves, then stops
  * on nd_server_stop() with the requests it had received answered and on
  * disk. The wire protocol end to end is tests/host/test_node.c's job.

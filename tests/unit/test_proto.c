@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "xport/proto.h"
@@ -377,6 +381,38 @@ static void test_hello_and_lease(void **state)
 	assert_int_equal(xp_lease_decode(buf, XP_LEASE_LEN, &m), -EBADMSG);
 }
 
+/* The offer's address as rdma_cm takes it: v4-mapped -> AF_INET. */
+static void test_rdma_offer_sockaddr(void **state)
+{
+	struct xp_rdma_offer o = {.port = 7401};
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *sin = (const void *)&ss;
+	const struct sockaddr_in6 *sin6 = (const void *)&ss;
+	static const uint8_t v6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0,
+				       0,    0, 0, 0, 0, 0, 0, 9};
+
+	(void)state;
+	o.addr[10] = o.addr[11] = 0xff;
+	o.addr[12] = 10;
+	o.addr[13] = 77;
+	o.addr[14] = 1;
+	o.addr[15] = 1;
+	memset(&ss, 0xaa, sizeof(ss));
+	xp_rdma_offer_sockaddr(&o, &ss);
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohs(sin->sin_port), 7401);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x0a4d0101);
+	assert_int_equal(sin->sin_zero[0], 0);
+
+	memcpy(o.addr, v6, sizeof(v6));
+	o.port = 9;
+	xp_rdma_offer_sockaddr(&o, &ss);
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 9);
+	assert_memory_equal(&sin6->sin6_addr, v6, 16);
+	assert_int_equal(sin6->sin6_scope_id, 0);
+}
+
 static void test_stat(void **state)
 {
 	static uint8_t buf[XP_STAT_FIXED_LEN + 2 * XP_STAT_LUN_LEN];
@@ -462,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_status_mapping),
 		cmocka_unit_test(test_rdma_descriptor_rules),
 		cmocka_unit_test(test_rdma_offer),
+		cmocka_unit_test(test_rdma_offer_sockaddr),
 		cmocka_unit_test(test_hello_and_lease),
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_layout),

@@ -222,28 +222,6 @@ static void sess_offer(struct sess *s, struct xp_rdma_offer *o)
 		die("offer", EBADMSG);
 }
 
-static void offer_addr(const struct xp_rdma_offer *o,
-		       struct sockaddr_storage *ss)
-{
-	static const uint8_t v4[12] = {0, 0, 0, 0, 0,	 0,
-				       0, 0, 0, 0, 0xff, 0xff};
-
-	memset(ss, 0, sizeof(*ss));
-	if (!memcmp(o->addr, v4, sizeof(v4))) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(o->port);
-		memcpy(&sin->sin_addr, o->addr + 12, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(o->port);
-		memcpy(&sin6->sin6_addr, o->addr, 16);
-	}
-}
-
 static void state_cb(void *arg, struct xp_rdma_conn *c, int err)
 {
 	(void)c;
@@ -274,7 +252,7 @@ static int rconnect(const struct xp_rdma_offer *o, uint64_t gw_id,
 	uint64_t until = mono_ms() + CONNECT_MS;
 	int state = 1; /* 1: pending, else the callback's err */
 
-	offer_addr(o, &ss);
+	xp_rdma_offer_sockaddr(o, &ss);
 	c = xp_rdma_connect(xp_verbs_real(), &p, (struct sockaddr *)&ss, gw_id,
 			    token, state_cb, &state);
 	if (!c)
