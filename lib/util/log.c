@@ -5,10 +5,11 @@
  */
 #include "log.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
 #define RL_PER_SECOND 10
 
@@ -58,20 +59,20 @@ void sb_log_msg(int level, const char *func, int line, const char *fmt, ...)
 void sb_log_rl_msg(struct sb_log_rl *rl, int level, const char *func, int line,
 		   const char *fmt, ...)
 {
-	struct timespec ts;
+	long now;
 	va_list ap;
 
 	if (level > log_level)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long)(sb_now_ms() / 1000);
 	/* Racy across threads by design: a lost count only changes how many
 	 * lines get through, never correctness. */
-	if (rl->window != ts.tv_sec) {
+	if (rl->window != now) {
 		if (rl->dropped)
 			sb_log_msg(level, func, line,
 				   "%d similar messages suppressed",
 				   rl->dropped);
-		rl->window = ts.tv_sec;
+		rl->window = now;
 		rl->count = 0;
 		rl->dropped = 0;
 	}
