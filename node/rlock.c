@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Byte-range locks (see rlock.h). Lists are short (bounded by the
- * requests in flight on one LUN), so plain linked lists and linear scans
- * are the right tool.
+ * requests in flight on one LUN), so linked lists (sb_list) and linear
+ * scans are the right tool.
  */
 #include "rlock.h"
 
@@ -10,14 +10,18 @@
 
 void nd_rlock_init(struct nd_rlock *l)
 {
-	l->held = NULL;
-	l->wait_head = NULL;
-	l->wait_tail = NULL;
+	sb_list_init(&l->held);
+	sb_list_init(&l->wait);
 }
 
 bool nd_rlock_idle(const struct nd_rlock *l)
 {
-	return !l->held && !l->wait_head;
+	return sb_list_empty(&l->held) && sb_list_empty(&l->wait);
+}
+
+static struct nd_rlock_req *req_of(struct sb_list *pos)
+{
+	return container_of(pos, struct nd_rlock_req, link);
 }
 
 static bool overlaps(const struct nd_rlock_req *a, const struct nd_rlock_req *b)
@@ -25,58 +29,24 @@ static bool overlaps(const struct nd_rlock_req *a, const struct nd_rlock_req *b)
 	return a->start < b->end && b->start < a->end;
 }
 
-static bool conflicts_held(const struct nd_rlock *l,
-			   const struct nd_rlock_req *r)
+/* @r overlaps a held request, or a waiting one before @upto. */
+static bool blocked(struct nd_rlock *l, const struct nd_rlock_req *r,
+		    struct sb_list *upto)
 {
-	const struct nd_rlock_req *h;
+	struct sb_list *pos;
 
-	for (h = l->held; h; h = h->next)
-		if (overlaps(h, r))
+	sb_list_for_each(pos, &l->held)
+		if (overlaps(req_of(pos), r))
+			return true;
+	for (pos = l->wait.next; pos != upto; pos = pos->next)
+		if (overlaps(req_of(pos), r))
 			return true;
 	return false;
-}
-
-static void held_push(struct nd_rlock *l, struct nd_rlock_req *r)
-{
-	r->prev = NULL;
-	r->next = l->held;
-	if (l->held)
-		l->held->prev = r;
-	l->held = r;
-	r->held = true;
-}
-
-static void held_unlink(struct nd_rlock *l, struct nd_rlock_req *r)
-{
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		l->held = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
-	r->held = false;
-}
-
-static void wait_unlink(struct nd_rlock *l, struct nd_rlock_req *r)
-{
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		l->wait_head = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	else
-		l->wait_tail = r->prev;
-	r->prev = r->next = NULL;
 }
 
 bool nd_rlock_acquire(struct nd_rlock *l, struct nd_rlock_req *r,
 		      uint64_t start, uint64_t len, nd_rlock_cb cb)
 {
-	const struct nd_rlock_req *w;
-	bool blocked;
-
 	r->start = start;
 	if (len == 0 || start + len < start)
 		r->end = UINT64_MAX;
@@ -84,43 +54,29 @@ bool nd_rlock_acquire(struct nd_rlock *l, struct nd_rlock_req *r,
 		r->end = start + len;
 	r->granted = cb;
 	r->grant_next = NULL;
-
-	blocked = conflicts_held(l, r);
-	for (w = l->wait_head; w && !blocked; w = w->next)
-		blocked = overlaps(w, r);
-	if (!blocked) {
-		held_push(l, r);
-		return true;
-	}
-	r->held = false;
-	r->next = NULL;
-	r->prev = l->wait_tail;
-	if (l->wait_tail)
-		l->wait_tail->next = r;
+	r->held = !blocked(l, r, &l->wait);
+	if (r->held)
+		sb_list_add_head(&l->held, &r->link);
 	else
-		l->wait_head = r;
-	l->wait_tail = r;
-	return false;
+		sb_list_add_tail(&l->wait, &r->link);
+	return r->held;
 }
 
 void nd_rlock_release(struct nd_rlock *l, struct nd_rlock_req *r)
 {
-	struct nd_rlock_req *w, *next, *earlier;
-	struct nd_rlock_req *grant = NULL, **tail = &grant;
+	struct nd_rlock_req *w, *grant = NULL, **tail = &grant;
+	struct sb_list *pos, *next;
 
-	held_unlink(l, r);
-	for (w = l->wait_head; w; w = next) {
-		bool blocked = conflicts_held(l, w);
-
-		next = w->next;
+	sb_list_del(&r->link);
+	r->held = false;
+	sb_list_for_each_safe(pos, next, &l->wait) {
+		w = req_of(pos);
 		/* An earlier waiter that stays queued keeps its turn. */
-		for (earlier = l->wait_head; earlier != w && !blocked;
-		     earlier = earlier->next)
-			blocked = overlaps(earlier, w);
-		if (blocked)
+		if (blocked(l, w, pos))
 			continue;
-		wait_unlink(l, w);
-		held_push(l, w);
+		sb_list_del(&w->link);
+		sb_list_add_head(&l->held, &w->link);
+		w->held = true;
 		*tail = w;
 		tail = &w->grant_next;
 	}

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../lib/util/list.h"
+
 struct nd_rlock_req;
 
 /* Runs when a waiting request is granted; it may release locks itself. */
@@ -27,13 +29,13 @@ struct nd_rlock_req {
 	uint64_t end; /* one past the last byte (saturates at UINT64_MAX) */
 	bool held; /* granted and not yet released */
 	nd_rlock_cb granted; /* for a request that had to wait */
-	struct nd_rlock_req *prev, *next; /* in the held or the wait list */
+	struct sb_list link; /* in the held or the wait list */
 	struct nd_rlock_req *grant_next; /* private to nd_rlock_release */
 };
 
 struct nd_rlock {
-	struct nd_rlock_req *held; /* granted requests, any order */
-	struct nd_rlock_req *wait_head, *wait_tail; /* arrival order */
+	struct sb_list held; /* granted requests, any order */
+	struct sb_list wait; /* waiting requests, arrival order */
 };
 
 void nd_rlock_init(struct nd_rlock *l);
