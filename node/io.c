@@ -30,7 +30,7 @@ struct nd_io {
 	int efd; /* eventfd registered with the ring */
 	unsigned int inflight; /* operations between submit and callback */
 	unsigned int prepped; /* SQEs prepared since the last submit */
-	struct nd_io_op *qhead, *qtail; /* waiting for SQ room */
+	struct sb_list queue; /* ops waiting for SQ room, in order */
 	uint8_t *zeros; /* ZERO_PIECE zero bytes, allocated on first use */
 	bool failed; /* io_uring_submit failed: the ring is unusable */
 };
@@ -45,6 +45,7 @@ int nd_io_new(unsigned int entries, struct nd_io **out)
 	io = calloc(1, sizeof(*io));
 	if (!io)
 		return -ENOMEM;
+	sb_list_init(&io->queue);
 	ret = io_uring_queue_init(entries, &io->ring, 0);
 	if (ret < 0)
 		goto out_free_io;
@@ -140,22 +141,19 @@ static bool prep(struct nd_io *io, struct nd_io_op *op)
 /* Prepare @op's next step now or queue it behind the others. */
 static void enqueue(struct nd_io *io, struct nd_io_op *op)
 {
-	op->qnext = NULL;
-	if (!io->qhead && prep(io, op))
+	if (sb_list_empty(&io->queue) && prep(io, op))
 		return;
-	if (io->qtail)
-		io->qtail->qnext = op;
-	else
-		io->qhead = op;
-	io->qtail = op;
+	sb_list_add_tail(&io->queue, &op->qlink);
 }
 
 static void drain_queue(struct nd_io *io)
 {
-	while (io->qhead && prep(io, io->qhead)) {
-		io->qhead = io->qhead->qnext;
-		if (!io->qhead)
-			io->qtail = NULL;
+	while (!sb_list_empty(&io->queue)) {
+		struct sb_list *first = io->queue.next;
+
+		if (!prep(io, container_of(first, struct nd_io_op, qlink)))
+			break;
+		sb_list_del(first);
 	}
 }
 

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/util/list.h"
+
 struct nd_io;
 struct nd_io_op;
 
@@ -65,7 +67,7 @@ struct nd_io_op {
 	int mode; /* FALLOCATE: FALLOC_FL_* */
 	unsigned int zflags; /* ZERO: ND_ZERO_* */
 	enum nd_zero_how zero_how; /* ZERO: current method, result */
-	struct nd_io_op *qnext; /* waiting for SQ room */
+	struct sb_list qlink; /* on the queue waiting for SQ room */
 };
 
 /* A ring of @entries (power of two, 8..4096) with its eventfd. */

@@ -14,6 +14,8 @@
  */
 #include "conn.h"
 
+#include "../lib/util/list.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,7 +32,7 @@
 #define RX_BYTE_BUDGET (8u << 20)
 
 struct tx_frame {
-	struct tx_frame *next;
+	struct sb_list link; /* on the connection's txq */
 	xp_sent_cb sent;
 	void *sent_arg;
 	int iovcnt; /* entries of iov still (partly) unsent from cur */
@@ -57,9 +59,15 @@ struct xp_conn {
 	int npl; /* entries of pl in use, 0: not placed */
 	bool drop; /* unplaced: the rest of cur's payload is dropped */
 
-	struct tx_frame *head, *tail;
+	struct sb_list txq; /* frames not yet fully written, in order */
 	uint64_t rx_bytes, tx_bytes;
 };
+
+/* The oldest queued frame; the queue must not be empty. */
+static struct tx_frame *tx_first(struct xp_conn *c)
+{
+	return container_of(c->txq.next, struct tx_frame, link);
+}
 
 struct xp_conn *xp_conn_new(int fd, xp_frame_cb on_frame, void *arg)
 {
@@ -69,6 +77,7 @@ struct xp_conn *xp_conn_new(int fd, xp_frame_cb on_frame, void *arg)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	sb_list_init(&c->txq);
 	c->rbuf = malloc(RBUF_LEN);
 	if (!c->rbuf)
 		goto out_free_conn;
@@ -89,14 +98,15 @@ out_free_conn:
 
 void xp_conn_free(struct xp_conn *c)
 {
-	struct tx_frame *f, *next;
+	struct tx_frame *f;
 
 	if (!c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
-	for (f = c->head; f; f = next) {
-		next = f->next;
+	while (!sb_list_empty(&c->txq)) {
+		f = tx_first(c);
+		sb_list_del(&f->link);
 		if (f->sent)
 			f->sent(f->sent_arg, -ECONNABORTED);
 		free(f);
@@ -126,7 +136,7 @@ int xp_conn_fd(const struct xp_conn *c)
 
 bool xp_conn_want_write(const struct xp_conn *c)
 {
-	return c->head != NULL && !c->failed;
+	return !sb_list_empty(&c->txq) && !c->failed;
 }
 
 void xp_conn_pause_rx(struct xp_conn *c, bool paused)
@@ -153,15 +163,18 @@ static uint32_t crc_iov(const struct iovec *iov, int iovcnt)
 /* Write queued frames until the socket is full. 0 or -errno (failed). */
 static int flush_tx(struct xp_conn *c)
 {
-	while (c->head) {
+	while (!sb_list_empty(&c->txq)) {
 		struct iovec v[TX_IOV_BATCH];
 		struct tx_frame *f;
+		struct sb_list *pos;
 		int n = 0;
 		ssize_t w;
 
-		for (f = c->head; f && n < TX_IOV_BATCH; f = f->next) {
+		for (pos = c->txq.next; pos != &c->txq && n < TX_IOV_BATCH;
+		     pos = pos->next) {
 			int i;
 
+			f = container_of(pos, struct tx_frame, link);
 			for (i = f->cur; i < f->iovcnt && n < TX_IOV_BATCH; i++)
 				if (f->iov[i].iov_len)
 					v[n++] = f->iov[i];
@@ -176,8 +189,8 @@ static int flush_tx(struct xp_conn *c)
 			return -errno;
 		}
 		c->tx_bytes += (uint64_t)w;
-		while (c->head) {
-			f = c->head;
+		while (!sb_list_empty(&c->txq)) {
+			f = tx_first(c);
 			while (f->cur < f->iovcnt) {
 				struct iovec *e = &f->iov[f->cur];
 
@@ -193,9 +206,7 @@ static int flush_tx(struct xp_conn *c)
 			}
 			if (f->cur < f->iovcnt)
 				break;
-			c->head = f->next;
-			if (!c->head)
-				c->tail = NULL;
+			sb_list_del(&f->link);
 			if (f->sent)
 				f->sent(f->sent_arg, 0);
 			free(f);
@@ -242,12 +253,7 @@ static int queue_frame(struct xp_conn *c, const struct xp_hdr *h,
 	f->cur = 0;
 	f->sent = sent;
 	f->sent_arg = sent_arg;
-	f->next = NULL;
-	if (c->tail)
-		c->tail->next = f;
-	else
-		c->head = f;
-	c->tail = f;
+	sb_list_add_tail(&c->txq, &f->link);
 	/* A write error shows up again as POLLERR/POLLHUP in service. */
 	(void)flush_tx(c);
 	return 0;
@@ -499,7 +505,7 @@ int xp_conn_service(struct xp_conn *c, uint32_t revents)
 			return ret;
 		}
 	}
-	if (c->head) {
+	if (!sb_list_empty(&c->txq)) {
 		ret = flush_tx(c);
 		if (ret < 0)
 			return ret;
