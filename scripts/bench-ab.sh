@@ -9,6 +9,7 @@
 #
 #   scripts/bench-ab.sh A_BIN B_BIN     e.g. ../base/build build
 #   ROUNDS=5 SECS=8 scripts/bench-ab.sh ...
+#   ROWS="read:1M:32" scripts/bench-ab.sh ...   one row only
 #
 # Each BIN folder needs spanblkd, spanblkctl and spanblk-bench (make all).
 set -euo pipefail
@@ -44,7 +45,8 @@ trap cleanup EXIT
 
 HZ=$(getconf CLK_TCK)
 field() { sed -nE "s/.*[ ]$1=([^ ]+).*/\1/p"; }
-SPECS=(randwrite:4k:32 randread:4k:32 write:1M:32 read:1M:32)
+# ROWS="read:1M:32 ..." measures only those rows (rw:bs:qd).
+read -r -a SPECS <<<"${ROWS:-randwrite:4k:32 randread:4k:32 write:1M:32 read:1M:32}"
 RAW="$OUT/raw.txt"
 : >"$RAW"
 
