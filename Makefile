@@ -105,7 +105,8 @@ $(eval $(call flavour,$(S),$(SAN_CFLAGS)))
 
 # ---- guest test helper: token binding on a real RDMA device ----------------
 # (tests/vm/scenarios/rdma_spanblk.sh runs it; not installed)
-$(B)/rdma-forge: $(call obj,$(B),tests/vm/rdma_forge.c) $(B)/libspanblk.a \
+$(B)/rdma-forge: $(call obj,$(B),tests/vm/rdma_forge.c tests/common/sockio.c) \
+		$(B)/libspanblk.a \
 		$(B)/libxport.a \
 		$(B)/libsbutil.a
 	$(CC) -o $@ $^ $(LDLIBS)

@@ -32,6 +32,7 @@
 #include "tests/host/testlib.h"
 #include "xport/auth.h"
 #include "xport/proto.h"
+#include "tests/common/sockio.h"
 
 #define SPANBLKD "build-san/spanblkd"
 #define LUN_SIZE (64ull << 20)
@@ -67,45 +68,6 @@ static int cli_connect(uint16_t port)
 	return fd;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read exactly @len bytes: 0, -ECONNRESET on EOF, -EAGAIN on timeout. */
-static int read_all(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Send one frame; a payload gets its CRC unless @bad_crc. */
 static int send_frame(int fd, struct xp_hdr *h, const void *payload,
 		      bool bad_crc)
@@ -120,9 +82,9 @@ static int send_frame(int fd, struct xp_hdr *h, const void *payload,
 			h->data_crc ^= 0x1;
 	}
 	xp_hdr_encode(h, hb);
-	ret = write_all(fd, hb, sizeof(hb));
+	ret = tc_write_all(fd, hb, sizeof(hb));
 	if (!ret && h->payload_len)
-		ret = write_all(fd, payload, h->payload_len);
+		ret = tc_write_all(fd, payload, h->payload_len);
 	return ret;
 }
 
@@ -132,7 +94,7 @@ static int recv_frame(int fd, struct xp_hdr *h, void *buf, size_t cap)
 	uint8_t hb[XP_HDR_LEN];
 	int ret;
 
-	ret = read_all(fd, hb, sizeof(hb));
+	ret = tc_read_all(fd, hb, sizeof(hb));
 	if (ret)
 		return ret;
 	assert_int_equal(xp_hdr_decode(hb, sizeof(hb), h), 0);
@@ -140,7 +102,7 @@ static int recv_frame(int fd, struct xp_hdr *h, void *buf, size_t cap)
 	assert_true(h->flags & XP_F_RESP);
 	assert_true(h->payload_len <= cap);
 	if (h->payload_len) {
-		ret = read_all(fd, buf, h->payload_len);
+		ret = tc_read_all(fd, buf, h->payload_len);
 		if (ret)
 			return ret;
 		assert_true(h->flags & XP_F_DCRC);
@@ -458,7 +420,7 @@ static void test_bad_header_crc_closes(void **state)
 	xp_hdr_init(&h, XP_OP_PING, 99, 0);
 	xp_hdr_encode(&h, hb);
 	hb[XP_HDR_LEN - 1] ^= 0x5a;
-	assert_int_equal(write_all(c.fd, hb, sizeof(hb)), 0);
+	assert_int_equal(tc_write_all(c.fd, hb, sizeof(hb)), 0);
 	assert_closed_silently(c.fd);
 	cli_close(&c);
 }

@@ -36,6 +36,7 @@
 #include "xport/auth.h"
 #include "xport/proto.h"
 #include "xport/rdma.h"
+#include "tests/common/sockio.h"
 
 #define GW_ID 0x6A7E3A1Full
 #define LUN_SIZE (16ull << 20)
@@ -66,42 +67,6 @@ struct gw {
 	struct xp_rdma_buf *buf; /* one buffer of its pool, held */
 };
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void send_frame(struct gw *g, struct xp_hdr *h, const void *payload)
 {
 	uint8_t hb[XP_HDR_LEN];
@@ -111,21 +76,22 @@ static void send_frame(struct gw *g, struct xp_hdr *h, const void *payload)
 		h->data_crc = xp_crc32c(payload, h->payload_len);
 	}
 	xp_hdr_encode(h, hb);
-	assert_int_equal(write_all(g->fd, hb, sizeof(hb)), 0);
+	assert_int_equal(tc_write_all(g->fd, hb, sizeof(hb)), 0);
 	if (h->payload_len)
-		assert_int_equal(write_all(g->fd, payload, h->payload_len), 0);
+		assert_int_equal(tc_write_all(g->fd, payload, h->payload_len),
+				 0);
 }
 
 static void recv_frame(struct gw *g, struct xp_hdr *h, void *buf, size_t cap)
 {
 	uint8_t hb[XP_HDR_LEN];
 
-	assert_int_equal(read_all(g->fd, hb, sizeof(hb)), 0);
+	assert_int_equal(tc_read_all(g->fd, hb, sizeof(hb)), 0);
 	assert_int_equal(xp_hdr_decode(hb, sizeof(hb), h), 0);
 	assert_true(h->flags & XP_F_RESP);
 	assert_true(h->payload_len <= cap);
 	if (h->payload_len) {
-		assert_int_equal(read_all(g->fd, buf, h->payload_len), 0);
+		assert_int_equal(tc_read_all(g->fd, buf, h->payload_len), 0);
 		assert_int_equal(xp_crc32c(buf, h->payload_len), h->data_crc);
 	}
 }

@@ -53,6 +53,7 @@
 #include "xport/proto.h"
 #include "xport/rdma.h"
 #include "xport/verbs.h"
+#include "tests/common/sockio.h"
 
 #define IO_LEN (128u << 10)
 #define LUN_SIZE (4u << 20)
@@ -80,42 +81,6 @@ static void die(const char *what, int err)
 	exit(2);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int read_all(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* One request @h (payload @pl of h->payload_len bytes), one answer. */
 static uint32_t rpc(struct sess *s, struct xp_hdr *h, const void *pl,
 		    void *ans_buf, size_t cap, struct xp_hdr *ans)
@@ -129,18 +94,18 @@ static uint32_t rpc(struct sess *s, struct xp_hdr *h, const void *pl,
 		h->data_crc = xp_crc32c(pl, h->payload_len);
 	}
 	xp_hdr_encode(h, hb);
-	ret = write_all(s->fd, hb, sizeof(hb));
+	ret = tc_write_all(s->fd, hb, sizeof(hb));
 	if (!ret && h->payload_len)
-		ret = write_all(s->fd, pl, h->payload_len);
+		ret = tc_write_all(s->fd, pl, h->payload_len);
 	if (!ret)
-		ret = read_all(s->fd, hb, sizeof(hb));
+		ret = tc_read_all(s->fd, hb, sizeof(hb));
 	if (ret)
 		die("session", -ret);
 	if (xp_hdr_decode(hb, sizeof(hb), ans) || xp_hdr_check(ans) ||
 	    ans->req_id != h->req_id || ans->payload_len > cap)
 		die("answer", EBADMSG);
 	if (ans->payload_len &&
-	    (ret = read_all(s->fd, ans_buf, ans->payload_len)))
+	    (ret = tc_read_all(s->fd, ans_buf, ans->payload_len)))
 		die("answer payload", -ret);
 	return ans->status;
 }
