@@ -272,6 +272,8 @@ static enum key_res cluster_set(struct parse_ctx *ctx, struct sb_cluster *cl,
 		U32_KEY("queue_depth", cl->queue_depth, 1, 4096),
 		U32_KEY("rdma_buffers", cl->rdma_buffers, 1, 4096),
 		BUF_KEY("rdma_buffer_size", cl->rdma_buffer_size),
+		STR_KEY("etcd", cl->etcd),
+		STR_KEY("etcd_prefix", cl->etcd_prefix),
 	};
 	uint64_t v;
 	int i;
@@ -375,6 +377,111 @@ static int cluster_key(void *user, const char *section, const char *name,
 	return key_report(ctx, res, section, name, value);
 }
 
+/* Format a reason into @err and return -EINVAL. */
+__attribute__((format(printf, 3, 4))) static int
+einval(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_verrf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Check "HOST:PORT" of an endpoint (@len bytes at @s). 0 or -EINVAL. */
+static int endpoint_hostport(const char *s, size_t len, char *err,
+			     size_t errlen)
+{
+	const char *colon;
+	char port[8];
+	uint64_t v;
+	size_t hl, i;
+
+	colon = memrchr(s, ':', len);
+	if (!colon || colon == s)
+		return einval(err, errlen, "'%.*s' has no host:port",
+			       (int)len, s);
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' ? s[hl - 1] != ']' || hl < 3 : hl > SB_HOST_MAX)
+		return einval(err, errlen, "bad host in '%.*s'",
+			       (int)len, s);
+	for (i = 0; i < hl; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
+			    s[i]))
+			return einval(err, errlen,
+				       "bad host in '%.*s'", (int)len, s);
+	if (len - hl - 1 >= sizeof(port) || len - hl - 1 == 0)
+		return einval(err, errlen, "bad port in '%.*s'",
+			       (int)len, s);
+	memcpy(port, colon + 1, len - hl - 1);
+	port[len - hl - 1] = '\0';
+	if (sb_parse_uint(port, 1, 65535, &v) < 0)
+		return einval(err, errlen, "bad port in '%.*s'",
+			       (int)len, s);
+	return 0;
+}
+
+int sb_etcd_endpoints_check(const char *s, char *err, size_t errlen)
+{
+	static const char scheme[] = "http://";
+	const size_t sl = sizeof(scheme) - 1;
+	unsigned int n = 0;
+	const char *end;
+	size_t len;
+
+	if (!*s)
+		return einval(err, errlen, "no endpoint");
+	for (;; s = end + 1) {
+		end = strchrnul(s, ',');
+		len = (size_t)(end - s);
+		if (++n > SB_ETCD_ENDPOINTS_MAX)
+			return einval(err, errlen,
+				       "more than %d endpoints",
+				       SB_ETCD_ENDPOINTS_MAX);
+		if (len <= sl || strncmp(s, scheme, sl))
+			return einval(err, errlen,
+				       "'%.*s' is not http://host:port",
+				       (int)len, s);
+		if (endpoint_hostport(s + sl, len - sl, err, errlen) < 0)
+			return -EINVAL;
+		if (!*end)
+			return 0;
+	}
+}
+
+int sb_etcd_prefix_check(const char *s, char *err, size_t errlen)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || s[0] != '/' || s[n - 1] != '/' ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz"
+		      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != n)
+		return einval(err, errlen,
+			       "'%s' must start and end with '/' and hold "
+			       "only letters, digits and ._-/",
+			       s);
+	return 0;
+}
+
+/* The store keys of [@section]: endpoints and prefix. 0 or -EINVAL. */
+static int store_check(struct parse_ctx *ctx, const char *section,
+		       const char *etcd, const char *prefix)
+{
+	char why[256];
+
+	if (etcd[0] && sb_etcd_endpoints_check(etcd, why, sizeof(why)) < 0) {
+		fail(ctx, "[%s] etcd: %s", section, why);
+		return -EINVAL;
+	}
+	if (sb_etcd_prefix_check(prefix, why, sizeof(why)) < 0) {
+		fail(ctx, "[%s] etcd_prefix: %s", section, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int cmp_node(const void *a, const void *b)
 {
 	const struct sb_node_addr *x = a, *y = b;
@@ -393,6 +500,7 @@ static void cluster_defaults(struct sb_cluster *cl)
 		.rdma_buffers = SB_DEFAULT_GW_RDMA_BUFFERS,
 		.rdma_buffer_size = SB_DEFAULT_GW_RDMA_BUFFER,
 		.rdma_windows = true,
+		.etcd_prefix = SB_DEFAULT_ETCD_PREFIX,
 	};
 
 	*cl = defaults;
@@ -440,6 +548,8 @@ int sb_cluster_parse(const char *text, struct sb_cluster *cl, char *err,
 		fail(&ctx, "[cluster] secret_file is required");
 		return -EINVAL;
 	}
+	if (store_check(&ctx, "cluster", cl->etcd, cl->etcd_prefix) < 0)
+		return -EINVAL;
 	if (cl->replicas > cl->nr_nodes) {
 		fail(&ctx, "replicas = %u but the cluster has only %u node%s",
 		     cl->replicas, cl->nr_nodes, cl->nr_nodes == 1 ? "" : "s");
@@ -563,6 +673,8 @@ void sb_nodecfg_defaults(struct sb_nodecfg *nc)
 		.rdma_buffers = SB_DEFAULT_RDMA_BUFFERS,
 		.rdma_segment = SB_DEFAULT_RDMA_SEGMENT,
 		.rdma_max_ops = SB_DEFAULT_RDMA_MAX_OPS,
+		.etcd_prefix = SB_DEFAULT_ETCD_PREFIX,
+		.node_ttl = SB_DEFAULT_NODE_TTL,
 	};
 
 	*nc = defaults;
@@ -585,6 +697,9 @@ static int node_key(void *user, const char *section, const char *name,
 		U32_KEY("rdma_buffers", nc->rdma_buffers, 1, 4096),
 		BUF_KEY("rdma_segment", nc->rdma_segment),
 		U32_KEY("rdma_max_ops", nc->rdma_max_ops, 1, 4096),
+		STR_KEY("etcd", nc->etcd),
+		STR_KEY("etcd_prefix", nc->etcd_prefix),
+		U32_KEY("node_ttl", nc->node_ttl, 2, 60),
 	};
 	enum key_res res;
 
@@ -617,6 +732,8 @@ int sb_nodecfg_parse(const char *text, struct sb_nodecfg *nc, char *err,
 		fail(&ctx, "[node] id is required");
 		return -EINVAL;
 	}
+	if (store_check(&ctx, "node", nc->etcd, nc->etcd_prefix) < 0)
+		return -EINVAL;
 	return 0;
 }
 

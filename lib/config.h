@@ -32,6 +32,11 @@
 #define SB_DEFAULT_GW_RDMA_BUFFER (1u << 20)
 #define SB_RDMA_BUF_MIN 4096u
 #define SB_RDMA_BUF_MAX (4u << 20)
+#define SB_ETCD_MAX 1023 /* bytes of an etcd endpoint list */
+#define SB_ETCD_ENDPOINTS_MAX 8
+#define SB_ETCD_PREFIX_MAX 127
+#define SB_DEFAULT_ETCD_PREFIX "/spanblk/"
+#define SB_DEFAULT_NODE_TTL 3 /* seconds: a node's etcd lease */
 
 /* Whether a gateway moves payload by RDMA ([cluster] rdma). */
 enum sb_rdma_mode {
@@ -60,6 +65,10 @@ struct sb_cluster {
 	/* rdma_windows = auto: a type 2 memory window per request where the
 	 * device has them; off: the whole pool stays remotely accessible */
 	bool rdma_windows;
+	/* the cluster store (docs/recovery.md): etcd endpoints, comma-
+	 * separated http://host:port; empty: no store */
+	char etcd[SB_ETCD_MAX + 1];
+	char etcd_prefix[SB_ETCD_PREFIX_MAX + 1]; /* "/.../", the state's keys */
 };
 
 struct sb_nodecfg {
@@ -74,6 +83,9 @@ struct sb_nodecfg {
 	uint32_t rdma_buffers; /* pool buffers per RDMA connection */
 	uint32_t rdma_segment; /* bytes per buffer and per RDMA operation */
 	uint32_t rdma_max_ops; /* RDMA operations in flight per connection */
+	char etcd[SB_ETCD_MAX + 1]; /* cluster store endpoints; empty: none */
+	char etcd_prefix[SB_ETCD_PREFIX_MAX + 1];
+	uint32_t node_ttl; /* seconds: the node's lease in the store */
 };
 
 /*
@@ -103,6 +115,16 @@ int sb_parse_size(const char *s, uint64_t *out);
 
 /* Parse an unsigned decimal within [min, max]. 0, -EINVAL or -ERANGE. */
 int sb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * Check an etcd endpoint list: 1..SB_ETCD_ENDPOINTS_MAX comma-separated
+ * "http://HOST:PORT" (HOST a name, an IPv4 address or [IPv6]), no spaces.
+ * 0 or -EINVAL with @err filled.
+ */
+int sb_etcd_endpoints_check(const char *s, char *err, size_t errlen);
+
+/* Check a key prefix: "/", then [A-Za-z0-9._-/], ending in "/". 0/-EINVAL. */
+int sb_etcd_prefix_check(const char *s, char *err, size_t errlen);
 
 /* Index of node @id in @cl, or -ENOENT. */
 int sb_cluster_node_index(const struct sb_cluster *cl, uint32_t id);

@@ -136,6 +136,76 @@ static void test_cluster_bad(void **state)
 	expect_bad("[cluster]\nio_timeout_ms=5\n", "io_timeout_ms");
 }
 
+static void test_store_keys(void **state)
+{
+	static const char base[] = "[node.1]\naddress = a\n[cluster]\n"
+				   "secret_file = /s\nreplicas = 1\n";
+	struct sb_cluster cl;
+	struct sb_nodecfg nc;
+	char text[1024], err[256];
+
+	(void)state;
+	assert_int_equal(sb_cluster_parse(base, &cl, err, sizeof(err)), 0);
+	assert_string_equal(cl.etcd, "");
+	assert_string_equal(cl.etcd_prefix, SB_DEFAULT_ETCD_PREFIX);
+	snprintf(text, sizeof(text),
+		 "%setcd = http://10.0.0.1:2379,http://e2.example:2379,"
+		 "http://[::1]:2379\netcd_prefix = /prod/spanblk-1/\n",
+		 base);
+	assert_int_equal(sb_cluster_parse(text, &cl, err, sizeof(err)), 0);
+	assert_string_equal(cl.etcd, "http://10.0.0.1:2379,http://"
+				     "e2.example:2379,http://[::1]:2379");
+	assert_string_equal(cl.etcd_prefix, "/prod/spanblk-1/");
+
+	static const char *const bad_ep[] = {
+		"https://a:1", "http://a", "http://:1", "http://a:0",
+		"http://a:65536", "http://a:1,", ",http://a:1",
+		"http://a b:1", "http://a:1x", "http://[::1:1",
+		"http://a:1,http://a:2,http://a:3,http://a:4,http://a:5,"
+		"http://a:6,http://a:7,http://a:8,http://a:9",
+	};
+	for (size_t i = 0; i < sizeof(bad_ep) / sizeof(bad_ep[0]); i++) {
+		snprintf(text, sizeof(text), "%setcd = %s\n", base, bad_ep[i]);
+		expect_bad(text, "[cluster] etcd:");
+		assert_int_equal(sb_etcd_endpoints_check(bad_ep[i], err,
+							 sizeof(err)),
+				 -EINVAL);
+	}
+	static const char *const bad_pfx[] = {"spanblk/", "/spanblk", "/a b/",
+					      "/", "/x\"/"};
+	for (size_t i = 0; i < sizeof(bad_pfx) / sizeof(bad_pfx[0]); i++) {
+		snprintf(text, sizeof(text), "%setcd_prefix = %s\n", base,
+			 bad_pfx[i]);
+		if (!strcmp(bad_pfx[i], "/")) { /* the root is allowed */
+			assert_int_equal(sb_cluster_parse(text, &cl, err,
+							  sizeof(err)),
+					 0);
+			continue;
+		}
+		expect_bad(text, "[cluster] etcd_prefix:");
+	}
+
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\n", &nc, err,
+					  sizeof(err)),
+			 0);
+	assert_string_equal(nc.etcd, "");
+	assert_int_equal(nc.node_ttl, SB_DEFAULT_NODE_TTL);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\netcd=http://e:2379\n"
+					  "node_ttl=5\netcd_prefix=/x/\n",
+					  &nc, err, sizeof(err)),
+			 0);
+	assert_string_equal(nc.etcd, "http://e:2379");
+	assert_string_equal(nc.etcd_prefix, "/x/");
+	assert_int_equal(nc.node_ttl, 5);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\nnode_ttl=1\n", &nc,
+					  err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\netcd=e:2379\n", &nc,
+					  err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "[node] etcd:"));
+}
+
 static void test_sizes(void **state)
 {
 	uint64_t v;
@@ -254,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_cluster_good),
 		cmocka_unit_test(test_cluster_rdma_keys),
 		cmocka_unit_test(test_cluster_bad),
+		cmocka_unit_test(test_store_keys),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_node_file),
 		cmocka_unit_test(test_load_file),
