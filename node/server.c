@@ -172,6 +172,9 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 	ret = nd_store_open(cfg->data_dir, &s->store, err, errlen);
 	if (ret)
 		goto out_free;
+	ret = nd_ident_start(cfg->data_dir, cfg->id, &s->ident, err, errlen);
+	if (ret)
+		goto out_free;
 	s->leases = nd_leases_new();
 	if (!s->leases) {
 		ret = -ENOMEM;

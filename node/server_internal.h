@@ -31,6 +31,7 @@
 #include "../xport/conn.h"
 #include "../xport/proto.h"
 #include "../xport/rdma.h"
+#include "ident.h"
 #include "io.h"
 #include "lease.h"
 #include "rlock.h"
@@ -177,6 +178,7 @@ struct nd_server {
 	struct sb_nodecfg cfg;
 	struct xp_secret secret;
 	struct nd_store *store;
+	struct nd_ident ident; /* data_dir/node.meta as of this start */
 	struct nd_leases *leases;
 	struct nd_io *io;
 	int epfd;
