@@ -33,8 +33,11 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -fPIC -MMD -MP $(WARN) \
 OPT_CFLAGS := -O2
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
+# libcurl and json-c: the cluster store's client and records (xport/)
+STORE_CFLAGS := $(shell pkg-config --cflags libcurl json-c)
+STORE_LIBS := $(shell pkg-config --libs libcurl json-c)
 LDLIBS := -luring -lisal -linih -lcrypto -lpthread -libverbs -lrdmacm \
-	$(NL_LIBS)
+	$(NL_LIBS) $(STORE_LIBS)
 
 # One archive per layer, linked top down: handler, node -> lib -> xport ->
 # util (docs/architecture.md "Layers").

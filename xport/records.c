@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Keys and JSON values of the cluster store's records (xport/records.h),
+ * with json-c. 64-bit ids travel as decimal strings (as etcd's own do, so
+ * tools that read JSON numbers as doubles keep every digit); small counts
+ * as JSON numbers.
+ */
+#include "records.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+static int key_fmt(char *buf, size_t size, const char *prefix, uint32_t node,
+		   const char *leaf)
+{
+	int n;
+
+	if (leaf)
+		n = snprintf(buf, size, "%snode/%" PRIu32 "/%s", prefix, node,
+			     leaf);
+	else
+		n = snprintf(buf, size, "%snode/", prefix);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int xp_rec_key_alive(char *buf, size_t size, const char *prefix, uint32_t node)
+{
+	return key_fmt(buf, size, prefix, node, "alive");
+}
+
+int xp_rec_key_gen(char *buf, size_t size, const char *prefix, uint32_t node)
+{
+	return key_fmt(buf, size, prefix, node, "gen");
+}
+
+int xp_rec_key_nodes(char *buf, size_t size, const char *prefix)
+{
+	return key_fmt(buf, size, prefix, 0, NULL);
+}
+
+int xp_rec_key_parse_node(const char *key, const char *prefix, uint32_t *node)
+{
+	size_t pl = strlen(prefix);
+	const char *p, *slash;
+	uint64_t v = 0;
+
+	if (strncmp(key, prefix, pl) || strncmp(key + pl, "node/", 5))
+		return -EINVAL;
+	p = key + pl + 5;
+	slash = strchr(p, '/');
+	if (!slash || slash == p || slash - p > 10 || (*p == '0'))
+		return -EINVAL;
+	for (; p < slash; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (!v || v > UINT32_MAX)
+		return -EINVAL;
+	*node = (uint32_t)v;
+	if (!strcmp(slash + 1, "alive"))
+		return XP_REC_ALIVE;
+	if (!strcmp(slash + 1, "gen"))
+		return XP_REC_GEN;
+	return 0;
+}
+
+static bool gen_valid(const char *g)
+{
+	return strlen(g) == XP_REC_GEN_HEX &&
+	       strspn(g, "0123456789abcdef") == XP_REC_GEN_HEX;
+}
+
+/* Add "@name": "<decimal @v>" to @o. */
+static int add_i64_str(struct json_object *o, const char *name, int64_t v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%" PRId64, v);
+	return json_object_object_add(o, name, json_object_new_string(num));
+}
+
+/* Serialise @o into a malloc'd copy in *@out; frees @o. */
+static int finish(struct json_object *o, int added, char **out)
+{
+	const char *txt;
+	int ret = -ENOMEM;
+
+	if (!added) {
+		txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		if (txt) {
+			*out = strdup(txt);
+			ret = *out ? 0 : -ENOMEM;
+		}
+	}
+	json_object_put(o);
+	return ret;
+}
+
+int xp_rec_alive_encode(const struct xp_rec_alive *a, char **out)
+{
+	struct json_object *o;
+	int bad = 0;
+
+	if (a->incarnation <= 0 || !gen_valid(a->gen) || !a->boot || !a->port ||
+	    strnlen(a->host, sizeof(a->host)) >= sizeof(a->host))
+		return -EINVAL;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	bad |= add_i64_str(o, "incarnation", a->incarnation);
+	bad |= json_object_object_add(o, "gen", json_object_new_string(a->gen));
+	bad |= json_object_object_add(o, "boot",
+				      json_object_new_uint64(a->boot));
+	bad |= json_object_object_add(o, "host",
+				      json_object_new_string(a->host));
+	bad |= json_object_object_add(o, "port", json_object_new_int(a->port));
+	return finish(o, bad, out);
+}
+
+int xp_rec_gen_encode(const struct xp_rec_gen *g, char **out)
+{
+	struct json_object *o;
+	int bad = 0;
+
+	if (!gen_valid(g->gen) || !g->boot)
+		return -EINVAL;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	bad |= json_object_object_add(o, "gen", json_object_new_string(g->gen));
+	bad |= json_object_object_add(o, "boot",
+				      json_object_new_uint64(g->boot));
+	return finish(o, bad, out);
+}
+
+/* Parse @len bytes at @buf as one JSON object. NULL on anything else. */
+static struct json_object *parse_object(const void *buf, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+
+	if (len == 0 || len > XP_REC_VALUE_MAX || memchr(buf, '\0', len))
+		return NULL;
+	tok = json_tokener_new_ex(8);
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
+		  json_tokener_get_parse_end(tok) != len ||
+		  !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* String field @name of @o, at most @cap - 1 bytes, into @dst. */
+static int get_str(struct json_object *o, const char *name, char *dst,
+		   size_t cap)
+{
+	struct json_object *v;
+	size_t n;
+
+	if (!json_object_object_get_ex(o, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return -EINVAL;
+	n = (size_t)json_object_get_string_len(v);
+	if (n >= cap || strlen(json_object_get_string(v)) != n)
+		return -EINVAL;
+	memcpy(dst, json_object_get_string(v), n + 1);
+	return 0;
+}
+
+/* Integer field @name (a JSON integer) within [min, max]. */
+static int get_uint(struct json_object *o, const char *name, uint64_t min,
+		    uint64_t max, uint64_t *out)
+{
+	struct json_object *v;
+	int64_t i;
+
+	if (!json_object_object_get_ex(o, name, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	i = json_object_get_int64(v);
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return -EINVAL;
+	*out = (uint64_t)i;
+	return 0;
+}
+
+/* A decimal string field holding an int64 > 0. */
+static int get_i64_str(struct json_object *o, const char *name, int64_t *out)
+{
+	char num[24], *end;
+	long long v;
+
+	if (get_str(o, name, num, sizeof(num)) || !num[0] || num[0] == '-' ||
+	    num[0] == '+' || num[0] == ' ' || (num[0] == '0'))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(num, &end, 10);
+	if (errno || *end || v <= 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int xp_rec_alive_decode(const void *buf, size_t len, struct xp_rec_alive *a)
+{
+	struct json_object *o = parse_object(buf, len);
+	struct xp_rec_alive r;
+	uint64_t port;
+	int ret = -EINVAL;
+
+	if (!o)
+		return -EINVAL;
+	if (get_i64_str(o, "incarnation", &r.incarnation) ||
+	    get_str(o, "gen", r.gen, sizeof(r.gen)) || !gen_valid(r.gen) ||
+	    get_uint(o, "boot", 1, INT64_MAX, &r.boot) ||
+	    get_str(o, "host", r.host, sizeof(r.host)) || !r.host[0] ||
+	    get_uint(o, "port", 1, 65535, &port))
+		goto out_put;
+	r.port = (uint16_t)port;
+	*a = r;
+	ret = 0;
+out_put:
+	json_object_put(o);
+	return ret;
+}
+
+int xp_rec_gen_decode(const void *buf, size_t len, struct xp_rec_gen *g)
+{
+	struct json_object *o = parse_object(buf, len);
+	struct xp_rec_gen r;
+	int ret = -EINVAL;
+
+	if (!o)
+		return -EINVAL;
+	if (get_str(o, "gen", r.gen, sizeof(r.gen)) || !gen_valid(r.gen) ||
+	    get_uint(o, "boot", 1, INT64_MAX, &r.boot))
+		goto out_put;
+	*g = r;
+	ret = 0;
+out_put:
+	json_object_put(o);
+	return ret;
+}

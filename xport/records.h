@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The records spanblk keeps in the cluster store (docs/recovery.md, "In
+ * etcd"): their keys and their JSON values, encoded and decoded here and
+ * nowhere else. Every decoder checks every field once (types, ranges,
+ * lengths) and refuses anything else with -EINVAL; unknown fields are
+ * ignored so that a later version may add some.
+ */
+#ifndef SPANBLK_XPORT_RECORDS_H
+#define SPANBLK_XPORT_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define XP_REC_GEN_HEX 32
+#define XP_REC_HOST_MAX 255
+#define XP_REC_KEY_MAX 256
+#define XP_REC_VALUE_MAX 4096 /* the largest record value decoded */
+
+/* P/node/<id>/alive, bound to the node's lease: the node is up. */
+struct xp_rec_alive {
+	int64_t incarnation; /* the node's lease id, > 0 */
+	char gen[XP_REC_GEN_HEX + 1]; /* data generation, lower-case hex */
+	uint64_t boot; /* >= 1 */
+	char host[XP_REC_HOST_MAX + 1]; /* address it listens on */
+	uint16_t port; /* >= 1 */
+};
+
+/* P/node/<id>/gen: the node's data generation as the cluster accepted it. */
+struct xp_rec_gen {
+	char gen[XP_REC_GEN_HEX + 1];
+	uint64_t boot;
+};
+
+/* The keys: "<prefix>node/<id>/alive", "<prefix>node/<id>/gen", and the
+ * prefix of every node's keys "<prefix>node/". 0 or -ENAMETOOLONG. */
+int xp_rec_key_alive(char *buf, size_t size, const char *prefix, uint32_t node);
+int xp_rec_key_gen(char *buf, size_t size, const char *prefix, uint32_t node);
+int xp_rec_key_nodes(char *buf, size_t size, const char *prefix);
+
+/*
+ * Which record a key under "<prefix>node/" is: 1 alive, 2 gen, 0 another
+ * key (a later version's), -EINVAL a malformed node key. *@node its id.
+ */
+#define XP_REC_ALIVE 1
+#define XP_REC_GEN 2
+int xp_rec_key_parse_node(const char *key, const char *prefix, uint32_t *node);
+
+/* Encoders: a malloc'd NUL-terminated JSON text in *@out (the caller
+ * frees it). 0, -EINVAL (a field out of range) or -ENOMEM. */
+int xp_rec_alive_encode(const struct xp_rec_alive *a, char **out);
+int xp_rec_gen_encode(const struct xp_rec_gen *g, char **out);
+
+/* Decoders of @len bytes at @buf (not NUL-terminated). 0 or -EINVAL. */
+int xp_rec_alive_decode(const void *buf, size_t len, struct xp_rec_alive *a);
+int xp_rec_gen_decode(const void *buf, size_t len, struct xp_rec_gen *g);
+
+#endif
