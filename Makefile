@@ -28,21 +28,22 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 # libnl-3 (route): xport/link.c, the link watcher of the RDMA payload
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0)
 NL_LIBS := $(shell pkg-config --libs libnl-route-3.0)
+# libcurl and json-c: xport/etcd/ (the cluster store's etcd client) and
+# xport/records.c (its records)
+ETCD_CFLAGS := $(shell pkg-config --cflags libcurl json-c)
+ETCD_LIBS := $(shell pkg-config --libs libcurl json-c)
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -fPIC -MMD -MP $(WARN) \
-	$(NL_CFLAGS)
+	$(NL_CFLAGS) $(ETCD_CFLAGS)
 OPT_CFLAGS := -O2
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
-# libcurl and json-c: the cluster store's client and records (xport/)
-STORE_CFLAGS := $(shell pkg-config --cflags libcurl json-c)
-STORE_LIBS := $(shell pkg-config --libs libcurl json-c)
 LDLIBS := -luring -lisal -linih -lcrypto -lpthread -libverbs -lrdmacm \
-	$(NL_LIBS) $(STORE_LIBS)
+	$(NL_LIBS) $(ETCD_LIBS)
 
 # One archive per layer, linked top down: handler, node -> lib -> xport ->
 # util (docs/architecture.md "Layers").
 UTIL_SRCS := $(sort $(wildcard lib/util/*.c))
-XPORT_SRCS := $(sort $(wildcard xport/*.c xport/rdma/*.c))
+XPORT_SRCS := $(sort $(wildcard xport/*.c xport/rdma/*.c xport/etcd/*.c))
 LIB_SRCS := $(sort $(wildcard lib/*.c lib/engine/*.c))
 NODE_SRCS := $(sort $(wildcard node/*.c))
 NODE_CORE_SRCS := $(filter-out node/main.c,$(NODE_SRCS))
@@ -88,7 +89,8 @@ $(call archive,$(1),handler,$(HANDLER_CORE_SRCS))
 $(1)/spanblkd: $(call obj,$(1),node/main.c) $(1)/libnode.a \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
-$(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c tools/cli.c) \
+$(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c tools/cli.c \
+		tools/ctl_store.c) \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
 $(1)/spanblk-bench: $(call obj,$(1),tools/spanblk-bench.c tools/cli.c) \
@@ -165,7 +167,7 @@ check: format-check layers-check all san fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run.sh full
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 $(NL_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 $(NL_CFLAGS) $(ETCD_CFLAGS) \
 	-fsanitize=fuzzer-no-link,address,undefined
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ_SRCS))
 $(F)/obj/%.o: %.c

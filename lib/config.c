@@ -400,26 +400,23 @@ static int endpoint_hostport(const char *s, size_t len, char *err,
 
 	colon = memrchr(s, ':', len);
 	if (!colon || colon == s)
-		return einval(err, errlen, "'%.*s' has no host:port",
-			       (int)len, s);
+		return einval(err, errlen, "'%.*s' has no host:port", (int)len,
+			      s);
 	hl = (size_t)(colon - s);
 	if (s[0] == '[' ? s[hl - 1] != ']' || hl < 3 : hl > SB_HOST_MAX)
-		return einval(err, errlen, "bad host in '%.*s'",
-			       (int)len, s);
+		return einval(err, errlen, "bad host in '%.*s'", (int)len, s);
 	for (i = 0; i < hl; i++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyz"
 			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]",
 			    s[i]))
-			return einval(err, errlen,
-				       "bad host in '%.*s'", (int)len, s);
+			return einval(err, errlen, "bad host in '%.*s'",
+				      (int)len, s);
 	if (len - hl - 1 >= sizeof(port) || len - hl - 1 == 0)
-		return einval(err, errlen, "bad port in '%.*s'",
-			       (int)len, s);
+		return einval(err, errlen, "bad port in '%.*s'", (int)len, s);
 	memcpy(port, colon + 1, len - hl - 1);
 	port[len - hl - 1] = '\0';
 	if (sb_parse_uint(port, 1, 65535, &v) < 0)
-		return einval(err, errlen, "bad port in '%.*s'",
-			       (int)len, s);
+		return einval(err, errlen, "bad port in '%.*s'", (int)len, s);
 	return 0;
 }
 
@@ -437,13 +434,12 @@ int sb_etcd_endpoints_check(const char *s, char *err, size_t errlen)
 		end = strchrnul(s, ',');
 		len = (size_t)(end - s);
 		if (++n > SB_ETCD_ENDPOINTS_MAX)
-			return einval(err, errlen,
-				       "more than %d endpoints",
-				       SB_ETCD_ENDPOINTS_MAX);
+			return einval(err, errlen, "more than %d endpoints",
+				      SB_ETCD_ENDPOINTS_MAX);
 		if (len <= sl || strncmp(s, scheme, sl))
 			return einval(err, errlen,
-				       "'%.*s' is not http://host:port",
-				       (int)len, s);
+				      "'%.*s' is not http://host:port",
+				      (int)len, s);
 		if (endpoint_hostport(s + sl, len - sl, err, errlen) < 0)
 			return -EINVAL;
 		if (!*end)
@@ -459,9 +455,9 @@ int sb_etcd_prefix_check(const char *s, char *err, size_t errlen)
 	    strspn(s, "abcdefghijklmnopqrstuvwxyz"
 		      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != n)
 		return einval(err, errlen,
-			       "'%s' must start and end with '/' and hold "
-			       "only letters, digits and ._-/",
-			       s);
+			      "'%s' must start and end with '/' and hold "
+			      "only letters, digits and ._-/",
+			      s);
 	return 0;
 }
 

@@ -177,6 +177,10 @@ void nd_conn_accept_all(struct nd_server *s)
 				s->listen_paused = true;
 			return;
 		}
+		if (s->fenced) { /* no sessions until the fence drains */
+			close(fd);
+			continue;
+		}
 		if (s->nconns >= ND_MAX_CONNS) {
 			sb_err_rl("refusing a connection: %u open", s->nconns);
 			close(fd);

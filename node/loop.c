@@ -11,8 +11,13 @@
  *                       ├─ ND_EV_SIGNAL      SIGTERM/SIGINT: begin_stop
  *                       ├─ ND_EV_STOP        nd_server_stop: begin_stop
  *                       ├─ ND_EV_RDMA_LISTEN rdma_cm events (rdma_seg.c)
- *                       └─ ND_EV_RDMA_CQ     RDMA completions (rdma_seg.c)
+ *                       ├─ ND_EV_RDMA_CQ     RDMA completions (rdma_seg.c)
+ *                       └─ ND_EV_MEMBER      lease lost: fence
  *              after the batch: rx scan, RDMA reap, free dead connections
+ *
+ * Fence (docs/recovery.md): when the membership thread reports the lease
+ * gone, every session is closed and new ones are refused until no request
+ * and no disk I/O is left; then the thread registers a new incarnation.
  *
  * Graceful stop: close the listener, close connections not yet AUTHED,
  * stop reading requests, let every request in flight finish and its
@@ -72,6 +77,23 @@ static void auth_timeout_one(struct nd_conn *nc, void *arg)
 		nd_conn_close(nc);
 }
 
+static bool drained(struct nd_server *s);
+
+static void on_member(struct nd_server *s)
+{
+	uint64_t junk;
+
+	if (read(s->memberfd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+		sb_warn("member eventfd: %s", strerror(errno));
+	if (s->fenced || !s->member ||
+	    nd_member_state(s->member, NULL) != ND_MEMBER_FENCED)
+		return;
+	sb_warn("fenced: closing %u sessions, waiting for %lu requests",
+		s->nconns, s->nreqs);
+	s->fenced = true;
+	nd_conn_close_all(s);
+}
+
 static void tick(struct nd_server *s)
 {
 	uint64_t now = sb_now_ms();
@@ -80,6 +102,11 @@ static void tick(struct nd_server *s)
 	while (read(s->timerfd, &junk, sizeof(junk)) < 0 && errno == EINTR)
 		;
 	nd_conns_each(s, auth_timeout_one, &now);
+	if (s->fenced && drained(s)) {
+		sb_info("fence drained: registering again");
+		s->fenced = false;
+		nd_member_resume(s->member);
+	}
 	if (s->listen_paused && s->lfd >= 0 &&
 	    sb_evtag_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, EPOLLIN,
 			 &s->t_listen) == 0)
@@ -143,6 +170,9 @@ static int handle_event(struct nd_server *s, const struct epoll_event *ev)
 		break;
 	case ND_EV_RDMA_CQ:
 		nd_rdma_cq_event(container_of(t, struct nd_conn, rdma_tag));
+		break;
+	case ND_EV_MEMBER:
+		on_member(s);
 		break;
 	}
 	return 0;
@@ -208,6 +238,8 @@ int nd_server_run(struct nd_server *s)
 		if (!ret)
 			ret = sret;
 	}
+	nd_member_stop(s->member); /* revokes the lease: gone at once */
+	s->member = NULL;
 	sb_info("stopped");
 	return ret;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../lib/util/clock.h"
+#include "../xport/kv.h"
 #include "../xport/tcp.h"
 #include "../xport/verbs.h"
 #include "server_internal.h"
@@ -30,6 +31,7 @@
 
 #define LISTEN_BACKLOG 128
 #define TICK_MS 200
+#define ND_STORE_TIMEOUT_MS 2000 /* per HTTP exchange with etcd */
 
 static int setup_fds(struct nd_server *s, char *err, size_t errlen)
 {
@@ -114,6 +116,9 @@ void nd_server_free(struct nd_server *s)
 	s->rl = NULL;
 	close_fd(&s->lfd);
 	close_fd(&s->stopfd);
+	nd_member_stop(s->member);
+	s->member = NULL;
+	close_fd(&s->memberfd);
 	close_fd(&s->timerfd);
 	close_fd(&s->sigfd);
 	if (s->sigmask_set)
@@ -137,6 +142,7 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 			char *err, size_t errlen)
 {
 	struct nd_server *s;
+	struct xp_kv *kv;
 	int ret;
 
 	s = calloc(1, sizeof(*s));
@@ -149,6 +155,7 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 	s->cfg = *cfg;
 	s->vops = vops ? vops : xp_verbs_real();
 	s->lfd = s->epfd = s->sigfd = s->timerfd = s->stopfd = -1;
+	s->memberfd = -1;
 	s->start_ms = sb_now_ms();
 
 	ret = xp_secret_load(cfg->secret_file, &s->secret);
@@ -192,12 +199,64 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 		goto out_free;
 	nd_rdma_setup(s);
 	signal(SIGPIPE, SIG_IGN);
+	if (cfg->etcd[0]) {
+		ret = xp_etcd_open(cfg->etcd, ND_STORE_TIMEOUT_MS, &kv, err,
+				   errlen);
+		if (!ret)
+			ret = nd_server_attach_store(s, kv, err, errlen);
+		if (ret)
+			goto out_free;
+	}
 	*out = s;
 	return 0;
 
 out_free:
 	nd_server_free(s);
 	return ret;
+}
+
+int nd_server_attach_store(struct nd_server *s, struct xp_kv *kv, char *err,
+			   size_t errlen)
+{
+	struct nd_member_cfg mc = {
+		.node_id = s->cfg.id,
+		.prefix = s->cfg.etcd_prefix,
+		.data_dir = s->cfg.data_dir,
+		.host = s->cfg.listen,
+		.port = (uint16_t)nd_server_port(s),
+		.ttl_s = s->cfg.node_ttl,
+	};
+	int ret;
+
+	if (s->member) {
+		xp_kv_close(kv);
+		sb_errf(err, errlen, "already a member of a cluster store");
+		return -EALREADY;
+	}
+	s->memberfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->memberfd < 0) {
+		ret = -errno;
+		xp_kv_close(kv);
+		sb_errf(err, errlen, "eventfd: %s", strerror(-ret));
+		return ret;
+	}
+	sb_evtag_init(&s->t_member, ND_EV_MEMBER);
+	ret = sb_evtag_ctl(s->epfd, EPOLL_CTL_ADD, s->memberfd, EPOLLIN,
+			   &s->t_member);
+	if (ret) {
+		xp_kv_close(kv);
+		sb_errf(err, errlen, "epoll: %s", strerror(-ret));
+		return ret;
+	}
+	mc.notify_fd = s->memberfd;
+	return nd_member_start(&mc, kv, &s->ident, &s->member, err, errlen);
+}
+
+int nd_server_member_state(struct nd_server *s, int64_t *incarnation)
+{
+	if (!s->member)
+		return -ENOENT;
+	return (int)nd_member_state(s->member, incarnation);
 }
 
 unsigned int nd_server_port(const struct nd_server *s)

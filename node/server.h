@@ -23,6 +23,7 @@
 #define SPANBLK_NODE_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../lib/config.h"
 
@@ -55,6 +56,22 @@ struct xp_verbs_ops;
 int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 			const struct xp_verbs_ops *vops, struct nd_server **out,
 			char *err, size_t errlen);
+
+struct xp_kv;
+
+/*
+ * Join the cluster store @kv (owned by the server from here on, also on
+ * failure): a membership thread registers the node and keeps its lease
+ * (node/member.h). nd_server_new does this itself when the config names
+ * etcd endpoints; tests pass a fake store. Call before nd_server_run.
+ * 0 or -errno with @err filled.
+ */
+int nd_server_attach_store(struct nd_server *s, struct xp_kv *kv, char *err,
+			   size_t errlen);
+
+/* The membership state (ND_MEMBER_*, node/member.h), or -ENOENT without a
+ * cluster store; *@incarnation the lease id while registered. Any thread. */
+int nd_server_member_state(struct nd_server *s, int64_t *incarnation);
 
 /*
  * Run the loop until SIGTERM, SIGINT or nd_server_stop(), then stop

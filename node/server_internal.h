@@ -32,6 +32,7 @@
 #include "../xport/proto.h"
 #include "../xport/rdma.h"
 #include "ident.h"
+#include "member.h"
 #include "io.h"
 #include "lease.h"
 #include "rlock.h"
@@ -48,6 +49,7 @@ enum nd_ev_kind {
 	ND_EV_CONN, /* one connection's socket (struct nd_conn, tag) */
 	ND_EV_RDMA_LISTEN, /* rdma_cm events of the RDMA listener */
 	ND_EV_RDMA_CQ, /* completions of one session's RDMA connection */
+	ND_EV_MEMBER, /* eventfd: the membership thread fenced the node */
 };
 
 struct nd_counters {
@@ -207,6 +209,11 @@ struct nd_server {
 	bool rdma_reap; /* some session's RDMA connection may be freed */
 	uint8_t rdma_addr[16]; /* offer address (IPv6 form), or zero */
 	bool rdma_addr_set; /* else: the session's own local address */
+	/* cluster store membership (node/member.h); NULL member: none */
+	struct nd_member *member;
+	int memberfd; /* eventfd written by the membership thread */
+	struct sb_evtag t_member; /* ND_EV_MEMBER */
+	bool fenced; /* lease lost: no sessions until requests and disk drain */
 };
 
 /* RDMA payload is offered: a listener is up and its device still there. */

@@ -24,6 +24,7 @@
 
 #include "lib/config.h"
 #include "tools/cli.h"
+#include "tools/ctl_store.h"
 #include "lib/engine.h"
 #include "lib/util/log.h"
 #include "lib/place.h"
@@ -312,7 +313,7 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 	struct ctl_view v;
 	unsigned int i, up = 0;
 	char b1[32];
-	int ret;
+	int ret, store;
 
 	/* STAT then tells whether this session's payload moves by RDMA. */
 	(void)sb_engine_wait_payload(e, PAYLOAD_WAIT_MS);
@@ -354,8 +355,9 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 	}
 	printf("\nLUNs:\n");
 	print_luns(&v);
+	store = sbt_store_status(cl);
 	printf("\n%u of %u nodes up\n", up, cl->nr_nodes);
-	ret = up == cl->nr_nodes ? 0 : -EHOSTUNREACH;
+	ret = up == cl->nr_nodes && store == 0 ? 0 : -EHOSTUNREACH;
 out_free:
 	free(v.luns);
 	if (ret == -ENOMEM) {

@@ -9,7 +9,8 @@
 
 # build
 SB_PKGS_BUILD=(gcc make clang clang-format pkg-config
-	libssl-dev liburing-dev libisal-dev libinih-dev)
+	libssl-dev liburing-dev libisal-dev libinih-dev
+	libcurl4-openssl-dev libjson-c-dev)
 # RDMA payload (xport/verbs.c, xport/rdma/) and its tools
 SB_PKGS_RDMA=(librdmacm-dev libibverbs-dev rdma-core ibverbs-providers
 	libnl-3-dev libnl-route-3-dev perftest)
@@ -17,7 +18,7 @@ SB_PKGS_RDMA=(librdmacm-dev libibverbs-dev rdma-core ibverbs-providers
 SB_PKGS_TCMU=(tcmu-runner libtcmu2)
 # tests and benchmarks
 SB_PKGS_TEST=(libcmocka-dev libclang-rt-14-dev fio iperf3 linux-perf
-	procps psmisc iproute2 python3)
+	procps psmisc iproute2 python3 etcd-server etcd-client)
 # the guest (tests/vm/, docs/vm.md), host side: emulator, initramfs,
 # module tree, uncompressed kernel
 SB_PKGS_VM_HOST=(qemu-system-x86 busybox-static cpio kmod xz-utils

@@ -158,9 +158,16 @@ static void test_store_keys(void **state)
 	assert_string_equal(cl.etcd_prefix, "/prod/spanblk-1/");
 
 	static const char *const bad_ep[] = {
-		"https://a:1", "http://a", "http://:1", "http://a:0",
-		"http://a:65536", "http://a:1,", ",http://a:1",
-		"http://a b:1", "http://a:1x", "http://[::1:1",
+		"https://a:1",
+		"http://a",
+		"http://:1",
+		"http://a:0",
+		"http://a:65536",
+		"http://a:1,",
+		",http://a:1",
+		"http://a b:1",
+		"http://a:1x",
+		"http://[::1:1",
 		"http://a:1,http://a:2,http://a:3,http://a:4,http://a:5,"
 		"http://a:6,http://a:7,http://a:8,http://a:9",
 	};
@@ -185,9 +192,8 @@ static void test_store_keys(void **state)
 		expect_bad(text, "[cluster] etcd_prefix:");
 	}
 
-	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\n", &nc, err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+		sb_nodecfg_parse("[node]\nid=1\n", &nc, err, sizeof(err)), 0);
 	assert_string_equal(nc.etcd, "");
 	assert_int_equal(nc.node_ttl, SB_DEFAULT_NODE_TTL);
 	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\netcd=http://e:2379\n"

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+/* spanblkctl: the cluster store section of `status` (tools/ctl_store.h). */
+#include "tools/ctl_store.h"
+#include "lib/members.h"
+#include "xport/kv.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STORE_TIMEOUT_MS 2000
+
+/* One row: node @id, its store entry @m (NULL: never registered). */
+static void row(uint32_t id, const struct sb_member *m, bool in_file)
+{
+	char inc[24] = "-", gen[12] = "-", boot[24] = "-";
+	const char *state = "unknown";
+
+	if (m && m->up) {
+		state = "up";
+		snprintf(inc, sizeof(inc), "%" PRId64, m->alive.incarnation);
+		snprintf(gen, sizeof(gen), "%.8s", m->alive.gen);
+		snprintf(boot, sizeof(boot), "%" PRIu64, m->alive.boot);
+	} else if (m && m->known) {
+		state = "down";
+		snprintf(gen, sizeof(gen), "%.8s", m->gen.gen);
+		snprintf(boot, sizeof(boot), "%" PRIu64, m->gen.boot);
+	}
+	printf("  %-6" PRIu32 " %-7s %-20s %-9s %6s%s%s\n", id, state, inc,
+	       gen, boot, m && m->damaged ? "  damaged record" : "",
+	       in_file ? "" : "  not in the cluster file");
+}
+
+int sbt_store_status(const struct sb_cluster *cl)
+{
+	struct sb_members ms;
+	struct xp_kv *kv;
+	char err[256];
+	unsigned int i, down = 0;
+	size_t j;
+	int ret;
+
+	printf("\ncluster store:");
+	if (!cl->etcd[0]) {
+		printf(" none (no etcd in the cluster file: writes need every "
+		       "replica, docs/recovery.md)\n");
+		return 0;
+	}
+	printf(" etcd %s, prefix %s\n", cl->etcd, cl->etcd_prefix);
+	ret = xp_etcd_open(cl->etcd, STORE_TIMEOUT_MS, &kv, err, sizeof(err));
+	if (!ret) {
+		ret = sb_members_read(kv, cl->etcd_prefix, &ms);
+		xp_kv_close(kv);
+	} else {
+		printf("  %s\n", err);
+	}
+	if (ret) {
+		printf("  cannot read it: %s\n", strerror(-ret));
+		return ret;
+	}
+	printf("  revision %" PRId64 "\n", ms.rev);
+	printf("  %-6s %-7s %-20s %-9s %6s\n", "ID", "STATE", "INCARNATION",
+	       "GEN", "BOOT");
+	for (i = 0; i < cl->nr_nodes; i++) {
+		const struct sb_member *m = sb_members_find(&ms, cl->nodes[i].id);
+
+		row(cl->nodes[i].id, m, true);
+		down += !(m && m->up);
+	}
+	for (j = 0; j < ms.n; j++)
+		if (sb_cluster_node_index(cl, ms.m[j].id) < 0)
+			row(ms.m[j].id, &ms.m[j], false);
+	sb_members_free(&ms);
+	return (int)down;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spanblkctl's view of the cluster store (docs/recovery.md): the nodes'
+ * membership as etcd records it, for `status`.
+ */
+#ifndef SPANBLK_TOOLS_CTL_STORE_H
+#define SPANBLK_TOOLS_CTL_STORE_H
+
+#include "lib/config.h"
+
+/*
+ * Print the "cluster store" section of `status` for @cl: every node of the
+ * cluster file (and any the store knows besides) with its state there.
+ * Returns the number of the cluster file's nodes that are not up in the
+ * store (0: all up), or -errno when the store cannot be read (the section
+ * then says why). A cluster without a store prints one line, returns 0.
+ */
+int sbt_store_status(const struct sb_cluster *cl);
+
+#endif
