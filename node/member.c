@@ -135,8 +135,8 @@ static int encode_records(struct nd_member *m, char **alive, char **gen)
 }
 
 /* The registration transaction. 0, -EAGAIN (retry later) or -errno. */
-static int register_txn(struct nd_member *m, const char *akey,
-			const char *gkey, bool have, int64_t mod_rev)
+static int register_txn(struct nd_member *m, const char *akey, const char *gkey,
+			bool have, int64_t mod_rev)
 {
 	struct xp_kv_cmp cmp[2] = {
 		{.key = akey, .target = XP_KV_VERSION, .result = XP_KV_EQ},
@@ -201,8 +201,7 @@ static int try_register(struct nd_member *m)
 	return ret;
 }
 
-static void set_state(struct nd_member *m, enum nd_member_state st,
-		      int64_t inc)
+static void set_state(struct nd_member *m, enum nd_member_state st, int64_t inc)
 {
 	m->state = st;
 	m->incarnation = inc;
@@ -221,9 +220,10 @@ static void do_register(struct nd_member *m)
 		if (!ret) {
 			set_state(m, ND_MEMBER_UP, m->lease);
 			m->registered_once = true;
-			sb_info("node %" PRIu32 " registered in the cluster store "
-				"as incarnation %" PRId64 " (gen %s, boot %" PRIu64
-				")",
+			sb_info("node %" PRIu32 " registered in the cluster "
+						"store "
+				"as incarnation %" PRId64 " (gen %s, boot "
+							  "%" PRIu64 ")",
 				m->node_id, m->lease, m->ident.gen,
 				m->ident.boot);
 			return;
@@ -357,8 +357,7 @@ out_free:
 	return ret;
 }
 
-enum nd_member_state nd_member_state(struct nd_member *m,
-				     int64_t *incarnation)
+enum nd_member_state nd_member_state(struct nd_member *m, int64_t *incarnation)
 {
 	enum nd_member_state st;
 

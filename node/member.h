@@ -62,8 +62,7 @@ int nd_member_start(const struct nd_member_cfg *cfg, struct xp_kv *kv,
 		    char *err, size_t errlen);
 
 /* Current state and incarnation (0 while not registered). Any thread. */
-enum nd_member_state nd_member_state(struct nd_member *m,
-				     int64_t *incarnation);
+enum nd_member_state nd_member_state(struct nd_member *m, int64_t *incarnation);
 
 /* The loop has drained after a fence: register again. Any thread. */
 void nd_member_resume(struct nd_member *m);

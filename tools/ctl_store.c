@@ -27,8 +27,8 @@ static void row(uint32_t id, const struct sb_member *m, bool in_file)
 		snprintf(gen, sizeof(gen), "%.8s", m->gen.gen);
 		snprintf(boot, sizeof(boot), "%" PRIu64, m->gen.boot);
 	}
-	printf("  %-6" PRIu32 " %-7s %-20s %-9s %6s%s%s\n", id, state, inc,
-	       gen, boot, m && m->damaged ? "  damaged record" : "",
+	printf("  %-6" PRIu32 " %-7s %-20s %-9s %6s%s%s\n", id, state, inc, gen,
+	       boot, m && m->damaged ? "  damaged record" : "",
 	       in_file ? "" : "  not in the cluster file");
 }
 
@@ -63,7 +63,8 @@ int sbt_store_status(const struct sb_cluster *cl)
 	printf("  %-6s %-7s %-20s %-9s %6s\n", "ID", "STATE", "INCARNATION",
 	       "GEN", "BOOT");
 	for (i = 0; i < cl->nr_nodes; i++) {
-		const struct sb_member *m = sb_members_find(&ms, cl->nodes[i].id);
+		const struct sb_member *m =
+			sb_members_find(&ms, cl->nodes[i].id);
 
 		row(cl->nodes[i].id, m, true);
 		down += !(m && m->up);

@@ -86,9 +86,8 @@ static struct nd_member *start(struct fx *f)
 	char err[256];
 
 	assert_int_equal(fake_kv_open(f->store, &kv), 0);
-	assert_int_equal(nd_member_start(&mc, kv, &f->ident, &m, err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(
+		nd_member_start(&mc, kv, &f->ident, &m, err, sizeof(err)), 0);
 	return m;
 }
 
@@ -260,8 +259,7 @@ static void test_old_copy_gets_new_gen(void **state)
 	assert_string_equal(g.gen, a.gen);
 	nd_member_stop(m);
 	/* the new gen is on disk: the next start keeps it */
-	assert_int_equal(nd_ident_start(f->dir, 5, &now, err, sizeof(err)),
-			 0);
+	assert_int_equal(nd_ident_start(f->dir, 5, &now, err, sizeof(err)), 0);
 	assert_string_equal(now.gen, a.gen);
 	assert_true(now.boot == 2);
 }
