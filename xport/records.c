@@ -253,3 +253,126 @@ out_put:
 	json_object_put(o);
 	return ret;
 }
+
+int xp_rec_key_stale(char *buf, size_t size, const char *prefix,
+		     uint64_t lun, uint64_t chunk)
+{
+	int n = snprintf(buf, size, "%sstale/%016" PRIx64 "/%016" PRIx64,
+			 prefix, lun, chunk);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int xp_rec_key_stale_prefix(char *buf, size_t size, const char *prefix,
+			    bool lun_only, uint64_t lun)
+{
+	int n = lun_only ? snprintf(buf, size, "%sstale/%016" PRIx64 "/",
+				    prefix, lun)
+			 : snprintf(buf, size, "%sstale/", prefix);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* 16 lower-case hex digits at @s into *@v. */
+static int hex16(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			x = x << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			x = x << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return -EINVAL;
+	}
+	*v = x;
+	return 0;
+}
+
+int xp_rec_key_parse_stale(const char *key, const char *prefix, uint64_t *lun,
+			   uint64_t *chunk)
+{
+	size_t pl = strlen(prefix);
+	const char *p = key + pl;
+
+	if (strncmp(key, prefix, pl) || strncmp(p, "stale/", 6))
+		return -EINVAL;
+	p += 6;
+	if (strlen(p) != 33 || p[16] != '/' || hex16(p, lun) ||
+	    hex16(p + 17, chunk))
+		return -EINVAL;
+	return 0;
+}
+
+static bool stale_valid(const struct xp_rec_stale *st)
+{
+	unsigned int i;
+
+	if (st->n == 0 || st->n > XP_REC_STALE_MAX)
+		return false;
+	for (i = 0; i < st->n; i++)
+		if (!st->nodes[i] || (i && st->nodes[i] <= st->nodes[i - 1]))
+			return false;
+	return true;
+}
+
+int xp_rec_stale_encode(const struct xp_rec_stale *st, char **out)
+{
+	struct json_object *o, *a;
+	unsigned int i;
+	int bad = 0;
+
+	if (!stale_valid(st))
+		return -EINVAL;
+	o = json_object_new_object();
+	a = json_object_new_array();
+	if (!o || !a) {
+		json_object_put(o);
+		json_object_put(a);
+		return -ENOMEM;
+	}
+	for (i = 0; i < st->n; i++)
+		bad |= json_object_array_add(
+			a, json_object_new_int64(st->nodes[i]));
+	bad |= json_object_object_add(o, "nodes", a);
+	return finish(o, bad, out);
+}
+
+int xp_rec_stale_decode(const void *buf, size_t len, struct xp_rec_stale *st)
+{
+	struct json_object *o = parse_object(buf, len), *a, *v;
+	struct xp_rec_stale r = {0};
+	size_t i, n;
+	int ret = -EINVAL;
+
+	if (!o)
+		return -EINVAL;
+	if (!json_object_object_get_ex(o, "nodes", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		goto out_put;
+	n = json_object_array_length(a);
+	if (n == 0 || n > XP_REC_STALE_MAX)
+		goto out_put;
+	for (i = 0; i < n; i++) {
+		int64_t id;
+
+		v = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(v, json_type_int))
+			goto out_put;
+		id = json_object_get_int64(v);
+		if (id < 1 || id > UINT32_MAX)
+			goto out_put;
+		r.nodes[r.n++] = (uint32_t)id;
+	}
+	if (!stale_valid(&r))
+		goto out_put;
+	*st = r;
+	ret = 0;
+out_put:
+	json_object_put(o);
+	return ret;
+}

@@ -9,6 +9,7 @@
 #ifndef SPANBLK_XPORT_RECORDS_H
 #define SPANBLK_XPORT_RECORDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,29 @@ int xp_rec_key_nodes(char *buf, size_t size, const char *prefix);
 #define XP_REC_ALIVE 1
 #define XP_REC_GEN 2
 int xp_rec_key_parse_node(const char *key, const char *prefix, uint32_t *node);
+
+/*
+ * P/stale/<lun, 16 hex digits>/<chunk, 16 hex digits>: the replicas of a
+ * chunk that missed writes (node ids, at most XP_REC_STALE_MAX).
+ */
+#define XP_REC_STALE_MAX 64
+struct xp_rec_stale {
+	unsigned int n;
+	uint32_t nodes[XP_REC_STALE_MAX]; /* ascending, distinct, >= 1 */
+};
+
+/* "<prefix>stale/<lun>/<chunk>" and the prefix of a LUN's ("<prefix>
+ * stale/<lun>/") or of every LUN's ("<prefix>stale/", @lun_only false and
+ * @lun ignored) stale keys. 0 or -ENAMETOOLONG. */
+int xp_rec_key_stale(char *buf, size_t size, const char *prefix,
+		     uint64_t lun, uint64_t chunk);
+int xp_rec_key_stale_prefix(char *buf, size_t size, const char *prefix,
+			    bool lun_only, uint64_t lun);
+/* Parse a stale key: 0 with *@lun, *@chunk, or -EINVAL. */
+int xp_rec_key_parse_stale(const char *key, const char *prefix, uint64_t *lun,
+			   uint64_t *chunk);
+int xp_rec_stale_encode(const struct xp_rec_stale *st, char **out);
+int xp_rec_stale_decode(const void *buf, size_t len, struct xp_rec_stale *st);
 
 /* Encoders: a malloc'd NUL-terminated JSON text in *@out (the caller
  * frees it). 0, -EINVAL (a field out of range) or -ENOMEM. */

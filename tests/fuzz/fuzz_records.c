@@ -17,6 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xp_rec_alive a, a2;
 	struct xp_rec_gen g, g2;
+	struct xp_rec_stale st, st2;
+	uint64_t lun, chunk;
 	uint32_t node;
 	char *txt, *key;
 
@@ -38,12 +40,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(txt);
 	}
+	if (xp_rec_stale_decode(data, size, &st) == 0) {
+		if (xp_rec_stale_encode(&st, &txt))
+			abort();
+		if (xp_rec_stale_decode(txt, strlen(txt), &st2) ||
+		    st2.n != st.n ||
+		    memcmp(st2.nodes, st.nodes, st.n * sizeof(st.nodes[0])))
+			abort();
+		free(txt);
+	}
 	key = malloc(size + 1);
 	if (!key)
 		return 0;
 	memcpy(key, data, size);
 	key[size] = '\0';
 	if (xp_rec_key_parse_node(key, "/p/", &node) > 0 && !node)
+		abort();
+	if (xp_rec_key_parse_stale(key, "/p/", &lun, &chunk) == 0 &&
+	    strlen(key) != strlen("/p/stale/") + 33)
 		abort();
 	free(key);
 	return 0;

@@ -132,12 +132,62 @@ static void test_gen(void **state)
 	assert_int_equal(xp_rec_gen_decode(nul, sizeof(nul), &h), -EINVAL);
 }
 
+static void test_stale(void **state)
+{
+	struct xp_rec_stale st = {.n = 2, .nodes = {2, 7}}, back;
+	char k[XP_REC_KEY_MAX], *txt;
+	uint64_t lun, chunk;
+
+	(void)state;
+	assert_int_equal(xp_rec_key_stale(k, sizeof(k), "/p/",
+					  0x0123456789abcdefull, 42),
+			 0);
+	assert_string_equal(k, "/p/stale/0123456789abcdef/000000000000002a");
+	assert_int_equal(xp_rec_key_parse_stale(k, "/p/", &lun, &chunk), 0);
+	assert_true(lun == 0x0123456789abcdefull && chunk == 42);
+	assert_int_equal(xp_rec_key_stale_prefix(k, sizeof(k), "/p/", true, 5),
+			 0);
+	assert_string_equal(k, "/p/stale/0000000000000005/");
+	assert_int_equal(xp_rec_key_stale_prefix(k, sizeof(k), "/p/", false,
+						 5),
+			 0);
+	assert_string_equal(k, "/p/stale/");
+	assert_int_equal(xp_rec_key_parse_stale("/p/stale/0123456789ABCDEF/"
+						"000000000000002a",
+						"/p/", &lun, &chunk),
+			 -EINVAL);
+	assert_int_equal(xp_rec_key_parse_stale("/p/stale/0123456789abcdef/"
+						"000000000000002a/x",
+						"/p/", &lun, &chunk),
+			 -EINVAL);
+
+	assert_int_equal(xp_rec_stale_encode(&st, &txt), 0);
+	assert_string_equal(txt, "{\"nodes\":[2,7]}");
+	assert_int_equal(xp_rec_stale_decode(txt, strlen(txt), &back), 0);
+	free(txt);
+	assert_int_equal(back.n, 2);
+	assert_int_equal(back.nodes[1], 7);
+	static const char *const bad[] = {
+		"{\"nodes\":[]}",	    "{\"nodes\":[0]}",
+		"{\"nodes\":[3,3]}",   "{\"nodes\":[3,2]}",
+		"{\"nodes\":[\"1\"]}", "{\"nodes\":[4294967296]}",
+		"{\"nodes\":1}",	    "{}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (xp_rec_stale_decode(bad[i], strlen(bad[i]), &back) !=
+		    -EINVAL)
+			fail_msg("accepted %s", bad[i]);
+	st.n = 0;
+	assert_int_equal(xp_rec_stale_encode(&st, &txt), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_alive),
 		cmocka_unit_test(test_gen),
+		cmocka_unit_test(test_stale),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
