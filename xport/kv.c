@@ -41,8 +41,8 @@ void xp_kv_events_free(struct xp_kv_events *e)
 	memset(e, 0, sizeof(*e));
 }
 
-int xp_kv_put(struct xp_kv *kv, const char *key, const void *val,
-	      size_t vlen, int64_t lease, int64_t *rev)
+int xp_kv_put(struct xp_kv *kv, const char *key, const void *val, size_t vlen,
+	      int64_t lease, int64_t *rev)
 {
 	struct xp_kv_op op = {
 		.kind = XP_KV_PUT,

@@ -92,7 +92,8 @@ struct xp_kv_op {
 struct xp_kv_txn_res {
 	bool succeeded; /* every compare held: the success ops ran */
 	int64_t rev; /* store revision after the transaction */
-	struct xp_kv_list got; /* items of the GET ops of the branch that ran */
+	struct xp_kv_list got; /* items of the GET ops of the branch that ran,
+				* as the list's rule says: sorted by key */
 };
 
 enum xp_kv_evtype { XP_KV_EV_PUT, XP_KV_EV_DELETE };
@@ -167,6 +168,8 @@ static inline int xp_kv_get(struct xp_kv *kv, const char *key, bool prefix,
 /*
  * If every compare in @cmp holds, run @ok, else @fail, atomically. @res
  * may be NULL when neither branch has GET ops. At most XP_KV_TXN_MAX each.
+ * -EHOSTUNREACH after a write may have reached the store says nothing of
+ * whether it ran (it is never sent twice): read before deciding.
  */
 static inline int xp_kv_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp,
 			    size_t ncmp, const struct xp_kv_op *ok, size_t nok,

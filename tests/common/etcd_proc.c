@@ -2,8 +2,8 @@
 /*
  * Real etcd members as child processes of a test (see etcd_proc.h).
  *
- *   DIR/m0/data   member 0's --data-dir      DIR/m0.log  its output
- *   DIR/m1/...    (three-member clusters)
+ *   DIR/m0        member 0's --data-dir      DIR/m0.log  its output
+ *   DIR/m1 ...    (three-member clusters)
  *
  * Ports: 2 x n sockets bound to 127.0.0.1:0 at once (so all differ),
  * read back, closed, handed to etcd. Health: GET /health on the client
@@ -62,7 +62,7 @@ bool tc_etcd_available(char *bin, size_t len)
 /* @n distinct free ports on 127.0.0.1. 0 or -errno. */
 static int free_ports(uint16_t *ports, unsigned int n)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	int fds[2 * TC_ETCD_MAX];
 	unsigned int i, made = 0;
@@ -91,7 +91,7 @@ static int free_ports(uint16_t *ports, unsigned int n)
 
 static void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -111,8 +111,8 @@ static size_t http_sink(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-int tc_etcd_http(const char *url, const char *path, const char *body,
-		 char *out, size_t cap, long *status)
+int tc_etcd_http(const char *url, const char *path, const char *body, char *out,
+		 size_t cap, long *status)
 {
 	char full[256], *cur[2];
 	CURLcode res;
@@ -196,10 +196,10 @@ static int member_spawn(struct tc_etcd *e, unsigned int i)
 		      "--initial-advertise-peer-urls", listen_peer,
 		      "--initial-cluster", e->initial_cluster,
 		      "--initial-cluster-state", "new",
-		      "--initial-cluster-token", e->dir,
-		      "--heartbeat-interval", "50", "--election-timeout", "500",
-		      "--logger", "zap", "--log-outputs", "stderr",
-		      "--log-level", "warn", (char *)NULL);
+		      "--initial-cluster-token", e->dir, "--heartbeat-interval",
+		      "50", "--election-timeout", "500", "--logger", "zap",
+		      "--log-outputs", "stderr", "--log-level", "warn",
+		      (char *)NULL);
 		_exit(127);
 	}
 	m->pid = pid;
@@ -238,9 +238,23 @@ static int cluster_layout(struct tc_etcd *e, unsigned int n)
 	return 0;
 }
 
+/* Where the members' folders go: $SPANBLK_ETCD_DIR, else /dev/shm (a
+ * member fsyncs every write: on tmpfs that costs nothing, whatever else
+ * loads the disk), else $TMPDIR or /tmp. */
+static const char *base_dir(void)
+{
+	const char *d = getenv("SPANBLK_ETCD_DIR");
+
+	if (d && *d)
+		return d;
+	if (!access("/dev/shm", W_OK | X_OK))
+		return "/dev/shm";
+	d = getenv("TMPDIR");
+	return d && *d ? d : "/tmp";
+}
+
 int tc_etcd_start(struct tc_etcd *e, unsigned int n, char *err, size_t errlen)
 {
-	const char *tmp = getenv("TMPDIR");
 	unsigned int i;
 	int ret;
 
@@ -253,8 +267,7 @@ int tc_etcd_start(struct tc_etcd *e, unsigned int n, char *err, size_t errlen)
 		sb_errf(err, errlen, "no etcd binary (SPANBLK_ETCD or PATH)");
 		return -ENOENT;
 	}
-	snprintf(e->dir, sizeof(e->dir), "%s/spanblk-etcd-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
+	snprintf(e->dir, sizeof(e->dir), "%s/spanblk-etcd-XXXXXX", base_dir());
 	if (!mkdtemp(e->dir)) {
 		ret = -errno;
 		sb_errf(err, errlen, "mkdtemp %s: %s", e->dir, strerror(-ret));
@@ -268,8 +281,9 @@ int tc_etcd_start(struct tc_etcd *e, unsigned int n, char *err, size_t errlen)
 	for (i = 0; !ret && i < n; i++)
 		ret = tc_etcd_wait_healthy(e, i, TC_ETCD_START_MS);
 	if (ret) {
-		sb_errf(err, errlen, "etcd cluster of %u did not start (%s): see %s",
-			n, strerror(-ret), e->dir);
+		sb_errf(err, errlen,
+			"etcd cluster of %u did not start (%s): see %s", n,
+			strerror(-ret), e->dir);
 		tc_etcd_stop(e);
 	}
 	return ret;
@@ -289,8 +303,7 @@ int tc_etcd_kill(struct tc_etcd *e, unsigned int i)
 	return 0;
 }
 
-int tc_etcd_restart(struct tc_etcd *e, unsigned int i, char *err,
-		    size_t errlen)
+int tc_etcd_restart(struct tc_etcd *e, unsigned int i, char *err, size_t errlen)
 {
 	int ret;
 

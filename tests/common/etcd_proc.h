@@ -7,7 +7,8 @@
  * process (PR_SET_PDEATHSIG). Single members can be killed and started
  * again with their data, for failure tests.
  *
- * The etcd binary is $SPANBLK_ETCD, else "etcd" on PATH.
+ * The etcd binary is $SPANBLK_ETCD, else "etcd" on PATH; the folder is
+ * under $SPANBLK_ETCD_DIR, else /dev/shm, else $TMPDIR or /tmp.
  * Not thread-safe: the test thread drives it.
  */
 #ifndef SPANBLK_TESTS_ETCD_PROC_H
@@ -32,7 +33,7 @@ struct tc_etcd_member {
 };
 
 struct tc_etcd {
-	char dir[256]; /* $TMPDIR/spanblk-etcd-XXXXXX, removed by stop */
+	char dir[256]; /* .../spanblk-etcd-XXXXXX, removed by stop */
 	char bin[PATH_MAX];
 	unsigned int n;
 	struct tc_etcd_member m[TC_ETCD_MAX];
@@ -67,8 +68,8 @@ int tc_etcd_wait_healthy(struct tc_etcd *e, unsigned int i,
  * (@cap bytes, NUL-terminated, truncated), its HTTP status into @status.
  * 0, or -EHOSTUNREACH when nothing answered within 5 s.
  */
-int tc_etcd_http(const char *url, const char *path, const char *body,
-		 char *out, size_t cap, long *status);
+int tc_etcd_http(const char *url, const char *path, const char *body, char *out,
+		 size_t cap, long *status);
 
 /* Kill every member and remove the folder. Accepts a zeroed @e. */
 void tc_etcd_stop(struct tc_etcd *e);

@@ -183,7 +183,7 @@ static int hist_add(struct fake_kv_store *s, enum xp_kv_evtype type,
 
 static int key_put(struct fake_kv_store *s, const struct xp_kv_op *op)
 {
-	struct xp_kv_item *it, nit = { 0 };
+	struct xp_kv_item *it, nit = {0};
 	size_t i;
 	bool found;
 	int ret;
@@ -197,8 +197,8 @@ static int key_put(struct fake_kv_store *s, const struct xp_kv_op *op)
 	if (!found) {
 		nit.key = strdup(op->key);
 		ret = nit.key ? grow((void **)&s->keys, &s->capkeys,
-				     s->nkeys + 1, sizeof(*s->keys)) :
-				-ENOMEM;
+				     s->nkeys + 1, sizeof(*s->keys))
+			      : -ENOMEM;
 		if (ret) {
 			item_free(&nit);
 			return ret;
@@ -343,7 +343,8 @@ void fake_kv_advance(struct fake_kv_store *s, int64_t ms)
 		first = NULL;
 		for (i = 0; i < s->nleases; i++)
 			if (s->leases[i].expire_ms <= s->now_ms &&
-			    (!first || s->leases[i].expire_ms < first->expire_ms))
+			    (!first ||
+			     s->leases[i].expire_ms < first->expire_ms))
 				first = &s->leases[i];
 		if (!first || lease_revoke_locked(s, first))
 			break;
@@ -359,7 +360,8 @@ static void hist_trim(struct fake_kv_store *s)
 	size_t i, n = 0;
 
 	sb_list_for_each(pos, &s->watches) {
-		struct fkv_watch *w = sb_list_entry(pos, struct fkv_watch, link);
+		struct fkv_watch *w =
+			sb_list_entry(pos, struct fkv_watch, link);
 
 		if (!w->end && w->next < keep)
 			keep = w->next;
@@ -509,7 +511,7 @@ out_unlock:
 /* Whether compare @c holds, as etcd decides it. */
 static bool cmp_holds(struct fake_kv_store *s, const struct xp_kv_cmp *c)
 {
-	const struct xp_kv_item zero = { .val = (uint8_t *)"" };
+	const struct xp_kv_item zero = {.val = (uint8_t *)""};
 	const struct xp_kv_item *it = &zero;
 	size_t i, n;
 	int64_t have = 0;
@@ -576,7 +578,8 @@ static bool op_ok(const struct xp_kv_op *op)
 
 static bool cmp_ok(const struct xp_kv_cmp *c)
 {
-	return key_ok(c->key, false) && (unsigned int)c->target <= XP_KV_LEASE &&
+	return key_ok(c->key, false) &&
+	       (unsigned int)c->target <= XP_KV_LEASE &&
 	       (unsigned int)c->result <= XP_KV_LT &&
 	       (c->target != XP_KV_VALUE ||
 		((c->val || !c->vlen) && c->vlen <= FKV_VAL_MAX));
@@ -617,9 +620,9 @@ static int branch_check(struct fake_kv_store *s, const struct xp_kv_op *ops,
 		for (j = 0; j < n; j++) {
 			if (j == i || ops[j].kind == XP_KV_GET)
 				continue;
-			if (ops[j].kind == XP_KV_DEL_PREFIX ?
-				    has_prefix(ops[i].key, ops[j].key) :
-				    !strcmp(ops[i].key, ops[j].key))
+			if (ops[j].kind == XP_KV_DEL_PREFIX
+				    ? has_prefix(ops[i].key, ops[j].key)
+				    : !strcmp(ops[i].key, ops[j].key))
 				return -EINVAL;
 		}
 	}
@@ -677,7 +680,7 @@ static int fkv_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp, size_t ncmp,
 		   struct xp_kv_txn_res *res)
 {
 	struct fake_kv_store *s = store_of(kv);
-	struct xp_kv_list got = { 0 };
+	struct xp_kv_list got = {0};
 	bool held = true, changed = false;
 	size_t i;
 	int ret;

@@ -58,7 +58,7 @@ static struct xp_kv *open_kv(const char *endpoints, unsigned int timeout_ms)
 
 static void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -66,7 +66,7 @@ static void sleep_ms(unsigned int ms)
 /* A port on 127.0.0.1 with nothing listening (bound, then closed). */
 static uint16_t dead_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -81,7 +81,7 @@ static uint16_t dead_port(void)
 /* A socket that accepts connections (the kernel does) but never answers. */
 static int silent_listener(uint16_t *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -115,6 +115,24 @@ static int group_setup(void **state)
 	return 0;
 }
 
+/* Each test's time into the log: the suite must stay short. */
+static uint64_t test_t0;
+
+static int timed_start(void **state)
+{
+	(void)state;
+	test_t0 = sb_now_ms();
+	return 0;
+}
+
+static int timed_end(void **state)
+{
+	(void)state;
+	fprintf(stderr, "   time: %llu ms\n",
+		(unsigned long long)(sb_now_ms() - test_t0));
+	return 0;
+}
+
 static int group_teardown(void **state)
 {
 	(void)state;
@@ -126,9 +144,10 @@ static int group_teardown(void **state)
 
 static void test_put_get_del(void **state)
 {
-	static const uint8_t bin[] = { 0, 1, 0xff, 0x80, 0, 'x' };
+	static const uint8_t bin[] = {0, 1, 0xff, 0x80, 0, 'x'};
 	struct xp_kv_list l;
 	int64_t r1, r2, r3;
+	uint8_t *big;
 	struct xp_kv *kv;
 
 	(void)state;
@@ -168,6 +187,19 @@ static void test_put_get_del(void **state)
 	assert_true(r3 > r2);
 	assert_int_equal(xp_kv_get(kv, "pg/a", false, &l), 0);
 	assert_int_equal(l.n, 0);
+	xp_kv_list_free(&l);
+
+	/* etcd takes requests of up to 1.5 MiB (--max-request-bytes) */
+	big = calloc(1, 2u << 20);
+	assert_non_null(big);
+	assert_int_equal(xp_kv_put(kv, "pg/big", big, 1u << 20, 0, NULL), 0);
+	assert_int_equal(xp_kv_put(kv, "pg/big", big, 1600u << 10, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(xp_kv_put(kv, "pg/big", big, 2u << 20, 0, NULL),
+			 -EINVAL);
+	free(big);
+	assert_int_equal(xp_kv_get(kv, "pg/big", false, &l), 0);
+	assert_int_equal(l.items[0].vlen, 1u << 20);
 	xp_kv_list_free(&l);
 
 	/* bad arguments never reach the store */
@@ -230,15 +262,15 @@ static void test_prefix_pages(void **state)
 
 static void test_txn(void **state)
 {
-	struct xp_kv_cmp absent = { .key = "tx/lock",
-				    .target = XP_KV_VERSION,
-				    .result = XP_KV_EQ,
-				    .num = 0 };
+	struct xp_kv_cmp absent = {.key = "tx/lock",
+				   .target = XP_KV_VERSION,
+				   .result = XP_KV_EQ,
+				   .num = 0};
 	struct xp_kv_op create[] = {
-		{ .kind = XP_KV_PUT, .key = "tx/lock", .val = "me", .vlen = 2 },
-		{ .kind = XP_KV_GET, .key = "tx/lock" },
+		{.kind = XP_KV_PUT, .key = "tx/lock", .val = "me", .vlen = 2},
+		{.kind = XP_KV_GET, .key = "tx/lock"},
 	};
-	struct xp_kv_op get = { .kind = XP_KV_GET, .key = "tx/lock" };
+	struct xp_kv_op get = {.kind = XP_KV_GET, .key = "tx/lock"};
 	struct xp_kv_txn_res res;
 	struct xp_kv_cmp mod;
 	struct xp_kv *kv;
@@ -267,10 +299,10 @@ static void test_txn(void **state)
 	xp_kv_list_free(&res.got);
 
 	/* a MOD compare as a fencing token: only the current one works */
-	mod = (struct xp_kv_cmp){ .key = "tx/lock",
-				  .target = XP_KV_MOD,
-				  .result = XP_KV_EQ,
-				  .num = r1 };
+	mod = (struct xp_kv_cmp){.key = "tx/lock",
+				 .target = XP_KV_MOD,
+				 .result = XP_KV_EQ,
+				 .num = r1};
 	assert_int_equal(xp_kv_txn(kv, &mod, 1, create, 1, NULL, 0, &res), 0);
 	assert_true(res.succeeded && res.rev == r1 + 1);
 	assert_int_equal(res.got.n, 0);
@@ -279,16 +311,28 @@ static void test_txn(void **state)
 	assert_false(res.succeeded);
 
 	/* VALUE compare; a duplicate key in a branch is the store's -EINVAL */
-	mod = (struct xp_kv_cmp){ .key = "tx/lock",
-				  .target = XP_KV_VALUE,
-				  .result = XP_KV_EQ,
-				  .val = "me",
-				  .vlen = 2 };
+	mod = (struct xp_kv_cmp){.key = "tx/lock",
+				 .target = XP_KV_VALUE,
+				 .result = XP_KV_EQ,
+				 .val = "me",
+				 .vlen = 2};
 	assert_int_equal(xp_kv_txn(kv, &mod, 1, NULL, 0, NULL, 0, &res), 0);
 	assert_true(res.succeeded);
 	create[1] = create[0];
 	assert_int_equal(xp_kv_txn(kv, NULL, 0, create, 2, NULL, 0, &res),
 			 -EINVAL);
+	/* so is a put into a range the branch deletes (as in the fake) */
+	create[1] = (struct xp_kv_op){.kind = XP_KV_DEL_PREFIX, .key = "tx/"};
+	assert_int_equal(xp_kv_txn(kv, NULL, 0, create, 2, NULL, 0, &res),
+			 -EINVAL);
+	/* a VALUE compare on a missing key fails whatever the result; a
+	 * txn that changes nothing makes no revision */
+	mod.key = "tx/none";
+	mod.result = XP_KV_NE;
+	assert_int_equal(xp_kv_txn(kv, &mod, 1, &get, 1, &get, 1, &res), 0);
+	assert_false(res.succeeded);
+	assert_true(res.rev == r1 + 1);
+	xp_kv_list_free(&res.got);
 	xp_kv_close(kv);
 }
 
@@ -346,8 +390,8 @@ static void test_lease(void **state)
 /* ---- watches -------------------------------------------------------------- */
 
 /* Events from @w until @n arrived (or 5 s), appended to @got. */
-static size_t collect(struct xp_kv_watch *w, struct xp_kv_event *got,
-		      size_t n, int64_t *rev)
+static size_t collect(struct xp_kv_watch *w, struct xp_kv_event *got, size_t n,
+		      int64_t *rev)
 {
 	struct xp_kv_events ev;
 	uint64_t t0 = sb_now_ms();
@@ -511,8 +555,7 @@ static void test_endpoints(void **state)
 	close(sfd);
 	assert_int_equal(xp_etcd_open("127.0.0.1:1", 100, &kv, eps, 64),
 			 -EINVAL);
-	assert_int_equal(xp_etcd_open(one.endpoints, 0, &kv, eps, 64),
-			 -EINVAL);
+	assert_int_equal(xp_etcd_open(one.endpoints, 0, &kv, eps, 64), -EINVAL);
 }
 
 /* ---- three members -------------------------------------------------------- */
@@ -539,7 +582,7 @@ static void test_three_members(void **state)
 
 	/* the member that the client and its watch use (the first) dies */
 	assert_int_equal(tc_etcd_kill(&three, 0), 0);
-	assert_int_equal(tc_etcd_wait_healthy(&three, 1, 10000), 0);
+	assert_int_equal(tc_etcd_wait_healthy(&three, 1, 20000), 0);
 	put(kv, "tm/b", "2", 0);
 	assert_int_equal(xp_kv_get(kv, "tm/", true, &l), 0);
 	assert_int_equal(l.n, 2);
@@ -553,7 +596,7 @@ static void test_three_members(void **state)
 	/* back, and the third one down: still a majority */
 	assert_int_equal(tc_etcd_restart(&three, 0, err, sizeof(err)), 0);
 	assert_int_equal(tc_etcd_kill(&three, 2), 0);
-	assert_int_equal(tc_etcd_wait_healthy(&three, 1, 10000), 0);
+	assert_int_equal(tc_etcd_wait_healthy(&three, 1, 20000), 0);
 	put(kv, "tm/c", "3", 0);
 	assert_int_equal(xp_kv_watch_next(w, 2000, &ev), 0);
 	assert_int_equal(ev.n, 1);
@@ -563,7 +606,7 @@ static void test_three_members(void **state)
 	/* the third back, the second (now in use) down: failover again */
 	assert_int_equal(tc_etcd_restart(&three, 2, err, sizeof(err)), 0);
 	assert_int_equal(tc_etcd_kill(&three, 1), 0);
-	assert_int_equal(tc_etcd_wait_healthy(&three, 2, 10000), 0);
+	assert_int_equal(tc_etcd_wait_healthy(&three, 2, 20000), 0);
 	put(kv, "tm/d", "4", 0);
 	assert_int_equal(xp_kv_get(kv, "tm/", true, &l), 0);
 	assert_int_equal(l.n, 4);
@@ -577,14 +620,22 @@ static void test_three_members(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_put_get_del),
-		cmocka_unit_test(test_prefix_pages),
-		cmocka_unit_test(test_txn),
-		cmocka_unit_test(test_lease),
-		cmocka_unit_test(test_watch),
-		cmocka_unit_test(test_watch_compacted),
-		cmocka_unit_test(test_endpoints),
-		cmocka_unit_test(test_three_members),
+		cmocka_unit_test_setup_teardown(test_put_get_del, timed_start,
+						timed_end),
+		cmocka_unit_test_setup_teardown(test_prefix_pages, timed_start,
+						timed_end),
+		cmocka_unit_test_setup_teardown(test_txn, timed_start,
+						timed_end),
+		cmocka_unit_test_setup_teardown(test_lease, timed_start,
+						timed_end),
+		cmocka_unit_test_setup_teardown(test_watch, timed_start,
+						timed_end),
+		cmocka_unit_test_setup_teardown(test_watch_compacted,
+						timed_start, timed_end),
+		cmocka_unit_test_setup_teardown(test_endpoints, timed_start,
+						timed_end),
+		cmocka_unit_test_setup_teardown(test_three_members, timed_start,
+						timed_end),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

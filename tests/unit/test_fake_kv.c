@@ -148,9 +148,9 @@ static void test_prefix(void **state)
 static void test_txn_compares(void **state)
 {
 	struct fx *f = *state;
-	struct xp_kv_cmp c = { .key = "t", .target = XP_KV_VERSION };
-	struct xp_kv_op put_t = { .kind = XP_KV_PUT, .key = "t", .val = "me",
-				  .vlen = 2 };
+	struct xp_kv_cmp c = {.key = "t", .target = XP_KV_VERSION};
+	struct xp_kv_op put_t = {
+		.kind = XP_KV_PUT, .key = "t", .val = "me", .vlen = 2};
 	struct xp_kv_txn_res res;
 	int64_t r;
 
@@ -181,8 +181,11 @@ static void test_txn_compares(void **state)
 	assert_true(res.succeeded);
 
 	/* VALUE: bytewise, a longer value is greater */
-	c = (struct xp_kv_cmp){ .key = "t", .target = XP_KV_VALUE,
-				.result = XP_KV_GT, .val = "m", .vlen = 1 };
+	c = (struct xp_kv_cmp){.key = "t",
+			       .target = XP_KV_VALUE,
+			       .result = XP_KV_GT,
+			       .val = "m",
+			       .vlen = 1};
 	assert_int_equal(xp_kv_txn(f->a, &c, 1, NULL, 0, NULL, 0, &res), 0);
 	assert_true(res.succeeded);
 	c.val = "mf";
@@ -199,7 +202,7 @@ static void test_txn_compares(void **state)
 	c.result = XP_KV_NE;
 	assert_int_equal(xp_kv_txn(f->a, &c, 1, NULL, 0, NULL, 0, &res), 0);
 	assert_false(res.succeeded);
-	c = (struct xp_kv_cmp){ .key = "missing", .target = XP_KV_LEASE };
+	c = (struct xp_kv_cmp){.key = "missing", .target = XP_KV_LEASE};
 	assert_int_equal(xp_kv_txn(f->a, &c, 1, NULL, 0, NULL, 0, &res), 0);
 	assert_true(res.succeeded);
 	/* compares without writes made no revision */
@@ -210,10 +213,10 @@ static void test_txn_ops(void **state)
 {
 	struct fx *f = *state;
 	struct xp_kv_op ops[4] = {
-		{ .kind = XP_KV_PUT, .key = "o/z", .val = "1", .vlen = 1 },
-		{ .kind = XP_KV_GET, .key = "o/z" },
-		{ .kind = XP_KV_GET, .key = "o/a" },
-		{ .kind = XP_KV_GET, .key = "o/none" },
+		{.kind = XP_KV_PUT, .key = "o/z", .val = "1", .vlen = 1},
+		{.kind = XP_KV_GET, .key = "o/z"},
+		{.kind = XP_KV_GET, .key = "o/a"},
+		{.kind = XP_KV_GET, .key = "o/none"},
 	};
 	struct xp_kv_txn_res res;
 
@@ -231,7 +234,7 @@ static void test_txn_ops(void **state)
 	ops[1] = ops[0];
 	assert_int_equal(xp_kv_txn(f->a, NULL, 0, ops, 2, NULL, 0, &res),
 			 -EINVAL);
-	ops[1] = (struct xp_kv_op){ .kind = XP_KV_DEL_PREFIX, .key = "o/" };
+	ops[1] = (struct xp_kv_op){.kind = XP_KV_DEL_PREFIX, .key = "o/"};
 	assert_int_equal(xp_kv_txn(f->a, NULL, 0, ops, 2, NULL, 0, &res),
 			 -EINVAL);
 	ops[0].lease = 12345;
@@ -248,8 +251,8 @@ static void test_txn_ops(void **state)
 	assert_int_equal(count(f->a, "p/"), 1);
 
 	/* bad arguments */
-	assert_int_equal(xp_kv_txn(f->a, NULL, XP_KV_TXN_MAX + 1, NULL, 0,
-				   NULL, 0, NULL),
+	assert_int_equal(xp_kv_txn(f->a, NULL, XP_KV_TXN_MAX + 1, NULL, 0, NULL,
+				   0, NULL),
 			 -EINVAL);
 	ops[0].key = "";
 	assert_int_equal(xp_kv_txn(f->a, NULL, 0, ops, 1, NULL, 0, NULL),
@@ -405,7 +408,7 @@ static void *wait_thread(void *arg)
 
 static void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = { 0, (long)ms * 1000000L };
+	struct timespec ts = {0, (long)ms * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -413,7 +416,7 @@ static void sleep_ms(unsigned int ms)
 static void test_watch_wakes(void **state)
 {
 	struct fx *f = *state;
-	struct waiter wt = { 0 };
+	struct waiter wt = {0};
 	pthread_t t;
 
 	assert_int_equal(xp_kv_watch_open(f->b, "t/", 0, &wt.w), 0);
@@ -431,7 +434,7 @@ static void test_watch_wakes(void **state)
 static void test_down(void **state)
 {
 	struct fx *f = *state;
-	struct waiter wt = { 0 };
+	struct waiter wt = {0};
 	struct xp_kv_watch *w;
 	struct xp_kv_events ev;
 	struct xp_kv_list l;
@@ -489,7 +492,8 @@ static void test_live_objects(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_revisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revisions, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_compares, setup,
 						teardown),
@@ -497,7 +501,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_history, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compaction, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_watch_wakes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_down, setup, teardown),

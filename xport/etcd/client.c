@@ -61,7 +61,8 @@ static int list_append(struct xp_kv_list *out, struct xp_kv_list *page)
 
 	if (!page->n)
 		return 0;
-	if (out->n && strcmp(out->items[out->n - 1].key, page->items[0].key) >= 0)
+	if (out->n &&
+	    strcmp(out->items[out->n - 1].key, page->items[0].key) >= 0)
 		return -EPROTO;
 	items = realloc(out->items, (out->n + page->n) * sizeof(*items));
 	if (!items)
@@ -155,8 +156,8 @@ static bool ops_write(const struct xp_kv_op *ops, size_t n)
 	return false;
 }
 
-static int etcd_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp,
-		    size_t ncmp, const struct xp_kv_op *ok, size_t nok,
+static int etcd_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp, size_t ncmp,
+		    const struct xp_kv_op *ok, size_t nok,
 		    const struct xp_kv_op *fail, size_t nfail,
 		    struct xp_kv_txn_res *res)
 {
@@ -171,8 +172,8 @@ static int etcd_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp,
 	ret = xpe_body_txn(cmp, ncmp, ok, nok, fail, nfail, &body);
 	if (ret)
 		return ret;
-	kind = ops_write(ok, nok) || ops_write(fail, nfail) ? XPE_ONCE :
-							      XPE_RETRY;
+	kind = ops_write(ok, nok) || ops_write(fail, nfail) ? XPE_ONCE
+							    : XPE_RETRY;
 	ret = xpe_post(c, "/v3/kv/txn", body, kind);
 	free(body);
 	if (ret)

@@ -88,8 +88,9 @@ int xpe_parse_keepalive(const char *body, size_t len, int64_t id,
  * ({"error", "message", "code"}) mapped to an errno: NotFound -ENOENT,
  * InvalidArgument -EINVAL, OutOfRange -ERANGE (revision compacted),
  * Unavailable, DeadlineExceeded and ResourceExhausted -EAGAIN (this
- * member cannot serve now: another may), anything else or a body that
- * is not one -EPROTO. Writes the message into @msg (may be NULL).
+ * member cannot serve now: another may) except a request too large for
+ * gRPC (-EINVAL), anything else or a body that is not one -EPROTO.
+ * Writes the message into @msg (may be NULL).
  */
 int xpe_parse_error(const char *body, size_t len, char *msg, size_t msglen);
 

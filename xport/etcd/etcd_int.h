@@ -60,8 +60,7 @@ enum xpe_kind { XPE_RETRY, XPE_ONCE };
 
 /* Parse @s (comma-separated URLs, http:// or https://) into @eps. 0 or
  * -EINVAL (reason in @err), -ENOMEM. */
-int xpe_eps_parse(const char *s, struct xpe_eps *eps, char *err,
-		  size_t errlen);
+int xpe_eps_parse(const char *s, struct xpe_eps *eps, char *err, size_t errlen);
 int xpe_eps_copy(const struct xpe_eps *from, struct xpe_eps *to);
 void xpe_eps_free(struct xpe_eps *eps);
 

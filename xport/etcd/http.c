@@ -43,7 +43,8 @@ static int ep_add(struct xpe_eps *eps, const char *s, size_t len, char *err,
 		len--;
 	if ((strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) ||
 	    len <= 8 || len >= XPE_EP_LEN || memchr(s, ' ', len)) {
-		sb_errf(err, errlen, "etcd endpoint '%.*s': want http://host:port",
+		sb_errf(err, errlen,
+			"etcd endpoint '%.*s': want http://host:port",
 			(int)(len < 64 ? len : 64), s);
 		return -EINVAL;
 	}
@@ -58,8 +59,7 @@ static int ep_add(struct xpe_eps *eps, const char *s, size_t len, char *err,
 	return 0;
 }
 
-int xpe_eps_parse(const char *s, struct xpe_eps *eps, char *err,
-		  size_t errlen)
+int xpe_eps_parse(const char *s, struct xpe_eps *eps, char *err, size_t errlen)
 {
 	const char *comma;
 	int ret;

@@ -74,8 +74,7 @@ int xpe_get_arr(json_object *o, const char *name, json_object **out)
 	return 0;
 }
 
-int xpe_get_str(json_object *o, const char *name, const char **s,
-		size_t *len)
+int xpe_get_str(json_object *o, const char *name, const char **s, size_t *len)
 {
 	json_object *v;
 
@@ -109,8 +108,7 @@ int xpe_i64_parse(const char *s, size_t n, int64_t *out)
 	return 0;
 }
 
-int xpe_get_i64(json_object *o, const char *name, bool required,
-		int64_t *out)
+int xpe_get_i64(json_object *o, const char *name, bool required, int64_t *out)
 {
 	const char *s;
 	size_t n;
@@ -165,8 +163,8 @@ int xpe_b64_decode(const char *s, size_t slen, size_t max, uint8_t **out,
 	buf = malloc(slen / 4 * 3 + 1);
 	if (!buf)
 		return -ENOMEM;
-	if (slen && EVP_DecodeBlock(buf, (const unsigned char *)s,
-				    (int)slen) != (int)(slen / 4 * 3)) {
+	if (slen && EVP_DecodeBlock(buf, (const unsigned char *)s, (int)slen) !=
+			    (int)(slen / 4 * 3)) {
 		free(buf);
 		return -EPROTO;
 	}
@@ -191,8 +189,8 @@ int xpe_b64_encode(const void *p, size_t n, char **out)
 	return 0;
 }
 
-int xpe_get_bytes(json_object *o, const char *name, size_t max,
-		  uint8_t **out, size_t *n)
+int xpe_get_bytes(json_object *o, const char *name, size_t max, uint8_t **out,
+		  size_t *n)
 {
 	const char *s;
 	size_t slen;
@@ -305,17 +303,16 @@ int xpe_grpc_errno(int64_t code)
 	return -EPROTO;
 }
 
-/* {"error": {"grpc_code": N, ...}} of a stream: its errno. */
-int xpe_stream_error(json_object *e)
+int xpe_stream_error(json_object *e, int64_t *code)
 {
-	json_object *code;
-	int64_t c;
+	json_object *c;
 
-	if (!json_object_object_get_ex(e, "grpc_code", &code) || !code ||
-	    !json_object_is_type(code, json_type_int))
+	*code = 0;
+	if (!json_object_object_get_ex(e, "grpc_code", &c) || !c ||
+	    !json_object_is_type(c, json_type_int))
 		return -EPROTO;
-	c = json_object_get_int64(code);
-	if (c < 1 || c > XPE_GRPC_MAX)
+	*code = json_object_get_int64(c);
+	if (*code < 1 || *code > XPE_GRPC_MAX)
 		return -EPROTO;
-	return xpe_grpc_errno(c);
+	return 0;
 }

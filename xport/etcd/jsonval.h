@@ -28,16 +28,14 @@ int xpe_get_obj(json_object *o, const char *name, bool required,
 /* The array @name of @o, NULL when absent. */
 int xpe_get_arr(json_object *o, const char *name, json_object **out);
 /* A non-negative int64 written as a decimal string. */
-int xpe_get_i64(json_object *o, const char *name, bool required,
-		int64_t *out);
+int xpe_get_i64(json_object *o, const char *name, bool required, int64_t *out);
 int xpe_get_bool(json_object *o, const char *name, bool *out);
 /* A plain string, NULL and 0 when absent (points into @o). */
-int xpe_get_str(json_object *o, const char *name, const char **s,
-		size_t *len);
+int xpe_get_str(json_object *o, const char *name, const char **s, size_t *len);
 /* Base64 bytes, at most @max once decoded: malloc'd, NUL-terminated
  * (not counted in *@n), never NULL on success. */
-int xpe_get_bytes(json_object *o, const char *name, size_t max,
-		  uint8_t **out, size_t *n);
+int xpe_get_bytes(json_object *o, const char *name, size_t max, uint8_t **out,
+		  size_t *n);
 
 /* "header"."revision" of a reply: -EPROTO when absent or not >= 1 and
  * @required; 0 when absent otherwise. */
@@ -56,8 +54,8 @@ int xpe_list_push(struct xp_kv_list *l, size_t *cap, struct xp_kv_item *it);
 
 /* The errno of gRPC status @code (codec.h, xpe_parse_error). */
 int xpe_grpc_errno(int64_t code);
-/* A stream's error object {"grpc_code": N, "message", ...}: its errno. */
-int xpe_stream_error(json_object *e);
+/* A stream's error object {"grpc_code": N, "message", ...}: its code. */
+int xpe_stream_error(json_object *e, int64_t *code);
 
 /* A decimal non-negative int64 of exactly @n characters. */
 int xpe_i64_parse(const char *s, size_t n, int64_t *out);

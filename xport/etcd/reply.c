@@ -24,6 +24,9 @@
 
 #include "jsonval.h"
 
+/* gRPC's message for a request over its size limit */
+#define TOO_LARGE "larger than max"
+
 /* A read item must be consistent with itself and the reply's @rev. */
 static bool item_sane(const struct xp_kv_item *it, int64_t rev)
 {
@@ -101,7 +104,7 @@ static int cmp_items(const void *a, const void *b)
 static int txn_response(json_object *r, const struct xp_kv_op *op,
 			struct xp_kv_list *got, size_t *cap)
 {
-	struct xp_kv_list one = { .rev = got->rev };
+	struct xp_kv_list one = {.rev = got->rev};
 	const char *name;
 	json_object *inner;
 	int ret;
@@ -109,9 +112,9 @@ static int txn_response(json_object *r, const struct xp_kv_op *op,
 	if (!r || !json_object_is_type(r, json_type_object) ||
 	    json_object_object_length(r) != 1)
 		return -EPROTO;
-	name = op->kind == XP_KV_PUT	? "response_put" :
-	       op->kind == XP_KV_GET	? "response_range" :
-					  "response_delete_range";
+	name = op->kind == XP_KV_PUT   ? "response_put"
+	       : op->kind == XP_KV_GET ? "response_range"
+				       : "response_delete_range";
 	ret = xpe_get_obj(r, name, true, &inner);
 	if (ret || op->kind != XP_KV_GET)
 		return ret;
@@ -228,7 +231,7 @@ int xpe_parse_keepalive(const char *body, size_t len, int64_t id,
 			int64_t *ttl_s)
 {
 	json_object *o, *r, *e;
-	int64_t rev, rid;
+	int64_t rev, rid, code;
 	int ret;
 
 	*ttl_s = 0;
@@ -237,7 +240,9 @@ int xpe_parse_keepalive(const char *body, size_t len, int64_t id,
 		return ret;
 	ret = xpe_get_obj(o, "error", false, &e);
 	if (!ret && e) {
-		ret = xpe_stream_error(e);
+		ret = xpe_stream_error(e, &code);
+		if (!ret)
+			ret = xpe_grpc_errno(code);
 		goto out_put;
 	}
 	if (!ret)
@@ -281,12 +286,17 @@ int xpe_parse_error(const char *body, size_t len, char *msg, size_t msglen)
 	c = json_object_get_int64(code);
 	if (c < 1 || c > XPE_GRPC_MAX || xpe_get_str(o, "message", &m, &mlen))
 		goto out_put;
+	ret = xpe_grpc_errno(c);
+	/* ResourceExhausted is a busy member ("too many requests") or a
+	 * request over the size gRPC takes: that one no member takes. */
+	if (ret == -EAGAIN && m &&
+	    memmem(m, mlen, TOO_LARGE, strlen(TOO_LARGE)))
+		ret = -EINVAL;
 	if (m && msg && msglen) {
 		mlen = mlen < msglen - 1 ? mlen : msglen - 1;
 		memcpy(msg, m, mlen);
 		msg[mlen] = '\0';
 	}
-	ret = xpe_grpc_errno(c);
 out_put:
 	json_object_put(o);
 	return ret;

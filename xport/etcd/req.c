@@ -52,8 +52,7 @@ size_t xpe_prefix_end(const uint8_t *p, size_t n, uint8_t *end)
 }
 
 /* Add @name: base64 of @p (@n bytes) to @o. */
-static int add_bytes(json_object *o, const char *name, const void *p,
-		     size_t n)
+static int add_bytes(json_object *o, const char *name, const void *p, size_t n)
 {
 	json_object *s;
 	char *b64;
@@ -146,8 +145,8 @@ int xpe_body_range(const uint8_t *key, size_t klen, const uint8_t *end,
 	int ret;
 
 	*out = NULL;
-	if (!key || klen == 0 || klen > XPE_KEY_MAX + 1 ||
-	    elen > XPE_KEY_MAX || (elen && !end) || rev < 0 || limit < 0)
+	if (!key || klen == 0 || klen > XPE_KEY_MAX + 1 || elen > XPE_KEY_MAX ||
+	    (elen && !end) || rev < 0 || limit < 0)
 		return -EINVAL;
 	o = json_object_new_object();
 	if (!o)
@@ -168,7 +167,7 @@ static const char *const cmp_target[] = {
 	[XP_KV_LEASE] = "LEASE",
 };
 static const char *const cmp_field[] = {
-	[XP_KV_VERSION] = "version", [XP_KV_CREATE] = "create_revision",
+	[XP_KV_VERSION] = "version",  [XP_KV_CREATE] = "create_revision",
 	[XP_KV_MOD] = "mod_revision", [XP_KV_VALUE] = "value",
 	[XP_KV_LEASE] = "lease",
 };
@@ -181,7 +180,8 @@ static const char *const cmp_result[] = {
 
 static int cmp_check(const struct xp_kv_cmp *c)
 {
-	if (xpe_key_check(c->key, false) || (unsigned int)c->target > XP_KV_LEASE ||
+	if (xpe_key_check(c->key, false) ||
+	    (unsigned int)c->target > XP_KV_LEASE ||
 	    (unsigned int)c->result > XP_KV_LT)
 		return -EINVAL;
 	if (c->target == XP_KV_VALUE &&
@@ -234,8 +234,7 @@ static int op_check(const struct xp_kv_op *op)
 }
 
 /* The request of @op ({"key", ...}) under its one-of name in *@name. */
-static int op_req(const struct xp_kv_op *op, json_object *r,
-		  const char **name)
+static int op_req(const struct xp_kv_op *op, json_object *r, const char **name)
 {
 	size_t klen = strlen(op->key);
 	uint8_t end[XPE_KEY_MAX];
@@ -295,8 +294,8 @@ out_put:
 }
 
 /* Add the array @name of @nops ops to @o (nothing when there are none). */
-static int add_ops(json_object *o, const char *name,
-		   const struct xp_kv_op *ops, size_t nops)
+static int add_ops(json_object *o, const char *name, const struct xp_kv_op *ops,
+		   size_t nops)
 {
 	json_object *arr;
 	size_t i;

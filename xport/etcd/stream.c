@@ -46,8 +46,9 @@ struct xpe_wstream *xpe_wstream_new(void)
 		free(s);
 		return NULL;
 	}
-	json_tokener_set_flags(s->tok, JSON_TOKENER_STRICT |
-					       JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	json_tokener_set_flags(s->tok,
+			       JSON_TOKENER_STRICT |
+				       JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	sb_list_init(&s->q);
 	return s;
 }
@@ -180,7 +181,9 @@ static int result_decode(json_object *r, struct xpe_wmsg *m)
 	}
 	if (arr && !created) {
 		m->kind = XPE_W_EVENTS;
-		return events_decode(arr, &m->ev);
+		ret = events_decode(arr, &m->ev);
+		m->rev = m->ev.rev;
+		return ret;
 	}
 	m->kind = created ? XPE_W_CREATED : XPE_W_PROGRESS;
 	return arr || m->rev < 1 ? -EPROTO : 0;
@@ -191,6 +194,7 @@ static int msg_queue(struct xpe_wstream *s, json_object *o)
 {
 	json_object *r, *e;
 	struct wnode *n;
+	int64_t code;
 	int ret;
 
 	if (!o || !json_object_is_type(o, json_type_object))
@@ -200,9 +204,11 @@ static int msg_queue(struct xpe_wstream *s, json_object *o)
 		return -ENOMEM;
 	ret = xpe_get_obj(o, "error", false, &e);
 	if (!ret && e) {
+		/* unavailable: the member is; anything else: the watch */
 		n->m.kind = XPE_W_ERROR;
-		n->m.err = xpe_stream_error(e) == -EAGAIN ? -EHOSTUNREACH :
-							   -ECANCELED;
+		ret = xpe_stream_error(e, &code);
+		n->m.err = xpe_grpc_errno(code) == -EAGAIN ? -EHOSTUNREACH
+							   : -ECANCELED;
 	} else if (!ret) {
 		ret = xpe_get_obj(o, "result", true, &r);
 		if (!ret)

@@ -150,8 +150,8 @@ static int remaining_ms(uint64_t deadline)
 
 	if (now >= deadline)
 		return 0;
-	return deadline - now > (uint64_t)INT32_MAX ? INT32_MAX :
-						      (int)(deadline - now);
+	return deadline - now > (uint64_t)INT32_MAX ? INT32_MAX
+						    : (int)(deadline - now);
 }
 
 /* The first answer of the endpoint being tried: 0 once a message is
