@@ -274,6 +274,7 @@ static enum key_res cluster_set(struct parse_ctx *ctx, struct sb_cluster *cl,
 		BUF_KEY("rdma_buffer_size", cl->rdma_buffer_size),
 		STR_KEY("etcd", cl->etcd),
 		STR_KEY("etcd_prefix", cl->etcd_prefix),
+		U32_KEY("min_replicas", cl->min_replicas, 1, SB_MAX_NODES),
 	};
 	uint64_t v;
 	int i;
@@ -546,6 +547,11 @@ int sb_cluster_parse(const char *text, struct sb_cluster *cl, char *err,
 	}
 	if (store_check(&ctx, "cluster", cl->etcd, cl->etcd_prefix) < 0)
 		return -EINVAL;
+	if (cl->min_replicas > cl->replicas) {
+		fail(&ctx, "min_replicas = %u is above replicas = %u",
+		     cl->min_replicas, cl->replicas);
+		return -EINVAL;
+	}
 	if (cl->replicas > cl->nr_nodes) {
 		fail(&ctx, "replicas = %u but the cluster has only %u node%s",
 		     cl->replicas, cl->nr_nodes, cl->nr_nodes == 1 ? "" : "s");

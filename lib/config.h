@@ -69,6 +69,8 @@ struct sb_cluster {
 	 * separated http://host:port; empty: no store */
 	char etcd[SB_ETCD_MAX + 1];
 	char etcd_prefix[SB_ETCD_PREFIX_MAX + 1]; /* "/.../", the state's keys */
+	/* with a store: copies a write needs (0: replicas - 1, at least 1) */
+	unsigned int min_replicas;
 };
 
 struct sb_nodecfg {

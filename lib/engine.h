@@ -36,6 +36,7 @@
 #include "../xport/proto.h"
 
 struct sb_engine;
+struct xp_kv;
 
 enum sb_io_op {
 	SB_IO_READ,
@@ -109,6 +110,19 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 				      const struct xp_secret *secret,
 				      const struct xp_verbs_ops *vops,
 				      char *err, size_t errlen);
+
+/*
+ * sb_engine_new_verbs with the cluster store @kv (owned from here on,
+ * also on failure; NULL: the cluster file's etcd endpoints, or none).
+ * With a store, node liveness and stale replicas come from it and writes
+ * go on degraded, recorded there (docs/recovery.md); I/O submitted before
+ * its first read waits for it. Tests pass an in-memory store here.
+ */
+struct sb_engine *sb_engine_new_store(const struct sb_cluster *cl,
+				      const struct xp_secret *secret,
+				      const struct xp_verbs_ops *vops,
+				      struct xp_kv *kv, char *err,
+				      size_t errlen);
 
 /*
  * Stop: I/O still queued or in flight completes with -ESHUTDOWN, the loop

@@ -177,7 +177,12 @@ void nd_conn_accept_all(struct nd_server *s)
 				s->listen_paused = true;
 			return;
 		}
-		if (s->fenced) { /* no sessions until the fence drains */
+		/* no sessions until the fence drains; with a cluster store,
+		 * none before the node is registered (a session belongs to
+		 * one incarnation) */
+		if (s->fenced ||
+		    (s->member &&
+		     nd_member_state(s->member, NULL) != ND_MEMBER_UP)) {
 			close(fd);
 			continue;
 		}

@@ -5,6 +5,7 @@
  * resume flag.
  */
 #include "member.h"
+#include "../lib/util/clock.h"
 #include "../lib/util/errbuf.h"
 #include "../lib/util/log.h"
 #include "../xport/kv.h"
@@ -45,15 +46,8 @@ struct nd_member {
 /* Wait on the cv for @ms or until stop/resume; mu held. */
 static void nap(struct nd_member *m, unsigned int ms)
 {
-	struct timespec ts;
+	struct timespec ts = sb_deadline_in(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	while (!m->stop && !m->resume &&
 	       pthread_cond_timedwait(&m->cv, &m->mu, &ts) != ETIMEDOUT)
 		;
@@ -221,9 +215,9 @@ static void do_register(struct nd_member *m)
 			set_state(m, ND_MEMBER_UP, m->lease);
 			m->registered_once = true;
 			sb_info("node %" PRIu32 " registered in the cluster "
-						"store "
+				"store "
 				"as incarnation %" PRId64 " (gen %s, boot "
-							  "%" PRIu64 ")",
+				"%" PRIu64 ")",
 				m->node_id, m->lease, m->ident.gen,
 				m->ident.boot);
 			return;

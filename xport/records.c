@@ -254,8 +254,8 @@ out_put:
 	return ret;
 }
 
-int xp_rec_key_stale(char *buf, size_t size, const char *prefix,
-		     uint64_t lun, uint64_t chunk)
+int xp_rec_key_stale(char *buf, size_t size, const char *prefix, uint64_t lun,
+		     uint64_t chunk)
 {
 	int n = snprintf(buf, size, "%sstale/%016" PRIx64 "/%016" PRIx64,
 			 prefix, lun, chunk);

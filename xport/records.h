@@ -60,8 +60,8 @@ struct xp_rec_stale {
 /* "<prefix>stale/<lun>/<chunk>" and the prefix of a LUN's ("<prefix>
  * stale/<lun>/") or of every LUN's ("<prefix>stale/", @lun_only false and
  * @lun ignored) stale keys. 0 or -ENAMETOOLONG. */
-int xp_rec_key_stale(char *buf, size_t size, const char *prefix,
-		     uint64_t lun, uint64_t chunk);
+int xp_rec_key_stale(char *buf, size_t size, const char *prefix, uint64_t lun,
+		     uint64_t chunk);
 int xp_rec_key_stale_prefix(char *buf, size_t size, const char *prefix,
 			    bool lun_only, uint64_t lun);
 /* Parse a stale key: 0 with *@lun, *@chunk, or -EINVAL. */

@@ -25,6 +25,7 @@
 
 #include "../iovcopy.h"
 #include "../util/log.h"
+#include "../../xport/kv.h"
 #include "../../xport/verbs.h"
 
 /* @cl can run an engine (nodes, replicas, queue depth, chunk size). */
@@ -89,15 +90,54 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 				      const struct xp_verbs_ops *vops,
 				      char *err, size_t errlen)
 {
+	return sb_engine_new_store(cl, secret, vops, NULL, err, errlen);
+}
+
+/* Copies a write needs with a store: all but one, at least one. */
+static unsigned int default_min_replicas(unsigned int replicas)
+{
+	return replicas > 2 ? replicas - 1 : 1;
+}
+
+/* The store @kv (or, when NULL, cl->etcd's) for @e; 0 without one. */
+static int engine_store(struct sb_engine *e, struct xp_kv *kv, char *err,
+			size_t errlen)
+{
+	int ret;
+
+	e->min_replicas = e->cl.min_replicas
+				  ? e->cl.min_replicas
+				  : default_min_replicas(e->cl.replicas);
+	if (!kv && !e->cl.etcd[0]) {
+		e->store_loaded = true;
+		return 0;
+	}
+	if (!kv) {
+		ret = xp_etcd_open(e->cl.etcd, ENG_STORE_TIMEOUT_MS, &kv, err,
+				   errlen);
+		if (ret)
+			return ret;
+	}
+	return eng_store_start(e, kv, err, errlen);
+}
+
+struct sb_engine *sb_engine_new_store(const struct sb_cluster *cl,
+				      const struct xp_secret *secret,
+				      const struct xp_verbs_ops *vops,
+				      struct xp_kv *kv, char *err,
+				      size_t errlen)
+{
 	struct sb_engine *e;
 	int ret;
 
 	if (!cl || !secret || !cluster_ok(cl)) {
+		xp_kv_close(kv);
 		snprintf(err, errlen, "invalid cluster configuration");
 		return NULL;
 	}
 	e = calloc(1, sizeof(*e));
 	if (!e) {
+		xp_kv_close(kv);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -139,14 +179,20 @@ struct sb_engine *sb_engine_new_verbs(const struct sb_cluster *cl,
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(-ret));
 		goto out_close_eventfd;
 	}
+	ret = engine_store(e, kv, err, errlen);
+	kv = NULL; /* the store owns it now, or closed it */
+	if (ret)
+		goto out_close_eventfd;
 	ret = pthread_create(&e->thread, NULL, eng_loop, e);
 	if (ret) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(ret));
-		goto out_close_eventfd;
+		goto out_stop_store;
 	}
 	e->thread_started = true;
 	return e;
 
+out_stop_store:
+	eng_store_stop(e);
 out_close_eventfd:
 	close(e->evfd);
 out_close_epoll:
@@ -156,6 +202,7 @@ out_destroy_cond:
 out_destroy_lock:
 	pthread_mutex_destroy(&e->lock);
 out_free_engine:
+	xp_kv_close(kv);
 	free(e);
 	return NULL;
 }
@@ -180,6 +227,7 @@ void sb_engine_free(struct sb_engine *e)
 	engine_kick(e);
 	if (e->thread_started)
 		pthread_join(e->thread, NULL);
+	eng_store_stop(e);
 	close(e->evfd);
 	close(e->epfd);
 	pthread_cond_destroy(&e->cond);
@@ -300,7 +348,8 @@ int sb_engine_wait_ready(struct sb_engine *e, int timeout_ms)
 		return 0;
 	deadline_in(timeout_ms, &until);
 	pthread_mutex_lock(&e->lock);
-	while (e->ntried < e->cl.nr_nodes && timeout_ms > 0) {
+	while ((e->ntried < e->cl.nr_nodes || !e->store_loaded) &&
+	       timeout_ms > 0) {
 		if (pthread_cond_timedwait(&e->cond, &e->lock, &until) ==
 		    ETIMEDOUT)
 			break;

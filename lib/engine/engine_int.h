@@ -56,6 +56,7 @@
 
 struct sockaddr;
 struct xp_conn;
+struct xp_kv;
 struct xp_link;
 struct xp_rdma_buf;
 struct xp_rdma_conn;
@@ -73,6 +74,7 @@ struct xp_verbs_ops;
 #define ENG_MAX_WAIT_MS 1000 /* longest epoll sleep */
 #define ENG_RDMA_RETRY_MIN_MS 1000 /* asking a node for a new offer */
 #define ENG_RDMA_RETRY_MAX_MS 60000
+#define ENG_STORE_TIMEOUT_MS 2000 /* per HTTP exchange with etcd */
 #define ENG_WHY_LEN 96 /* why a node's payload is inline, with its NUL */
 
 /* A node's TCP session (the state machine is in session.c). */
@@ -117,6 +119,7 @@ enum eng_ev_kind {
 	ENG_EV_RDMA_CM, /* a node's RDMA connection events (eng_rdma.cm_tag) */
 	ENG_EV_RDMA_CQ, /* a node's RDMA completions (eng_rdma.cq_tag) */
 	ENG_EV_LINKS, /* the link watcher's socket (sb_engine) */
+	ENG_EV_STORE, /* the cluster store's eventfd (store.c) */
 };
 
 enum eng_op_kind {
@@ -125,6 +128,7 @@ enum eng_op_kind {
 };
 
 struct eng_piece;
+struct eng_store;
 struct eng_node;
 
 struct eng_req {
@@ -157,9 +161,18 @@ struct eng_req {
 	uint32_t ans_len;
 };
 
+struct eng_stale;
+
 struct eng_piece {
 	struct eng_op *op;
 	bool busy;
+	/* with a cluster store (store.c), writes only */
+	uint64_t missed; /* node indices that did not take this write */
+	struct eng_stale *st; /* the chunk's entry, while counted a writer */
+	bool parked; /* on st->parked: waiting for a record or a hold */
+	bool waiting_start; /* parked before its requests were queued */
+	struct sb_list plink; /* st->parked */
+	uint64_t park_deadline;
 	struct sb_extent ext;
 	unsigned int rep[SB_MAX_NODES]; /* replica node indices, best first */
 	unsigned int nrep;
@@ -249,6 +262,11 @@ struct eng_pub {
 struct eng_node {
 	struct sb_engine *e;
 	unsigned int idx; /* in e->nodes[] and the cluster's nodes[] */
+	/* the cluster store's view (store.c), loop thread; without a
+	 * store every node counts as up there */
+	bool st_up; /* its alive key exists */
+	int64_t st_inc; /* its incarnation (lease id) when st_up */
+	int64_t st_revoked; /* the incarnation we revoked, 0: none */
 	const struct sb_node_addr *addr; /* in e->cl */
 	struct eng_session sess; /* loop thread */
 	struct eng_queue q; /* loop thread */
@@ -265,6 +283,8 @@ struct sb_engine {
 	struct xp_link *links; /* link watcher, from the first offer on */
 	bool links_failed; /* it could not be started (logged once) */
 	struct sb_evtag links_tag; /* ENG_EV_LINKS: its fd's epoll data */
+	struct eng_store *store; /* the cluster store, NULL: none (store.c) */
+	unsigned int min_replicas; /* copies a write needs with a store */
 	uint32_t max_piece;
 	int epfd;
 	int evfd;
@@ -282,6 +302,7 @@ struct sb_engine {
 	bool kick_pending; /* the eventfd was written since the last drain */
 	bool stopping;
 	unsigned int ntried; /* nodes whose first attempt has ended */
+	bool store_loaded; /* the store's first read is in (or no store) */
 
 	bool stop_seen; /* loop thread's copy of stopping */
 	struct eng_node nodes[SB_MAX_NODES];
@@ -509,6 +530,75 @@ void eng_links_stop(struct sb_engine *e);
 /* ---- loop.c -------------------------------------------------------------- */
 
 /* The loop thread (pthread start routine, @arg the engine). */
+/* ---- store.c: the cluster store (docs/recovery.md) --------------------- */
+
+/*
+ * Start the store's threads on @kv (owned from here on, also on failure).
+ * Before the loop thread runs. 0 or -errno with @err filled.
+ */
+int eng_store_start(struct sb_engine *e, struct xp_kv *kv, char *err,
+		    size_t errlen);
+
+/* Stop the threads and free everything; after the loop thread ended. */
+void eng_store_stop(struct sb_engine *e);
+
+/* ENG_EV_STORE: apply what the store's threads found. */
+void eng_store_event(struct sb_engine *e);
+
+/* Expire parked pieces past their deadline; lower *@next. */
+void eng_store_timers(struct sb_engine *e, uint64_t now, uint64_t *next);
+
+/* Engine shutdown: every parked piece and op ends -ESHUTDOWN. */
+void eng_store_shutdown(struct sb_engine *e);
+
+/* @op arrived before the store's first read: it starts after it. */
+void eng_store_defer_op(struct sb_engine *e, struct eng_op *op);
+
+/* The stale entry of (@lun, @chunk), or NULL. */
+struct eng_stale *eng_stale_find(struct sb_engine *e, uint64_t lun,
+				 uint64_t chunk);
+
+/* The node indices stale (or being recorded so) in @st; 0 for NULL. */
+uint64_t eng_stale_nodes(const struct eng_stale *st);
+
+/* Node @idx holds a valid copy of the chunk of entry @st (NULL: none). */
+bool eng_store_valid(struct sb_engine *e, unsigned int idx,
+		     const struct eng_stale *st);
+
+/*
+ * Write piece @p is about to queue its requests: false when it must wait
+ * (parked: a resync holds its chunk); it is restarted later.
+ */
+bool eng_store_write_begin(struct eng_piece *p);
+
+/*
+ * Write piece @p's requests are all done: record what it missed. True
+ * when @p is settled (its op's error set if it failed); false when it
+ * waits for a record (it is settled later through eng_piece_settled).
+ */
+bool eng_store_write_end(struct eng_piece *p);
+
+/* A connection to node @n was refused: its process is gone. */
+void eng_store_node_refused(struct eng_node *n);
+
+/* ---- io.c, for store.c ---------------------------------------------- */
+
+/* A parked piece may go on: queue its requests (waiting_start) or, when
+ * its record is in, settle it. */
+void eng_piece_resume(struct eng_piece *p);
+
+/* Set @op's error unless it has one. */
+void eng_op_set_err(struct eng_op *op, int err);
+
+/* A parked piece gave up (its op's error is set): finish it. */
+void eng_piece_abandon(struct eng_piece *p);
+
+/* Complete node @n's waiting requests with @err (store: node down). */
+void eng_node_fail_waiting(struct eng_node *n, int err);
+
+/* Begin the ops deferred until the store's first read. */
+void eng_op_start_deferred(struct eng_op *op);
+
 void *eng_loop(void *arg);
 
 #endif

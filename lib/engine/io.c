@@ -158,10 +158,29 @@ static void req_enqueue(struct eng_req *r, unsigned int idx)
 	sb_list_add_tail(&n->q.waitq, &r->link);
 }
 
-static void op_set_err(struct eng_op *op, int err)
+void eng_op_set_err(struct eng_op *op, int err)
 {
 	if (!op->err)
 		op->err = err;
+}
+
+static void op_set_err(struct eng_op *op, int err)
+{
+	eng_op_set_err(op, err);
+}
+
+/* @op writes (WRITE, WRITE_ZEROES, UNMAP, CAW). */
+static bool op_writes(const struct eng_op *op)
+{
+	return op->kind == OP_IO && op->op != SB_IO_READ &&
+	       op->op != SB_IO_FLUSH;
+}
+
+/* With a store, a write piece's outcome is decided when all its requests
+ * are done (store_io.c), not by each request's error. */
+static bool store_decides(const struct eng_op *op)
+{
+	return op->e->store && op_writes(op);
 }
 
 static void op_finish(struct eng_op *op)
@@ -191,16 +210,25 @@ static void op_finish(struct eng_op *op)
 	}
 }
 
-/* Read: queue on the best untried replica; false when none is left. */
+/*
+ * Read: queue on the best untried replica (up first); false when none is
+ * left. With a store, only replicas not stale for the chunk count, and of
+ * those the ones up in the store first.
+ */
 static bool read_dispatch(struct eng_piece *p)
 {
 	struct sb_engine *e = p->op->e;
+	struct eng_stale *st =
+		eng_stale_find(e, p->op->io->lun_id, p->ext.chunk);
+	uint64_t stale = eng_stale_nodes(st);
 	unsigned int i, pick = p->nrep;
 
 	for (i = 0; i < p->nrep; i++) {
-		if (p->tried & (1ull << i))
+		const struct eng_node *n = &e->nodes[p->rep[i]];
+
+		if (p->tried & (1ull << i) || stale & (1ull << p->rep[i]))
 			continue;
-		if (e->nodes[p->rep[i]].sess.state == NODE_UP) {
+		if (n->sess.state == NODE_UP && (!e->store || n->st_up)) {
 			pick = i;
 			break;
 		}
@@ -291,6 +319,61 @@ static int piece_payload(struct eng_piece *p, const struct sb_io *io,
 	return 1;
 }
 
+/*
+ * Queue write piece @p's prepared requests of replicas [@from, @to). With
+ * a store, only to valid replicas; the others are missed (store_io.c),
+ * except that when fewer than min_replicas are valid, replicas that are
+ * merely down (not stale) are waited for, up to io_timeout_ms.
+ */
+static void piece_queue_writes(struct eng_piece *p, unsigned int from,
+			       unsigned int to)
+{
+	struct sb_engine *e = p->op->e;
+	const struct eng_stale *st = p->st;
+	unsigned int i, valid = 0;
+
+	if (!eng_store_write_begin(p))
+		return; /* parked: queued when the chunk's hold ends */
+	for (i = 0; i < p->nrep; i++)
+		valid += eng_store_valid(e, p->rep[i], st);
+	for (i = from; i < to && i < p->nrep; i++) {
+		uint64_t bit = 1ull << p->rep[i];
+		bool stale = eng_stale_nodes(st) & bit;
+
+		if (eng_store_valid(e, p->rep[i], st) ||
+		    (!stale && valid < e->min_replicas))
+			req_enqueue(&p->reqs[i], p->rep[i]);
+		else
+			p->missed |= bit;
+	}
+}
+
+static bool e_has_store(const struct eng_piece *p)
+{
+	return p->op->e->store != NULL;
+}
+
+/* With a store, the first valid replica first: it decides a CAW. */
+static void piece_valid_first(struct eng_piece *p)
+{
+	struct sb_engine *e = p->op->e;
+	const struct eng_stale *st;
+	unsigned int i;
+
+	if (!e->store)
+		return;
+	st = eng_stale_find(e, p->op->io->lun_id, p->ext.chunk);
+	for (i = 0; i < p->nrep; i++) {
+		if (eng_store_valid(e, p->rep[i], st)) {
+			unsigned int keep = p->rep[i];
+
+			memmove(&p->rep[1], &p->rep[0], i * sizeof(p->rep[0]));
+			p->rep[0] = keep;
+			break;
+		}
+	}
+}
+
 /* WRITE piece @p: the same payload to every replica. 0 or -ENOMEM. */
 static int piece_start_write(struct eng_piece *p, const struct sb_io *io,
 			     uint16_t fua)
@@ -310,8 +393,8 @@ static int piece_start_write(struct eng_piece *p, const struct sb_io *io,
 		eng_req_fill(r, XP_OP_WRITE, XP_F_DCRC | fua, io->lun_id,
 			     p->ext.offset, len);
 		req_set_payload(r, p->iov, na, len, &crc);
-		req_enqueue(r, p->rep[i]);
 	}
+	piece_queue_writes(p, 0, p->nrep);
 	return 0;
 }
 
@@ -329,6 +412,7 @@ static int piece_start_caw(struct eng_piece *p, const struct sb_io *io,
 	uint32_t crc;
 	int na, nb;
 
+	piece_valid_first(p);
 	/* slice A: compare + write data for the first replica;
 	 * slice B: the write data alone for the others. */
 	na = piece_payload(p, io, 0, 2ull * len);
@@ -348,7 +432,10 @@ static int piece_start_caw(struct eng_piece *p, const struct sb_io *io,
 			     len);
 		req_set_payload(r, p->iov + na, nb, len, &crc);
 	}
-	req_enqueue(&p->reqs[0], p->rep[0]);
+	if (!e_has_store(p))
+		req_enqueue(&p->reqs[0], p->rep[0]);
+	else
+		piece_queue_writes(p, 0, 1); /* the decider, once valid */
 	return 0;
 }
 
@@ -375,12 +462,16 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 		sb_list_init(&p->reqs[i].link);
 	}
 	p->tried = 0;
+	p->missed = 0;
+	p->st = NULL;
+	p->parked = p->waiting_start = false;
+	p->park_deadline = 0;
 
 	switch (op->op) {
 	case SB_IO_READ:
 		eng_req_fill(&p->reqs[0], XP_OP_READ, 0, io->lun_id, off, len);
-		read_dispatch(p);
-		return 0;
+		/* with a store, no replica may be valid for this chunk */
+		return read_dispatch(p) ? 0 : -EHOSTUNREACH;
 	case SB_IO_WRITE:
 		return piece_start_write(p, io, fua);
 	case SB_IO_WRITE_ZEROES:
@@ -397,8 +488,8 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 						     ? XP_F_UNMAP
 						     : 0,
 					     io->lun_id, off, len);
-			req_enqueue(r, p->rep[i]);
 		}
+		piece_queue_writes(p, 0, p->nrep);
 		return 0;
 	case SB_IO_CAW:
 		return piece_start_caw(p, io, fua);
@@ -406,11 +497,41 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 		for (i = 0; i < e->cl.nr_nodes; i++) {
 			eng_req_fill(&p->reqs[i], XP_OP_FLUSH, 0, io->lun_id, 0,
 				     0);
-			req_enqueue(&p->reqs[i], i);
+			/* a node down in the store has no copy we count on */
+			if (!e->store || e->nodes[i].st_up)
+				req_enqueue(&p->reqs[i], i);
 		}
 		return 0;
 	}
 	return -EINVAL;
+}
+
+/* Some request of @p is queued or referenced. */
+static bool piece_reqs_busy(const struct eng_piece *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->op->rpp; i++)
+		if (req_busy(&p->reqs[i]))
+			return true;
+	return false;
+}
+
+/*
+ * @p has no request queued or referenced: decide it. True when it is
+ * finished (its slot free); false while it waits in the store.
+ */
+static bool piece_settle(struct eng_piece *p)
+{
+	struct eng_op *op = p->op;
+
+	if (p->parked)
+		return false;
+	if (store_decides(op) && !eng_store_write_end(p))
+		return false;
+	p->busy = false;
+	op->active--;
+	return true;
 }
 
 /* Start more pieces while the window has room; finish when all are done. */
@@ -447,6 +568,9 @@ static void op_progress(struct eng_op *op)
 		}
 		p->busy = true;
 		op->active++;
+		/* nothing queued (every replica missed, or parked) */
+		if (!piece_reqs_busy(p))
+			(void)piece_settle(p);
 	}
 	if (op->active == 0 && !op->finished &&
 	    (op->err || e->stop_seen || op->next_off >= op->end)) {
@@ -459,20 +583,53 @@ static void op_progress(struct eng_op *op)
 /* A piece finishes when none of its requests is queued or referenced. */
 static void piece_check(struct eng_piece *p)
 {
-	struct eng_op *op = p->op;
-	unsigned int i;
-
-	if (!p->busy)
+	if (!p->busy || piece_reqs_busy(p))
 		return;
-	for (i = 0; i < op->rpp; i++)
-		if (req_busy(&p->reqs[i]))
-			return;
+	if (piece_settle(p))
+		op_progress(p->op);
+}
+
+void eng_piece_resume(struct eng_piece *p)
+{
+	if (p->waiting_start)
+		piece_queue_writes(p, 0, p->op->op == SB_IO_CAW ? 1 : p->nrep);
+	piece_check(p);
+}
+
+void eng_piece_abandon(struct eng_piece *p)
+{
+	if (!p->busy || piece_reqs_busy(p))
+		return;
 	p->busy = false;
-	op->active--;
-	op_progress(op);
+	p->op->active--;
+	op_progress(p->op);
+}
+
+void eng_node_fail_waiting(struct eng_node *n, int err)
+{
+	while (!sb_list_empty(&n->q.waitq)) {
+		struct eng_req *r =
+			container_of(n->q.waitq.next, struct eng_req, link);
+
+		sb_list_del(&r->link);
+		eng_req_done(r, err);
+	}
 }
 
 void eng_op_start(struct eng_op *op)
+{
+	struct sb_engine *e = op->e;
+
+	/* never guess: I/O waits for the store's first read */
+	if (op->kind == OP_IO && e->store && !e->store_loaded &&
+	    !e->stop_seen) {
+		eng_store_defer_op(e, op);
+		return;
+	}
+	eng_op_start_deferred(op);
+}
+
+void eng_op_start_deferred(struct eng_op *op)
 {
 	struct sb_engine *e = op->e;
 	struct eng_piece *p = &op->pieces[0];
@@ -499,7 +656,9 @@ void eng_op_start(struct eng_op *op)
 			p->busy = false;
 			op->active = 0;
 			op_finish(op);
+			return;
 		}
+		piece_check(p); /* every node may be down in the store */
 		return;
 	}
 	for (i = 0; i < op->rpp; i++) {
@@ -541,15 +700,19 @@ static void piece_req_done(struct eng_piece *p, struct eng_req *r, int err)
 				op_set_err(op, -ESHUTDOWN);
 				return;
 			}
+			if (e->store) {
+				piece_queue_writes(p, 1, p->nrep);
+				return;
+			}
 			for (i = 1; i < p->nrep; i++)
 				req_enqueue(&p->reqs[i], p->rep[i]);
 			return;
 		}
-		if (err)
+		if (err && (r == &p->reqs[0] || !store_decides(op)))
 			op_set_err(op, err);
 		return;
 	default:
-		if (err)
+		if (err && !store_decides(op))
 			op_set_err(op, err);
 		return;
 	}

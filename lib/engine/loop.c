@@ -140,6 +140,7 @@ static int run_timers(struct sb_engine *e)
 		session_timers(n, now, &next);
 		eng_rdma_timers(n, now, &next);
 	}
+	eng_store_timers(e, now, &next);
 	now = sb_now_ms();
 	return next > now ? (int)(next - now) : 0;
 }
@@ -173,6 +174,7 @@ static void engine_shutdown(struct sb_engine *e)
 	unsigned int i;
 
 	e->stop_seen = true;
+	eng_store_shutdown(e);
 	for (i = 0; i < e->cl.nr_nodes; i++) {
 		struct eng_node *n = &e->nodes[i];
 
@@ -222,6 +224,10 @@ static void loop_event(struct sb_engine *e, const struct epoll_event *ev)
 	case ENG_EV_NODE:
 		eng_node_event(container_of(tag, struct eng_node, sess.tag),
 			       ev->events);
+		return;
+	case ENG_EV_STORE:
+		if (e->store)
+			eng_store_event(e);
 		return;
 	}
 	sb_err_rl("epoll: unknown tag %u", tag->kind);

@@ -483,6 +483,9 @@ static void node_connected(struct eng_node *n)
 	ret = xp_tcp_connect_done(n->sess.fd);
 	if (ret) {
 		eng_node_fail(n, ret);
+		/* nothing listens: the process is gone, tell the store now */
+		if (ret == -ECONNREFUSED)
+			eng_store_node_refused(n);
 		return;
 	}
 	(void)xp_tcp_tune(n->sess.fd);

@@ -24,4 +24,17 @@ static inline uint64_t sb_now_ms(void)
 	return sb_now_ns() / 1000000u;
 }
 
+/*
+ * The CLOCK_MONOTONIC time @ms from now, for pthread_cond_timedwait on a
+ * condition variable whose clock is CLOCK_MONOTONIC.
+ */
+static inline struct timespec sb_deadline_in(unsigned int ms)
+{
+	uint64_t ns = sb_now_ns() + (uint64_t)ms * 1000000u;
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+			      .tv_nsec = (long)(ns % 1000000000u)};
+
+	return ts;
+}
+
 #endif

@@ -165,8 +165,9 @@ static void test_registered_and_status(void **state)
 		assert_true(m[i].known);
 		assert_string_equal(m[i].gen.gen, m[i].alive.gen);
 		assert_int_equal(m[i].alive.port, f->c.nodes[i].port);
-		if (m[i].alive.boot != 2) /* started twice */
-			fail_msg("node %u boot %" PRIu64, i, m[i].alive.boot);
+		/* started twice (the first start may be stopped before it
+		 * wrote node.meta: the port accepts before that) */
+		assert_true(m[i].alive.boot == 1 || m[i].alive.boot == 2);
 		if (i)
 			assert_true(m[i].alive.incarnation !=
 				    m[i - 1].alive.incarnation);
@@ -260,13 +261,17 @@ static void test_etcd_down_nodes_serve_on(void **state)
 	struct sb_member before, after;
 	char out[16384], err[256];
 
+	/* every node registered (a node serves no session before) */
+	assert_true(wait_up(f, 3, true, 5000, &after) >= 0);
+	assert_true(wait_up(f, 2, true, 5000, &after) >= 0);
 	assert_true(wait_up(f, 1, true, 5000, &before) >= 0);
 	cluster_file_with_store(f);
 	assert_int_equal(tc_etcd_kill(&f->etcd, 0), 0);
 	sleep(TTL_S + 1); /* renewals fail for longer than the TTL */
 	/* the nodes answer (node table: 3 up) and the store section fails */
 	assert_int_equal(ctl_status(f, out, sizeof(out)), 3);
-	assert_non_null(strstr(out, "3 of 3 nodes up"));
+	if (!strstr(out, "3 of 3 nodes up"))
+		fail_msg("status:\n%s", out);
 	assert_non_null(strstr(out, "cannot read it"));
 	assert_int_equal(tc_etcd_restart(&f->etcd, 0, err, sizeof(err)), 0);
 	/* etcd refreshes leases when it comes back: same incarnation */

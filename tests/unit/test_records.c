@@ -148,8 +148,7 @@ static void test_stale(void **state)
 	assert_int_equal(xp_rec_key_stale_prefix(k, sizeof(k), "/p/", true, 5),
 			 0);
 	assert_string_equal(k, "/p/stale/0000000000000005/");
-	assert_int_equal(xp_rec_key_stale_prefix(k, sizeof(k), "/p/", false,
-						 5),
+	assert_int_equal(xp_rec_key_stale_prefix(k, sizeof(k), "/p/", false, 5),
 			 0);
 	assert_string_equal(k, "/p/stale/");
 	assert_int_equal(xp_rec_key_parse_stale("/p/stale/0123456789ABCDEF/"
@@ -168,10 +167,10 @@ static void test_stale(void **state)
 	assert_int_equal(back.n, 2);
 	assert_int_equal(back.nodes[1], 7);
 	static const char *const bad[] = {
-		"{\"nodes\":[]}",	    "{\"nodes\":[0]}",
+		"{\"nodes\":[]}",      "{\"nodes\":[0]}",
 		"{\"nodes\":[3,3]}",   "{\"nodes\":[3,2]}",
 		"{\"nodes\":[\"1\"]}", "{\"nodes\":[4294967296]}",
-		"{\"nodes\":1}",	    "{}",
+		"{\"nodes\":1}",       "{}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (xp_rec_stale_decode(bad[i], strlen(bad[i]), &back) !=

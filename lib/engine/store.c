@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The engine's cluster store (docs/recovery.md): which nodes are up, which
+ * replicas of which chunks are stale, and the records written before a
+ * degraded write is acknowledged.
+ *
+ *   watch thread   reads the nodes' membership and every stale record,
+ *                  then watches the nodes' keys; posts events
+ *   job thread     runs the loop's jobs one by one (add to or clear a
+ *                  chunk's stale record, revoke a node's lease); posts
+ *                  each job back when done
+ *   loop thread    applies events to its cache (eng_node.st_*, the stale
+ *                  hash of store_io.c) and wakes the pieces that waited
+ *
+ * The threads share one store handle under kv_mu (a watch has its own
+ * connection once open). The event and job queues are under mu; the
+ * loop learns of events through an eventfd (ENG_EV_STORE).
+ *
+ * Stale records are written only by this engine (the LUN's one writer),
+ * so the watch does not follow them: the loop's cache changes when its
+ * own jobs finish, never from an echo that could arrive out of order.
+ */
+
+#include "store_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../members.h"
+#include "../util/clock.h"
+#include "../util/errbuf.h"
+#include "../util/log.h"
+
+#define WATCH_POLL_MS 200 /* how often a blocked watch looks at stop */
+#define RETRY_MS 250 /* a job or a watch after the store failed */
+#define JOB_TRIES 8 /* compare failures before a record job gives up */
+
+/* ---- queues between the threads --------------------------------------- */
+
+static void post(struct eng_store *s, struct eng_sev *ev)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->mu);
+	sb_list_add_tail(&s->events, &ev->link);
+	pthread_mutex_unlock(&s->mu);
+	if (write(s->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		sb_err_rl("store eventfd: %s", strerror(errno));
+}
+
+static struct eng_sev *sev_new(enum eng_sev_kind kind)
+{
+	struct eng_sev *ev = calloc(1, sizeof(*ev));
+
+	if (ev)
+		ev->kind = kind;
+	else
+		sb_err_rl("store: out of memory for an event");
+	return ev;
+}
+
+void eng_store_submit(struct eng_store *s, struct eng_sjob *j)
+{
+	pthread_mutex_lock(&s->mu);
+	sb_list_add_tail(&s->jobs, &j->link);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Sleep @ms or until stop. */
+static void nap(struct eng_store *s, unsigned int ms)
+{
+	struct timespec ts = sb_deadline_in(ms);
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop &&
+	       pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static bool stopping(struct eng_store *s)
+{
+	bool st;
+
+	pthread_mutex_lock(&s->mu);
+	st = s->stop;
+	pthread_mutex_unlock(&s->mu);
+	return st;
+}
+
+/* ---- watch thread ------------------------------------------------------ */
+
+/* Post every cluster node's state from @ms. */
+static void post_members(struct eng_store *s, const struct sb_members *ms)
+{
+	const struct sb_cluster *cl = &s->e->cl;
+	unsigned int i;
+
+	for (i = 0; i < cl->nr_nodes; i++) {
+		const struct sb_member *m =
+			sb_members_find(ms, cl->nodes[i].id);
+		struct eng_sev *ev = sev_new(SEV_NODE);
+
+		if (!ev)
+			continue;
+		ev->idx = i;
+		ev->up = m && m->up;
+		ev->inc = ev->up ? m->alive.incarnation : 0;
+		post(s, ev);
+	}
+}
+
+/* Node indices of the ids in @st (ids not in the cluster are dropped). */
+static uint64_t ids_to_mask(const struct sb_cluster *cl,
+			    const struct xp_rec_stale *st)
+{
+	uint64_t mask = 0;
+	unsigned int i;
+	int idx;
+
+	for (i = 0; i < st->n; i++) {
+		idx = sb_cluster_node_index(cl, st->nodes[i]);
+		if (idx >= 0)
+			mask |= 1ull << idx;
+	}
+	return mask;
+}
+
+/* Post every stale record. 0, or the store's -errno. */
+static int load_stale(struct eng_store *s, int64_t *rev)
+{
+	char key[XP_REC_KEY_MAX];
+	struct xp_kv_list l = {0};
+	struct xp_rec_stale st;
+	size_t i;
+	int ret;
+
+	ret = xp_rec_key_stale_prefix(key, sizeof(key), s->prefix, false, 0);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->kv_mu);
+	ret = xp_kv_get(s->kv, key, true, &l);
+	pthread_mutex_unlock(&s->kv_mu);
+	if (ret)
+		return ret;
+	*rev = l.rev;
+	for (i = 0; i < l.n; i++) {
+		struct eng_sev *ev;
+		uint64_t lun, chunk;
+
+		if (xp_rec_key_parse_stale(l.items[i].key, s->prefix, &lun,
+					   &chunk) ||
+		    xp_rec_stale_decode(l.items[i].val, l.items[i].vlen, &st)) {
+			/* never guess: a record we cannot read stops us */
+			sb_err("store: %s does not decode", l.items[i].key);
+			ret = -EPROTO;
+			break;
+		}
+		ev = sev_new(SEV_STALE);
+		if (!ev) {
+			ret = -ENOMEM;
+			break;
+		}
+		ev->lun = lun;
+		ev->chunk = chunk;
+		ev->mask = ids_to_mask(&s->e->cl, &st);
+		post(s, ev);
+	}
+	xp_kv_list_free(&l);
+	return ret;
+}
+
+/* Read the members (and, the first time, the stale records); post them.
+ * 0 and *@rev, or -errno. */
+static int load(struct eng_store *s, bool first, int64_t *rev)
+{
+	struct sb_members ms;
+	int64_t srev = 0;
+	int ret;
+
+	pthread_mutex_lock(&s->kv_mu);
+	ret = sb_members_read(s->kv, s->prefix, &ms);
+	pthread_mutex_unlock(&s->kv_mu);
+	if (ret)
+		return ret;
+	*rev = ms.rev;
+	if (first) {
+		ret = load_stale(s, &srev);
+		if (ret) {
+			sb_members_free(&ms);
+			return ret;
+		}
+		if (srev > *rev)
+			*rev = srev;
+	}
+	post_members(s, &ms);
+	sb_members_free(&ms);
+	if (first) {
+		struct eng_sev *ev = sev_new(SEV_LOADED);
+
+		if (!ev)
+			return -ENOMEM;
+		post(s, ev);
+	}
+	return 0;
+}
+
+/* One watch event on the node keys. */
+static void on_node_event(struct eng_store *s, const struct xp_kv_event *ev)
+{
+	struct xp_rec_alive a;
+	struct eng_sev *sev;
+	uint32_t id;
+	int idx;
+
+	if (xp_rec_key_parse_node(ev->kv.key, s->prefix, &id) != XP_REC_ALIVE)
+		return;
+	idx = sb_cluster_node_index(&s->e->cl, id);
+	if (idx < 0)
+		return;
+	sev = sev_new(SEV_NODE);
+	if (!sev)
+		return;
+	sev->idx = (unsigned int)idx;
+	if (ev->type == XP_KV_EV_PUT &&
+	    !xp_rec_alive_decode(ev->kv.val, ev->kv.vlen, &a)) {
+		sev->up = true;
+		sev->inc = a.incarnation;
+	} else if (ev->type == XP_KV_EV_PUT) {
+		sb_err_rl("store: %s does not decode: node %u counts as down",
+			  ev->kv.key, id);
+	}
+	post(s, sev);
+}
+
+/* Follow the node keys from @rev + 1 until the watch ends. */
+static int follow(struct eng_store *s, int64_t *rev)
+{
+	char key[XP_REC_KEY_MAX];
+	struct xp_kv_watch *w = NULL;
+	int ret;
+
+	ret = xp_rec_key_nodes(key, sizeof(key), s->prefix);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->kv_mu);
+	ret = xp_kv_watch_open(s->kv, key, *rev + 1, &w);
+	pthread_mutex_unlock(&s->kv_mu);
+	if (ret)
+		return ret;
+	while (!stopping(s)) {
+		struct xp_kv_events evs = {0};
+		size_t i;
+
+		ret = xp_kv_watch_next(w, WATCH_POLL_MS, &evs);
+		if (ret)
+			break;
+		for (i = 0; i < evs.n; i++)
+			on_node_event(s, &evs.ev[i]);
+		if (evs.n && evs.rev > *rev)
+			*rev = evs.rev;
+		xp_kv_events_free(&evs);
+	}
+	xp_kv_watch_close(w);
+	return ret;
+}
+
+static void *watch_main(void *arg)
+{
+	struct eng_store *s = arg;
+	bool first = true, logged = false;
+	int64_t rev = 0;
+	int ret;
+
+	while (!stopping(s)) {
+		ret = load(s, first, &rev);
+		if (!ret) {
+			if (logged)
+				sb_info("cluster store: reachable again");
+			logged = false;
+			first = false;
+			ret = follow(s, &rev);
+		}
+		if (ret && !logged && !stopping(s)) {
+			sb_warn("cluster store: %s; retrying", strerror(-ret));
+			logged = true;
+		}
+		/* a compacted or broken watch: read the members again */
+		if (!stopping(s))
+			nap(s, RETRY_MS);
+	}
+	return NULL;
+}
+
+/* ---- job thread ------------------------------------------------------- */
+
+/* The ids of node indices @mask. */
+static void mask_to_ids(const struct sb_cluster *cl, uint64_t mask,
+			struct xp_rec_stale *st)
+{
+	unsigned int i;
+
+	st->n = 0;
+	for (i = 0; i < cl->nr_nodes; i++)
+		if (mask & (1ull << i))
+			st->nodes[st->n++] = cl->nodes[i].id;
+	/* the cluster's nodes are sorted by id: so is st */
+}
+
+/* Read-modify-write of one stale record. 0, -EAGAIN (changed meanwhile)
+ * or the store's -errno. */
+static int record_once(struct eng_store *s, struct eng_sjob *j)
+{
+	const struct sb_cluster *cl = &s->e->cl;
+	char key[XP_REC_KEY_MAX], *txt = NULL;
+	struct xp_kv_list l = {0};
+	struct xp_rec_stale st = {0};
+	struct xp_kv_cmp cmp = {.result = XP_KV_EQ};
+	struct xp_kv_op op = {0};
+	struct xp_kv_txn_res res = {0};
+	uint64_t mask = 0;
+	int ret;
+
+	ret = xp_rec_key_stale(key, sizeof(key), s->prefix, j->lun, j->chunk);
+	if (!ret)
+		ret = xp_kv_get(s->kv, key, false, &l);
+	if (ret)
+		return ret;
+	if (l.n) {
+		if (xp_rec_stale_decode(l.items[0].val, l.items[0].vlen, &st)) {
+			xp_kv_list_free(&l);
+			sb_err("store: %s does not decode", key);
+			return -EPROTO;
+		}
+		mask = ids_to_mask(cl, &st);
+		cmp.target = XP_KV_MOD;
+		cmp.num = l.items[0].mod_rev;
+	} else {
+		cmp.target = XP_KV_VERSION;
+	}
+	xp_kv_list_free(&l);
+	cmp.key = key;
+	mask = j->kind == SJ_ADD ? mask | j->mask : mask & ~j->mask;
+	op.key = key;
+	if (mask) {
+		mask_to_ids(cl, mask, &st);
+		ret = xp_rec_stale_encode(&st, &txt);
+		if (ret)
+			return ret;
+		op.kind = XP_KV_PUT;
+		op.val = txt;
+		op.vlen = strlen(txt);
+	} else {
+		op.kind = XP_KV_DEL;
+	}
+	ret = xp_kv_txn(s->kv, &cmp, 1, &op, 1, NULL, 0, &res);
+	free(txt);
+	xp_kv_list_free(&res.got);
+	if (!ret && !res.succeeded)
+		return -EAGAIN;
+	if (!ret)
+		j->result = mask;
+	return ret;
+}
+
+static int run_job(struct eng_store *s, struct eng_sjob *j)
+{
+	int ret = -EINVAL, tries = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&s->kv_mu);
+		if (j->kind == SJ_REVOKE)
+			ret = xp_kv_lease_revoke(s->kv, j->lease);
+		else
+			ret = record_once(s, j);
+		pthread_mutex_unlock(&s->kv_mu);
+		if (ret == -EAGAIN && ++tries < JOB_TRIES)
+			continue;
+		if (ret != -EHOSTUNREACH || sb_now_ms() >= j->deadline ||
+		    stopping(s))
+			return ret;
+		/* unreachable: wait, never guess */
+		nap(s, RETRY_MS);
+	}
+}
+
+static void *job_main(void *arg)
+{
+	struct eng_store *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct eng_sjob *j;
+		struct eng_sev *ev;
+
+		while (!s->stop && sb_list_empty(&s->jobs))
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->stop)
+			break;
+		j = container_of(s->jobs.next, struct eng_sjob, link);
+		sb_list_del(&j->link);
+		pthread_mutex_unlock(&s->mu);
+		j->err = run_job(s, j);
+		if (j->err && j->kind != SJ_REVOKE)
+			sb_err_rl("store: recording chunk %" PRIu64
+				  " of LUN %016" PRIx64 ": %s",
+				  j->chunk, j->lun, strerror(-j->err));
+		ev = sev_new(SEV_JOB);
+		if (ev) {
+			ev->job = j;
+			post(s, ev);
+		} else {
+			free(j);
+		}
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- start, stop ------------------------------------------------------- */
+
+static void store_free(struct eng_store *s)
+{
+	struct eng_sev *ev;
+	struct eng_sjob *j;
+
+	while (!sb_list_empty(&s->jobs)) {
+		j = container_of(s->jobs.next, struct eng_sjob, link);
+		sb_list_del(&j->link);
+		free(j);
+	}
+	while (!sb_list_empty(&s->events)) {
+		ev = container_of(s->events.next, struct eng_sev, link);
+		sb_list_del(&ev->link);
+		free(ev->job);
+		free(ev);
+	}
+	eng_stale_free_all(s);
+	xp_kv_close(s->kv);
+	if (s->evfd >= 0)
+		close(s->evfd);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->kv_mu);
+	free(s);
+}
+
+int eng_store_start(struct sb_engine *e, struct xp_kv *kv, char *err,
+		    size_t errlen)
+{
+	struct eng_store *s = calloc(1, sizeof(*s));
+	pthread_condattr_t ca;
+	int ret;
+
+	if (!s) {
+		xp_kv_close(kv);
+		sb_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->e = e;
+	s->kv = kv;
+	snprintf(s->prefix, sizeof(s->prefix), "%s", e->cl.etcd_prefix);
+	sb_list_init(&s->jobs);
+	sb_list_init(&s->events);
+	sb_list_init(&s->deferred);
+	sb_evtag_init(&s->tag, ENG_EV_STORE);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->kv_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ret = s->evfd < 0 ? -errno : 0;
+	if (!ret)
+		ret = sb_evtag_ctl(e->epfd, EPOLL_CTL_ADD, s->evfd, EPOLLIN,
+				   &s->tag);
+	if (!ret)
+		ret = -pthread_create(&s->wthread, NULL, watch_main, s);
+	if (!ret) {
+		s->wstarted = true;
+		ret = -pthread_create(&s->jthread, NULL, job_main, s);
+	}
+	if (!ret)
+		s->jstarted = true;
+	e->store = s;
+	if (ret) {
+		sb_errf(err, errlen, "cluster store: %s", strerror(-ret));
+		eng_store_stop(e);
+	}
+	return ret;
+}
+
+void eng_store_stop(struct sb_engine *e)
+{
+	struct eng_store *s = e->store;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->wstarted)
+		pthread_join(s->wthread, NULL);
+	if (s->jstarted)
+		pthread_join(s->jthread, NULL);
+	e->store = NULL;
+	store_free(s);
+}
+
+/* ---- loop side --------------------------------------------------------- */
+
+/* Node @idx's liveness changed in the store. */
+static void node_event(struct sb_engine *e, const struct eng_sev *ev)
+{
+	struct eng_node *n = &e->nodes[ev->idx];
+	char name[SB_HOST_MAX + 32];
+
+	if (ev->up && n->st_up && ev->inc == n->st_inc)
+		return;
+	if (!ev->up && !n->st_up)
+		return;
+	eng_node_name(n, name, sizeof(name));
+	if (!ev->up) {
+		sb_warn("%s: down in the cluster store (incarnation %" PRId64
+			"): writes go on without it, recorded",
+			name, n->st_inc);
+		n->st_up = false;
+		n->st_inc = 0;
+		/* what it was sent may land or not: the pieces record it */
+		eng_node_fail(n, -EHOSTDOWN);
+		eng_node_fail_waiting(n, -EHOSTDOWN);
+		return;
+	}
+	if (n->st_up)
+		eng_node_fail(n, -ESTALE); /* a new incarnation: new session */
+	sb_info("%s: up in the cluster store (incarnation %" PRId64 ")", name,
+		ev->inc);
+	n->st_up = true;
+	n->st_inc = ev->inc;
+}
+
+static void loaded(struct sb_engine *e)
+{
+	struct eng_store *s = e->store;
+
+	if (s->loaded)
+		return;
+	s->loaded = true;
+	sb_info("cluster store: %zu chunks with stale replicas", s->nstale);
+	pthread_mutex_lock(&e->lock);
+	e->store_loaded = true;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+	while (!sb_list_empty(&s->deferred)) {
+		struct eng_op *op =
+			container_of(s->deferred.next, struct eng_op, link);
+
+		sb_list_del(&op->link);
+		eng_op_start_deferred(op);
+	}
+}
+
+void eng_store_event(struct sb_engine *e)
+{
+	struct eng_store *s = e->store;
+	struct sb_list batch;
+	uint64_t v;
+
+	if (read(s->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		sb_err_rl("store eventfd: %s", strerror(errno));
+	sb_list_init(&batch);
+	pthread_mutex_lock(&s->mu);
+	sb_list_splice_tail(&s->events, &batch);
+	pthread_mutex_unlock(&s->mu);
+	while (!sb_list_empty(&batch)) {
+		struct eng_sev *ev =
+			container_of(batch.next, struct eng_sev, link);
+
+		sb_list_del(&ev->link);
+		switch (ev->kind) {
+		case SEV_NODE:
+			node_event(e, ev);
+			break;
+		case SEV_STALE:
+			eng_stale_loaded(e, ev->lun, ev->chunk, ev->mask);
+			break;
+		case SEV_LOADED:
+			loaded(e);
+			break;
+		case SEV_JOB:
+			eng_stale_job_done(e, ev->job);
+			ev->job = NULL;
+			break;
+		}
+		free(ev->job);
+		free(ev);
+	}
+}
+
+void eng_store_defer_op(struct sb_engine *e, struct eng_op *op)
+{
+	sb_list_add_tail(&e->store->deferred, &op->link);
+}
+
+void eng_store_node_refused(struct eng_node *n)
+{
+	struct sb_engine *e = n->e;
+	struct eng_sjob *j;
+	char name[SB_HOST_MAX + 32];
+
+	if (!e->store || !n->st_up || n->st_revoked == n->st_inc)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->kind = SJ_REVOKE;
+	j->lease = n->st_inc;
+	j->deadline = sb_now_ms() + e->cl.io_timeout_ms;
+	n->st_revoked = n->st_inc;
+	sb_warn("%s: refuses connections: revoking its lease (incarnation "
+		"%" PRId64 ")",
+		eng_node_name(n, name, sizeof(name)), n->st_inc);
+	eng_store_submit(e->store, j);
+}

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * What the cluster store changes in the engine's I/O (docs/recovery.md,
+ * "The write path", "The read path"): the cache of stale chunks, which
+ * replicas are valid, and the record a degraded write waits for.
+ *
+ * A write piece, with a store:
+ *   begin   counted as a writer of its chunk's entry (a resync of the
+ *           chunk waits for its writers); parked if a resync holds it
+ *   queue   requests only to valid replicas (up in the store, not stale);
+ *           the others are "missed" from the start
+ *   end     every request done: replicas that failed are missed too. If
+ *           at least one replica took the write, the missed ones must be
+ *           in the chunk's stale record before the piece settles: a job
+ *           adds them (one job per chunk at a time) and the piece parks
+ *           until it is in. The write succeeds when min_replicas took it.
+ * A write that no replica took records nothing (no copy is newer).
+ *
+ * Loop thread only.
+ */
+
+#include "store_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "../util/clock.h"
+#include "../util/log.h"
+
+static size_t bucket(uint64_t lun, uint64_t chunk)
+{
+	uint64_t h =
+		(lun ^ (chunk * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+
+	return (size_t)(h >> 40) & (ENG_STALE_BUCKETS - 1);
+}
+
+struct eng_stale *eng_stale_find(struct sb_engine *e, uint64_t lun,
+				 uint64_t chunk)
+{
+	struct eng_stale *st;
+
+	if (!e->store)
+		return NULL;
+	for (st = e->store->hash[bucket(lun, chunk)]; st; st = st->hnext)
+		if (st->lun == lun && st->chunk == chunk)
+			return st;
+	return NULL;
+}
+
+/* The entry of (@lun, @chunk), made when missing. NULL: no memory. */
+static struct eng_stale *stale_get(struct sb_engine *e, uint64_t lun,
+				   uint64_t chunk)
+{
+	struct eng_store *s = e->store;
+	struct eng_stale *st = eng_stale_find(e, lun, chunk);
+	size_t b;
+
+	if (st)
+		return st;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->lun = lun;
+	st->chunk = chunk;
+	sb_list_init(&st->parked);
+	b = bucket(lun, chunk);
+	st->hnext = s->hash[b];
+	s->hash[b] = st;
+	return st;
+}
+
+/* Free @st if nothing refers to it any more. */
+static void stale_put(struct sb_engine *e, struct eng_stale *st)
+{
+	struct eng_stale **pp;
+
+	if (st->mask || st->pending || st->job || st->writers || st->held ||
+	    !sb_list_empty(&st->parked))
+		return;
+	for (pp = &e->store->hash[bucket(st->lun, st->chunk)]; *pp;
+	     pp = &(*pp)->hnext) {
+		if (*pp == st) {
+			*pp = st->hnext;
+			free(st);
+			return;
+		}
+	}
+}
+
+/* Set @st's recorded mask, keeping the count of stale chunks. */
+static void stale_set_mask(struct eng_store *s, struct eng_stale *st,
+			   uint64_t mask)
+{
+	if (!st->mask && mask)
+		s->nstale++;
+	else if (st->mask && !mask)
+		s->nstale--;
+	st->mask = mask;
+}
+
+void eng_stale_loaded(struct sb_engine *e, uint64_t lun, uint64_t chunk,
+		      uint64_t mask)
+{
+	struct eng_stale *st = stale_get(e, lun, chunk);
+
+	if (!st) {
+		/* never guess: without the entry, stop serving */
+		sb_err("store: out of memory for the stale chunks");
+		abort();
+	}
+	stale_set_mask(e->store, st, mask);
+	stale_put(e, st);
+}
+
+void eng_stale_free_all(struct eng_store *s)
+{
+	size_t b;
+
+	for (b = 0; b < ENG_STALE_BUCKETS; b++) {
+		while (s->hash[b]) {
+			struct eng_stale *st = s->hash[b];
+
+			s->hash[b] = st->hnext;
+			free(st);
+		}
+	}
+}
+
+uint64_t eng_stale_nodes(const struct eng_stale *st)
+{
+	return st ? st->mask | st->pending : 0;
+}
+
+bool eng_store_valid(struct sb_engine *e, unsigned int idx,
+		     const struct eng_stale *st)
+{
+	uint64_t bit = 1ull << idx;
+
+	if (!e->store)
+		return true;
+	if (!e->nodes[idx].st_up)
+		return false;
+	return !st || !((st->mask | st->pending) & bit);
+}
+
+static void park(struct eng_piece *p)
+{
+	struct sb_engine *e = p->op->e;
+
+	if (p->parked)
+		return;
+	p->parked = true;
+	e->store->nparked++;
+	if (!p->park_deadline)
+		p->park_deadline = sb_now_ms() + e->cl.io_timeout_ms;
+	sb_list_add_tail(&p->st->parked, &p->plink);
+}
+
+bool eng_store_write_begin(struct eng_piece *p)
+{
+	struct sb_engine *e = p->op->e;
+	struct eng_stale *st;
+
+	if (!e->store)
+		return true;
+	if (!p->st) {
+		st = stale_get(e, p->op->io->lun_id, p->ext.chunk);
+		if (!st)
+			return true; /* no memory: it records what it misses */
+		st->writers++;
+		p->st = st;
+	}
+	if (p->st->held) {
+		p->waiting_start = true;
+		park(p);
+		return false;
+	}
+	p->waiting_start = false;
+	p->park_deadline = 0;
+	return true;
+}
+
+/* Stop counting @p as a writer of its entry. */
+static void release(struct eng_piece *p)
+{
+	struct sb_engine *e = p->op->e;
+	struct eng_stale *st = p->st;
+
+	if (!st)
+		return;
+	p->st = NULL;
+	st->writers--;
+	stale_put(e, st);
+}
+
+/*
+ * Count @p's outcome: replicas that took the write (*@ok) and those that
+ * did not (returned); *@err the first error seen.
+ */
+static uint64_t outcome(struct eng_piece *p, unsigned int *ok, int *err)
+{
+	struct eng_op *op = p->op;
+	uint64_t missed = p->missed;
+	unsigned int i;
+
+	*ok = 0;
+	*err = 0;
+	if (op->op == SB_IO_CAW && p->reqs[0].err) {
+		/* nothing was written but, maybe, by the decider */
+		if (p->reqs[0].err == -EILSEQ)
+			return 0;
+		*err = p->reqs[0].err;
+		for (i = 1; i < p->nrep; i++)
+			if (!(missed & (1ull << p->rep[i])))
+				(*ok)++; /* they hold the old data: agreed */
+		return missed | 1ull << p->rep[0];
+	}
+	for (i = 0; i < p->nrep; i++) {
+		const struct eng_req *r = &p->reqs[i];
+		uint64_t bit = 1ull << p->rep[i];
+
+		if (missed & bit)
+			continue;
+		if (r->state == REQ_DONE && !r->err) {
+			(*ok)++;
+		} else {
+			missed |= bit;
+			if (!*err)
+				*err = r->err ? r->err : -EHOSTUNREACH;
+		}
+	}
+	return missed;
+}
+
+/* Ask the job thread to add @need to @st's record. */
+static bool submit_add(struct sb_engine *e, struct eng_stale *st, uint64_t need)
+{
+	struct eng_sjob *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return false;
+	j->kind = SJ_ADD;
+	j->lun = st->lun;
+	j->chunk = st->chunk;
+	j->mask = need;
+	j->deadline = UINT64_MAX; /* until it is in: the replicas differ */
+	st->pending |= need;
+	st->job = true;
+	eng_store_submit(e->store, j);
+	return true;
+}
+
+bool eng_store_write_end(struct eng_piece *p)
+{
+	struct eng_op *op = p->op;
+	struct sb_engine *e = op->e;
+	struct eng_stale *st = p->st;
+	unsigned int ok;
+	uint64_t missed, need;
+	int err;
+
+	missed = outcome(p, &ok, &err);
+	if (missed && ok && st) {
+		need = missed & ~st->mask;
+		if (need) {
+			/* one job per record at a time; wait for it */
+			if (!st->job &&
+			    !submit_add(e, st, need & ~st->pending)) {
+				eng_op_set_err(op, -ENOMEM);
+				release(p);
+				return true;
+			}
+			park(p);
+			return false;
+		}
+	}
+	if (op->op == SB_IO_CAW && p->reqs[0].err)
+		; /* the CAW's own error is already the op's */
+	else if (ok < e->min_replicas || !ok)
+		eng_op_set_err(op, err ? err : -EHOSTUNREACH);
+	p->park_deadline = 0;
+	release(p);
+	return true;
+}
+
+void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
+{
+	struct eng_stale *st = eng_stale_find(e, j->lun, j->chunk);
+	struct sb_list woken;
+
+	if (j->kind == SJ_REVOKE || !st) {
+		free(j);
+		return;
+	}
+	st->job = false;
+	st->pending &= ~j->mask;
+	if (!j->err)
+		stale_set_mask(e->store, st, j->result);
+	free(j);
+	st->writers++; /* the pieces below may release theirs */
+	sb_list_init(&woken);
+	sb_list_splice_tail(&st->parked, &woken);
+	while (!sb_list_empty(&woken)) {
+		struct eng_piece *p =
+			container_of(woken.next, struct eng_piece, plink);
+
+		sb_list_del(&p->plink);
+		p->parked = false;
+		e->store->nparked--;
+		eng_piece_resume(p);
+	}
+	st->writers--;
+	stale_put(e, st);
+}
+
+/* A parked piece that will not wait any longer: @err, then finished. */
+static void give_up(struct eng_piece *p, int err)
+{
+	eng_op_set_err(p->op, err);
+	p->waiting_start = false;
+	p->park_deadline = 0;
+	release(p);
+	eng_piece_abandon(p);
+}
+
+/*
+ * Move @st's parked pieces past @now (all with @now UINT64_MAX) to @out;
+ * lower *@next to the first deadline left.
+ */
+static void take_expired(struct eng_store *s, struct eng_stale *st,
+			 uint64_t now, uint64_t *next, struct sb_list *out)
+{
+	struct sb_list *it, *tmp;
+
+	sb_list_for_each_safe(it, tmp, &st->parked) {
+		struct eng_piece *p = container_of(it, struct eng_piece, plink);
+
+		if (p->park_deadline > now) {
+			if (p->park_deadline < *next)
+				*next = p->park_deadline;
+			continue;
+		}
+		sb_list_del(&p->plink);
+		p->parked = false;
+		s->nparked--;
+		sb_list_add_tail(out, &p->plink);
+	}
+}
+
+/* Every parked piece past @now gives up with @err. */
+static void expire(struct sb_engine *e, uint64_t now, uint64_t *next, int err)
+{
+	struct eng_store *s = e->store;
+	struct sb_list dead;
+	size_t b;
+
+	if (!s->nparked)
+		return;
+	sb_list_init(&dead);
+	for (b = 0; b < ENG_STALE_BUCKETS; b++) {
+		struct eng_stale *st;
+
+		for (st = s->hash[b]; st; st = st->hnext)
+			if (!sb_list_empty(&st->parked))
+				take_expired(s, st, now, next, &dead);
+	}
+	/* entries may be freed from here on */
+	while (!sb_list_empty(&dead)) {
+		struct eng_piece *p =
+			container_of(dead.next, struct eng_piece, plink);
+
+		sb_list_del(&p->plink);
+		give_up(p, err);
+	}
+}
+
+void eng_store_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
+{
+	if (e->store)
+		expire(e, now, next, -ETIMEDOUT);
+}
+
+void eng_store_shutdown(struct sb_engine *e)
+{
+	struct eng_store *s = e->store;
+	uint64_t next = UINT64_MAX;
+
+	if (!s)
+		return;
+	while (!sb_list_empty(&s->deferred)) {
+		struct eng_op *op =
+			container_of(s->deferred.next, struct eng_op, link);
+
+		sb_list_del(&op->link);
+		eng_op_start_deferred(op); /* stop_seen: ends -ESHUTDOWN */
+	}
+	expire(e, UINT64_MAX, &next, -ESHUTDOWN);
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Host test of degraded writes and stale replicas (docs/recovery.md):
+ * three real spanblkd registered in a real etcd, the gateway engine in
+ * this process with the same store. Writes go on when a node dies or
+ * hangs, its missed chunks are recorded in etcd before they are
+ * acknowledged, and no read, by this engine or a new one, ever returns
+ * the old data a returning node still holds; with the only good copy
+ * down, a read fails rather than serve the old one.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/config.h"
+#include "lib/engine.h"
+#include "lib/members.h"
+#include "lib/place.h"
+#include "lib/util/clock.h"
+#include "lib/util/log.h"
+#include "testlib.h"
+#include "tests/common/etcd_proc.h"
+#include "tests/common/syncio.h"
+#include "xport/auth.h"
+#include "xport/kv.h"
+#include "xport/records.h"
+
+#define NODES 3
+#define CHUNK (64u << 10)
+#define LUN_SIZE (4u << 20)
+#define NCHUNKS (LUN_SIZE / CHUNK)
+#define IO_TIMEOUT_MS 3000
+#define TTL_S 2
+#define WAIT_S 30
+#define PFX "/degraded-test/"
+
+static struct {
+	struct tc_etcd etcd;
+	struct tl_cluster c;
+	struct sb_cluster cl;
+	struct xp_secret secret;
+	struct xp_kv *kv;
+	struct sb_engine *e;
+	uint64_t lun;
+} fx;
+
+static void append(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Wait until node id @id is up (@up) or down in the store. */
+static bool wait_member(uint32_t id, bool up, unsigned int ms)
+{
+	uint64_t t0 = sb_now_ms();
+
+	do {
+		struct sb_members ms_;
+		const struct sb_member *m;
+		bool is_up;
+
+		if (sb_members_read(fx.kv, PFX, &ms_) == 0) {
+			m = sb_members_find(&ms_, id);
+			is_up = m && m->up;
+			sb_members_free(&ms_);
+			if (is_up == up)
+				return true;
+		}
+		usleep(50 * 1000);
+	} while (sb_now_ms() - t0 < ms);
+	return false;
+}
+
+static struct sb_engine *engine(void)
+{
+	struct sb_engine *e;
+	char err[256];
+
+	e = sb_engine_new(&fx.cl, &fx.secret, err, sizeof(err));
+	if (!e)
+		fail_msg("sb_engine_new: %s", err);
+	sb_engine_wait_ready(e, 10000);
+	return e;
+}
+
+static int setup(void **state)
+{
+	char err[256], line[512], cmd[PATH_MAX + 512];
+	unsigned int i;
+
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	sb_log_set_level(SB_LOG_ERR);
+	if (tc_etcd_start(&fx.etcd, 1, err, sizeof(err)) ||
+	    tl_cluster_start(&fx.c, NODES, 2, CHUNK, IO_TIMEOUT_MS, NULL))
+		return -1;
+	snprintf(line, sizeof(line),
+		 "etcd = %s\netcd_prefix = %s\nnode_ttl = %d\n",
+		 fx.etcd.endpoints, PFX, TTL_S);
+	for (i = 0; i < NODES; i++) {
+		if (tl_node_stop(&fx.c, i, SIGTERM) < 0)
+			return -1;
+		append(fx.c.nodes[i].conf, line);
+		if (tl_node_start(&fx.c, i))
+			return -1;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i 's|^\\[cluster\\]$|[cluster]\\netcd = %s\\n"
+		 "etcd_prefix = %s|' %s",
+		 fx.etcd.endpoints, PFX, fx.c.conf);
+	if (system(cmd) ||
+	    sb_cluster_load(fx.c.conf, &fx.cl, err, sizeof(err)) ||
+	    xp_secret_load(fx.cl.secret_file, &fx.secret) ||
+	    xp_etcd_open(fx.etcd.endpoints, 2000, &fx.kv, err, sizeof(err)))
+		return -1;
+	for (i = 0; i < NODES; i++)
+		if (!wait_member(fx.c.nodes[i].id, true, 10000))
+			return -1;
+	fx.e = engine();
+	if (sb_engine_lun_create(fx.e, "deg", LUN_SIZE))
+		return -1;
+	fx.lun = sb_lun_id("deg");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	sb_engine_free(fx.e);
+	xp_kv_close(fx.kv);
+	tl_cluster_destroy(&fx.c);
+	tc_etcd_stop(&fx.etcd);
+	return 0;
+}
+
+/* Chunk @c filled with version @v. */
+static void pattern(uint8_t *buf, uint64_t c, uint8_t v)
+{
+	size_t i;
+
+	for (i = 0; i < CHUNK; i++)
+		buf[i] = (uint8_t)(v * 31 + c * 7 + i / 512);
+}
+
+/* Write version @v to every chunk; the longest write in *@max_ms. */
+static int write_all(struct sb_engine *e, uint8_t v, uint64_t *max_ms)
+{
+	static uint8_t buf[CHUNK];
+	uint64_t c, t0, dt;
+	int ret;
+
+	*max_ms = 0;
+	for (c = 0; c < NCHUNKS; c++) {
+		pattern(buf, c, v);
+		t0 = sb_now_ms();
+		ret = tc_sync_io(e, SB_IO_WRITE, fx.lun, c * CHUNK, buf, CHUNK,
+				 0, WAIT_S);
+		dt = sb_now_ms() - t0;
+		if (dt > *max_ms)
+			*max_ms = dt;
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Read chunk @c: 0 with the version it holds in *@v (-1: neither). */
+static int read_chunk(struct sb_engine *e, uint64_t c, int *v, uint8_t a,
+		      uint8_t b)
+{
+	static uint8_t buf[CHUNK], want[CHUNK];
+	int ret;
+
+	ret = tc_sync_io(e, SB_IO_READ, fx.lun, c * CHUNK, buf, CHUNK, 0,
+			 WAIT_S);
+	if (ret)
+		return ret;
+	*v = -1;
+	pattern(want, c, a);
+	if (!memcmp(buf, want, CHUNK))
+		*v = a;
+	pattern(want, c, b);
+	if (!memcmp(buf, want, CHUNK))
+		*v = b;
+	return 0;
+}
+
+/* The node indices placement gives chunk @c. */
+static uint64_t replicas_of(uint64_t c)
+{
+	unsigned int rep[SB_MAX_NODES], n, i;
+	uint64_t mask = 0;
+
+	n = sb_place(&fx.cl, fx.lun, c, rep, fx.cl.replicas);
+	for (i = 0; i < n; i++)
+		mask |= 1ull << rep[i];
+	return mask;
+}
+
+/* Stale records of the LUN in the store: chunk -> node id mask. */
+static unsigned int stale_chunks(uint32_t node_id)
+{
+	char key[XP_REC_KEY_MAX];
+	struct xp_kv_list l = {0};
+	unsigned int n = 0;
+	size_t i, j;
+
+	assert_int_equal(xp_rec_key_stale_prefix(key, sizeof(key), PFX, true,
+						 fx.lun),
+			 0);
+	assert_int_equal(xp_kv_get(fx.kv, key, true, &l), 0);
+	for (i = 0; i < l.n; i++) {
+		struct xp_rec_stale st;
+
+		assert_int_equal(xp_rec_stale_decode(l.items[i].val,
+						     l.items[i].vlen, &st),
+				 0);
+		for (j = 0; j < st.n; j++)
+			n += st.nodes[j] == node_id;
+	}
+	xp_kv_list_free(&l);
+	return n;
+}
+
+static void verify_all(struct sb_engine *e, uint8_t want)
+{
+	uint64_t c;
+	int v;
+
+	for (c = 0; c < NCHUNKS; c++) {
+		assert_int_equal(read_chunk(e, c, &v, want - 1, want), 0);
+		if (v != want)
+			fail_msg("chunk %" PRIu64 " holds version %d, not %u",
+				 c, v, want);
+	}
+}
+
+/*
+ * kill -9 of a node: writes go on, its chunks are recorded stale, and
+ * neither this engine nor a new one reads its old copies when it is back.
+ * Then its partner for some chunks goes down: those chunks fail to read,
+ * never return the old copy.
+ */
+static void test_kill9_degraded_then_no_stale_read(void **state)
+{
+	const unsigned int a = 1, b = 2; /* node indices */
+	uint64_t max_ms, c;
+	unsigned int on_a = 0, on_ab = 0;
+	struct sb_engine *cold;
+	int v, ret;
+
+	(void)state;
+	assert_int_equal(write_all(fx.e, 1, &max_ms), 0);
+	verify_all(fx.e, 1);
+	for (c = 0; c < NCHUNKS; c++) {
+		on_a += !!(replicas_of(c) & (1ull << a));
+		on_ab += (replicas_of(c) & (3ull << a)) == (3ull << a);
+	}
+	assert_true(on_a > 0 && on_ab > 0);
+
+	assert_true(tl_node_stop(&fx.c, a, SIGKILL) >= 0);
+	assert_int_equal(write_all(fx.e, 2, &max_ms), 0);
+	print_message("kill -9: every write succeeded, longest %" PRIu64 " ms"
+		      "\n",
+		      max_ms);
+	assert_true(max_ms < (TTL_S + 2) * 1000);
+	assert_int_equal(stale_chunks(fx.c.nodes[a].id), on_a);
+	verify_all(fx.e, 2);
+
+	/* back with its old copies: never read */
+	assert_int_equal(tl_node_start(&fx.c, a), 0);
+	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
+	usleep(500 * 1000);
+	verify_all(fx.e, 2);
+	cold = engine(); /* a gateway started cold learns it from etcd */
+	verify_all(cold, 2);
+
+	/* its partner down: the chunks only that partner had fail */
+	assert_true(tl_node_stop(&fx.c, b, SIGKILL) >= 0);
+	assert_true(wait_member(fx.c.nodes[b].id, false, (TTL_S + 3) * 1000));
+	for (c = 0; c < NCHUNKS; c++) {
+		bool both = (replicas_of(c) & (3ull << a)) == (3ull << a);
+
+		ret = read_chunk(cold, c, &v, 1, 2);
+		if (both) {
+			if (ret == 0)
+				fail_msg("chunk %" PRIu64 " on a stale node "
+					 "and a "
+					 "down one read as version %d",
+					 c, v);
+		} else {
+			assert_int_equal(ret, 0);
+			assert_int_equal(v, 2);
+		}
+	}
+	sb_engine_free(cold);
+}
+
+/* A hung node (SIGSTOP): writes stall at most about node_ttl. */
+static void test_sigstop_degraded(void **state)
+{
+	const unsigned int a = 0;
+	pid_t pid = fx.c.nodes[a].pid;
+	uint64_t max_ms;
+
+	(void)state;
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	assert_int_equal(write_all(fx.e, 4, &max_ms), 0);
+	print_message("SIGSTOP: every write succeeded, longest %" PRIu64 " ms "
+		      "(node"
+		      "_ttl "
+		      "%d "
+		      "s)\n",
+		      max_ms, TTL_S);
+	assert_true(max_ms < (TTL_S + 3) * 1000);
+	verify_all(fx.e, 4);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
+	usleep(500 * 1000);
+	verify_all(fx.e, 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_kill9_degraded_then_no_stale_read, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_sigstop_degraded, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
