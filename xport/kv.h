@@ -177,8 +177,8 @@ static inline int xp_kv_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp,
 }
 
 /* Unconditional put and delete (a transaction without compares). */
-int xp_kv_put(struct xp_kv *kv, const char *key, const void *val,
-	      size_t vlen, int64_t lease, int64_t *rev);
+int xp_kv_put(struct xp_kv *kv, const char *key, const void *val, size_t vlen,
+	      int64_t lease, int64_t *rev);
 int xp_kv_del(struct xp_kv *kv, const char *key, bool prefix, int64_t *rev);
 
 /* A lease of @ttl_s seconds; the store may grant a longer TTL. */
