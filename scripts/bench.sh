@@ -178,11 +178,11 @@ if command -v perf >/dev/null && [ "${PERF:-1}" = 1 ]; then
 		log "perf: $rw $bs, whole machine, by process and library"
 		perf report -i "$OUT/perf-$rw.data" --no-children --stdio \
 			--sort comm,dso 2>/dev/null | grep -E '^ +[0-9.]+%' |
-			head -n 8 | sed 's/ *$//' | tee -a "$OUT/results.txt"
+			sed -n 1,8p | sed 's/ *$//' | tee -a "$OUT/results.txt"
 		log "perf: $rw $bs, top symbols"
 		perf report -i "$OUT/perf-$rw.data" --no-children --stdio \
 			--sort comm,symbol 2>/dev/null | grep -E '^ +[0-9.]+%' |
-			head -n 8 | sed 's/ *- *- *$//' | tee -a "$OUT/results.txt"
+			sed -n 1,8p | sed 's/ *- *- *$//' | tee -a "$OUT/results.txt"
 	done
 fi
 
