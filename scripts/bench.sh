@@ -212,7 +212,7 @@ durable_rows() {
 				*) set -- --flush-every "$FLUSH_EVERY" ;;
 				esac
 				line=$(sbc_bench_one "$rw" "$bs" "$qd" "$DSECS" "$@")
-				echo "durable fs=$fs $line" >>"$OUT/raw.txt"
+				echo "durable fs=$fs round=$r $line" >>"$OUT/raw.txt"
 				ios=$(echo " $line" | field ios)
 				if [ "$(echo " $line" | field errors)" != 0 ] ||
 					[ "${ios:-0}" -eq 0 ]; then
@@ -239,6 +239,7 @@ durable_rows() {
 if [ "$DURABLE" = 1 ]; then
 	log ""
 	log "durable writes: plain, --fua, --flush-every $FLUSH_EVERY; rounds=$ROUNDS seconds=$DSECS; ratio = IOPS / the plain run's in the same round"
+	log "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	fs=$(findmnt -nf -o FSTYPE -T "$DIR")
 	log "# data folder $DIR on $fs ($(findmnt -nf -o SOURCE -T "$DIR"))"
 	durable_rows "$fs"
@@ -256,4 +257,5 @@ if [ "$DURABLE" = 1 ]; then
 	else
 		log "# no tmpfs at DURABLE_TMPFS='$DURABLE_TMPFS': the tmpfs rows skipped"
 	fi
+	log "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
