@@ -64,6 +64,7 @@ static void do_stat(struct nd_req *req)
 	st.bytes_rdma = s->ctr.bytes_rdma;
 	st.bytes_tcp_payload = s->ctr.bytes_tcp_payload;
 	st.bytes_tcp_control = s->ctr.bytes_tcp_control;
+	st.ops_write_fua = s->ctr.ops_write_fua;
 	st.conns = s->nconns;
 	xp_stat_encode(&st, buf);
 	for (i = 0; i < n; i++) {

@@ -73,6 +73,9 @@ static void count_done(struct nd_server *s, const struct xp_hdr *h, int err)
 		c->ops_caw++;
 	if (err)
 		return;
+	if ((h->flags & XP_F_FUA) &&
+	    (h->opcode == XP_OP_WRITE || h->opcode == XP_OP_CAW))
+		c->ops_write_fua++;
 	switch (h->opcode) {
 	case XP_OP_READ:
 		c->ops_read++;

@@ -63,6 +63,7 @@ struct nd_counters {
 	uint64_t bytes_tcp_payload; /* inline payload, both directions */
 	uint64_t bytes_rdma; /* payload moved by RDMA READ and WRITE */
 	uint64_t bytes_tcp_control; /* frame headers, both directions */
+	uint64_t ops_write_fua; /* WRITE and CAW with FUA that wrote */
 };
 
 /*

@@ -8,7 +8,16 @@
 #            spanblk-bench 4 KiB random read/write at QD 32 and 1 MiB
 #            sequential read/write, with CPU seconds of nodes + benchmark
 #   perf:    where the time goes during 4 KiB random writes
+#   durable: the 4 KiB random and 1 MiB sequential writes plain, with
+#            --fua and with --flush-every FLUSH_EVERY (default 32), each
+#            round running the three back to back (the order rotating),
+#            DSECS seconds each (default 5); ratios to the plain run of
+#            the same round. On the nodes' data folder (the file system
+#            of TMPDIR, default /var/tmp) and again on a second cluster
+#            in DURABLE_TMPFS (default /dev/shm) when that is a tmpfs,
+#            where fdatasync costs next to nothing. DURABLE=0 skips it.
 # Each measurement runs ROUNDS times (default 3); medians are reported.
+# The whole run takes about 10 minutes (SECS=8, DSECS=5, ROUNDS=3).
 #
 #   scripts/bench.sh                 write results to stdout and
 #                                    build/bench/results.txt
@@ -20,16 +29,22 @@ BIN=${BIN:-build}
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-8}
 OUT=${OUT:-build/bench}
+DSECS=${DSECS:-5}
+FLUSH_EVERY=${FLUSH_EVERY:-32}
+DURABLE=${DURABLE:-1}
+DURABLE_TMPFS=${DURABLE_TMPFS-/dev/shm}
 mkdir -p "$OUT"
 # shellcheck source=scripts/lib/cluster.sh
 . scripts/lib/cluster.sh
 
 DIR=$(mktemp -d "${TMPDIR:-/var/tmp}/spanblk-bench-XXXXXX")
+TDIR=
 IPERF_PID=
 cleanup() {
 	sbc_stop
 	[ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null
 	rm -rf "$DIR"
+	[ -z "$TDIR" ] || rm -rf "$TDIR"
 }
 trap cleanup EXIT
 
@@ -41,6 +56,7 @@ log() { echo "$*" | tee -a "$OUT/results.txt"; }
 
 log "# spanblk benchmark $(date -u +%F) on $(nproc) cores, kernel $(uname -r)"
 log "# rounds=$ROUNDS seconds=$SECS; medians of the rounds"
+log "# data folder $DIR on $(findmnt -nf -o FSTYPE -T "$DIR")"
 
 # ---- limits: iperf3 --------------------------------------------------------
 port=$((30000 + RANDOM % 20000))
@@ -162,10 +178,84 @@ if command -v perf >/dev/null && [ "${PERF:-1}" = 1 ]; then
 		log "perf: $rw $bs, whole machine, by process and library"
 		perf report -i "$OUT/perf-$rw.data" --no-children --stdio \
 			--sort comm,dso 2>/dev/null | grep -E '^ +[0-9.]+%' |
-			head -n 8 | sed 's/ *$//' | tee -a "$OUT/results.txt"
+			sed -n 1,8p | sed 's/ *$//' | tee -a "$OUT/results.txt"
 		log "perf: $rw $bs, top symbols"
 		perf report -i "$OUT/perf-$rw.data" --no-children --stdio \
 			--sort comm,symbol 2>/dev/null | grep -E '^ +[0-9.]+%' |
-			head -n 8 | sed 's/ *- *- *$//' | tee -a "$OUT/results.txt"
+			sed -n 1,8p | sed 's/ *- *- *$//' | tee -a "$OUT/results.txt"
 	done
+fi
+
+# ---- durable writes --------------------------------------------------------
+# durable_rows FS: on the cluster of SBC_CONF (LUN bench written once),
+# 4 KiB random and 1 MiB sequential writes at QD 32: plain, --fua and
+# --flush-every FLUSH_EVERY back to back in each round, the first of the
+# three rotating with the round. Per variant: medians of IOPS, MiB/s,
+# write latency, FLUSH count and latency over the rounds, and the median
+# of the per-round ratio of its IOPS to the plain run's.
+# dmed KEY: the median of the words of V[KEY] (durable_rows' values).
+dmed() { tr ' ' '\n' <<<"${V[$1]}" | grep . | median; }
+
+durable_rows() {
+	local fs=$1 spec rw bs qd r k v f line ios
+	local vs=(none fua "flush$FLUSH_EVERY")
+	local -A V=()
+	for spec in randwrite:4k:32 write:1M:32; do
+		IFS=: read -r rw bs qd <<<"$spec"
+		V=()
+		for r in $(seq "$ROUNDS"); do
+			for k in 0 1 2; do
+				v=${vs[$(((k + r) % 3))]}
+				case $v in
+				none) set -- ;;
+				fua) set -- --fua ;;
+				*) set -- --flush-every "$FLUSH_EVERY" ;;
+				esac
+				line=$(sbc_bench_one "$rw" "$bs" "$qd" "$DSECS" "$@")
+				echo "durable fs=$fs round=$r $line" >>"$OUT/raw.txt"
+				ios=$(echo " $line" | field ios)
+				if [ "$(echo " $line" | field errors)" != 0 ] ||
+					[ "${ios:-0}" -eq 0 ]; then
+					echo "durable $fs $rw $v: $line" >&2
+					return 1
+				fi
+				for f in iops mib_s lat_p50_us lat_p99_us flushes \
+					flush_p50_us flush_p99_us; do
+					V[$v.$f]+="$(echo " $line" | field "$f") "
+				done
+				V[$v.$r]=$(echo " $line" | field iops)
+			done
+			for v in "${vs[@]}"; do
+				V[$v.ratio]+="$(awk -v a="${V[$v.$r]}" -v b="${V[none.$r]}" \
+					'BEGIN {printf "%.3f", a / b}') "
+			done
+		done
+		for v in "${vs[@]}"; do
+			log "durable_${fs}_${rw}_${bs}_qd${qd}_${v}: iops=$(dmed "$v.iops") mib_s=$(dmed "$v.mib_s") p50_us=$(dmed "$v.lat_p50_us") p99_us=$(dmed "$v.lat_p99_us") ratio=$(dmed "$v.ratio") flushes=$(dmed "$v.flushes") flush_p50_us=$(dmed "$v.flush_p50_us") flush_p99_us=$(dmed "$v.flush_p99_us")"
+		done
+	done
+}
+
+if [ "$DURABLE" = 1 ]; then
+	log ""
+	log "durable writes: plain, --fua, --flush-every $FLUSH_EVERY; rounds=$ROUNDS seconds=$DSECS; ratio = IOPS / the plain run's in the same round"
+	log "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	fs=$(findmnt -nf -o FSTYPE -T "$DIR")
+	log "# data folder $DIR on $fs ($(findmnt -nf -o SOURCE -T "$DIR"))"
+	durable_rows "$fs"
+	sbc_stop
+	if [ -n "$DURABLE_TMPFS" ] &&
+		[ "$(findmnt -nf -o FSTYPE -T "$DURABLE_TMPFS")" = tmpfs ]; then
+		TDIR=$(mktemp -d "$DURABLE_TMPFS/spanblk-bench-XXXXXX")
+		sbc_start "$TDIR/cluster" 3 2 1M 64
+		"$BIN/spanblkctl" -c "$SBC_CONF" lun create bench 1G >/dev/null
+		"$BIN/spanblk-bench" -c "$SBC_CONF" --lun bench --rw write \
+			--bs 1M --qd 8 --time 0.1 --prefill >/dev/null
+		log "# data folder $TDIR on tmpfs: fdatasync and RWF_DSYNC cost next to nothing"
+		durable_rows tmpfs
+		sbc_stop
+	else
+		log "# no tmpfs at DURABLE_TMPFS='$DURABLE_TMPFS': the tmpfs rows skipped"
+	fi
+	log "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi

@@ -4,13 +4,24 @@
  * measure what the cluster delivers.
  *
  *   spanblk-bench -c FILE --lun NAME [--size SIZE] --rw MODE --bs SIZE
- *                 --qd N --time SECONDS [--prefill]
+ *                 --qd N --time SECONDS [--prefill] [--fua |
+ *                 --flush-every W]
  *
  * Keeps N operations of SIZE bytes in flight for SECONDS: each completion
  * (on the engine's thread) records its latency and submits the next one.
  * Sequential modes walk the LUN from offset 0 and wrap; random modes pick
  * block-aligned offsets uniformly. Prints a readable summary and one
  * machine-readable line starting with "result:" of key=value pairs.
+ *
+ * Durable writes: --fua sets the engine's FUA flag on every write (each
+ * replica writes it with RWF_DSYNC before answering). --flush-every W
+ * makes the FLUSH of the LUN (an fdatasync on every node) part of the
+ * workload, as an initiator's SYNCHRONIZE CACHE would be: each time W
+ * writes have completed since the last FLUSH was submitted, the slot whose
+ * completion made it W submits a FLUSH instead of its next write. The
+ * FLUSH takes that slot, so at most N operations are in flight, the
+ * other slots keep writing meanwhile, and the FLUSH covers every write
+ * completed before it. A FLUSH slower than W writes overlaps the next.
  *
  * Exit status: 0 ok, 1 I/O errors or engine failure, 2 usage or
  * configuration error, 3 nodes unreachable.
@@ -27,6 +38,7 @@
 
 #include "lib/config.h"
 #include "tools/cli.h"
+#include "tools/latency.h"
 #include "lib/engine.h"
 #include "lib/util/clock.h"
 #include "lib/util/log.h"
@@ -43,13 +55,7 @@ const char sbt_prog[] = "spanblk-bench";
 #define PREFILL_BS (1u << 20)
 #define PREFILL_QD 8
 
-/*
- * Log-linear latency histogram in microseconds: exact below 64, then 32
- * sub-buckets per power of two (about 3 % resolution).
- */
-#define HIST_LINEAR 64
-#define HIST_SUB 32
-#define HIST_BUCKETS (HIST_LINEAR + 40 * HIST_SUB)
+#define BENCH_MAX_FLUSH_EVERY (1u << 30)
 
 enum bench_mode { MODE_READ, MODE_WRITE, MODE_RANDREAD, MODE_RANDWRITE };
 
@@ -71,6 +77,8 @@ struct bench {
 	unsigned int qd;
 	uint64_t range; /* bytes of the LUN exercised, a multiple of bs */
 	uint64_t limit; /* stop after this many bytes submitted (0: none) */
+	uint32_t write_flags; /* SB_IO_F_FUA with --fua */
+	uint64_t flush_every; /* --flush-every: writes per FLUSH, 0: none */
 
 	pthread_mutex_t lock; /* protects everything below */
 	pthread_cond_t cond;
@@ -79,13 +87,13 @@ struct bench {
 	uint64_t cursor; /* next sequential offset */
 	uint64_t submitted_bytes;
 	uint64_t rng;
-	uint64_t ios; /* completed without error */
+	uint64_t ios; /* reads and writes completed without error */
 	uint64_t bytes;
 	uint64_t errors;
 	int first_err;
-	uint64_t hist[HIST_BUCKETS];
-	uint64_t lat_sum_us;
-	uint64_t lat_max_us;
+	struct sbt_lat lat; /* of the reads and writes */
+	uint64_t since_flush; /* writes completed since the last FLUSH went */
+	struct sbt_lat flush_lat; /* of the FLUSHes completed without error */
 	uint64_t verify_seed; /* 0: no --verify */
 	uint64_t mismatches; /* reads whose data differed from the pattern */
 	struct bench_slot *slots;
@@ -136,50 +144,6 @@ static bool pattern_check(uint64_t seed, uint64_t off, const void *buf,
 	return true;
 }
 
-static unsigned int hist_index(uint64_t us)
-{
-	unsigned int msb, e;
-
-	if (us < HIST_LINEAR)
-		return (unsigned int)us;
-	msb = 63u - (unsigned int)__builtin_clzll(us);
-	e = msb - 5; /* us >> e is in [32, 63] */
-	if (e > 39)
-		return HIST_BUCKETS - 1;
-	return HIST_LINEAR + (e - 1) * HIST_SUB +
-	       (unsigned int)((us >> e) - HIST_SUB);
-}
-
-/* Middle of bucket @i in microseconds. */
-static double hist_value(unsigned int i)
-{
-	unsigned int e, m;
-
-	if (i < HIST_LINEAR)
-		return i;
-	e = (i - HIST_LINEAR) / HIST_SUB + 1;
-	m = (i - HIST_LINEAR) % HIST_SUB + HIST_SUB;
-	return ((double)m + 0.5) * (double)(1ull << e);
-}
-
-static double hist_pct(const struct bench *b, double pct)
-{
-	uint64_t want = (uint64_t)ceil(pct / 100.0 * (double)b->ios);
-	uint64_t seen = 0;
-	unsigned int i;
-
-	if (!b->ios)
-		return 0;
-	if (want == 0)
-		want = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += b->hist[i];
-		if (seen >= want)
-			return hist_value(i);
-	}
-	return hist_value(HIST_BUCKETS - 1);
-}
-
 static bool mode_random(enum bench_mode m)
 {
 	return m == MODE_RANDREAD || m == MODE_RANDWRITE;
@@ -199,35 +163,12 @@ static const char *mode_name(enum bench_mode m)
 
 static void slot_done(struct sb_io *io, int err);
 
-/*
- * Pick the next offset and submit @s. Called with b->lock held; returns
- * false when nothing was submitted (stopped, limit reached or error).
- */
-static bool slot_submit_locked(struct bench *b, struct bench_slot *s)
+/* Submit @s as filled in; false (the run stopping) on failure. */
+static bool slot_start_locked(struct bench *b, struct bench_slot *s)
 {
-	uint64_t off;
 	int ret;
 
-	if (b->stop || (b->limit && b->submitted_bytes >= b->limit))
-		return false;
-	if (mode_random(b->mode)) {
-		off = (xorshift(&b->rng) % (b->range / b->bs)) * b->bs;
-	} else {
-		off = b->cursor;
-		b->cursor += b->bs;
-		if (b->cursor >= b->range)
-			b->cursor = 0;
-	}
-	b->submitted_bytes += b->bs;
-	if (b->verify_seed && mode_write(b->mode))
-		pattern_fill(b->verify_seed, off, s->iov.iov_base, b->bs);
-	s->io.op = mode_write(b->mode) ? SB_IO_WRITE : SB_IO_READ;
 	s->io.lun_id = b->lun_id;
-	s->io.offset = off;
-	s->io.length = b->bs;
-	s->io.iov = &s->iov;
-	s->io.iovcnt = 1;
-	s->io.flags = 0;
 	s->io.cb = slot_done;
 	s->io.cb_arg = s;
 	s->start_ns = sb_now_ns();
@@ -241,6 +182,48 @@ static bool slot_submit_locked(struct bench *b, struct bench_slot *s)
 	}
 	b->inflight++;
 	return true;
+}
+
+/*
+ * The next operation of @s: a FLUSH of the LUN when --flush-every writes
+ * have completed since the last one went, else a read or write at the
+ * next offset. Called with b->lock held; returns false when nothing was
+ * submitted (stopped, limit reached or error).
+ */
+static bool slot_submit_locked(struct bench *b, struct bench_slot *s)
+{
+	uint64_t off;
+
+	if (b->stop || (b->limit && b->submitted_bytes >= b->limit))
+		return false;
+	if (b->flush_every && b->since_flush >= b->flush_every) {
+		b->since_flush = 0;
+		s->io.op = SB_IO_FLUSH;
+		s->io.offset = 0;
+		s->io.length = 0;
+		s->io.iov = NULL;
+		s->io.iovcnt = 0;
+		s->io.flags = 0;
+		return slot_start_locked(b, s);
+	}
+	if (mode_random(b->mode)) {
+		off = (xorshift(&b->rng) % (b->range / b->bs)) * b->bs;
+	} else {
+		off = b->cursor;
+		b->cursor += b->bs;
+		if (b->cursor >= b->range)
+			b->cursor = 0;
+	}
+	b->submitted_bytes += b->bs;
+	if (b->verify_seed && mode_write(b->mode))
+		pattern_fill(b->verify_seed, off, s->iov.iov_base, b->bs);
+	s->io.op = mode_write(b->mode) ? SB_IO_WRITE : SB_IO_READ;
+	s->io.offset = off;
+	s->io.length = b->bs;
+	s->io.iov = &s->iov;
+	s->io.iovcnt = 1;
+	s->io.flags = mode_write(b->mode) ? b->write_flags : 0;
+	return slot_start_locked(b, s);
 }
 
 /* Completion callback, on the engine thread. */
@@ -263,13 +246,14 @@ static void slot_done(struct sb_io *io, int err)
 		if (!b->first_err)
 			b->first_err = err;
 		b->stop = true;
+	} else if (io->op == SB_IO_FLUSH) {
+		sbt_lat_add(&b->flush_lat, us);
 	} else {
 		b->ios++;
 		b->bytes += io->length;
-		b->hist[hist_index(us)]++;
-		b->lat_sum_us += us;
-		if (us > b->lat_max_us)
-			b->lat_max_us = us;
+		sbt_lat_add(&b->lat, us);
+		if (io->op == SB_IO_WRITE)
+			b->since_flush++;
 	}
 	slot_submit_locked(b, s);
 	if (!b->inflight)
@@ -329,9 +313,9 @@ static void bench_reset(struct bench *b)
 	b->bytes = 0;
 	b->errors = 0;
 	b->first_err = 0;
-	memset(b->hist, 0, sizeof(b->hist));
-	b->lat_sum_us = 0;
-	b->lat_max_us = 0;
+	memset(&b->lat, 0, sizeof(b->lat));
+	b->since_flush = 0;
+	memset(&b->flush_lat, 0, sizeof(b->flush_lat));
 	b->mismatches = 0;
 }
 
@@ -359,6 +343,16 @@ static void usage(FILE *f)
 		"the LUN\n"
 		"                       offset; reads check it (a mismatch is "
 		"an error)\n"
+		"      --fua            every write carries FUA: each replica "
+		"has it\n"
+		"                       on disk (RWF_DSYNC) before it "
+		"completes\n"
+		"      --flush-every N  after every N completed writes, a "
+		"FLUSH of the\n"
+		"                       LUN on every node takes the next "
+		"slot\n"
+		"                       (write modes; --fua or --flush-every, "
+		"not both)\n"
 		"  -v, --verbose        log engine warnings (node connection "
 		"changes)\n"
 		"  -h, --help           this text\n"
@@ -415,14 +409,28 @@ static int open_lun(struct sb_engine *e, const char *name, uint64_t size,
 	return sb_engine_lun_open(e, id, lun_size, lay);
 }
 
+/* "none", "fua" or "flushN": what makes the run's writes durable. */
+static const char *durable_name(const struct bench *b, char *buf, size_t len)
+{
+	if (b->write_flags & SB_IO_F_FUA)
+		return "fua";
+	if (!b->flush_every)
+		return "none";
+	snprintf(buf, len, "flush%" PRIu64, b->flush_every);
+	return buf;
+}
+
 static void print_result(const struct bench *b, double secs,
 			 const struct sb_engine_stats *st)
 {
 	double iops = (double)b->ios / secs;
 	double mib = (double)b->bytes / secs / (1024.0 * 1024.0);
 	double mb = (double)b->bytes / secs / 1e6;
-	double avg = b->ios ? (double)b->lat_sum_us / (double)b->ios : 0;
-	double p50 = hist_pct(b, 50), p99 = hist_pct(b, 99);
+	double p50 = sbt_lat_pct(&b->lat, 50), p99 = sbt_lat_pct(&b->lat, 99);
+	double fp50 = sbt_lat_pct(&b->flush_lat, 50);
+	double fp99 = sbt_lat_pct(&b->flush_lat, 99);
+	char dbuf[32];
+	const char *durable = durable_name(b, dbuf, sizeof(dbuf));
 
 	printf("%s bs=%u qd=%u: %" PRIu64 " operations in %.2f s\n",
 	       mode_name(b->mode), b->bs, b->qd, b->ios, secs);
@@ -430,7 +438,15 @@ static void print_result(const struct bench *b, double secs,
 	printf("  bandwidth  %.1f MiB/s (%.1f MB/s)\n", mib, mb);
 	printf("  latency    p50 %.0f us, p99 %.0f us, avg %.0f us, max "
 	       "%" PRIu64 " us\n",
-	       p50, p99, avg, b->lat_max_us);
+	       p50, p99, sbt_lat_avg(&b->lat), b->lat.max_us);
+	if (b->write_flags & SB_IO_F_FUA)
+		printf("  durable    every write FUA\n");
+	if (b->flush_every)
+		printf("  flushes    %" PRIu64 " (one per %" PRIu64
+		       " writes): p50 %.0f us, p99 %.0f us, max %" PRIu64 " us"
+		       "\n",
+		       b->flush_lat.n, b->flush_every, fp50, fp99,
+		       b->flush_lat.max_us);
 	if (b->errors)
 		printf("  errors     %" PRIu64 " (first: %s)\n", b->errors,
 		       strerror(-b->first_err));
@@ -446,12 +462,14 @@ static void print_result(const struct bench *b, double secs,
 		       st->copy_bytes, (double)st->copy_ns / 1e6);
 	printf("result: rw=%s bs=%u qd=%u seconds=%.3f ios=%" PRIu64
 	       " iops=%.0f mib_s=%.2f mb_s=%.2f lat_p50_us=%.0f"
-	       " lat_p99_us=%.0f lat_avg_us=%.0f lat_max_us=%" PRIu64
-	       " errors=%" PRIu64 " failovers=%" PRIu64 " timeouts=%" PRIu64
-	       " reconnects=%" PRIu64 "\n",
+	       " lat_p99_us=%.0f lat_avg_us=%.0f lat_max_us=%" PRIu64,
 	       mode_name(b->mode), b->bs, b->qd, secs, b->ios, iops, mib, mb,
-	       p50, p99, avg, b->lat_max_us, b->errors, st->failovers,
-	       st->timeouts, st->reconnects);
+	       p50, p99, sbt_lat_avg(&b->lat), b->lat.max_us);
+	printf(" errors=%" PRIu64 " failovers=%" PRIu64 " timeouts=%" PRIu64
+	       " reconnects=%" PRIu64,
+	       b->errors, st->failovers, st->timeouts, st->reconnects);
+	printf(" durable=%s flushes=%" PRIu64, durable, b->flush_lat.n);
+	printf(" flush_p50_us=%.0f flush_p99_us=%.0f\n", fp50, fp99);
 	printf("transport: mismatches=%" PRIu64 " bytes_rdma=%" PRIu64
 	       " bytes_inline=%" PRIu64 " rdma_fallbacks=%" PRIu64 "\n",
 	       b->mismatches, st->bytes_rdma, st->bytes_inline,
@@ -474,7 +492,40 @@ struct bench_opts {
 	enum bench_mode mode;
 	bool prefill, verbose;
 	uint64_t vseed; /* --verify, 0 when not given */
+	bool fua; /* --fua */
+	uint64_t flush_every; /* --flush-every, 0 when not given */
 };
+
+/* Long options without a short form. */
+enum { OPT_FUA = 256, OPT_FLUSH_EVERY };
+
+/*
+ * What parse_opts() checks once every option is in: a LUN, nothing else,
+ * durable-write options only with a write mode. -1, or the exit code.
+ */
+static int check_opts(int argc, const struct bench_opts *o)
+{
+	if (optind != argc || !o->lun) {
+		fprintf(stderr, "spanblk-bench: %s\n",
+			o->lun ? "unexpected arguments"
+			       : "--lun NAME is required");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!xp_lun_name_valid(o->lun, strlen(o->lun)))
+		return sbt_usage_error("'%s' is not a valid LUN name (1-64 of "
+				       "A-Z a-z 0-9 . _ -)",
+				       o->lun);
+	if (o->fua && o->flush_every)
+		return sbt_usage_error("--fua and --flush-every exclude each "
+				       "other");
+	if ((o->fua || o->flush_every) && !mode_write(o->mode))
+		return sbt_usage_error("%s needs --rw write or randwrite, not "
+				       "%s",
+				       o->fua ? "--fua" : "--flush-every",
+				       mode_name(o->mode));
+	return -1;
+}
 
 /*
  * Parse the command line into @o (which holds the defaults). Returns -1
@@ -493,6 +544,8 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{"time", required_argument, NULL, 't'},
 		{"prefill", no_argument, NULL, 'p'},
 		{"verify", required_argument, NULL, 'V'},
+		{"fua", no_argument, NULL, OPT_FUA},
+		{"flush-every", required_argument, NULL, OPT_FLUSH_EVERY},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -548,24 +601,23 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 				return sbt_usage_error("--verify needs a "
 						       "nonzero number");
 			break;
+		case OPT_FUA:
+			o->fua = true;
+			break;
+		case OPT_FLUSH_EVERY:
+			if (sb_parse_uint(optarg, 1, BENCH_MAX_FLUSH_EVERY,
+					  &o->flush_every))
+				return sbt_usage_error("--flush-every must be "
+						       "1..%u writes",
+						       BENCH_MAX_FLUSH_EVERY);
+			break;
 		default:
 			ret = sbt_common_opt(c, &o->verbose, usage);
 			if (ret >= 0)
 				return ret;
 		}
 	}
-	if (optind != argc || !o->lun) {
-		fprintf(stderr, "spanblk-bench: %s\n",
-			o->lun ? "unexpected arguments"
-			       : "--lun NAME is required");
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!xp_lun_name_valid(o->lun, strlen(o->lun)))
-		return sbt_usage_error("'%s' is not a valid LUN name (1-64 of "
-				       "A-Z a-z 0-9 . _ -)",
-				       o->lun);
-	return -1;
+	return check_opts(argc, o);
 }
 
 /* Exit status for the first I/O error @err of a run. */
@@ -747,6 +799,7 @@ int main(int argc, char **argv)
 	struct sb_engine_stats st;
 	struct bench *b = NULL;
 	unsigned int i, nslots;
+	char dbuf[32];
 	double secs;
 	int rc;
 
@@ -797,12 +850,15 @@ int main(int argc, char **argv)
 	b->mode = o.mode;
 	b->bs = (uint32_t)o.bs;
 	b->qd = (unsigned int)o.qd;
+	b->write_flags = o.fua ? SB_IO_F_FUA : 0;
+	b->flush_every = o.flush_every;
 	for (i = 0; i < o.qd; i++)
 		b->slots[i].iov.iov_len = (size_t)o.bs;
-	printf("running %s bs=%" PRIu64 " qd=%" PRIu64 " for %.1f s on LUN %s "
-	       "(%" PRIu64 " bytes)..."
+	printf("running %s bs=%" PRIu64 " qd=%" PRIu64 " durable=%s for %.1f s "
+	       "on LUN %s (%" PRIu64 " bytes)..."
 	       "\n",
-	       mode_name(o.mode), o.bs, o.qd, o.seconds, o.lun, b->range);
+	       mode_name(o.mode), o.bs, o.qd,
+	       durable_name(b, dbuf, sizeof(dbuf)), o.seconds, o.lun, b->range);
 	fflush(stdout);
 	secs = bench_run(b, o.seconds);
 	sb_engine_get_stats(b->e, &st);

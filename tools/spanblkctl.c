@@ -398,11 +398,11 @@ static int cmd_counters(struct sb_engine *e, const struct sb_cluster *cl)
 	unsigned int i;
 	int rc = 0;
 
-	printf("%-6s %-5s %10s %10s %8s %8s %8s %14s %14s %14s %14s %12s "
-	       "%6s\n",
-	       "NODE", "STATE", "READS", "WRITES", "FLUSHES", "UNMAPS", "CAWS",
-	       "BYTES_READ", "BYTES_WRITTEN", "BYTES_TCP", "BYTES_RDMA",
-	       "BYTES_CTL", "CONNS");
+	printf("%-6s %-5s %10s %10s %10s %8s %8s %8s %14s %14s %14s %14s "
+	       "%12s %6s\n",
+	       "NODE", "STATE", "READS", "WRITES", "FUA_WRITES", "FLUSHES",
+	       "UNMAPS", "CAWS", "BYTES_READ", "BYTES_WRITTEN", "BYTES_TCP",
+	       "BYTES_RDMA", "BYTES_CTL", "CONNS");
 	for (i = 0; i < cl->nr_nodes; i++) {
 		struct xp_stat st;
 		int n = -EHOSTUNREACH;
@@ -415,14 +415,14 @@ static int cmd_counters(struct sb_engine *e, const struct sb_cluster *cl)
 			rc = EXIT_UNREACHABLE;
 			continue;
 		}
-		printf("%-6u %-5s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
-		       " %8" PRIu64 " %8" PRIu64 " %14" PRIu64 " %14" PRIu64
-		       " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %6" PRIu64
-		       "\n",
+		printf("%-6u %-5s %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+		       " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %14" PRIu64
+		       " %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %12" PRIu64
+		       " %6" PRIu64 "\n",
 		       cl->nodes[i].id, "up", st.ops_read, st.ops_write,
-		       st.ops_flush, st.ops_unmap, st.ops_caw, st.bytes_read,
-		       st.bytes_written, st.bytes_tcp_payload, st.bytes_rdma,
-		       st.bytes_tcp_control, st.conns);
+		       st.ops_write_fua, st.ops_flush, st.ops_unmap, st.ops_caw,
+		       st.bytes_read, st.bytes_written, st.bytes_tcp_payload,
+		       st.bytes_rdma, st.bytes_tcp_control, st.conns);
 	}
 	return rc;
 }

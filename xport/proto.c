@@ -513,10 +513,11 @@ void xp_stat_encode(const struct xp_stat *st, uint8_t *b)
 		st->ops_read,	   st->ops_write,	  st->ops_flush,
 		st->ops_unmap,	   st->ops_caw,		  st->bytes_read,
 		st->bytes_written, st->bytes_rdma,	  st->bytes_tcp_payload,
-		st->conns,	   st->bytes_tcp_control,
+		st->conns,	   st->bytes_tcp_control, st->ops_write_fua,
 	};
 	size_t i;
 
+	_Static_assert(24 + sizeof(ctr) == XP_STAT_FIXED_LEN, "stat layout");
 	xp_put_be64(b, st->node_id);
 	xp_put_be64(b + 8, st->uptime_s);
 	xp_put_be32(b + 16, st->nluns);
@@ -580,6 +581,7 @@ int xp_stat_decode(const uint8_t *b, size_t len, struct xp_stat *st,
 	st->bytes_tcp_payload = xp_get_be64(b + 88);
 	st->conns = xp_get_be64(b + 96);
 	st->bytes_tcp_control = xp_get_be64(b + 104);
+	st->ops_write_fua = xp_get_be64(b + 112);
 
 	for (i = 0; i < n; i++) {
 		const uint8_t *e =

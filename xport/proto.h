@@ -37,7 +37,7 @@
 #define XP_CHUNK_MAX (1u << 30)
 #define XP_REPLICAS_MAX 64
 #define XP_LUN_NAME_MAX 64
-#define XP_STAT_FIXED_LEN 112
+#define XP_STAT_FIXED_LEN 120
 #define XP_STAT_LUN_LEN 96
 #define XP_STAT_MAX_LUNS 4096
 #define XP_AUTH_TIMEOUT_MS 5000
@@ -160,6 +160,7 @@ struct xp_stat {
 	uint64_t bytes_tcp_payload; /* payload bytes moved inline on TCP */
 	uint64_t conns; /* connections open now */
 	uint64_t bytes_tcp_control; /* frame headers on TCP, both directions */
+	uint64_t ops_write_fua; /* WRITE and CAW with FUA, written RWF_DSYNC */
 };
 #define XP_STAT_F_RDMA 0x1u /* the node listens for RDMA connections */
 #define XP_STAT_F_RDMA_SESSION 0x2u /* this session's payload moves by RDMA */

@@ -59,16 +59,18 @@ sbc_stop() {
 	SBC_PIDS=()
 }
 
-# One spanblk-bench run against the cluster started by sbc_start:
-# its "result:" line with bench_ticks= (the benchmark's own CPU: the
-# children a subshell reaped, the benchmark and its grep) and node_ticks=
-# (the nodes' CPU meanwhile) appended.
-sbc_bench_one() { # rw bs qd seconds
+# One spanblk-bench run against the cluster started by sbc_start (extra
+# arguments go to spanblk-bench, e.g. --fua): its "result:" line with
+# bench_ticks= (the benchmark's own CPU: the children a subshell reaped,
+# the benchmark and its grep) and node_ticks= (the nodes' CPU meanwhile)
+# appended.
+sbc_bench_one() { # rw bs qd seconds [spanblk-bench args...]
 	local before after line
 	before=$(sbp_cpu_ticks "${SBC_PIDS[@]}")
 	line=$({
 		"$BIN/spanblk-bench" -c "$SBC_CONF" --lun bench --rw "$1" \
-			--bs "$2" --qd "$3" --time "$4" | grep "^result:"
+			--bs "$2" --qd "$3" --time "$4" "${@:5}" |
+			grep "^result:"
 		sh_pid=$BASHPID
 		echo "bench_ticks=$(sbp_cpu_children_ticks "$sh_pid")"
 	} | tr '\n' ' ')

@@ -574,6 +574,7 @@ static void test_caw(void **state)
 	enum { N = 8192 };
 	static uint8_t old[N], neu[N], pl[2 * N], rbuf[N];
 	uint8_t mis[8];
+	struct xp_stat s0, s1;
 	struct rq r;
 	struct xp_hdr a;
 	struct cli c;
@@ -602,18 +603,26 @@ static void test_caw(void **state)
 	assert_int_equal(do_read(&c, lun, 65536, rbuf, N), XP_ST_OK);
 	assert_memory_equal(rbuf, old, N);
 
-	/* Match (with FUA): the new data is there. */
+	/* Match (with FUA): the new data is there, a FUA write counted. */
 	pl[5000] ^= 0xff;
 	r.flags = XP_F_FUA;
+	do_stat(&c, &s0, 0, NULL);
 	assert_int_equal(rpc(&c, &r, &a, NULL, 0), XP_ST_OK);
+	do_stat(&c, &s1, 0, NULL);
+	assert_int_equal(s1.ops_write_fua, s0.ops_write_fua + 1);
 	assert_int_equal(do_read(&c, lun, 65536, rbuf, N), XP_ST_OK);
 	assert_memory_equal(rbuf, neu, N);
 
-	/* The same request again now miscompares at byte 0 (random data). */
+	/*
+	 * The same request again now miscompares at byte 0 (random data):
+	 * nothing written, so no FUA write counted.
+	 */
 	if (old[0] != neu[0]) {
 		assert_int_equal(rpc(&c, &r, &a, mis, sizeof(mis)),
 				 XP_ST_MISCOMPARE);
 		assert_int_equal(xp_get_be64(mis), 0);
+		do_stat(&c, &s0, 0, NULL);
+		assert_int_equal(s0.ops_write_fua, s1.ops_write_fua);
 	}
 	cli_close(&c);
 }
@@ -822,6 +831,14 @@ static void test_stat_counters(void **state)
 	assert_true(b.bytes_tcp_control ==
 		    a.bytes_tcp_control + 6 * XP_HDR_LEN);
 	assert_true(alloc >= sizeof(buf));
+	assert_int_equal(b.ops_write_fua, a.ops_write_fua);
+
+	/* A write with FUA counts in both WRITES and FUA writes. */
+	assert_int_equal(do_write(&c, lun, 4096, buf, sizeof(buf), XP_F_FUA),
+			 XP_ST_OK);
+	do_stat(&c, &a, lun, &alloc);
+	assert_int_equal(a.ops_write, b.ops_write + 1);
+	assert_int_equal(a.ops_write_fua, b.ops_write_fua + 1);
 	cli_close(&c);
 }
 

@@ -426,6 +426,7 @@ static void test_stat(void **state)
 	st.ops_write = 11;
 	st.conns = 4;
 	st.bytes_tcp_control = 0x0102030405060708ull;
+	st.ops_write_fua = 0x1112131415161718ull;
 	xp_stat_encode(&st, buf);
 	xp_stat_lun_encode(&e, buf + XP_STAT_FIXED_LEN);
 	xp_stat_lun_encode(&e, buf + XP_STAT_FIXED_LEN + XP_STAT_LUN_LEN);
@@ -433,6 +434,9 @@ static void test_stat(void **state)
 	assert_true(out.node_id == 3 && out.ops_write == 11 && out.conns == 4);
 	assert_true(out.bytes_tcp_control == 0x0102030405060708ull);
 	assert_int_equal(buf[104], 0x01); /* after conns, big-endian */
+	assert_true(out.ops_write_fua == 0x1112131415161718ull);
+	assert_int_equal(buf[112], 0x11); /* the last counter */
+	assert_int_equal(buf[XP_STAT_FIXED_LEN - 1], 0x18);
 	assert_string_equal(got[1].name, "vol-1");
 	assert_int_equal(got[1].layout.chunk_size, 1 << 20);
 	assert_int_equal(got[1].layout.replicas, 2);

@@ -19,6 +19,10 @@
 #   - the iSCSI path: tcmu-runner with the handler, the LUN and target from
 #     targetcli_snippets/, fio with crc32c verify on the /dev/sdX; more
 #     than 99 % of the payload bytes it makes the nodes move go by RDMA;
+#   - durable writes by RDMA: spanblk-bench --fua makes every WRITE request
+#     of the run FUA (the nodes' FUA_WRITES grow by replicas x writes, and
+#     the pattern still verifies), --flush-every 8 makes every node serve
+#     exactly the FLUSHes the benchmark counts, one per 8 writes;
 #   - with rdma_device removed from one node, that connection falls back to
 #     TCP (reported as such), its counters grow on TCP only, and the data
 #     still verifies.
@@ -123,6 +127,59 @@ grep -q 'no memory windows in use (rdma_windows = off): the connection.s pool' \
 	"$res/windows-off.txt" ||
 	vmg_fail "windows off: the exposure is not logged"
 vmg_info "windows: auto and off both verify; $(grep -c 'memory windows in use' "$res/windows-auto.txt") connections logged windows"
+
+vmg_step durable
+# spanblk-bench's durable writes with RDMA payload: FUA on every write
+# (pattern 12 again, so what follows still verifies), then a FLUSH of the
+# LUN after every 8 completed writes. 128 KiB aligned writes stay inside
+# one chunk: one request per replica.
+vmg_counters
+fua0=0
+w0=0
+for i in 1 2 3; do
+	fua0=$((fua0 + $(vmg_node_counter_of "$i" FUA_WRITES)))
+	w0=$((w0 + $(vmg_node_counter_of "$i" WRITES)))
+done
+bench durable-fua --lun rdma --size 32M --rw randwrite --verify 12 \
+	--bs 128K --qd 8 --time 2 --fua
+[ "$(field durable-fua durable)" = fua ] || vmg_fail "durable-fua: not durable=fua"
+[ "$(field durable-fua bytes_inline)" = 0 ] || vmg_fail "durable-fua: payload went inline"
+vmg_counters
+fua1=0
+w1=0
+fl0=()
+for i in 1 2 3; do
+	fua1=$((fua1 + $(vmg_node_counter_of "$i" FUA_WRITES)))
+	w1=$((w1 + $(vmg_node_counter_of "$i" WRITES)))
+	fl0[i]=$(vmg_node_counter_of "$i" FLUSHES)
+done
+ios=$(field durable-fua ios)
+vmg_info "durable-fua: $ios writes, nodes counted $((w1 - w0)) writes, $((fua1 - fua0)) with FUA"
+[ "$ios" -gt 0 ] || vmg_fail "durable-fua: no writes"
+[ $((fua1 - fua0)) = $((2 * ios)) ] ||
+	vmg_fail "durable-fua: $((fua1 - fua0)) FUA writes on the nodes for $ios writes x 2 replicas"
+[ $((w1 - w0)) = $((2 * ios)) ] ||
+	vmg_fail "durable-fua: $((w1 - w0)) writes on the nodes for $ios writes x 2 replicas"
+bench durable-verify --lun rdma --size 32M --rw read --verify 12 --bs 1M \
+	--qd 4 --time 2
+bench durable-flush --lun rdma --size 32M --rw randwrite --verify 12 \
+	--bs 128K --qd 8 --time 2 --flush-every 8
+[ "$(field durable-flush durable)" = flush8 ] || vmg_fail "durable-flush: not durable=flush8"
+[ "$(field durable-flush bytes_inline)" = 0 ] || vmg_fail "durable-flush: payload went inline"
+fl=$(field durable-flush flushes)
+ios=$(field durable-flush ios)
+[ "$fl" -gt 0 ] || vmg_fail "durable-flush: no FLUSH ran"
+# One per 8 completed writes; writes in flight at the end (at most 8) and
+# fewer than 8 since the last FLUSH go without one.
+[ $((fl * 8)) -le "$ios" ] && [ "$ios" -lt $(((fl + 1) * 8 + 8)) ] ||
+	vmg_fail "durable-flush: $fl FLUSHes for $ios writes"
+vmg_counters
+for i in 1 2 3; do
+	d=$(($(vmg_node_counter_of "$i" FLUSHES) - fl0[i]))
+	[ "$d" = "$fl" ] ||
+		vmg_fail "durable-flush: node $i served $d FLUSHes, the benchmark $fl"
+done
+vmg_info "durable-flush: $fl FLUSHes for $ios writes, p50 $(field durable-flush flush_p50_us) us, every node served them all"
 
 vmg_step counters
 rdma=0
