@@ -11,6 +11,67 @@
 
 #define STORE_TIMEOUT_MS 2000
 
+/* Count stale records per node id (@ids, @counts: parallel arrays of
+ * @cap) and in all; -errno when the store cannot be read. */
+static int stale_counts(struct xp_kv *kv, const char *prefix, uint32_t *ids,
+			size_t *counts, size_t cap, size_t *nids, size_t *total)
+{
+	char key[XP_REC_KEY_MAX];
+	struct xp_kv_list l = {0};
+	struct xp_rec_stale st;
+	size_t i, j, k;
+	int ret;
+
+	*nids = *total = 0;
+	ret = xp_rec_key_stale_prefix(key, sizeof(key), prefix, false, 0);
+	if (!ret)
+		ret = xp_kv_get(kv, key, true, &l);
+	if (ret)
+		return ret;
+	for (i = 0; i < l.n; i++) {
+		if (xp_rec_stale_decode(l.items[i].val, l.items[i].vlen, &st)) {
+			printf("  %s: damaged record\n", l.items[i].key);
+			continue;
+		}
+		(*total)++;
+		for (j = 0; j < st.n; j++) {
+			for (k = 0; k < *nids && ids[k] != st.nodes[j]; k++)
+				;
+			if (k == *nids && *nids < cap) {
+				ids[k] = st.nodes[j];
+				counts[k] = 0;
+				(*nids)++;
+			}
+			if (k < *nids)
+				counts[k]++;
+		}
+	}
+	xp_kv_list_free(&l);
+	return 0;
+}
+
+/* Print the stale chunks; returns how many (or -errno). */
+static int print_stale(struct xp_kv *kv, const char *prefix)
+{
+	uint32_t ids[SB_MAX_NODES];
+	size_t counts[SB_MAX_NODES], nids, total, k;
+	int ret;
+
+	ret = stale_counts(kv, prefix, ids, counts, SB_MAX_NODES, &nids,
+			   &total);
+	if (ret)
+		return ret;
+	if (!total) {
+		printf("  every replica of every chunk is valid\n");
+		return 0;
+	}
+	printf("  %zu chunks with replicas that missed writes:", total);
+	for (k = 0; k < nids; k++)
+		printf(" node %" PRIu32 ": %zu", ids[k], counts[k]);
+	printf("\n");
+	return (int)total;
+}
+
 /* One row: node @id, its store entry @m (NULL: never registered). */
 static void row(uint32_t id, const struct sb_member *m, bool in_file)
 {
@@ -39,7 +100,7 @@ int sbt_store_status(const struct sb_cluster *cl)
 	char err[256];
 	unsigned int i, down = 0;
 	size_t j;
-	int ret;
+	int ret, stale;
 
 	printf("\ncluster store:");
 	if (!cl->etcd[0]) {
@@ -49,12 +110,19 @@ int sbt_store_status(const struct sb_cluster *cl)
 	}
 	printf(" etcd %s, prefix %s\n", cl->etcd, cl->etcd_prefix);
 	ret = xp_etcd_open(cl->etcd, STORE_TIMEOUT_MS, &kv, err, sizeof(err));
-	if (!ret) {
-		ret = sb_members_read(kv, cl->etcd_prefix, &ms);
-		xp_kv_close(kv);
-	} else {
+	if (ret) {
 		printf("  %s\n", err);
+		return ret;
 	}
+	ret = sb_members_read(kv, cl->etcd_prefix, &ms);
+	if (!ret) {
+		stale = print_stale(kv, cl->etcd_prefix);
+		if (stale < 0) {
+			sb_members_free(&ms);
+			ret = stale;
+		}
+	}
+	xp_kv_close(kv);
 	if (ret) {
 		printf("  cannot read it: %s\n", strerror(-ret));
 		return ret;
@@ -73,5 +141,5 @@ int sbt_store_status(const struct sb_cluster *cl)
 		if (sb_cluster_node_index(cl, ms.m[j].id) < 0)
 			row(ms.m[j].id, &ms.m[j], false);
 	sb_members_free(&ms);
-	return (int)down;
+	return (int)down + stale;
 }

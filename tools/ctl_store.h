@@ -9,11 +9,13 @@
 #include "lib/config.h"
 
 /*
- * Print the "cluster store" section of `status` for @cl: every node of the
- * cluster file (and any the store knows besides) with its state there.
- * Returns the number of the cluster file's nodes that are not up in the
- * store (0: all up), or -errno when the store cannot be read (the section
- * then says why). A cluster without a store prints one line, returns 0.
+ * Print the "cluster store" section of `status` for @cl: the chunks whose
+ * replicas missed writes, per node, and every node of the cluster file
+ * (and any the store knows besides) with its state there. Returns the
+ * number of the cluster file's nodes that are not up in the store plus
+ * the number of stale chunks (0: healthy), or -errno when the store
+ * cannot be read (the section then says why). A cluster without a store
+ * prints one line, returns 0.
  */
 int sbt_store_status(const struct sb_cluster *cl);
 

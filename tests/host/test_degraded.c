@@ -237,6 +237,20 @@ static unsigned int stale_chunks(uint32_t node_id)
 	return n;
 }
 
+/* `spanblkctl status` names @n stale chunks of node @id, exits 3. */
+static void status_shows_stale(uint32_t id, unsigned int n)
+{
+	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
+			      "status", NULL};
+	char out[16384], want[64];
+	int rc = tl_run(argv, out, sizeof(out));
+
+	snprintf(want, sizeof(want), "node %" PRIu32 ": %u", id, n);
+	if (rc != 3 || !strstr(out, want) ||
+	    !strstr(out, "chunks with replicas that missed writes"))
+		fail_msg("status exit %d, wanted '%s':\n%s", rc, want, out);
+}
+
 static void verify_all(struct sb_engine *e, uint8_t want)
 {
 	uint64_t c;
@@ -281,9 +295,18 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 	assert_true(max_ms < (TTL_S + 2) * 1000);
 	assert_int_equal(stale_chunks(fx.c.nodes[a].id), on_a);
 	verify_all(fx.e, 2);
+	status_shows_stale(fx.c.nodes[a].id, on_a);
 
 	/* back with its old copies: never read */
-	assert_int_equal(tl_node_start(&fx.c, a), 0);
+	ret = tl_node_start(&fx.c, a);
+	if (ret) {
+		char cmd[PATH_MAX + 32];
+
+		snprintf(cmd, sizeof(cmd), "tail -n 5 %s", fx.c.nodes[a].log);
+		if (system(cmd))
+			ret = -EIO;
+		fail_msg("restart: %d", ret);
+	}
 	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
 	usleep(500 * 1000);
 	verify_all(fx.e, 2);
