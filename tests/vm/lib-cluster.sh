@@ -9,7 +9,31 @@
 #
 # State: VMG_NODES (how many), VMG_NODE_ROOT (their data and config
 # files), VMG_NODE_ADDRS (node I's address at I-1; empty: 127.0.0.I+1),
-# VMG_NODE_PIDS (node I's pid at I-1).
+# VMG_NODE_PIDS (node I's pid at I-1), VMG_ETCD (the cluster store's
+# endpoints after vmg_etcd_up: the cluster file and every node file
+# written after it name them; empty: no store).
+
+VMG_ETCD=
+
+# shellcheck source=scripts/lib/etcd.sh
+. "$VM_LIB_DIR/../../scripts/lib/etcd.sh"
+
+# vmg_etcd_up DIR N: N etcd members on 127.0.0.1 with their data in DIR
+# (docs/recovery.md); sets VMG_ETCD for the configs written afterwards.
+vmg_etcd_up() {
+	command -v etcd >/dev/null ||
+		vmg_fail "etcd missing (apt-get install etcd-server)"
+	sbe_start "$1" "$2" || vmg_fail "etcd did not start (logs in $1)"
+	local p
+	for p in "${SBE_PIDS[@]}"; do vmg_made pid "$p"; done
+	VMG_ETCD=$SBE_ENDPOINTS
+	vmg_info "etcd: $2 member(s) at $VMG_ETCD"
+}
+
+# vmg_store_keys: the etcd key of a config when a store is up.
+vmg_store_keys() {
+	[ -n "$VMG_ETCD" ] && echo "etcd=$VMG_ETCD"
+}
 
 # vmg_cluster_up DATA_ROOT N [REPLICAS]: N spanblkd (from SBVM_REPO/build)
 # on 127.0.0.2, 127.0.0.3, ... port 7400 (every 127/8 address is on lo),
@@ -36,8 +60,9 @@ vmg_cluster_conf() {
 	shift 3
 	mkdir -p /etc/spanblk "$root" "$SBVM_OUT/logs"
 	sbconf_secret /etc/spanblk/secret
+	# shellcheck disable=SC2046 # one KEY=VALUE word, or none
 	sbconf_cluster "$conf" replicas="$replicas" \
-		secret_file=/etc/spanblk/secret "$@"
+		secret_file=/etc/spanblk/secret $(vmg_store_keys) "$@"
 	for i in $(seq 1 "$n"); do
 		sbconf_cluster_node "$conf" "$i" "$(vmg_node_addr "$i")" 7400
 		mkdir -p "$root/node$i"
@@ -54,8 +79,9 @@ vmg_cluster_conf() {
 vmg_node_conf() {
 	local i=$1 f=$VMG_NODE_ROOT/node$1.conf
 	shift
+	# shellcheck disable=SC2046 # one KEY=VALUE word, or none
 	sbconf_node "$f" "$i" "$(vmg_node_addr "$i")" 7400 \
-		"$VMG_NODE_ROOT/node$i" /etc/spanblk/secret "$@"
+		"$VMG_NODE_ROOT/node$i" /etc/spanblk/secret $(vmg_store_keys) "$@"
 	cp "$f" "$SBVM_OUT/logs/node$i.conf"
 }
 

@@ -1,0 +1,133 @@
+#!/bin/bash
+# "A node fails under iSCSI I/O" (docs/recovery.md), in one guest boot:
+#   three etcd members and three spanblkd registered in them (127.0.0.2-4,
+#   data on ext4 on a RAM disk), tcmu-runner with the handler, the target
+#   from targetcli_snippets/, iSCSI login over 127.0.0.1, then
+#   - fio 4 KiB random writes (32 MiB) with crc32c verify while node 2 is killed
+#     with kill -9 and kept down: fio exits 0 with no I/O and no verify
+#     error; the longest write latency fio saw is reported;
+#   - `spanblkctl status`: node 2 down in the store, its missed chunks
+#     recorded; node 2 restarted, up again, its chunks still recorded
+#     stale (no resync yet), and a verify-only pass over the same range
+#     (every read through the gateway) finds no stale block;
+#   - the same with node 3 hung by SIGSTOP for 12 s under fio.
+# Skips (exit 77) when the build or etcd is missing.
+. "$SBVM_REPO/tests/vm/lib.sh"
+
+build=$SBVM_REPO/build
+vmg_need_build spanblkd spanblkctl handler_spanblk.so
+res=$SBVM_OUT/results
+mkdir -p "$res"
+
+# max_write_ms JSON: the longest write completion latency fio saw, in ms.
+max_write_ms() {
+	python3 - "$1" <<'PY'
+import json, sys
+t = open(sys.argv[1]).read()
+j = json.loads(t[t.index("{"):])["jobs"][0]
+print("%.0f" % (j["write"]["clat_ns"]["max"] / 1e6))
+PY
+}
+
+# status_expect RC PATTERN...: `spanblkctl status` exits RC and its
+# output holds every PATTERN (extended regular expressions).
+status_expect() {
+	local want=$1 out rc p
+	shift
+	out=$("$build/spanblkctl" status 2>&1)
+	rc=$?
+	echo "$out" >>"$SBVM_OUT/logs/status.txt"
+	for p in "$@"; do
+		echo "$out" | grep -Eq "$p" ||
+			vmg_fail "status lacks /$p/: $out"
+	done
+	[ "$rc" -eq "$want" ] || vmg_fail "status exited $rc, not $want: $out"
+}
+
+# fio_under FAULT NAME OFFSET: fio random writes with verify on 32 MiB
+# at OFFSET; 2 s in, with fio still writing, FAULT (a function) runs.
+fio_under() {
+	local fault=$1 name=$2 off=$3 fpid
+	vmg_fio_verify "$dev" "$name" --rw=randwrite --bs=4k --iodepth=16 \
+		--offset="$off" --size=32M &
+	fpid=$!
+	sleep 2
+	kill -0 "$fpid" 2>/dev/null || vmg_fail "fio $name ended before the fault"
+	"$fault"
+	wait "$fpid" || vmg_fail "fio $name failed"
+	vmg_info "fio $name: longest write $(max_write_ms \
+		"$res/fio-$name.json") ms"
+}
+
+# reread NAME OFFSET: fio's verify-only pass over what job NAME's twin
+# wrote at OFFSET: every block read through the gateway must verify.
+reread() {
+	local json=$res/fio-$1-reread.json
+	fio --name="$1" --filename="$dev" --direct=1 --ioengine=libaio \
+		--rw=randwrite --bs=4k --iodepth=16 --offset="$2" --size=32M \
+		--verify=crc32c --verify_fatal=1 --verify_only \
+		--output-format=json --output="$json" ||
+		vmg_fail "fio verify-only $1 failed (see $json)"
+	python3 - "$json" <<'PY' || vmg_fail "fio verify-only $1: errors"
+import json, sys
+t = open(sys.argv[1]).read()
+j = json.loads(t[t.index("{"):])["jobs"][0]
+bad = j.get("error", 0) or j.get("total_err", 0) or \
+    j["read"]["io_bytes"] < (32 << 20)
+sys.exit(1 if bad else 0)
+PY
+	vmg_info "fio $1: verify-only pass read 32 MiB, no error"
+}
+
+kill_node2() {
+	kill -KILL "${VMG_NODE_PIDS[1]}" && vmg_info "node 2 killed (kill -9)"
+}
+
+hang_node3() {
+	kill -STOP "${VMG_NODE_PIDS[2]}" && vmg_info "node 3 stopped (SIGSTOP)"
+	sleep 12
+	kill -CONT "${VMG_NODE_PIDS[2]}" && vmg_info "node 3 continued"
+}
+
+vmg_step "kernel target modules"
+vmg_lio_up
+
+vmg_step "three etcd members, three storage nodes"
+vmg_ramdisk /srv/spanblk 786432
+vmg_etcd_up /run/spanblk-etcd 3
+vmg_cluster_up /srv/spanblk 3 2
+for _ in $(seq 1 100); do
+	"$build/spanblkctl" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+status_expect 0 "cluster store: etcd" "every replica of every chunk is valid"
+
+vmg_step "tcmu-runner, target, iSCSI login"
+vmg_dbus_up
+vmg_tcmu_up "$build"
+vmg_spanblk_target
+vmg_iscsi_login "$VMG_IQN" "$VMG_INITIATOR"
+dev=$VMG_DEV
+
+vmg_step "kill -9 of node 2 under fio"
+fio_under kill_node2 kill9 256M
+status_expect 3 "^  2 +down" "chunks with replicas that missed writes" \
+	"node 2: [0-9]+"
+vmg_node_start 2
+for _ in $(seq 1 100); do
+	"$build/spanblkctl" status 2>&1 | grep -Eq "^  2 +up" && break
+	sleep 0.1
+done
+status_expect 3 "^  2 +up" "node 2: [0-9]+"
+reread kill9 256M
+vmg_info "node 2 back with old copies: every block read back verified"
+
+vmg_step "SIGSTOP of node 3 under fio"
+fio_under hang_node3 sigstop 384M
+reread sigstop 384M
+
+vmg_step "shutdown"
+vmg_iscsi_logout "$VMG_IQN"
+vmg_tcmu_down
+vmg_nodes_stop
+sbe_stop
