@@ -11,6 +11,8 @@
  *   nd_on_frame ─ xp_hdr_check ─ dispatch ─┬─ control (ctl.c: PING,
  *                                           │   STAT, LUN_*, LEASE_*) ─┐
  *                                           ├─ READ, FLUSH ─ nd_io ────┤
+ *                                           ├─ CHUNK_CSUM (csum.c),    │
+ *                                           │   CHUNK_PUSH (push.c) ───┤
  *                                           └─ WRITE, WRITE_ZEROES,    │
  *                                              UNMAP, CAW, RESIZE:     │
  *                                              range lock ─ nd_io ─────┤
