@@ -677,6 +677,7 @@ void sb_nodecfg_defaults(struct sb_nodecfg *nc)
 		.rdma_max_ops = SB_DEFAULT_RDMA_MAX_OPS,
 		.etcd_prefix = SB_DEFAULT_ETCD_PREFIX,
 		.node_ttl = SB_DEFAULT_NODE_TTL,
+		.push_timeout_ms = SB_DEFAULT_PUSH_TIMEOUT_MS,
 	};
 
 	*nc = defaults;
@@ -702,6 +703,7 @@ static int node_key(void *user, const char *section, const char *name,
 		STR_KEY("etcd", nc->etcd),
 		STR_KEY("etcd_prefix", nc->etcd_prefix),
 		U32_KEY("node_ttl", nc->node_ttl, 2, 60),
+		U32_KEY("push_timeout_ms", nc->push_timeout_ms, 100, 3600000),
 	};
 	enum key_res res;
 

@@ -37,6 +37,7 @@
 #define SB_ETCD_PREFIX_MAX 127
 #define SB_DEFAULT_ETCD_PREFIX "/spanblk/"
 #define SB_DEFAULT_NODE_TTL 3 /* seconds: a node's etcd lease */
+#define SB_DEFAULT_PUSH_TIMEOUT_MS 30000 /* node: one CHUNK_PUSH */
 
 /* Whether a gateway moves payload by RDMA ([cluster] rdma). */
 enum sb_rdma_mode {
@@ -88,6 +89,7 @@ struct sb_nodecfg {
 	char etcd[SB_ETCD_MAX + 1]; /* cluster store endpoints; empty: none */
 	char etcd_prefix[SB_ETCD_PREFIX_MAX + 1];
 	uint32_t node_ttl; /* seconds: the node's lease in the store */
+	uint32_t push_timeout_ms; /* a CHUNK_PUSH from receipt to answer */
 };
 
 /*

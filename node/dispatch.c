@@ -3,13 +3,16 @@
  * Requests of the storage node: receipt of a frame, dispatch, the I/O
  * requests (READ, WRITE, WRITE_ZEROES, UNMAP, FLUSH, CAW) against the
  * store and the disk engine, and the answer. Control requests are served
- * by ctl.c, RDMA payload by rdma_seg.c.
+ * by ctl.c, RDMA payload by rdma_seg.c, CHUNK_CSUM by csum.c and
+ * CHUNK_PUSH by push.c.
  *
  * Life of a request:
  *
  *   nd_on_frame ─ xp_hdr_check ─ dispatch ─┬─ control (ctl.c: PING,
  *                                           │   STAT, LUN_*, LEASE_*) ─┐
  *                                           ├─ READ, FLUSH ─ nd_io ────┤
+ *                                           ├─ CHUNK_CSUM (csum.c),    │
+ *                                           │   CHUNK_PUSH (push.c) ───┤
  *                                           └─ WRITE, WRITE_ZEROES,    │
  *                                              UNMAP, CAW, RESIZE:     │
  *                                              range lock ─ nd_io ─────┤
@@ -45,6 +48,7 @@ static void req_free(struct nd_req *req)
 	free(req->buf);
 	free(req->flush);
 	free(req->segs);
+	free(req->csum);
 	if (req->lun)
 		nd_lun_put(req->lun);
 	free(req);
@@ -136,11 +140,7 @@ void nd_req_answer(struct nd_req *req, int err)
 	nd_conn_update_events(nc);
 }
 
-/*
- * A disk buffer of @len bytes aligned for direct I/O (xp_conn gives
- * received payloads the same alignment). Freed with free().
- */
-static int alloc_io_buf(uint8_t **out, uint32_t len)
+int nd_io_buf_alloc(uint8_t **out, uint32_t len)
 {
 	void *p;
 	int ret;
@@ -152,8 +152,7 @@ static int alloc_io_buf(uint8_t **out, uint32_t len)
 	return 0;
 }
 
-/* Look up the request's LUN and take a reference. 0 or -ENOENT. */
-static int req_take_lun(struct nd_req *req)
+int nd_req_take_lun(struct nd_req *req)
 {
 	struct nd_lun *lun =
 		nd_store_find(req->conn->srv->store, req->hdr.lun_id);
@@ -294,7 +293,7 @@ static void do_mutate(struct nd_req *req)
 	uint64_t start = h->offset, len = h->length;
 	int ret;
 
-	ret = req_take_lun(req);
+	ret = nd_req_take_lun(req);
 	if (ret)
 		goto out_answer;
 	if (h->opcode == XP_OP_LUN_RESIZE) {
@@ -307,7 +306,7 @@ static void do_mutate(struct nd_req *req)
 			goto out_answer;
 	}
 	if (h->opcode == XP_OP_CAW) {
-		ret = alloc_io_buf(&req->buf, h->length);
+		ret = nd_io_buf_alloc(&req->buf, h->length);
 		if (ret)
 			goto out_answer;
 	}
@@ -326,7 +325,7 @@ static void do_read(struct nd_req *req)
 	const struct xp_hdr *h = &req->hdr;
 	int ret;
 
-	ret = req_take_lun(req);
+	ret = nd_req_take_lun(req);
 	if (!ret)
 		ret = nd_lun_check_range(req->lun, h->offset, h->length);
 	if (!ret && h->desc_xport == XP_DESC_RDMA) {
@@ -334,7 +333,7 @@ static void do_read(struct nd_req *req)
 		return;
 	}
 	if (!ret)
-		ret = alloc_io_buf(&req->buf, h->length);
+		ret = nd_io_buf_alloc(&req->buf, h->length);
 	if (!ret)
 		ret = nd_io_read(s->io, &req->io,
 				 nd_lun_data_fd(req->lun, req->buf, h->offset,
@@ -414,7 +413,7 @@ static void do_flush(struct nd_req *req)
 		do_flush_all(req);
 		return;
 	}
-	ret = req_take_lun(req);
+	ret = nd_req_take_lun(req);
 	if (!ret)
 		ret = nd_io_fsync(s->io, &req->io, req->lun->fd, io_done);
 	if (ret)
@@ -436,6 +435,12 @@ static void dispatch(struct nd_req *req)
 		return;
 	case XP_OP_FLUSH:
 		do_flush(req);
+		return;
+	case XP_OP_CHUNK_CSUM:
+		nd_csum_start(req);
+		return;
+	case XP_OP_CHUNK_PUSH:
+		nd_push_start(req);
 		return;
 	default:
 		/* Control requests, and HELLO or AUTH again (-EINVAL). */

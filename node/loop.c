@@ -12,8 +12,10 @@
  *                       ├─ ND_EV_STOP        nd_server_stop: begin_stop
  *                       ├─ ND_EV_RDMA_LISTEN rdma_cm events (rdma_seg.c)
  *                       ├─ ND_EV_RDMA_CQ     RDMA completions (rdma_seg.c)
- *                       └─ ND_EV_MEMBER      lease lost: fence
- *              after the batch: rx scan, RDMA reap, free dead connections
+ *                       ├─ ND_EV_MEMBER      lease lost: fence
+ *                       └─ ND_EV_PEER        sessions to other nodes (peer.c)
+ *              after the batch: rx scan, RDMA reap, failed peer sessions,
+ *              free dead connections and peer sessions
  *
  * Fence (docs/recovery.md): when the membership thread reports the lease
  * gone, every session is closed and new ones are refused until no request
@@ -21,8 +23,9 @@
  *
  * Graceful stop: close the listener, close connections not yet AUTHED,
  * stop reading requests, let every request in flight finish and its
- * answer go out (up to ND_STOP_GRACE_MS, then close the connections and
- * wait only for the disk), fdatasync every LUN.
+ * answer go out (up to ND_STOP_GRACE_MS, then answer the CHUNK_PUSHes
+ * still running, close the connections and wait only for the disk),
+ * fdatasync every LUN.
  *
  * Threading: the thread that calls nd_server_run() runs everything here
  * (the node is single-threaded around this loop); nd_server_stop() may
@@ -102,6 +105,8 @@ static void tick(struct nd_server *s)
 	while (read(s->timerfd, &junk, sizeof(junk)) < 0 && errno == EINTR)
 		;
 	nd_conns_each(s, auth_timeout_one, &now);
+	nd_peer_tick(s, now);
+	nd_push_tick(s, now);
 	if (s->fenced && drained(s)) {
 		sb_info("fence drained: registering again");
 		s->fenced = false;
@@ -174,6 +179,9 @@ static int handle_event(struct nd_server *s, const struct epoll_event *ev)
 	case ND_EV_MEMBER:
 		on_member(s);
 		break;
+	case ND_EV_PEER:
+		nd_peer_event(t, ev->events);
+		break;
 	}
 	return 0;
 }
@@ -191,6 +199,10 @@ static int run_loop(struct nd_server *s)
 		int timeout = s->rx_scan ? 0 : -1;
 
 		if (s->stopping && sb_now_ms() >= s->stop_deadline_ms) {
+			/* Their locks may hold back writes: those run first. */
+			nd_push_stop_all(s);
+			if (s->peer_reap)
+				nd_peer_reap(s);
 			if (!nd_io_inflight(s->io))
 				return 0;
 			/* Disk I/O must land before the buffers go. */
@@ -218,7 +230,10 @@ static int run_loop(struct nd_server *s)
 			nd_conn_rx_scan(s);
 		if (s->rdma_reap)
 			nd_rdma_reap(s, false);
+		if (s->peer_reap)
+			nd_peer_reap(s);
 		nd_conn_free_dead(s);
+		nd_peer_free_dead(s);
 	}
 	return 0;
 }

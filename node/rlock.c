@@ -24,29 +24,32 @@ static struct nd_rlock_req *req_of(struct sb_list *pos)
 	return container_of(pos, struct nd_rlock_req, link);
 }
 
-static bool overlaps(const struct nd_rlock_req *a, const struct nd_rlock_req *b)
+static bool conflicts(const struct nd_rlock_req *a,
+		      const struct nd_rlock_req *b)
 {
-	return a->start < b->end && b->start < a->end;
+	return a->start < b->end && b->start < a->end &&
+	       !(a->shared && b->shared);
 }
 
-/* @r overlaps a held request, or a waiting one before @upto. */
+/* @r conflicts with a held request, or a waiting one before @upto. */
 static bool blocked(struct nd_rlock *l, const struct nd_rlock_req *r,
 		    struct sb_list *upto)
 {
 	struct sb_list *pos;
 
 	sb_list_for_each(pos, &l->held)
-		if (overlaps(req_of(pos), r))
+		if (conflicts(req_of(pos), r))
 			return true;
 	for (pos = l->wait.next; pos != upto; pos = pos->next)
-		if (overlaps(req_of(pos), r))
+		if (conflicts(req_of(pos), r))
 			return true;
 	return false;
 }
 
-bool nd_rlock_acquire(struct nd_rlock *l, struct nd_rlock_req *r,
-		      uint64_t start, uint64_t len, nd_rlock_cb cb)
+static bool acquire(struct nd_rlock *l, struct nd_rlock_req *r, uint64_t start,
+		    uint64_t len, bool shared, nd_rlock_cb cb)
 {
+	r->shared = shared;
 	r->start = start;
 	if (len == 0 || start + len < start)
 		r->end = UINT64_MAX;
@@ -60,6 +63,18 @@ bool nd_rlock_acquire(struct nd_rlock *l, struct nd_rlock_req *r,
 	else
 		sb_list_add_tail(&l->wait, &r->link);
 	return r->held;
+}
+
+bool nd_rlock_acquire(struct nd_rlock *l, struct nd_rlock_req *r,
+		      uint64_t start, uint64_t len, nd_rlock_cb cb)
+{
+	return acquire(l, r, start, len, false, cb);
+}
+
+bool nd_rlock_acquire_shared(struct nd_rlock *l, struct nd_rlock_req *r,
+			     uint64_t start, uint64_t len, nd_rlock_cb cb)
+{
+	return acquire(l, r, start, len, true, cb);
 }
 
 void nd_rlock_release(struct nd_rlock *l, struct nd_rlock_req *r)

@@ -110,6 +110,7 @@ void nd_server_free(struct nd_server *s)
 	if (!s)
 		return;
 	nd_conn_close_all(s);
+	nd_push_shutdown(s);
 	nd_rdma_reap(s, true);
 	nd_conn_free_dead(s);
 	xp_rdma_listener_free(s->rl);
@@ -152,6 +153,10 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 	}
 	sb_list_init(&s->conns);
 	sb_list_init(&s->dead);
+	sb_list_init(&s->pushes);
+	sb_list_init(&s->push_wait);
+	sb_list_init(&s->peers);
+	sb_list_init(&s->peers_dead);
 	s->cfg = *cfg;
 	s->vops = vops ? vops : xp_verbs_real();
 	s->lfd = s->epfd = s->sigfd = s->timerfd = s->stopfd = -1;

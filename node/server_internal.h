@@ -9,6 +9,9 @@
  *   dispatch.c   requests: receipt, disk I/O, answers
  *   ctl.c        control requests: PING, STAT, LUN_*, LEASE_*
  *   rdma_seg.c   RDMA payload: offer and token, listener, segments
+ *   csum.c       CHUNK_CSUM: a range's CRC32C through the disk engine
+ *   push.c       CHUNK_PUSH: a range copied to another node
+ *   peer.c       node-to-node sessions (the node as a gateway) for push.c
  *
  * Threading: the node is single-threaded around its epoll loop. Every
  * function here runs on the thread of nd_server_run() (setup and
@@ -50,6 +53,7 @@ enum nd_ev_kind {
 	ND_EV_RDMA_LISTEN, /* rdma_cm events of the RDMA listener */
 	ND_EV_RDMA_CQ, /* completions of one session's RDMA connection */
 	ND_EV_MEMBER, /* eventfd: the membership thread fenced the node */
+	ND_EV_PEER, /* a node-to-node session's socket (struct nd_peer) */
 };
 
 struct nd_counters {
@@ -153,6 +157,10 @@ struct nd_flush_one {
 	struct nd_lun *lun; /* reference held until the fsync completes */
 };
 
+struct nd_csum;
+struct nd_push;
+struct nd_peer;
+
 /* One request, from receipt until its answer left (or was dropped). */
 struct nd_req {
 	struct nd_conn *conn; /* reference held */
@@ -175,6 +183,7 @@ struct nd_req {
 	unsigned int nsegs;
 	unsigned int segs_left; /* not finished yet */
 	int seg_err; /* first failure: -EPROTO for RDMA, else disk */
+	struct nd_csum *csum; /* CHUNK_CSUM's progress (owned), or NULL */
 };
 
 struct nd_server {
@@ -215,6 +224,15 @@ struct nd_server {
 	int memberfd; /* eventfd written by the membership thread */
 	struct sb_evtag t_member; /* ND_EV_MEMBER */
 	bool fenced; /* lease lost: no sessions until requests and disk drain */
+	/* CHUNK_PUSH (push.c) and its sessions to other nodes (peer.c) */
+	struct sb_list pushes; /* every push until it is freed */
+	struct sb_list push_wait; /* pushes waiting for a slot, in order */
+	unsigned int push_active; /* pushes holding a slot */
+	bool push_hold; /* no push may start now (push_next) */
+	struct sb_list peers; /* open, or failed with users left */
+	struct sb_list peers_dead; /* unreferenced, freed after the batch */
+	unsigned int npeers; /* on peers */
+	bool peer_reap; /* some peer failed: fail its requests after the batch */
 };
 
 /* RDMA payload is offered: a listener is up and its device still there. */
@@ -303,6 +321,15 @@ void nd_req_answer(struct nd_req *req, int err);
 /* A disk operation of @req failed: say so, without flooding the log. */
 void nd_req_log_disk_error(const struct nd_req *req, int res);
 
+/* Look up @req's LUN and take a reference (req->lun). 0 or -ENOENT. */
+int nd_req_take_lun(struct nd_req *req);
+
+/*
+ * A buffer of @len bytes aligned for direct I/O (received payloads have
+ * the same alignment), into *@out. Freed with free(). 0 or -ENOMEM.
+ */
+int nd_io_buf_alloc(uint8_t **out, uint32_t len);
+
 /* ---- ctl.c ------------------------------------------------------------- */
 
 /*
@@ -347,5 +374,92 @@ void nd_rdma_listener_event(struct nd_server *s);
 
 /* Completions of @nc's RDMA connection are ready. */
 void nd_rdma_cq_event(struct nd_conn *nc);
+
+/* ---- csum.c ------------------------------------------------------------ */
+
+/* CHUNK_CSUM @req (edge-checked): checksum its range and answer it. */
+void nd_csum_start(struct nd_req *req);
+
+/* ---- push.c ------------------------------------------------------------ */
+
+/* CHUNK_PUSH @req (edge-checked): copy its range and answer it. */
+void nd_push_start(struct nd_req *req);
+
+/*
+ * Time out pushes past push_timeout_ms and stop those whose requester's
+ * session closed (their answers would be dropped). From the tick.
+ */
+void nd_push_tick(struct nd_server *s, uint64_t now);
+
+/*
+ * Answer every push -ECONNABORTED now (the stop's deadline), closing the
+ * sessions that may still carry their frames; their busy pieces drain.
+ */
+void nd_push_stop_all(struct nd_server *s);
+
+/* At exit: nd_push_stop_all, then free every push and session whatever
+ * they still wait for. */
+void nd_push_shutdown(struct nd_server *s);
+
+/* ---- peer.c ------------------------------------------------------------ */
+
+/*
+ * One request on a node-to-node session, embedded in its caller's object,
+ * which fills the fields above `done` and keeps the payload unchanged
+ * until `done` runs.
+ */
+struct nd_peer_req {
+	uint8_t opcode; /* WRITE, WRITE_ZEROES or FLUSH */
+	uint16_t flags; /* XP_F_UNMAP for WRITE_ZEROES */
+	uint64_t lun_id;
+	uint64_t offset;
+	uint32_t length;
+	uint64_t epoch; /* sent as the request's epoch */
+	const void *payload; /* WRITE: length bytes, sent with DCRC */
+	/* Runs once: 0, the target's status as -errno, or the session's. */
+	void (*done)(struct nd_peer_req *r, int err);
+	/* the session's */
+	struct sb_list link; /* on the peer's waitq or inflight */
+	uint64_t req_id;
+	bool in_tx; /* the frame is queued: the conn references payload */
+};
+
+/*
+ * A reference on the session to target @t: the cached one, or a new one
+ * whose non-blocking connect starts now. 0, or -ENOMEM / -EHOSTUNREACH.
+ */
+int nd_peer_get(struct nd_server *s, const struct xp_push_target *t,
+		struct nd_peer **out);
+
+/* Drop a reference from nd_peer_get. */
+void nd_peer_put(struct nd_peer *p);
+
+/*
+ * Send @r on @p (queued until the handshake is done). r->done runs exactly
+ * once, never from inside this call; by then the session no longer
+ * references the payload.
+ */
+void nd_peer_submit(struct nd_peer *p, struct nd_peer_req *r);
+
+/*
+ * Close @p: nothing more is sent on it, and its requests fail with
+ * -EHOSTUNREACH after the current epoll batch (nd_peer_reap).
+ */
+void nd_peer_abort(struct nd_peer *p);
+
+/* Events of the socket of the session whose epoll tag is @tag. */
+void nd_peer_event(struct sb_evtag *tag, uint32_t events);
+
+/* Handshake deadlines and idle sessions. From the tick. */
+void nd_peer_tick(struct nd_server *s, uint64_t now);
+
+/* After the batch: fail the requests of every session that failed. */
+void nd_peer_reap(struct nd_server *s);
+
+/* After the batch: free unreferenced failed sessions. */
+void nd_peer_free_dead(struct nd_server *s);
+
+/* At exit: fail every session (nd_peer_reap runs their callbacks). */
+void nd_peer_abort_all(struct nd_server *s);
 
 #endif

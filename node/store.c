@@ -255,6 +255,30 @@ static bool pow2(uint32_t v)
 }
 
 /*
+ * The offset alignment of direct I/O on @fd, from the file system's @off:
+ * at least a page and a file-system block. A direct write then covers
+ * whole pages and blocks only, so it never shares one with a write that
+ * does not overlap it (overlapping ones are ordered by the range lock).
+ * Sharing a page with a buffered write in flight, it would leave the page
+ * cache stale (the kernel warns "Page cache invalidation failure on
+ * direct I/O"), whose writeback puts old bytes back, and fdatasync fails.
+ */
+static uint32_t dio_whole_pages(int fd, uint32_t off)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct stat sb;
+
+	if (page > 0 && pow2((uint32_t)page) && (uint32_t)page > off)
+		off = (uint32_t)page;
+	/* st_blksize is a hint; only a sane power of two is a block. */
+	if (fstat(fd, &sb) == 0 && sb.st_blksize > 0 &&
+	    sb.st_blksize <= (1 << 20) && pow2((uint32_t)sb.st_blksize) &&
+	    (uint32_t)sb.st_blksize > off)
+		off = (uint32_t)sb.st_blksize;
+	return off;
+}
+
+/*
  * Give @lun an O_DIRECT descriptor on its .data file @data and learn its
  * alignment. Without one the LUN simply does buffered I/O, so failures
  * are not errors; the first one of the store is logged.
@@ -285,6 +309,7 @@ static void lun_open_direct(struct nd_store *st, struct nd_lun *lun,
 		mem = sx.stx_dio_mem_align;
 		off = sx.stx_dio_offset_align;
 	}
+	off = dio_whole_pages(dfd, off);
 	lun->dfd = dfd;
 	lun->dio_mem_align = mem;
 	lun->dio_off_align = off;
@@ -316,6 +341,31 @@ int nd_lun_allocated(const struct nd_lun *lun, uint64_t *bytes)
 		return -errno;
 	*bytes = (uint64_t)sb.st_blocks * 512;
 	return 0;
+}
+
+uint64_t nd_lun_data_bytes(const struct nd_lun *lun, uint64_t offset,
+			   uint64_t len)
+{
+	uint64_t end = offset + len, pos = offset, bytes = 0;
+
+	while (pos < end) {
+		off_t d = lseek(lun->fd, (off_t)pos, SEEK_DATA);
+		off_t h;
+
+		if (d < 0)
+			/* ENXIO: no data from pos on; else: cannot tell. */
+			return errno == ENXIO ? bytes : bytes + (end - pos);
+		if ((uint64_t)d >= end)
+			break;
+		h = lseek(lun->fd, d, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h > end)
+			h = (off_t)end;
+		if (h <= d) /* no progress: a file system's oddity */
+			return bytes + (end - (uint64_t)d);
+		bytes += (uint64_t)h - (uint64_t)d;
+		pos = (uint64_t)h;
+	}
+	return bytes;
 }
 
 struct nd_lun *nd_store_find(struct nd_store *st, uint64_t id)

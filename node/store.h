@@ -20,7 +20,10 @@
  * coherent (a direct write writes back and invalidates the cached range
  * first, a direct read writes back dirty pages of its range first), and
  * the server's range lock orders overlapping mutations, so mixing them
- * never returns stale data. fdatasync on either fd covers both; FUA
+ * never returns stale data. That holds only while a direct write shares
+ * no page with a buffered write in flight, so direct I/O is used for
+ * whole pages and file-system blocks only (dio_off_align is at least
+ * both), even where the disk would take 512-byte pieces. fdatasync on either fd covers both; FUA
  * stays RWF_DSYNC on whichever fd. A short direct transfer ends on a
  * file-system block boundary (or at end of file, which a range-checked
  * request never reaches while the file keeps the LUN's size), so
@@ -58,7 +61,8 @@ struct nd_lun {
 	int fd; /* the .data file, read-write, buffered */
 	int dfd; /* the same file with O_DIRECT, -1 when refused */
 	uint32_t dio_mem_align; /* dfd: buffer address alignment */
-	uint32_t dio_off_align; /* dfd: file offset and length alignment */
+	uint32_t dio_off_align; /* dfd: offset and length alignment, at least
+				   a page and a file-system block */
 	unsigned int refs; /* table reference + operations in flight */
 	bool deleted; /* removed from the table; files unlinked */
 	bool no_zero_range; /* FALLOC_FL_ZERO_RANGE failed with EOPNOTSUPP */
@@ -153,5 +157,14 @@ int nd_lun_data_fd(const struct nd_lun *lun, const void *buf, uint64_t offset,
 
 /* Bytes the .data file really holds (st_blocks * 512) into *@bytes. */
 int nd_lun_allocated(const struct nd_lun *lun, uint64_t *bytes);
+
+/*
+ * Bytes of [@offset, @offset + @len) that @lun's file holds as data rather
+ * than holes, as lseek(SEEK_DATA, SEEK_HOLE) reports them (metadata only,
+ * no data is read; whole file-system blocks). A hole reads as zeros. A
+ * file system that cannot tell counts everything as data.
+ */
+uint64_t nd_lun_data_bytes(const struct nd_lun *lun, uint64_t offset,
+			   uint64_t len);
 
 #endif

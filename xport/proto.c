@@ -57,6 +57,15 @@ enum {
 _Static_assert(OF_RSVD2 + 4 == XP_RDMA_OFFER_LEN, "offer layout");
 _Static_assert(XP_RDMA_TOKEN_LEN == XP_NONCE_LEN, "tokens are nonces");
 
+/* CHUNK_PUSH request payload offsets (docs/protocol.md, "CHUNK_PUSH"). */
+enum {
+	PT_TARGET_ID = 0,
+	PT_ADDR = 8,
+	PT_PORT = 24,
+	PT_RSVD = 26,
+};
+_Static_assert(PT_RSVD + 6 == XP_PUSH_LEN, "push target layout");
+
 uint32_t xp_crc32c_update(uint32_t crc, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
@@ -112,6 +121,8 @@ static bool opcode_known(uint8_t op)
 	case XP_OP_LUN_OPEN:
 	case XP_OP_LUN_RESIZE:
 	case XP_OP_LUN_DELETE:
+	case XP_OP_CHUNK_CSUM:
+	case XP_OP_CHUNK_PUSH:
 	case XP_OP_READ:
 	case XP_OP_WRITE:
 	case XP_OP_WRITE_ZEROES:
@@ -191,6 +202,13 @@ static int check_rdma_request(const struct xp_hdr *h)
 	return 0;
 }
 
+/* CHUNK_CSUM and CHUNK_PUSH: a LUN range of up to XP_MAX_CHUNK_OP. */
+static bool chunk_range_ok(const struct xp_hdr *h)
+{
+	return h->lun_id && h->length && h->length <= XP_MAX_CHUNK_OP &&
+	       range_ok(h);
+}
+
 static int check_request(const struct xp_hdr *h)
 {
 	uint16_t fl = h->flags;
@@ -238,6 +256,12 @@ static int check_request(const struct xp_hdr *h)
 	case XP_OP_LUN_OPEN:
 	case XP_OP_LUN_DELETE:
 		return h->lun_id && !h->payload_len ? 0 : -EINVAL;
+	case XP_OP_CHUNK_CSUM:
+		return chunk_range_ok(h) && !h->payload_len ? 0 : -EINVAL;
+	case XP_OP_CHUNK_PUSH:
+		return chunk_range_ok(h) && h->payload_len == XP_PUSH_LEN
+			       ? 0
+			       : -EINVAL;
 	case XP_OP_READ:
 		if (!h->lun_id || h->payload_len || !h->length ||
 		    h->length > XP_MAX_IO || !range_ok(h))
@@ -298,6 +322,10 @@ static int check_answer(const struct xp_hdr *h)
 		return h->payload_len == XP_LAYOUT_LEN ? 0 : -EINVAL;
 	case XP_OP_RDMA_OFFER:
 		return h->payload_len == XP_RDMA_OFFER_LEN ? 0 : -EINVAL;
+	case XP_OP_CHUNK_CSUM:
+		return h->payload_len == XP_CSUM_LEN ? 0 : -EINVAL;
+	case XP_OP_CHUNK_PUSH:
+		return h->payload_len == XP_PUSH_RESULT_LEN ? 0 : -EINVAL;
 	case XP_OP_READ:
 		/* 0: the payload went by RDMA (the requester knows which). */
 		return h->length && (h->payload_len == h->length ||
@@ -354,6 +382,8 @@ static const struct {
 	{EAGAIN, XP_ST_EAGAIN},
 	{ENOTSUP, XP_ST_ENOTSUP},
 	{EBADMSG, XP_ST_EBADMSG},
+	{EHOSTUNREACH, XP_ST_EHOSTUNREACH},
+	{ETIMEDOUT, XP_ST_ETIMEDOUT},
 };
 
 uint32_t xp_status_from_errno(int err)
@@ -405,6 +435,10 @@ const char *xp_opcode_name(uint8_t op)
 		return "LUN_RESIZE";
 	case XP_OP_LUN_DELETE:
 		return "LUN_DELETE";
+	case XP_OP_CHUNK_CSUM:
+		return "CHUNK_CSUM";
+	case XP_OP_CHUNK_PUSH:
+		return "CHUNK_PUSH";
 	case XP_OP_READ:
 		return "READ";
 	case XP_OP_WRITE:
@@ -431,9 +465,10 @@ const char *xp_opcode_name(uint8_t op)
 const char *xp_status_name(uint32_t st)
 {
 	static const char *const names[] = {
-		"OK",	 "EINVAL", "ENOENT",	 "EEXIST",  "ERANGE",
-		"EIO",	 "ENOSPC", "MISCOMPARE", "EPERM",   "EPROTO",
-		"EBUSY", "ESTALE", "EAGAIN",	 "ENOTSUP", "EBADMSG",
+		"OK",		"EINVAL",    "ENOENT",	   "EEXIST",  "ERANGE",
+		"EIO",		"ENOSPC",    "MISCOMPARE", "EPERM",   "EPROTO",
+		"EBUSY",	"ESTALE",    "EAGAIN",	   "ENOTSUP", "EBADMSG",
+		"EHOSTUNREACH", "ETIMEDOUT",
 	};
 
 	if (st < sizeof(names) / sizeof(names[0]))
@@ -638,24 +673,115 @@ int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
 	return 0;
 }
 
-void xp_rdma_offer_sockaddr(const struct xp_rdma_offer *o,
-			    struct sockaddr_storage *ss)
-{
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
-					     0, 0, 0, 0, 0xff, 0xff};
+static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
+unsigned int xp_addr_sockaddr(const uint8_t addr[16], uint16_t port,
+			      struct sockaddr_storage *ss)
+{
 	memset(ss, 0, sizeof(*ss));
-	if (!memcmp(o->addr, v4mapped, sizeof(v4mapped))) {
+	if (!memcmp(addr, v4mapped, sizeof(v4mapped))) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons(o->port);
-		memcpy(&sin->sin_addr, o->addr + 12, 4);
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr + 12, 4);
+		return sizeof(*sin);
 	} else {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(o->port);
-		memcpy(&sin6->sin6_addr, o->addr, 16);
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr, 16);
+		return sizeof(*sin6);
 	}
+}
+
+void xp_rdma_offer_sockaddr(const struct xp_rdma_offer *o,
+			    struct sockaddr_storage *ss)
+{
+	(void)xp_addr_sockaddr(o->addr, o->port, ss);
+}
+
+void xp_csum_encode(const struct xp_csum *c, uint8_t *buf)
+{
+	xp_put_be32(buf, c->crc);
+	xp_put_be32(buf + 4, 0);
+	xp_put_be64(buf + 8, c->data_bytes);
+}
+
+int xp_csum_decode(const uint8_t *buf, size_t len, uint32_t length,
+		   struct xp_csum *c)
+{
+	if (len != XP_CSUM_LEN || xp_get_be32(buf + 4))
+		return -EBADMSG;
+	if (xp_get_be64(buf + 8) > length)
+		return -EBADMSG;
+	c->crc = xp_get_be32(buf);
+	c->data_bytes = xp_get_be64(buf + 8);
+	return 0;
+}
+
+void xp_push_target_encode(const struct xp_push_target *t, uint8_t *buf)
+{
+	memset(buf, 0, XP_PUSH_LEN);
+	xp_put_be64(buf + PT_TARGET_ID, t->target_id);
+	memcpy(buf + PT_ADDR, t->addr, sizeof(t->addr));
+	xp_put_be16(buf + PT_PORT, t->port);
+}
+
+/* An address a node can listen on: not unspecified, multicast, broadcast. */
+static bool node_addr_ok(const uint8_t a[16])
+{
+	static const uint8_t zero[16];
+
+	if (!memcmp(a, zero, sizeof(zero)) || a[0] == 0xff)
+		return false;
+	if (!memcmp(a, v4mapped, sizeof(v4mapped))) {
+		uint32_t v4 = xp_get_be32(a + 12);
+
+		/* 0.0.0.0, 224.0.0.0/4 (multicast), 255.255.255.255 */
+		return v4 && (v4 >> 28) != 0xe && v4 != 0xFFFFFFFFu;
+	}
+	return true;
+}
+
+int xp_push_target_decode(const uint8_t *buf, size_t len,
+			  struct xp_push_target *t)
+{
+	size_t i;
+
+	if (len != XP_PUSH_LEN)
+		return -EBADMSG;
+	for (i = PT_RSVD; i < XP_PUSH_LEN; i++)
+		if (buf[i])
+			return -EBADMSG;
+	t->target_id = xp_get_be64(buf + PT_TARGET_ID);
+	memcpy(t->addr, buf + PT_ADDR, sizeof(t->addr));
+	t->port = xp_get_be16(buf + PT_PORT);
+	if (!t->target_id || !t->port || !node_addr_ok(t->addr))
+		return -EBADMSG;
+	return 0;
+}
+
+void xp_push_result_encode(const struct xp_push_result *r, uint8_t *buf)
+{
+	xp_put_be64(buf, r->bytes_data);
+	xp_put_be64(buf + 8, r->bytes_zero);
+}
+
+int xp_push_result_decode(const uint8_t *buf, size_t len, uint32_t length,
+			  struct xp_push_result *r)
+{
+	uint64_t d, z;
+
+	if (len != XP_PUSH_RESULT_LEN)
+		return -EBADMSG;
+	d = xp_get_be64(buf);
+	z = xp_get_be64(buf + 8);
+	/* Each at most @length, so the sum cannot wrap. */
+	if (d > length || z > length || d + z != length)
+		return -EBADMSG;
+	r->bytes_data = d;
+	r->bytes_zero = z;
+	return 0;
 }

@@ -44,6 +44,10 @@
 #define XP_RDMA_TOKEN_LEN 32
 #define XP_RDMA_OFFER_LEN 64
 #define XP_RDMA_TOKEN_TTL_MS 5000
+#define XP_MAX_CHUNK_OP (64u << 20) /* CHUNK_CSUM, CHUNK_PUSH length */
+#define XP_CSUM_LEN 16
+#define XP_PUSH_LEN 32
+#define XP_PUSH_RESULT_LEN 16
 
 enum xp_opcode {
 	XP_OP_HELLO = 1,
@@ -55,6 +59,8 @@ enum xp_opcode {
 	XP_OP_LUN_OPEN = 17,
 	XP_OP_LUN_RESIZE = 18,
 	XP_OP_LUN_DELETE = 19,
+	XP_OP_CHUNK_CSUM = 20,
+	XP_OP_CHUNK_PUSH = 21,
 	XP_OP_READ = 32,
 	XP_OP_WRITE = 33,
 	XP_OP_WRITE_ZEROES = 34,
@@ -94,6 +100,8 @@ enum xp_status {
 	XP_ST_EAGAIN = 12,
 	XP_ST_ENOTSUP = 13,
 	XP_ST_EBADMSG = 14,
+	XP_ST_EHOSTUNREACH = 15,
+	XP_ST_ETIMEDOUT = 16,
 };
 
 /*
@@ -174,6 +182,25 @@ struct xp_rdma_offer {
 	uint32_t max_ops; /* RDMA operations the node keeps in flight */
 };
 
+/* The answer payload of CHUNK_CSUM. */
+struct xp_csum {
+	uint32_t crc; /* CRC32C of the range, holes read as zeros */
+	uint64_t data_bytes; /* bytes of the range held as data, not holes */
+};
+
+/* The request payload of CHUNK_PUSH: where the range goes. */
+struct xp_push_target {
+	uint64_t target_id; /* the target's node id, not 0 */
+	uint8_t addr[16]; /* its TCP address, IPv6 form */
+	uint16_t port; /* its TCP port, not 0 */
+};
+
+/* The answer payload of CHUNK_PUSH. */
+struct xp_push_result {
+	uint64_t bytes_data; /* read from disk and written to the target */
+	uint64_t bytes_zero; /* holes the target was told to zero */
+};
+
 struct xp_stat_lun {
 	uint64_t lun_id;
 	uint64_t size;
@@ -244,17 +271,50 @@ void xp_rdma_offer_encode(const struct xp_rdma_offer *o, uint8_t *buf);
  * Decode an offer of @len bytes. 0, or -EBADMSG for a wrong length,
  * nonzero reserved bytes, port 0, or ttl_ms 0 or over the maximum.
  */
+int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
+			 struct xp_rdma_offer *o);
+
 struct sockaddr_storage;
 
 /*
- * The rdma_cm address an offer names, into @ss (zeroed first): AF_INET
- * for a v4-mapped address, else AF_INET6; the offer's port.
+ * The socket address of a 16-byte wire address (IPv6 form) and @port,
+ * into @ss (zeroed first): AF_INET for a v4-mapped address, else
+ * AF_INET6. Returns the length of the address for connect().
  */
+unsigned int xp_addr_sockaddr(const uint8_t addr[16], uint16_t port,
+			      struct sockaddr_storage *ss);
+
+/* The rdma_cm address an offer names (xp_addr_sockaddr of its fields). */
 void xp_rdma_offer_sockaddr(const struct xp_rdma_offer *o,
 			    struct sockaddr_storage *ss);
 
-int xp_rdma_offer_decode(const uint8_t *buf, size_t len,
-			 struct xp_rdma_offer *o);
+void xp_csum_encode(const struct xp_csum *c, uint8_t *buf);
+/*
+ * Decode a CHUNK_CSUM answer payload of @len bytes for a request of
+ * @length bytes. 0, or -EBADMSG for a wrong length, nonzero reserved
+ * bytes or data_bytes over @length.
+ */
+int xp_csum_decode(const uint8_t *buf, size_t len, uint32_t length,
+		   struct xp_csum *c);
+
+void xp_push_target_encode(const struct xp_push_target *t, uint8_t *buf);
+/*
+ * Decode a CHUNK_PUSH request payload of @len bytes. 0, or -EBADMSG for
+ * a wrong length, nonzero reserved bytes, target_id 0, port 0, or an
+ * address no node can have (unspecified, multicast, IPv4 0.0.0.0 or
+ * broadcast).
+ */
+int xp_push_target_decode(const uint8_t *buf, size_t len,
+			  struct xp_push_target *t);
+
+void xp_push_result_encode(const struct xp_push_result *r, uint8_t *buf);
+/*
+ * Decode a CHUNK_PUSH answer payload of @len bytes for a request of
+ * @length bytes. 0, or -EBADMSG for a wrong length or counts that do not
+ * add up to @length.
+ */
+int xp_push_result_decode(const uint8_t *buf, size_t len, uint32_t length,
+			  struct xp_push_result *r);
 
 /* STAT answer payload: fixed part, then entries. */
 void xp_stat_encode(const struct xp_stat *st, uint8_t *buf);

@@ -119,6 +119,22 @@ int xp_tcp_connect(const char *host, uint16_t port)
 	return first_socket(host, port, false, -EHOSTUNREACH, try_connect, 0);
 }
 
+int xp_tcp_connect_sa(const struct sockaddr *sa, unsigned int len)
+{
+	int fd, ret;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+	if (fd < 0)
+		return -errno;
+	(void)xp_tcp_tune(fd);
+	if (connect(fd, sa, (socklen_t)len) == 0 || errno == EINPROGRESS)
+		return fd;
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
 int xp_tcp_connect_done(int fd)
 {
 	int err = 0;

@@ -23,6 +23,15 @@ int xp_tcp_listen(const char *host, uint16_t port, int backlog);
  */
 int xp_tcp_connect(const char *host, uint16_t port);
 
+struct sockaddr;
+
+/*
+ * Start a non-blocking connect to the numeric address @sa (@len bytes):
+ * no name resolution, so an event loop may call it. The fd (connected
+ * or in progress, as xp_tcp_connect) or -errno.
+ */
+int xp_tcp_connect_sa(const struct sockaddr *sa, unsigned int len);
+
 /* After POLLOUT on a connecting fd: 0 when connected, else -errno. */
 int xp_tcp_connect_done(int fd);
 

@@ -475,6 +475,82 @@ static void test_write_read_roundtrip(void **state)
 }
 
 /*
+ * Writes that share a 4 KiB page but no byte, in flight together: five
+ * adjacent 1 MiB writes at an offset aligned to 512 but not to 4096 (the
+ * disk's logical block may be 512 bytes, so each could go by direct I/O)
+ * and a 12345-byte one after them (buffered: a read-modify-write of the
+ * page it shares), on pages already in the page cache, in a different
+ * order each time, twice per region. A direct and a buffered write to one page at once
+ * leave the page cache stale (the kernel warns "Page cache invalidation
+ * failure on direct I/O"), let its writeback put old bytes back, and make
+ * fdatasync fail. Every FLUSH must succeed, every byte read back.
+ */
+static void test_writes_sharing_a_page(void **state)
+{
+	enum { REGIONS = 24, PIECE = 1 << 20, TAIL = 12345, STRIDE = 8 << 20 };
+	static uint8_t data[REGIONS][5 * PIECE + TAIL], back[5 * PIECE + TAIL];
+	const uint64_t skew = 3 * 4096 + 512;
+	struct cli c;
+	uint64_t lun;
+	int i, k;
+
+	(void)state;
+	cli_open(&c);
+	lun = lun_create(&c, "page-share", (uint64_t)REGIONS * STRIDE + STRIDE);
+	fill_random(data, sizeof(data));
+	/* Each region twice: the second time over allocated blocks. */
+	for (i = 0; i < 2 * REGIONS; i++) {
+		uint64_t base = (uint64_t)(i % REGIONS) * STRIDE + skew;
+		const uint8_t *src =
+			data[i < REGIONS ? (i + 1) % REGIONS : i % REGIONS];
+
+		/* The pages the pieces share, cached by buffered reads. */
+		for (k = 1; k <= 5; k++)
+			assert_int_equal(do_read(&c, lun,
+						 base + (uint64_t)k * PIECE - 1,
+						 back, 2),
+					 XP_ST_OK);
+		for (k = 0; k < 6; k++) {
+			/* A rotation of the six writes, per region. */
+			int p = (k + i) % 6;
+			uint32_t len = p < 5 ? PIECE : TAIL;
+			struct xp_hdr h;
+
+			xp_hdr_init(&h, XP_OP_WRITE, c.next_id++, lun);
+			h.offset = base + (uint64_t)p * PIECE;
+			h.length = len;
+			h.payload_len = len;
+			assert_int_equal(send_frame(c.fd, &h,
+						    src + (size_t)p * PIECE,
+						    false),
+					 0);
+		}
+		for (k = 0; k < 6; k++) {
+			struct xp_hdr h;
+
+			assert_int_equal(recv_frame(c.fd, &h, NULL, 0), 0);
+			assert_int_equal(h.status, XP_ST_OK);
+		}
+		assert_int_equal(do_simple(&c, XP_OP_FLUSH, lun, 0, 0, 0),
+				 XP_ST_OK);
+	}
+	for (i = 0; i < REGIONS; i++) {
+		uint64_t base = (uint64_t)i * STRIDE + skew;
+
+		for (k = 0; k < 6; k++) {
+			uint32_t len = k < 5 ? PIECE : TAIL;
+
+			assert_int_equal(do_read(&c, lun,
+						 base + (uint64_t)k * PIECE,
+						 back + (size_t)k * PIECE, len),
+					 XP_ST_OK);
+		}
+		assert_memory_equal(back, data[i], sizeof(back));
+	}
+	cli_close(&c);
+}
+
+/*
  * 300 pipelined writes without reading a single answer (well past the
  * node's 128 in flight per connection), then every answer, then the data.
  */
@@ -1154,6 +1230,7 @@ int main(void)
 		cmocka_unit_test(test_bad_header_crc_closes),
 		cmocka_unit_test(test_write_read_roundtrip),
 		cmocka_unit_test(test_pipelined_backpressure),
+		cmocka_unit_test(test_writes_sharing_a_page),
 		cmocka_unit_test(test_bad_payload_crc),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_caw),

@@ -196,6 +196,14 @@ static void test_store_keys(void **state)
 		sb_nodecfg_parse("[node]\nid=1\n", &nc, err, sizeof(err)), 0);
 	assert_string_equal(nc.etcd, "");
 	assert_int_equal(nc.node_ttl, SB_DEFAULT_NODE_TTL);
+	assert_int_equal(nc.push_timeout_ms, SB_DEFAULT_PUSH_TIMEOUT_MS);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\npush_timeout_ms=99\n",
+					  &nc, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\npush_timeout_ms=500\n",
+					  &nc, err, sizeof(err)),
+			 0);
+	assert_int_equal(nc.push_timeout_ms, 500);
 	assert_int_equal(sb_nodecfg_parse("[node]\nid=1\netcd=http://e:2379\n"
 					  "node_ttl=5\netcd_prefix=/x/\n",
 					  &nc, err, sizeof(err)),

@@ -278,6 +278,36 @@ static void test_punch_hole_shrinks_allocated(void **state)
 	assert_true(a2 + MIB <= a1);
 }
 
+/* nd_lun_data_bytes: data and holes of a range, as SEEK_DATA tells. */
+static void test_data_bytes(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t buf[MIB];
+	struct nd_lun *lun;
+
+	assert_int_equal(
+		nd_store_create(f->st, 12, "q", 1, 16 * MIB, &lay1, &lun), 0);
+	assert_int_equal(nd_lun_data_bytes(lun, 0, 16 * MIB), 0);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(pwrite(lun->fd, buf, sizeof(buf), 4 * MIB),
+			 sizeof(buf));
+	assert_int_equal(pwrite(lun->fd, buf, 4096, 8 * MIB), 4096);
+	assert_int_equal(fsync(lun->fd), 0);
+	assert_int_equal(nd_lun_data_bytes(lun, 0, 16 * MIB), MIB + 4096);
+	/* Clamped to the range on both sides. */
+	assert_int_equal(nd_lun_data_bytes(lun, 4 * MIB + 100, 1000), 1000);
+	assert_int_equal(nd_lun_data_bytes(lun, 3 * MIB, MIB + 8192), 8192);
+	assert_int_equal(nd_lun_data_bytes(lun, 5 * MIB, 3 * MIB), 0);
+	assert_int_equal(nd_lun_data_bytes(lun, 8 * MIB + 4096, 8 * MIB - 4096),
+			 0);
+	/* A punched hole is a hole again. */
+	assert_int_equal(fallocate(lun->fd,
+				   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				   4 * MIB, MIB),
+			 0);
+	assert_int_equal(nd_lun_data_bytes(lun, 0, 16 * MIB), 4096);
+}
+
 static void test_meta_recovery_on_open(void **state)
 {
 	struct fx *f = *state;
@@ -485,7 +515,9 @@ static void test_direct_fd_for_aligned_io(void **state)
 	fl = fcntl(lun->fd, F_GETFL);
 	assert_true(fl >= 0 && !(fl & O_DIRECT));
 	assert_true(lun->dio_mem_align >= 1 && lun->dio_mem_align <= BLK);
-	assert_true(lun->dio_off_align >= 1 && lun->dio_off_align <= BLK);
+	/* Whole pages only: never a page shared with a buffered write. */
+	assert_true(lun->dio_off_align >= (uint32_t)sysconf(_SC_PAGESIZE));
+	assert_true(!(lun->dio_off_align & (lun->dio_off_align - 1)));
 
 	b = aligned_buf(2 * BLK, 0);
 	assert_int_equal(nd_lun_data_fd(lun, b, 0, BLK), lun->dfd);
@@ -493,6 +525,7 @@ static void test_direct_fd_for_aligned_io(void **state)
 	/* Offset, length or address off the alignment: buffered. */
 	assert_int_equal(nd_lun_data_fd(lun, b, BLK + 1, BLK), lun->fd);
 	assert_int_equal(nd_lun_data_fd(lun, b, 0, BLK - 1), lun->fd);
+	assert_int_equal(nd_lun_data_fd(lun, b, 512, BLK), lun->fd);
 	if (lun->dio_mem_align > 1)
 		assert_int_equal(nd_lun_data_fd(lun, b + 1, 0, BLK), lun->fd);
 	free(b);
@@ -612,6 +645,8 @@ static void test_direct_refused_falls_back(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_data_bytes, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_create_find_reopen, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names_and_sizes, setup,

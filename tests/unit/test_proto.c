@@ -344,7 +344,7 @@ static void test_status_mapping(void **state)
 	uint32_t st;
 
 	(void)state;
-	for (st = 0; st <= XP_ST_EBADMSG; st++)
+	for (st = 0; st <= XP_ST_ETIMEDOUT; st++)
 		assert_int_equal(xp_status_from_errno(xp_status_to_errno(st)),
 				 st);
 	assert_int_equal(xp_status_to_errno(999), -EIO);
@@ -488,6 +488,243 @@ static void test_lun_names(void **state)
 				       65));
 }
 
+static void test_chunk_request_rules(void **state)
+{
+	static const uint8_t ops[] = {XP_OP_CHUNK_CSUM, XP_OP_CHUNK_PUSH};
+	struct xp_hdr h;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ops); i++) {
+		uint32_t pl = ops[i] == XP_OP_CHUNK_PUSH ? XP_PUSH_LEN : 0;
+		uint8_t b[XP_HDR_LEN];
+		struct xp_hdr d;
+
+		xp_hdr_init(&h, ops[i], 1, 5);
+		h.offset = 1 << 20;
+		h.length = XP_MAX_CHUNK_OP; /* above XP_MAX_IO: allowed */
+		h.payload_len = pl;
+		assert_int_equal(xp_hdr_check(&h), 0);
+		/* The opcode is known to the decoder. */
+		xp_hdr_encode(&h, b);
+		assert_int_equal(xp_hdr_decode(b, sizeof(b), &d), 0);
+		assert_int_equal(d.opcode, ops[i]);
+		h.length = XP_MAX_CHUNK_OP + 1;
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+		h.length = 0;
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+		h.length = 1;
+		assert_int_equal(xp_hdr_check(&h), 0);
+		h.offset = UINT64_MAX; /* wraps */
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+		h.offset = 0;
+		h.lun_id = 0;
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+		h.lun_id = 5;
+		h.payload_len = pl + 1;
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+		h.payload_len = pl;
+		h.flags = XP_F_FUA;
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+		h.flags = XP_F_UNMAP;
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+		h.flags = 0;
+		h.desc_xport = XP_DESC_RDMA;
+		h.desc_len = h.length;
+		assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	}
+	xp_hdr_init(&h, XP_OP_CHUNK_PUSH, 1, 5);
+	h.length = 4096;
+	h.payload_len = 0;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
+	assert_string_equal(xp_opcode_name(XP_OP_CHUNK_CSUM), "CHUNK_CSUM");
+	assert_string_equal(xp_opcode_name(XP_OP_CHUNK_PUSH), "CHUNK_PUSH");
+}
+
+static void test_chunk_answer_rules(void **state)
+{
+	struct xp_hdr req, ans;
+
+	(void)state;
+	xp_hdr_init(&req, XP_OP_CHUNK_CSUM, 3, 5);
+	req.length = 4096;
+	xp_hdr_answer(&ans, &req, XP_ST_OK);
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL); /* OK needs 16 */
+	ans.payload_len = XP_CSUM_LEN;
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	xp_hdr_answer(&ans, &req, XP_ST_ERANGE);
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	ans.payload_len = XP_CSUM_LEN; /* errors carry nothing */
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL);
+
+	xp_hdr_init(&req, XP_OP_CHUNK_PUSH, 3, 5);
+	req.length = 4096;
+	xp_hdr_answer(&ans, &req, XP_ST_OK);
+	ans.payload_len = XP_PUSH_RESULT_LEN;
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	ans.payload_len = XP_PUSH_RESULT_LEN - 1;
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL);
+	xp_hdr_answer(&ans, &req, XP_ST_EHOSTUNREACH);
+	assert_int_equal(xp_hdr_check(&ans), 0);
+	xp_hdr_answer(&ans, &req, XP_ST_ETIMEDOUT);
+	assert_int_equal(xp_hdr_check(&ans), 0);
+}
+
+static void test_chunk_statuses(void **state)
+{
+	(void)state;
+	assert_int_equal(xp_status_from_errno(-EHOSTUNREACH),
+			 XP_ST_EHOSTUNREACH);
+	assert_int_equal(xp_status_from_errno(-ETIMEDOUT), XP_ST_ETIMEDOUT);
+	assert_int_equal(xp_status_to_errno(XP_ST_EHOSTUNREACH), -EHOSTUNREACH);
+	assert_int_equal(xp_status_to_errno(XP_ST_ETIMEDOUT), -ETIMEDOUT);
+	assert_string_equal(xp_status_name(XP_ST_EHOSTUNREACH), "EHOSTUNREACH");
+	assert_string_equal(xp_status_name(XP_ST_ETIMEDOUT), "ETIMEDOUT");
+	assert_string_equal(xp_status_name(XP_ST_ETIMEDOUT + 1), "UNKNOWN");
+	assert_int_equal(xp_status_to_errno(XP_ST_ETIMEDOUT + 1), -EIO);
+}
+
+static void test_csum_payload(void **state)
+{
+	struct xp_csum c = {.crc = 0xE3069283u, .data_bytes = 4096}, d;
+	uint8_t b[XP_CSUM_LEN];
+
+	(void)state;
+	xp_csum_encode(&c, b);
+	assert_int_equal(b[0], 0xE3); /* big-endian */
+	assert_int_equal(b[3], 0x83);
+	assert_int_equal(xp_csum_decode(b, sizeof(b), 4096, &d), 0);
+	assert_int_equal(d.crc, c.crc);
+	assert_true(d.data_bytes == 4096);
+	/* data_bytes beyond the range asked for. */
+	assert_int_equal(xp_csum_decode(b, sizeof(b), 4095, &d), -EBADMSG);
+	assert_int_equal(xp_csum_decode(b, sizeof(b) - 1, 4096, &d), -EBADMSG);
+	b[5] = 1; /* reserved */
+	assert_int_equal(xp_csum_decode(b, sizeof(b), 4096, &d), -EBADMSG);
+}
+
+static void push_target_sample(struct xp_push_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->target_id = 0x0102030405060708ull;
+	t->addr[10] = t->addr[11] = 0xff;
+	t->addr[12] = 10;
+	t->addr[15] = 7;
+	t->port = 7400;
+}
+
+static void test_push_target(void **state)
+{
+	struct xp_push_target t, d;
+	uint8_t b[XP_PUSH_LEN];
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	size_t i;
+
+	(void)state;
+	push_target_sample(&t);
+	xp_push_target_encode(&t, b);
+	assert_int_equal(b[0], 0x01); /* big-endian id */
+	assert_int_equal(b[24], 7400 >> 8);
+	assert_int_equal(xp_push_target_decode(b, sizeof(b), &d), 0);
+	assert_true(d.target_id == t.target_id);
+	assert_memory_equal(d.addr, t.addr, 16);
+	assert_int_equal(d.port, 7400);
+	/* The address as a socket address: v4-mapped gives AF_INET. */
+	assert_int_equal(xp_addr_sockaddr(d.addr, d.port, &ss), sizeof(*sin));
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohs(sin->sin_port), 7400);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x0a000007);
+	d.addr[10] = 0;
+	assert_int_equal(xp_addr_sockaddr(d.addr, d.port, &ss), sizeof(*sin6));
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+
+	/* Wrong lengths. */
+	assert_int_equal(xp_push_target_decode(b, sizeof(b) - 1, &d), -EBADMSG);
+	/* Every reserved byte. */
+	for (i = 26; i < XP_PUSH_LEN; i++) {
+		xp_push_target_encode(&t, b);
+		b[i] = 0x40;
+		assert_int_equal(xp_push_target_decode(b, sizeof(b), &d),
+				 -EBADMSG);
+	}
+	/* Id 0, port 0. */
+	d = t;
+	d.target_id = 0;
+	xp_push_target_encode(&d, b);
+	assert_int_equal(xp_push_target_decode(b, sizeof(b), &d), -EBADMSG);
+	d = t;
+	d.port = 0;
+	xp_push_target_encode(&d, b);
+	assert_int_equal(xp_push_target_decode(b, sizeof(b), &d), -EBADMSG);
+}
+
+/* The addresses no node can have are refused, the rest accepted. */
+static void test_push_target_addresses(void **state)
+{
+	static const struct {
+		uint8_t a[16];
+		bool ok;
+	} cases[] = {
+		{{0}, false}, /* :: */
+		{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+		 true}, /* ::1 */
+		{{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+		 false}, /* ff02::1 */
+		{{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+		 true}, /* fe80::1 */
+		{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0},
+		 false}, /* 0.0.0.0 */
+		{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 255, 255, 255, 255},
+		 false}, /* broadcast */
+		{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 224, 0, 0, 1},
+		 false}, /* multicast */
+		{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 239, 1, 2, 3},
+		 false}, /* multicast */
+		{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1},
+		 true}, /* loopback */
+		{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 240, 0, 0, 1},
+		 true}, /* 240/4: not multicast */
+	};
+	struct xp_push_target t, d;
+	uint8_t b[XP_PUSH_LEN];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		push_target_sample(&t);
+		memcpy(t.addr, cases[i].a, 16);
+		xp_push_target_encode(&t, b);
+		assert_int_equal(xp_push_target_decode(b, sizeof(b), &d),
+				 cases[i].ok ? 0 : -EBADMSG);
+	}
+}
+
+static void test_push_result(void **state)
+{
+	struct xp_push_result r = {.bytes_data = 3 << 20, .bytes_zero = 4096};
+	struct xp_push_result d;
+	uint8_t b[XP_PUSH_RESULT_LEN];
+	const uint32_t len = (3 << 20) + 4096;
+
+	(void)state;
+	xp_push_result_encode(&r, b);
+	assert_int_equal(xp_push_result_decode(b, sizeof(b), len, &d), 0);
+	assert_true(d.bytes_data == r.bytes_data);
+	assert_true(d.bytes_zero == r.bytes_zero);
+	/* The counts must add up to the length asked for. */
+	assert_int_equal(xp_push_result_decode(b, sizeof(b), len + 1, &d),
+			 -EBADMSG);
+	assert_int_equal(xp_push_result_decode(b, sizeof(b) - 1, len, &d),
+			 -EBADMSG);
+	/* Sums that would wrap are refused, not wrapped. */
+	r.bytes_data = UINT64_MAX;
+	r.bytes_zero = 2;
+	xp_push_result_encode(&r, b);
+	assert_int_equal(xp_push_result_decode(b, sizeof(b), 1, &d), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +744,13 @@ int main(void)
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_lun_names),
+		cmocka_unit_test(test_chunk_request_rules),
+		cmocka_unit_test(test_chunk_answer_rules),
+		cmocka_unit_test(test_chunk_statuses),
+		cmocka_unit_test(test_csum_payload),
+		cmocka_unit_test(test_push_target),
+		cmocka_unit_test(test_push_target_addresses),
+		cmocka_unit_test(test_push_result),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,12 +87,59 @@ static void test_errors(void **state)
 	assert_true(xp_tcp_listen("no-such-host.invalid", 7400, 1) < 0);
 }
 
+/* Connect to the numeric address @sa, wait for the result. */
+static int connect_sa_wait(const struct sockaddr_in *sa)
+{
+	struct pollfd pfd;
+	int fd, ret;
+
+	fd = xp_tcp_connect_sa((const struct sockaddr *)sa, sizeof(*sa));
+	if (fd < 0)
+		return fd;
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	ret = xp_tcp_connect_done(fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static void test_connect_sa(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int lfd, cfd, afd = -EAGAIN, i;
+
+	(void)state;
+	lfd = xp_tcp_listen("127.0.0.1", 0, 4);
+	assert_true(lfd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(port_of(lfd));
+	cfd = connect_sa_wait(&sa);
+	assert_true(cfd >= 0);
+	for (i = 0; i < 200 && afd == -EAGAIN; i++) {
+		afd = xp_tcp_accept(lfd);
+		if (afd == -EAGAIN)
+			usleep(5000);
+	}
+	assert_true(afd >= 0);
+	close(afd);
+	close(cfd);
+	close(lfd);
+	/* Nobody listens any more: refused. */
+	assert_int_equal(connect_sa_wait(&sa), -ECONNREFUSED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listen_connect_accept),
 		cmocka_unit_test(test_port_in_use),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_connect_sa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
