@@ -492,9 +492,11 @@ void nd_push_shutdown(struct nd_server *s)
 	nd_push_stop_all(s);
 	nd_peer_abort_all(s);
 	nd_peer_reap(s);
-	/* Left: pieces whose disk reads will never complete. */
+	/* Left: answered, with disk reads that will never complete. */
 	while (!sb_list_empty(&s->pushes)) {
 		ps = container_of(s->pushes.next, struct nd_push, link);
+		if (ps->state != PS_ANSWERED)
+			push_stop(ps, -ECONNABORTED, true);
 		ps->busy = 0;
 		push_maybe_free(ps);
 	}

@@ -426,7 +426,8 @@ struct nd_peer_req {
 
 /*
  * A reference on the session to target @t: the cached one, or a new one
- * whose non-blocking connect starts now. 0, or -ENOMEM / -EHOSTUNREACH.
+ * whose non-blocking connect starts now. 0, or -ENOMEM, -EIO (no random
+ * sender id) or -EHOSTUNREACH (the connect failed at once).
  */
 int nd_peer_get(struct nd_server *s, const struct xp_push_target *t,
 		struct nd_peer **out);
