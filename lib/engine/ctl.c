@@ -149,6 +149,8 @@ int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size)
 	for (i = 0; i < op->rpp && !ret; i++)
 		ret = op->pieces[0].reqs[i].err;
 	ctl_free(op);
+	if (!ret)
+		eng_lun_size_set(e, sb_lun_id(name), size);
 	return ret;
 }
 
@@ -212,6 +214,7 @@ int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
 			(unsigned long long)lun_id, nmissing);
 	*size = found;
 	*layout = flay;
+	eng_lun_size_set(e, lun_id, found);
 	sb_engine_layout(e, &mine);
 	if (flay.chunk_size != mine.chunk_size ||
 	    flay.replicas != mine.replicas)
@@ -249,15 +252,21 @@ static int ctl_everywhere(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
 
 int sb_engine_lun_resize(struct sb_engine *e, uint64_t lun_id, uint64_t size)
 {
+	int ret;
+
 	if (!e || !lun_id || !size)
 		return -EINVAL;
-	return ctl_everywhere(e, XP_OP_LUN_RESIZE, lun_id, size, false);
+	ret = ctl_everywhere(e, XP_OP_LUN_RESIZE, lun_id, size, false);
+	if (!ret)
+		eng_lun_size_set(e, lun_id, size);
+	return ret;
 }
 
 int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id)
 {
 	if (!e || !lun_id)
 		return -EINVAL;
+	eng_lun_size_set(e, lun_id, 0);
 	/* a node that lost it already (an earlier partial delete) is fine */
 	return ctl_everywhere(e, XP_OP_LUN_DELETE, lun_id, 0, true);
 }
@@ -311,4 +320,37 @@ int sb_engine_stat(struct sb_engine *e, unsigned int idx, struct xp_stat *st,
 out_free_op:
 	ctl_free(op);
 	return ret;
+}
+
+void eng_lun_size_set(struct sb_engine *e, uint64_t lun, uint64_t size)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&e->lock);
+	for (i = 0; i < e->n_lun_sizes && e->lun_sizes[i].lun != lun; i++)
+		;
+	if (!size) {
+		if (i < e->n_lun_sizes)
+			e->lun_sizes[i] = e->lun_sizes[--e->n_lun_sizes];
+	} else if (i < e->n_lun_sizes) {
+		e->lun_sizes[i].size = size;
+	} else if (i < ENG_MAX_LUNS) {
+		e->lun_sizes[i].lun = lun;
+		e->lun_sizes[i].size = size;
+		e->n_lun_sizes++;
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+uint64_t eng_lun_size(struct sb_engine *e, uint64_t lun)
+{
+	uint64_t size = 0;
+	unsigned int i;
+
+	pthread_mutex_lock(&e->lock);
+	for (i = 0; i < e->n_lun_sizes; i++)
+		if (e->lun_sizes[i].lun == lun)
+			size = e->lun_sizes[i].size;
+	pthread_mutex_unlock(&e->lock);
+	return size;
 }

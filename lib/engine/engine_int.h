@@ -74,6 +74,7 @@ struct xp_verbs_ops;
 #define ENG_MAX_WAIT_MS 1000 /* longest epoll sleep */
 #define ENG_RDMA_RETRY_MIN_MS 1000 /* asking a node for a new offer */
 #define ENG_RDMA_RETRY_MAX_MS 60000
+#define ENG_MAX_LUNS 64 /* LUN sizes an engine remembers */
 #define ENG_STORE_TIMEOUT_MS 2000 /* per HTTP exchange with etcd */
 #define ENG_WHY_LEN 96 /* why a node's payload is inline, with its NUL */
 
@@ -199,6 +200,10 @@ struct eng_op {
 	bool finished;
 	struct eng_piece *pieces;
 	/* OP_CTL */
+	/* the loop's own control op (resync): called on the loop thread
+	 * when it finishes, instead of ctl_done; it frees the op */
+	void (*ctl_cb)(struct eng_op *op);
+	void *ctl_arg;
 	bool ctl_done; /* e->lock */
 	const void *ctl_payload;
 	uint32_t ctl_paylen;
@@ -303,6 +308,12 @@ struct sb_engine {
 	bool stopping;
 	unsigned int ntried; /* nodes whose first attempt has ended */
 	bool store_loaded; /* the store's first read is in (or no store) */
+	/* sizes of the LUNs opened, created or resized through this engine
+	 * (resync copies whole chunks but the last) */
+	struct {
+		uint64_t lun, size;
+	} lun_sizes[ENG_MAX_LUNS];
+	unsigned int n_lun_sizes;
 
 	bool stop_seen; /* loop thread's copy of stopping */
 	struct eng_node nodes[SB_MAX_NODES];
@@ -580,6 +591,15 @@ bool eng_store_write_end(struct eng_piece *p);
 
 /* A connection to node @n was refused: its process is gone. */
 void eng_store_node_refused(struct eng_node *n);
+
+/* Remember (@size) or forget (0) the size of @lun. Any thread (e->lock). */
+void eng_lun_size_set(struct sb_engine *e, uint64_t lun, uint64_t size);
+
+/* The remembered size of @lun, 0 when unknown. Any thread (e->lock). */
+uint64_t eng_lun_size(struct sb_engine *e, uint64_t lun);
+
+/* resync.c: copy stale chunks to their returning replicas. */
+void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next);
 
 /* ---- io.c, for store.c ---------------------------------------------- */
 

@@ -189,6 +189,10 @@ static void op_finish(struct eng_op *op)
 	unsigned int i;
 
 	op->finished = true;
+	if (op->kind == OP_CTL && op->ctl_cb) {
+		op->ctl_cb(op); /* the loop's own control op: it frees op */
+		return;
+	}
 	if (op->kind == OP_CTL) {
 		pthread_mutex_lock(&e->lock);
 		op->ctl_done = true;

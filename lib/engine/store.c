@@ -472,6 +472,7 @@ int eng_store_start(struct sb_engine *e, struct xp_kv *kv, char *err,
 	sb_list_init(&s->jobs);
 	sb_list_init(&s->events);
 	sb_list_init(&s->deferred);
+	sb_list_init(&s->dirty);
 	sb_evtag_init(&s->tag, ENG_EV_STORE);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->kv_mu, NULL);

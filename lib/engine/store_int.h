@@ -27,6 +27,11 @@ struct eng_stale {
 	unsigned int writers; /* write pieces counted on it (piece->st) */
 	bool held; /* a resync copy owns the chunk: new writes wait */
 	struct sb_list parked; /* eng_piece.plink */
+	struct sb_list dlink; /* eng_store.dirty while mask is not 0 */
+	/* resync (resync.c) */
+	bool pushed; /* held, writers drained, CHUNK_PUSH sent */
+	unsigned int cp_src, cp_dst; /* node indices of the copy */
+	uint64_t retry_at; /* no copy before (monotonic ms) */
 };
 
 /* From the loop to the job thread, and back as an SEV_JOB. */
@@ -86,6 +91,10 @@ struct eng_store {
 	struct eng_stale *hash[ENG_STALE_BUCKETS];
 	size_t nstale; /* entries with a nonzero mask */
 	size_t nparked; /* pieces parked on entries */
+	struct sb_list dirty; /* eng_stale.dlink: entries with a mask */
+	unsigned int copies; /* entries held for a copy */
+	uint64_t resync_at; /* next resync pass (monotonic ms) */
+	uint64_t copied; /* chunks copied since start */
 };
 
 /* Queue job @j (owned by the store until it comes back). Loop thread. */
@@ -96,5 +105,19 @@ void eng_stale_loaded(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		      uint64_t mask);
 void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j);
 void eng_stale_free_all(struct eng_store *s);
+
+/* Set @st's recorded mask (the dirty list and the count follow). */
+void eng_stale_set_mask(struct eng_store *s, struct eng_stale *st,
+			uint64_t mask);
+
+/* Wake the pieces parked on @st (they re-decide). */
+void eng_stale_wake(struct sb_engine *e, struct eng_stale *st);
+
+/* Free @st if nothing refers to it any more. */
+void eng_stale_put(struct sb_engine *e, struct eng_stale *st);
+
+/* resync.c: a CLEAR job of a copy is back. */
+void eng_resync_cleared(struct sb_engine *e, struct eng_stale *st,
+			const struct eng_sjob *j);
 
 #endif

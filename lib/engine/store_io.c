@@ -65,14 +65,14 @@ static struct eng_stale *stale_get(struct sb_engine *e, uint64_t lun,
 	st->lun = lun;
 	st->chunk = chunk;
 	sb_list_init(&st->parked);
+	sb_list_init(&st->dlink);
 	b = bucket(lun, chunk);
 	st->hnext = s->hash[b];
 	s->hash[b] = st;
 	return st;
 }
 
-/* Free @st if nothing refers to it any more. */
-static void stale_put(struct sb_engine *e, struct eng_stale *st)
+void eng_stale_put(struct sb_engine *e, struct eng_stale *st)
 {
 	struct eng_stale **pp;
 
@@ -90,13 +90,17 @@ static void stale_put(struct sb_engine *e, struct eng_stale *st)
 }
 
 /* Set @st's recorded mask, keeping the count of stale chunks. */
-static void stale_set_mask(struct eng_store *s, struct eng_stale *st,
-			   uint64_t mask)
+void eng_stale_set_mask(struct eng_store *s, struct eng_stale *st,
+			uint64_t mask)
 {
-	if (!st->mask && mask)
+	if (!st->mask && mask) {
 		s->nstale++;
-	else if (st->mask && !mask)
+		sb_list_add_tail(&s->dirty, &st->dlink);
+	} else if (st->mask && !mask) {
 		s->nstale--;
+		sb_list_del(&st->dlink);
+		sb_list_init(&st->dlink);
+	}
 	st->mask = mask;
 }
 
@@ -110,8 +114,8 @@ void eng_stale_loaded(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		sb_err("store: out of memory for the stale chunks");
 		abort();
 	}
-	stale_set_mask(e->store, st, mask);
-	stale_put(e, st);
+	eng_stale_set_mask(e->store, st, mask);
+	eng_stale_put(e, st);
 }
 
 void eng_stale_free_all(struct eng_store *s)
@@ -192,7 +196,7 @@ static void release(struct eng_piece *p)
 		return;
 	p->st = NULL;
 	st->writers--;
-	stale_put(e, st);
+	eng_stale_put(e, st);
 }
 
 /*
@@ -285,20 +289,10 @@ bool eng_store_write_end(struct eng_piece *p)
 	return true;
 }
 
-void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
+void eng_stale_wake(struct sb_engine *e, struct eng_stale *st)
 {
-	struct eng_stale *st = eng_stale_find(e, j->lun, j->chunk);
 	struct sb_list woken;
 
-	if (j->kind == SJ_REVOKE || !st) {
-		free(j);
-		return;
-	}
-	st->job = false;
-	st->pending &= ~j->mask;
-	if (!j->err)
-		stale_set_mask(e->store, st, j->result);
-	free(j);
 	st->writers++; /* the pieces below may release theirs */
 	sb_list_init(&woken);
 	sb_list_splice_tail(&st->parked, &woken);
@@ -312,7 +306,28 @@ void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
 		eng_piece_resume(p);
 	}
 	st->writers--;
-	stale_put(e, st);
+}
+
+void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
+{
+	struct eng_stale *st = eng_stale_find(e, j->lun, j->chunk);
+
+	if (j->kind == SJ_REVOKE || !st) {
+		free(j);
+		return;
+	}
+	st->job = false;
+	if (j->kind == SJ_CLEAR) {
+		eng_resync_cleared(e, st, j);
+		free(j);
+		return;
+	}
+	st->pending &= ~j->mask;
+	if (!j->err)
+		eng_stale_set_mask(e->store, st, j->result);
+	free(j);
+	eng_stale_wake(e, st);
+	eng_stale_put(e, st);
 }
 
 /* A parked piece that will not wait any longer: @err, then finished. */
@@ -378,8 +393,10 @@ static void expire(struct sb_engine *e, uint64_t now, uint64_t *next, int err)
 
 void eng_store_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 {
-	if (e->store)
-		expire(e, now, next, -ETIMEDOUT);
+	if (!e->store)
+		return;
+	expire(e, now, next, -ETIMEDOUT);
+	eng_resync_timers(e, now, next);
 }
 
 void eng_store_shutdown(struct sb_engine *e)

@@ -8,7 +8,9 @@
 #   SBE_ENDPOINTS  "http://ADDR:PORT,..." for the configs' etcd key
 #   SBE_PIDS       the members' pids (empty entry: member down)
 # Needs etcd (Debian: etcd-server) and curl. Ports are picked free from a
-# random base; peer traffic stays on ADDR.
+# random base; peer traffic stays on ADDR. SBE_HEARTBEAT_MS and
+# SBE_ELECTION_MS (default 100 and 1000) set etcd's raft timing; a slow
+# machine (an emulated guest) wants them larger.
 
 SBE_PIDS=()
 SBE_ENDPOINTS=
@@ -36,7 +38,8 @@ sbe_run_member() { # i state(new|existing)
 		--initial-advertise-peer-urls "http://$SBE_ADDR:${SBE_PEER[$i]}" \
 		--initial-cluster "$SBE_INITIAL" --initial-cluster-state "$2" \
 		--initial-cluster-token spanblk-test \
-		--heartbeat-interval 100 --election-timeout 1000 \
+		--heartbeat-interval "${SBE_HEARTBEAT_MS:-100}" \
+		--election-timeout "${SBE_ELECTION_MS:-1000}" \
 		>"$SBE_DIR/etcd$i.log" 2>&1 &
 	SBE_PIDS[i]=$!
 }

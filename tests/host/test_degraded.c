@@ -240,8 +240,8 @@ static unsigned int stale_chunks(uint32_t node_id)
 /* `spanblkctl status` names @n stale chunks of node @id, exits 3. */
 static void status_shows_stale(uint32_t id, unsigned int n)
 {
-	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
-			      "status", NULL};
+	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf, "status",
+			      NULL};
 	char out[16384], want[64];
 	int rc = tl_run(argv, out, sizeof(out));
 
@@ -264,15 +264,35 @@ static void verify_all(struct sb_engine *e, uint8_t want)
 	}
 }
 
+/* Wait until no stale record names any node; false after @ms. */
+static bool wait_resynced(unsigned int ms)
+{
+	uint64_t t0 = sb_now_ms();
+	unsigned int i, left;
+
+	do {
+		left = 0;
+		for (i = 0; i < NODES; i++)
+			left += stale_chunks(fx.c.nodes[i].id);
+		if (!left)
+			return true;
+		usleep(100 * 1000);
+	} while (sb_now_ms() - t0 < ms);
+	print_message("%u stale records left\n", left);
+	return false;
+}
+
 /*
- * kill -9 of a node: writes go on, its chunks are recorded stale, and
- * neither this engine nor a new one reads its old copies when it is back.
- * Then its partner for some chunks goes down: those chunks fail to read,
- * never return the old copy.
+ * kill -9 of node A: writes go on and its chunks are recorded stale. Its
+ * partner B for some chunks dies too, then A comes back: the chunks only
+ * B had valid fail to read (never A's old copy), the others are served
+ * and A is resynced from C where C has them. B back: every chunk is
+ * resynced, the records are gone, and with C killed every chunk reads
+ * the new data from A or B: the copies resync made are right.
  */
 static void test_kill9_degraded_then_no_stale_read(void **state)
 {
-	const unsigned int a = 1, b = 2; /* node indices */
+	const unsigned int a = 1, b = 2, c3 = 0; /* node indices */
 	uint64_t max_ms, c;
 	unsigned int on_a = 0, on_ab = 0;
 	struct sb_engine *cold;
@@ -290,14 +310,16 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 	assert_true(tl_node_stop(&fx.c, a, SIGKILL) >= 0);
 	assert_int_equal(write_all(fx.e, 2, &max_ms), 0);
 	print_message("kill -9: every write succeeded, longest %" PRIu64 " ms"
-		      "\n",
+									 "\n",
 		      max_ms);
 	assert_true(max_ms < (TTL_S + 2) * 1000);
 	assert_int_equal(stale_chunks(fx.c.nodes[a].id), on_a);
 	verify_all(fx.e, 2);
 	status_shows_stale(fx.c.nodes[a].id, on_a);
 
-	/* back with its old copies: never read */
+	/* B down, then A back with its old copies */
+	assert_true(tl_node_stop(&fx.c, b, SIGKILL) >= 0);
+	assert_true(wait_member(fx.c.nodes[b].id, false, (TTL_S + 3) * 1000));
 	ret = tl_node_start(&fx.c, a);
 	if (ret) {
 		char cmd[PATH_MAX + 32];
@@ -308,14 +330,7 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 		fail_msg("restart: %d", ret);
 	}
 	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
-	usleep(500 * 1000);
-	verify_all(fx.e, 2);
 	cold = engine(); /* a gateway started cold learns it from etcd */
-	verify_all(cold, 2);
-
-	/* its partner down: the chunks only that partner had fail */
-	assert_true(tl_node_stop(&fx.c, b, SIGKILL) >= 0);
-	assert_true(wait_member(fx.c.nodes[b].id, false, (TTL_S + 3) * 1000));
 	for (c = 0; c < NCHUNKS; c++) {
 		bool both = (replicas_of(c) & (3ull << a)) == (3ull << a);
 
@@ -323,7 +338,7 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 		if (both) {
 			if (ret == 0)
 				fail_msg("chunk %" PRIu64 " on a stale node "
-					 "and a "
+							  "and a "
 					 "down one read as version %d",
 					 c, v);
 		} else {
@@ -332,6 +347,15 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 		}
 	}
 	sb_engine_free(cold);
+
+	/* B back: A's chunks are copied to it, node to node */
+	assert_int_equal(tl_node_start(&fx.c, b), 0);
+	assert_true(wait_member(fx.c.nodes[b].id, true, 10000));
+	assert_true(wait_resynced(30000));
+	verify_all(fx.e, 2);
+	assert_true(tl_node_stop(&fx.c, c3, SIGKILL) >= 0);
+	assert_true(wait_member(fx.c.nodes[c3].id, false, (TTL_S + 3) * 1000));
+	verify_all(fx.e, 2); /* every chunk from A or B */
 }
 
 /* A hung node (SIGSTOP): writes stall at most about node_ttl. */

@@ -23,16 +23,23 @@ VMG_ETCD=
 vmg_etcd_up() {
 	command -v etcd >/dev/null ||
 		vmg_fail "etcd missing (apt-get install etcd-server)"
-	sbe_start "$1" "$2" || vmg_fail "etcd did not start (logs in $1)"
+	SBE_HEARTBEAT_MS=250 SBE_ELECTION_MS=2500 sbe_start "$1" "$2" ||
+		vmg_fail "etcd did not start (logs in $1)"
 	local p
 	for p in "${SBE_PIDS[@]}"; do vmg_made pid "$p"; done
 	VMG_ETCD=$SBE_ENDPOINTS
 	vmg_info "etcd: $2 member(s) at $VMG_ETCD"
 }
 
-# vmg_store_keys: the etcd key of a config when a store is up.
+# vmg_store_keys [node]: the etcd key of a config when a store is up;
+# for a node file also node_ttl=VMG_NODE_TTL (default 10: an emulated
+# guest under fio answers etcd slowly, and a lease that expires only
+# because the machine is slow takes a live node out).
 vmg_store_keys() {
-	[ -n "$VMG_ETCD" ] && echo "etcd=$VMG_ETCD"
+	[ -n "$VMG_ETCD" ] || return 0
+	echo "etcd=$VMG_ETCD"
+	[ "${1:-}" = node ] && echo "node_ttl=${VMG_NODE_TTL:-10}"
+	return 0
 }
 
 # vmg_cluster_up DATA_ROOT N [REPLICAS]: N spanblkd (from SBVM_REPO/build)
@@ -81,7 +88,7 @@ vmg_node_conf() {
 	shift
 	# shellcheck disable=SC2046 # one KEY=VALUE word, or none
 	sbconf_node "$f" "$i" "$(vmg_node_addr "$i")" 7400 \
-		"$VMG_NODE_ROOT/node$i" /etc/spanblk/secret $(vmg_store_keys) "$@"
+		"$VMG_NODE_ROOT/node$i" /etc/spanblk/secret $(vmg_store_keys node) "$@"
 	cp "$f" "$SBVM_OUT/logs/node$i.conf"
 }
 

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Resync (docs/recovery.md, "Resync, backfill and moves"): every chunk
+ * whose stale record names a node that is up again is copied to it from a
+ * valid replica, node to node, then the node leaves the record.
+ *
+ *   pick    an entry of the dirty list whose stale node is up and
+ *           connected, with a valid connected source and a known LUN size
+ *   hold    new writes to the chunk park; wait for the writes in flight
+ *   push    CHUNK_PUSH to the source (the source writes the chunk to the
+ *           target over its own session and flushes it there)
+ *   clear   a job removes the target from the record in etcd
+ *   release the parked writes go on, now to the target too
+ * A failure anywhere releases the hold and retries the entry later; the
+ * record is unchanged until the clear commits, so a crash of the gateway,
+ * the source or the target loses nothing (the copy is simply done again).
+ *
+ * At most ENG_RESYNC_DEPTH chunks are held at once. Loop thread only.
+ */
+
+#include "store_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../util/clock.h"
+#include "../util/log.h"
+
+#define ENG_RESYNC_DEPTH 4 /* chunks copied at once */
+#define ENG_RESYNC_EVERY_MS 100 /* how often the dirty list is looked at */
+#define ENG_RESYNC_SCAN 256 /* entries looked at per pass */
+#define ENG_RESYNC_RETRY_MS 1000 /* after a failed copy */
+
+/* Node @idx can take part in a copy: up in the store and connected. */
+static bool usable(struct sb_engine *e, unsigned int idx)
+{
+	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
+}
+
+/* The node index of a stale, usable replica of @st, or -1. */
+static int pick_target(struct sb_engine *e, const struct eng_stale *st)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->cl.nr_nodes; i++)
+		if ((st->mask & (1ull << i)) && usable(e, i))
+			return (int)i;
+	return -1;
+}
+
+/* A valid, usable replica of @st's chunk, or -1. */
+static int pick_source(struct sb_engine *e, const struct eng_stale *st)
+{
+	unsigned int rep[SB_MAX_NODES], n, i;
+
+	n = sb_place(&e->cl, st->lun, st->chunk, rep, e->cl.replicas);
+	for (i = 0; i < n; i++)
+		if (eng_store_valid(e, rep[i], st) && usable(e, rep[i]))
+			return (int)rep[i];
+	return -1;
+}
+
+/* Where the gateway reaches node @idx, in the IPv6 form of the wire. */
+static int node_addr(struct sb_engine *e, unsigned int idx,
+		     struct xp_push_target *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(e->nodes[idx].sess.fd, (struct sockaddr *)&ss, &len))
+		return -errno;
+	memset(t->addr, 0, sizeof(t->addr));
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+		t->addr[10] = t->addr[11] = 0xff;
+		memcpy(&t->addr[12], &a->sin_addr, 4);
+		t->port = ntohs(a->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+		memcpy(t->addr, &a->sin6_addr, 16);
+		t->port = ntohs(a->sin6_port);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	t->target_id = e->cl.nodes[idx].id;
+	return 0;
+}
+
+/* Release @st's hold: its parked writes go on. @retry: wait before the
+ * next copy of this chunk. */
+static void release(struct sb_engine *e, struct eng_stale *st, bool retry)
+{
+	struct eng_store *s = e->store;
+
+	st->held = false;
+	st->pushed = false;
+	s->copies--;
+	if (retry)
+		st->retry_at = sb_now_ms() + ENG_RESYNC_RETRY_MS;
+	eng_stale_wake(e, st);
+	eng_stale_put(e, st);
+}
+
+/* Ask the job thread to take @st->cp_dst out of the record. */
+static void clear(struct sb_engine *e, struct eng_stale *st)
+{
+	struct eng_sjob *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		release(e, st, true);
+		return;
+	}
+	j->kind = SJ_CLEAR;
+	j->lun = st->lun;
+	j->chunk = st->chunk;
+	j->mask = 1ull << st->cp_dst;
+	j->deadline = sb_now_ms() + e->cl.io_timeout_ms;
+	st->job = true;
+	eng_store_submit(e->store, j);
+}
+
+void eng_resync_cleared(struct sb_engine *e, struct eng_stale *st,
+			const struct eng_sjob *j)
+{
+	if (j->err) {
+		sb_err_rl("resync: chunk %" PRIu64 " of LUN %016" PRIx64
+			  ": clearing the record: %s",
+			  st->chunk, st->lun, strerror(-j->err));
+		release(e, st, true);
+		return;
+	}
+	eng_stale_set_mask(e->store, st, j->result);
+	e->store->copied++;
+	sb_dbg("resync: chunk %" PRIu64 " of LUN %016" PRIx64 " copied to node "
+							      "%u",
+	       st->chunk, st->lun, e->cl.nodes[st->cp_dst].id);
+	release(e, st, false);
+}
+
+/* The CHUNK_PUSH of @op is back. */
+static void pushed(struct eng_op *op)
+{
+	struct sb_engine *e = op->e;
+	struct eng_stale *st = op->ctl_arg;
+	const struct eng_req *r = &op->pieces[0].reqs[st->cp_src];
+	int err = r->err;
+
+	free(r->ans_payload);
+	free(op->pieces[0].iov);
+	free((void *)op->ctl_payload);
+	free(op);
+	if (err) {
+		sb_err_rl("resync: chunk %" PRIu64 " of LUN %016" PRIx64
+			  ": CHUNK_PUSH from node %u to node %u: %s",
+			  st->chunk, st->lun, e->cl.nodes[st->cp_src].id,
+			  e->cl.nodes[st->cp_dst].id, strerror(-err));
+		release(e, st, true);
+		return;
+	}
+	clear(e, st);
+}
+
+/* Send the CHUNK_PUSH of held entry @st (its writers have drained). */
+static int push(struct sb_engine *e, struct eng_stale *st)
+{
+	uint64_t size = eng_lun_size(e, st->lun);
+	uint64_t off = st->chunk * e->cl.chunk_size;
+	struct xp_push_target t;
+	struct eng_op *op;
+	struct eng_req *r;
+	uint8_t *payload;
+	int ret;
+
+	if (off >= size)
+		return -ERANGE;
+	ret = node_addr(e, st->cp_dst, &t);
+	if (ret)
+		return ret;
+	op = eng_op_alloc(e, 1, e->cl.nr_nodes);
+	payload = malloc(XP_PUSH_LEN);
+	if (!op || !payload) {
+		free(op);
+		free(payload);
+		return -ENOMEM;
+	}
+	op->pieces[0].iov = calloc(1, sizeof(struct iovec));
+	if (!op->pieces[0].iov) {
+		free(op);
+		free(payload);
+		return -ENOMEM;
+	}
+	xp_push_target_encode(&t, payload);
+	op->kind = OP_CTL;
+	op->ctl_cb = pushed;
+	op->ctl_arg = st;
+	op->ctl_payload = payload;
+	op->ctl_paylen = XP_PUSH_LEN;
+	op->pieces[0].iovcap = 1;
+	op->pieces[0].iov[0].iov_base = payload;
+	op->pieces[0].iov[0].iov_len = XP_PUSH_LEN;
+	r = &op->pieces[0].reqs[st->cp_src];
+	eng_req_fill(r, XP_OP_CHUNK_PUSH, 0, st->lun, off,
+		     (uint32_t)(size - off < e->cl.chunk_size
+					? size - off
+					: e->cl.chunk_size));
+	r->iov = op->pieces[0].iov;
+	r->iovcnt = 1;
+	r->paylen = XP_PUSH_LEN;
+	st->pushed = true;
+	eng_op_start(op);
+	return 0;
+}
+
+/* Try to hold @st for a copy. */
+static void try_hold(struct sb_engine *e, struct eng_stale *st, uint64_t now)
+{
+	int dst, src;
+
+	if (st->held || st->job || st->pending || now < st->retry_at ||
+	    !eng_lun_size(e, st->lun))
+		return;
+	dst = pick_target(e, st);
+	if (dst < 0)
+		return;
+	src = pick_source(e, st);
+	if (src < 0)
+		return;
+	st->held = true;
+	st->cp_dst = (unsigned int)dst;
+	st->cp_src = (unsigned int)src;
+	e->store->copies++;
+}
+
+void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
+{
+	struct eng_store *s = e->store;
+	struct sb_list *it, *nx;
+	unsigned int seen = 0;
+
+	if (!s->loaded || e->stop_seen || sb_list_empty(&s->dirty))
+		return;
+	if (now < s->resync_at) {
+		if (s->resync_at < *next)
+			*next = s->resync_at;
+		return;
+	}
+	s->resync_at = now + ENG_RESYNC_EVERY_MS;
+	if (s->resync_at < *next)
+		*next = s->resync_at;
+	sb_list_for_each_safe(it, nx, &s->dirty) {
+		struct eng_stale *st =
+			container_of(it, struct eng_stale, dlink);
+		int ret;
+
+		if (++seen > ENG_RESYNC_SCAN)
+			break;
+		if (!st->held && s->copies < ENG_RESYNC_DEPTH)
+			try_hold(e, st, now);
+		if (!st->held || st->pushed || st->writers)
+			continue;
+		ret = push(e, st);
+		if (ret) {
+			sb_err_rl("resync: chunk %" PRIu64 ": %s", st->chunk,
+				  strerror(-ret));
+			release(e, st, true);
+		}
+	}
+	/* the next pass starts where this one stopped */
+	if (seen > ENG_RESYNC_SCAN)
+		for (seen = 1; seen < ENG_RESYNC_SCAN; seen++) {
+			it = s->dirty.next;
+			sb_list_del(it);
+			sb_list_add_tail(&s->dirty, it);
+		}
+}
