@@ -94,7 +94,7 @@ run_fuzz() {
 # (docs/vm.md), so a loaded machine does not fail them for being slow.
 run_vm() {
 	local s rc log
-	for s in ${VM_SCENARIOS:-iscsi_spanblk rdma_spanblk iscsi_spanblk_rdma rdma_link}; do
+	for s in ${VM_SCENARIOS:-iscsi_spanblk rdma_spanblk iscsi_spanblk_rdma rdma_link iscsi_failover}; do
 		log="$logdir/vm_$s.log"
 		echo "== vm/$s"
 		tests/vm/run.sh "$s" "${VM_TIMEOUT:-1800}" >"$log" 2>&1

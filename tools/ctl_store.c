@@ -8,6 +8,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "lib/util/clock.h"
+#include "tools/cli.h"
 
 #define STORE_TIMEOUT_MS 2000
 
@@ -142,4 +146,112 @@ int sbt_store_status(const struct sb_cluster *cl)
 			row(ms.m[j].id, &ms.m[j], false);
 	sb_members_free(&ms);
 	return (int)down + stale;
+}
+
+/* The store's view now: *@down cluster nodes not up, *@stale chunks. */
+static int health(struct xp_kv *kv, const struct sb_cluster *cl,
+		  unsigned int *down, size_t *stale)
+{
+	uint32_t ids[SB_MAX_NODES];
+	size_t counts[SB_MAX_NODES], nids;
+	struct sb_members ms;
+	unsigned int i;
+	int ret;
+
+	ret = sb_members_read(kv, cl->etcd_prefix, &ms);
+	if (ret)
+		return ret;
+	*down = 0;
+	for (i = 0; i < cl->nr_nodes; i++) {
+		const struct sb_member *m =
+			sb_members_find(&ms, cl->nodes[i].id);
+
+		*down += !(m && m->up);
+	}
+	sb_members_free(&ms);
+	return stale_counts(kv, cl->etcd_prefix, ids, counts, SB_MAX_NODES,
+			    &nids, stale);
+}
+
+/* One progress line: a bar on a terminal (redrawn), else a plain line. */
+static void progress(size_t first, size_t left, unsigned int down, double rate,
+		     bool tty)
+{
+	char bar[41];
+	size_t done = first > left ? first - left : 0;
+	unsigned int fill = first ? (unsigned int)(40 * done / first) : 40;
+
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', 40 - fill);
+	bar[40] = '\0';
+	printf("%s[%s] %zu of %zu chunks copied, %.1f chunks/s",
+	       tty ? "\r" : "", bar, done, first, rate);
+	if (rate > 0 && left)
+		printf(", about %.0f s left", (double)left / rate);
+	if (down)
+		printf(", %u node%s down", down, down == 1 ? "" : "s");
+	printf("%s", tty ? "   " : "\n");
+	fflush(stdout);
+}
+
+int sbt_wait_healthy(const struct sb_cluster *cl, unsigned int timeout_s)
+{
+	uint64_t t0 = sb_now_ms(), last_print = 0;
+	size_t first = SIZE_MAX, left = 0, prev = SIZE_MAX;
+	bool tty = isatty(STDOUT_FILENO);
+	unsigned int down = 0;
+	struct xp_kv *kv;
+	char err[256];
+	int ret;
+
+	if (!cl->etcd[0]) {
+		fprintf(stderr,
+			"%s: wait-healthy needs a cluster store (etcd "
+			"in the cluster file)\n",
+			sbt_prog);
+		return EXIT_USAGE;
+	}
+	ret = xp_etcd_open(cl->etcd, STORE_TIMEOUT_MS, &kv, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "%s: %s\n", sbt_prog, err);
+		return EXIT_USAGE;
+	}
+	for (;;) {
+		uint64_t now = sb_now_ms();
+		double secs = (double)(now - t0) / 1000.0;
+
+		ret = health(kv, cl, &down, &left);
+		if (ret) {
+			fprintf(stderr, "%s: cluster store: %s\n", sbt_prog,
+				strerror(-ret));
+		} else {
+			if (first == SIZE_MAX)
+				first = left;
+			if (left > first)
+				first = left; /* more degraded writes meanwhile */
+			if (left != prev || now - last_print >= 5000 || !left) {
+				progress(first, left, down,
+					 secs > 0
+						 ? (double)(first - left) / secs
+						 : 0,
+					 tty);
+				prev = left;
+				last_print = now;
+			}
+			if (!left && !down)
+				break;
+		}
+		if (timeout_s && now - t0 >= (uint64_t)timeout_s * 1000) {
+			printf("%s%s: not healthy after %u s\n",
+			       tty ? "\n" : "", sbt_prog, timeout_s);
+			xp_kv_close(kv);
+			return EXIT_UNREACHABLE;
+		}
+		usleep(500 * 1000);
+	}
+	xp_kv_close(kv);
+	printf("%shealthy: every node up, every chunk's replicas valid (%.1f "
+	       "s)\n",
+	       tty ? "\n" : "", (double)(sb_now_ms() - t0) / 1000.0);
+	return 0;
 }

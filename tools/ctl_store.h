@@ -19,4 +19,13 @@
  */
 int sbt_store_status(const struct sb_cluster *cl);
 
+/*
+ * `spanblkctl wait-healthy [SECONDS]`: until every node of @cl is up in
+ * the store and no chunk has a stale replica, show resync's progress (a
+ * bar on a terminal, a line per change otherwise; chunks copied, rate,
+ * time left). Returns the exit code: 0 healthy, EXIT_UNREACHABLE after
+ * @timeout_s (0: none), EXIT_USAGE without a store.
+ */
+int sbt_wait_healthy(const struct sb_cluster *cl, unsigned int timeout_s);
+
 #endif

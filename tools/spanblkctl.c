@@ -78,6 +78,11 @@ static void usage(FILE *f)
 		"stored\n"
 		"  counters                 per-node operation and byte "
 		"counters\n"
+		"  wait-healthy [SECONDS]   with a cluster store: show resync "
+		"progress until\n"
+		"                           every node is up and every chunk's "
+		"replicas are\n"
+		"                           valid (exit 3 after SECONDS)\n"
 		"\n"
 		"options:\n"
 		"  -c, --cluster FILE       cluster file (default %s)\n"
@@ -507,6 +512,26 @@ static int cmd_lun(struct sb_engine *e, int argc, char **argv)
 			       sub);
 }
 
+/* `wait-healthy [SECONDS]`: needs only the cluster store. */
+static int wait_healthy(const char *path, bool verbose, int argc, char **argv)
+{
+	struct sb_cluster *cl;
+	struct xp_secret secret;
+	uint64_t secs = 0;
+	int rc;
+
+	if (argc > 1 ||
+	    (argc == 1 && sb_parse_uint(argv[0], 1, 86400 * 7, &secs)))
+		return sbt_usage_error("usage: wait-healthy [SECONDS]");
+	rc = sbt_cluster_load(path, verbose, &cl, &secret);
+	if (rc)
+		return rc;
+	memset(&secret, 0, sizeof(secret));
+	rc = sbt_wait_healthy(cl, (unsigned int)secs);
+	free(cl);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -542,6 +567,8 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	argc -= optind + 1;
 	argv += optind + 1;
+	if (!strcmp(cmd, "wait-healthy"))
+		return wait_healthy(path, verbose, argc, argv);
 	if (strcmp(cmd, "status") && strcmp(cmd, "lun") &&
 	    strcmp(cmd, "counters")) {
 		fprintf(stderr, "spanblkctl: unknown command '%s'\n", cmd);

@@ -31,7 +31,7 @@
 #include "../util/clock.h"
 #include "../util/log.h"
 
-#define ENG_RESYNC_DEPTH 4 /* chunks copied at once */
+#define ENG_RESYNC_DEPTH 8 /* chunks copied at once */
 #define ENG_RESYNC_EVERY_MS 100 /* how often the dirty list is looked at */
 #define ENG_RESYNC_SCAN 256 /* entries looked at per pass */
 #define ENG_RESYNC_RETRY_MS 1000 /* after a failed copy */
@@ -102,6 +102,7 @@ static void release(struct sb_engine *e, struct eng_stale *st, bool retry)
 	st->held = false;
 	st->pushed = false;
 	s->copies--;
+	s->resync_at = 0; /* a slot is free: the next pass at once */
 	if (retry)
 		st->retry_at = sb_now_ms() + ENG_RESYNC_RETRY_MS;
 	eng_stale_wake(e, st);
@@ -139,7 +140,7 @@ void eng_resync_cleared(struct sb_engine *e, struct eng_stale *st,
 	eng_stale_set_mask(e->store, st, j->result);
 	e->store->copied++;
 	sb_dbg("resync: chunk %" PRIu64 " of LUN %016" PRIx64 " copied to node "
-							      "%u",
+	       "%u",
 	       st->chunk, st->lun, e->cl.nodes[st->cp_dst].id);
 	release(e, st, false);
 }

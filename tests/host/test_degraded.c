@@ -310,7 +310,7 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 	assert_true(tl_node_stop(&fx.c, a, SIGKILL) >= 0);
 	assert_int_equal(write_all(fx.e, 2, &max_ms), 0);
 	print_message("kill -9: every write succeeded, longest %" PRIu64 " ms"
-									 "\n",
+		      "\n",
 		      max_ms);
 	assert_true(max_ms < (TTL_S + 2) * 1000);
 	assert_int_equal(stale_chunks(fx.c.nodes[a].id), on_a);
@@ -338,7 +338,7 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 		if (both) {
 			if (ret == 0)
 				fail_msg("chunk %" PRIu64 " on a stale node "
-							  "and a "
+					 "and a "
 					 "down one read as version %d",
 					 c, v);
 		} else {
@@ -351,7 +351,18 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 	/* B back: A's chunks are copied to it, node to node */
 	assert_int_equal(tl_node_start(&fx.c, b), 0);
 	assert_true(wait_member(fx.c.nodes[b].id, true, 10000));
-	assert_true(wait_resynced(30000));
+	{
+		char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
+				      "wait-healthy",	      "60", NULL};
+		char out[16384];
+		int rc = tl_run(argv, out, sizeof(out));
+
+		print_message("wait-healthy: %s",
+			      strrchr(out, '\n') ? out : "");
+		if (rc != 0 || !strstr(out, "healthy: every node up"))
+			fail_msg("wait-healthy exit %d:\n%s", rc, out);
+	}
+	assert_true(wait_resynced(1000));
 	verify_all(fx.e, 2);
 	assert_true(tl_node_stop(&fx.c, c3, SIGKILL) >= 0);
 	assert_true(wait_member(fx.c.nodes[c3].id, false, (TTL_S + 3) * 1000));
