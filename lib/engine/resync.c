@@ -122,6 +122,7 @@ static void clear(struct sb_engine *e, struct eng_stale *st)
 	j->lun = st->lun;
 	j->chunk = st->chunk;
 	j->mask = 1ull << st->cp_dst;
+	j->expect = st->mask;
 	j->deadline = sb_now_ms() + e->cl.io_timeout_ms;
 	st->job = true;
 	eng_store_submit(e->store, j);

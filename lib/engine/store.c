@@ -392,33 +392,151 @@ static int run_job(struct eng_store *s, struct eng_sjob *j)
 	}
 }
 
+#define JOB_BATCH 32 /* record jobs written in one transaction */
+
+/* The record value of node-index mask @mask (NULL for 0), malloc'd. */
+static int encode_mask(const struct sb_cluster *cl, uint64_t mask, char **txt)
+{
+	struct xp_rec_stale st;
+
+	*txt = NULL;
+	if (!mask)
+		return 0;
+	mask_to_ids(cl, mask, &st);
+	return xp_rec_stale_encode(&st, txt);
+}
+
+/*
+ * Write the records of jobs @js (@n of them, distinct chunks) in one
+ * transaction, each compared with the value the loop expects. 0 when it
+ * committed (each job's result set), -EAGAIN when a compare failed (a
+ * record is not what the loop thinks: the caller goes one by one), or the
+ * store's -errno.
+ */
+static int record_batch(struct eng_store *s, struct eng_sjob **js, size_t n)
+{
+	const struct sb_cluster *cl = &s->e->cl;
+	struct xp_kv_cmp cmp[JOB_BATCH];
+	struct xp_kv_op op[JOB_BATCH];
+	char key[JOB_BATCH][XP_REC_KEY_MAX];
+	char *old[JOB_BATCH] = {0}, *nev[JOB_BATCH] = {0};
+	struct xp_kv_txn_res res = {0};
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < n && !ret; i++) {
+		struct eng_sjob *j = js[i];
+		uint64_t m = j->kind == SJ_ADD ? j->expect | j->mask
+					       : j->expect & ~j->mask;
+
+		j->result = m;
+		ret = xp_rec_key_stale(key[i], sizeof(key[i]), s->prefix,
+				       j->lun, j->chunk);
+		if (!ret)
+			ret = encode_mask(cl, j->expect, &old[i]);
+		if (!ret)
+			ret = encode_mask(cl, m, &nev[i]);
+		cmp[i] = (struct xp_kv_cmp){.key = key[i], .result = XP_KV_EQ};
+		if (old[i]) {
+			cmp[i].target = XP_KV_VALUE;
+			cmp[i].val = old[i];
+			cmp[i].vlen = strlen(old[i]);
+		} else {
+			cmp[i].target = XP_KV_VERSION;
+		}
+		op[i] = (struct xp_kv_op){.key = key[i]};
+		if (nev[i]) {
+			op[i].kind = XP_KV_PUT;
+			op[i].val = nev[i];
+			op[i].vlen = strlen(nev[i]);
+		} else {
+			op[i].kind = XP_KV_DEL;
+		}
+	}
+	if (!ret) {
+		pthread_mutex_lock(&s->kv_mu);
+		ret = xp_kv_txn(s->kv, cmp, n, op, n, NULL, 0, &res);
+		pthread_mutex_unlock(&s->kv_mu);
+		xp_kv_list_free(&res.got);
+		if (!ret && !res.succeeded)
+			ret = -EAGAIN;
+	}
+	for (i = 0; i < n; i++) {
+		free(old[i]);
+		free(nev[i]);
+	}
+	return ret;
+}
+
+/* Take the next job and, when it writes a record, up to JOB_BATCH - 1
+ * more record jobs of other chunks behind it. mu held. */
+static size_t take_jobs(struct eng_store *s, struct eng_sjob **js)
+{
+	struct sb_list *it, *nx;
+	size_t n = 0, k;
+
+	js[n] = container_of(s->jobs.next, struct eng_sjob, link);
+	sb_list_del(&js[n++]->link);
+	if (js[0]->kind == SJ_REVOKE)
+		return n;
+	sb_list_for_each_safe(it, nx, &s->jobs) {
+		struct eng_sjob *j = container_of(it, struct eng_sjob, link);
+		bool dup = false;
+
+		if (n == JOB_BATCH)
+			break;
+		if (j->kind == SJ_REVOKE)
+			continue;
+		for (k = 0; k < n; k++)
+			dup |= js[k]->lun == j->lun && js[k]->chunk == j->chunk;
+		if (dup)
+			continue;
+		sb_list_del(&j->link);
+		js[n++] = j;
+	}
+	return n;
+}
+
+static void job_back(struct eng_store *s, struct eng_sjob *j)
+{
+	struct eng_sev *ev;
+
+	if (j->err && j->kind != SJ_REVOKE)
+		sb_err_rl("store: recording chunk %" PRIu64 " of LUN "
+							    "%016" PRIx64 ": "
+									  "%s",
+			  j->chunk, j->lun, strerror(-j->err));
+	ev = sev_new(SEV_JOB);
+	if (ev) {
+		ev->job = j;
+		post(s, ev);
+	} else {
+		free(j);
+	}
+}
+
 static void *job_main(void *arg)
 {
 	struct eng_store *s = arg;
+	struct eng_sjob *js[JOB_BATCH];
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		struct eng_sjob *j;
-		struct eng_sev *ev;
+		size_t n, i;
+		int ret = -EAGAIN;
 
 		while (!s->stop && sb_list_empty(&s->jobs))
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->stop)
 			break;
-		j = container_of(s->jobs.next, struct eng_sjob, link);
-		sb_list_del(&j->link);
+		n = take_jobs(s, js);
 		pthread_mutex_unlock(&s->mu);
-		j->err = run_job(s, j);
-		if (j->err && j->kind != SJ_REVOKE)
-			sb_err_rl("store: recording chunk %" PRIu64
-				  " of LUN %016" PRIx64 ": %s",
-				  j->chunk, j->lun, strerror(-j->err));
-		ev = sev_new(SEV_JOB);
-		if (ev) {
-			ev->job = j;
-			post(s, ev);
-		} else {
-			free(j);
+		/* one transaction for the batch, one by one if it fails */
+		if (js[0]->kind != SJ_REVOKE)
+			ret = record_batch(s, js, n);
+		for (i = 0; i < n; i++) {
+			js[i]->err = ret ? run_job(s, js[i]) : 0;
+			job_back(s, js[i]);
 		}
 		pthread_mutex_lock(&s->mu);
 	}

@@ -46,6 +46,7 @@ struct eng_sjob {
 	enum eng_sjob_kind kind;
 	uint64_t lun, chunk;
 	uint64_t mask; /* node indices */
+	uint64_t expect; /* the record as the loop knows it (indices) */
 	int64_t lease;
 	uint64_t deadline; /* monotonic ms: give up retrying an unreachable store */
 	int err; /* result */

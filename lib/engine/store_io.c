@@ -249,6 +249,7 @@ static bool submit_add(struct sb_engine *e, struct eng_stale *st, uint64_t need)
 	j->lun = st->lun;
 	j->chunk = st->chunk;
 	j->mask = need;
+	j->expect = st->mask;
 	j->deadline = UINT64_MAX; /* until it is in: the replicas differ */
 	st->pending |= need;
 	st->job = true;
