@@ -502,10 +502,8 @@ static void job_back(struct eng_store *s, struct eng_sjob *j)
 	struct eng_sev *ev;
 
 	if (j->err && j->kind != SJ_REVOKE)
-		sb_err_rl("store: recording chunk %" PRIu64 " of LUN "
-							    "%016" PRIx64 ": "
-									  "%s",
-			  j->chunk, j->lun, strerror(-j->err));
+		sb_err_rl("store: record of chunk %" PRIu64 ": %s", j->chunk,
+			  strerror(-j->err));
 	ev = sev_new(SEV_JOB);
 	if (ev) {
 		ev->job = j;
