@@ -8,6 +8,7 @@
 #   a file system made and used on it,
 #   a short fio run,
 #   a node killed under fio (no error: writes go on, recorded in etcd),
+#   restarted and resynced (spanblkctl wait-healthy),
 #   and the bytes each storage node holds.
 # Every line it wants shown goes out as INFO (the host prints those).
 . "$SBVM_REPO/tests/vm/lib.sh"
@@ -91,9 +92,11 @@ vmg_info "fio: no I/O error, every block verified"
 show "spanblkctl status (node 3 down, its missed chunks recorded)" \
 	sh -c "'$build/spanblkctl' status; true"
 vmg_node_start 3
+show "spanblkctl wait-healthy 300 (node 3 back: its chunks copied to it)" \
+	"$build/spanblkctl" wait-healthy 300
 
 vmg_step "bytes stored per node"
-show "spanblkctl status" sh -c "'$build/spanblkctl' status; true"
+show "spanblkctl status" "$build/spanblkctl" status
 show "spanblkctl counters" "$build/spanblkctl" counters
 
 vmg_step "shutdown"
