@@ -240,8 +240,8 @@ static unsigned int stale_chunks(uint32_t node_id)
 /* `spanblkctl status` names @n stale chunks of node @id, exits 3. */
 static void status_shows_stale(uint32_t id, unsigned int n)
 {
-	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
-			      "status", NULL};
+	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf, "status",
+			      NULL};
 	char out[16384], want[64];
 	int rc = tl_run(argv, out, sizeof(out));
 
@@ -358,6 +358,47 @@ static void test_sigstop_degraded(void **state)
 	verify_all(fx.e, 4);
 }
 
+static void on_done(struct sb_io *io, int err)
+{
+	int *res = io->cb_arg;
+
+	__atomic_store_n(res, err, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * The engine freed while a write has reached one replica and waits on
+ * another (hung, still up in the store): the write completes, failed.
+ */
+static void test_free_with_write_half_done(void **state)
+{
+	const unsigned int a = 0;
+	static uint8_t buf[CHUNK];
+	struct iovec v = {buf, CHUNK};
+	int res = 1;
+	struct sb_io io = {.op = SB_IO_WRITE,
+			   .lun_id = fx.lun,
+			   .length = CHUNK,
+			   .iov = &v,
+			   .iovcnt = 1,
+			   .cb = on_done,
+			   .cb_arg = &res};
+	uint64_t c;
+
+	(void)state;
+	for (c = 0; c < NCHUNKS && !(replicas_of(c) & (1ull << a)); c++)
+		;
+	assert_true(c < NCHUNKS);
+	io.offset = c * CHUNK;
+	pattern(buf, c, 5);
+	assert_int_equal(kill(fx.c.nodes[a].pid, SIGSTOP), 0);
+	assert_int_equal(sb_engine_submit(fx.e, &io), 0);
+	usleep(300 * 1000); /* the other replica answers; well below node_ttl */
+	sb_engine_free(fx.e);
+	fx.e = NULL;
+	assert_int_equal(kill(fx.c.nodes[a].pid, SIGCONT), 0);
+	assert_int_equal(__atomic_load_n(&res, __ATOMIC_SEQ_CST), -ESHUTDOWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +407,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_sigstop_degraded, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_free_with_write_half_done,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
