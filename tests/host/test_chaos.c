@@ -10,7 +10,7 @@
  * replicas are stale). At most two nodes are down at once, so chunks whose
  * replicas are all down do happen: they must fail, never serve old data.
  *
- * The run is cut into rounds (ROUND_S): each one on a new LUN, replicas 2
+ * The run is cut into rounds: each one on a new LUN, replicas 2
  * and 3 in turn, ending with every node healed and a full read of the LUN
  * by a cold gateway. Rounds keep the test making progress: nothing copies
  * a missed chunk back to a returning node yet, so one LUN would only
@@ -27,7 +27,6 @@
  * operations, the command from main to the I/O thread, a failure.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -69,16 +68,19 @@
 #define HANG_MS 60000 /* an operation older than this is a hang */
 #define FORCE_RESTART_MS 8000 /* a node dead this long is restarted */
 #define UP_WAIT_MS 30000
+#define TERM_WAIT_MS 20000
 #define DEFAULT_SECONDS 100
 #define DEFAULT_ROUND_S 25
 #define MIN_ACKED 1000
+#define MAX_REPORTS 40 /* stale blocks printed */
 #define PFX "/chaos-test/"
 
 enum fault { F_KILL, F_STOP, F_RESTART, F_WIPE, F_TERM, F_GATEWAY, F_KINDS };
 
 static const char *const fault_name[F_KINDS] = {
-	"kill -9",	"SIGSTOP",	   "restart",
-	"wipe+restart", "SIGTERM+restart", "gateway restart",
+	[F_KILL] = "kill -9",	      [F_STOP] = "SIGSTOP",
+	[F_RESTART] = "restart",      [F_WIPE] = "wipe+restart",
+	[F_TERM] = "SIGTERM+restart", [F_GATEWAY] = "gateway restart",
 };
 
 enum cmd { CMD_NONE, CMD_GATEWAY, CMD_ROUND, CMD_QUIT };
@@ -123,7 +125,6 @@ static struct {
 
 	/* I/O thread */
 	pthread_t io_thread;
-	bool io_started;
 	uint64_t rng_io;
 	struct sb_engine *e;
 	unsigned int cfg, round;
@@ -147,7 +148,7 @@ static struct {
 
 static uint64_t rnd(uint64_t *s, uint64_t n)
 {
-	uint64_t x = *s;
+	uint64_t x = *s ? *s : 1;
 
 	x ^= x >> 12;
 	x ^= x << 25;
@@ -248,7 +249,7 @@ static void check_read(struct cop *o)
 			fx.st.lost++;
 		else
 			fx.st.corrupt++;
-		if (bad > 4)
+		if (bad > 4 || fx.st.lost + fx.st.corrupt > MAX_REPORTS)
 			continue;
 		replicas_text(blk, reps, sizeof(reps));
 		printf("t=%.1fs STALE READ round %u LUN %016" PRIx64
@@ -632,32 +633,41 @@ static void node_start(unsigned int i)
 	int ret = tl_node_start(&fx.c, i);
 
 	if (ret) {
-		char cmd[PATH_MAX + 32];
-
-		snprintf(cmd, sizeof(cmd), "tail -n 20 %s", fx.c.nodes[i].log);
-		if (system(cmd) != 0)
-			printf("(no log)\n");
+		tl_node_log_tail(&fx.c, i, 30);
 		set_failed("node %u did not start again: %s", fx.c.nodes[i].id,
 			   strerror(-ret));
 	}
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-		    struct FTW *ftw)
+/* SIGTERM node @i: it must stop in time and exit 0 (a sanitizer report or
+ * a leak makes it exit otherwise). */
+static void node_term(unsigned int i)
 {
-	(void)sb;
-	if (ftw->level == 0)
-		return 0; /* the folder itself stays */
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) ? -errno : 0;
+	int status = tl_node_term(&fx.c, i, TERM_WAIT_MS);
+
+	if (status == 0)
+		return;
+	tl_node_log_tail(&fx.c, i, 30);
+	set_failed("node %u: %s after SIGTERM (status 0x%x)", fx.c.nodes[i].id,
+		   status == -ETIMEDOUT ? "still running" : "unclean exit",
+		   (unsigned int)status);
 }
 
-/* Empty dead node @i's data folder, as a replaced disk would be. */
-static void node_wipe(unsigned int i)
+/* A node that exited without being killed fails the test. */
+static void check_alive(void)
 {
-	int ret = nftw(fx.c.nodes[i].data, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unsigned int i;
 
-	if (ret)
-		set_failed("wiping %s: %d", fx.c.nodes[i].data, ret);
+	for (i = 0; i < NODES; i++) {
+		int status;
+
+		if (!tl_node_exited(&fx.c, i))
+			continue;
+		status = tl_node_stop(&fx.c, i, SIGKILL);
+		tl_node_log_tail(&fx.c, i, 30);
+		set_failed("node %u exited by itself: status 0x%x",
+			   fx.c.nodes[i].id, (unsigned int)status);
+	}
 }
 
 /* A random node index among those with @mask's bits. */
@@ -707,13 +717,14 @@ static void fault_run(enum fault f, uint32_t mask)
 		fx.cont_at[i] = sb_now_ms() + 1000 + rnd(&fx.rng_fault, 4001);
 		break;
 	case F_WIPE:
-		node_wipe(i);
+		if (tl_node_wipe(&fx.c, i))
+			set_failed("wiping %s failed", fx.c.nodes[i].data);
 		/* fall through */
 	case F_RESTART:
 		node_start(i);
 		break;
 	case F_TERM:
-		tl_node_stop(&fx.c, i, SIGTERM);
+		node_term(i);
 		node_start(i);
 		break;
 	case F_GATEWAY:
@@ -800,6 +811,7 @@ static void heal(void)
 {
 	unsigned int i;
 
+	check_alive();
 	cont_due(true);
 	for (i = 0; i < NODES && !failed(); i++)
 		if (node_dead(i))
@@ -818,6 +830,7 @@ static bool chaos_until(uint64_t until)
 	uint64_t next = sb_now_ms() + 500;
 
 	while (sb_now_ms() < until && !failed()) {
+		check_alive();
 		cont_due(false);
 		if (sb_now_ms() >= next) {
 			fault_one(elapsed_s() > fx.seconds / 2.0);
@@ -943,8 +956,11 @@ static void report(void)
 	       "  reads %" PRIu64 ", failed reads (unavailable) %" PRIu64
 	       "; end-of-round chunk reads %" PRIu64 ", unreadable %" PRIu64
 	       "\n"
-	       "  stale reads %" PRIu64 " (must be 0), lost writes %" PRIu64
-	       " (must be 0), corrupt blocks %" PRIu64 " (must be 0)\n"
+	       "  stale reads %" PRIu64 " (must be 0); in them, lost writes "
+	       "(blocks older than acknowledged) %" PRIu64 " (must be 0), "
+							   "corrupt blocks "
+							   "%" PRIu64 " (must "
+								      "be 0)\n"
 	       "  faults:",
 	       fx.seed, elapsed_s(), fx.round + 1, s->ops, s->acked, s->wfailed,
 	       s->reads, s->rfailed, s->vreads, s->vfailed, s->stale, s->lost,
@@ -969,7 +985,6 @@ static void test_chaos(void **state)
 	deadline = fx.t_start + fx.seconds * 1000ull;
 	assert_true(engine_start() && lun_begin());
 	assert_int_equal(pthread_create(&fx.io_thread, NULL, io_main, NULL), 0);
-	fx.io_started = true;
 	while (ok) {
 		uint64_t end = sb_now_ms() + fx.round_s * 1000ull;
 		bool last = end + fx.round_s * 500ull >= deadline;
@@ -981,6 +996,8 @@ static void test_chaos(void **state)
 		ok = ok && !last && !failed();
 	}
 	pthread_join(fx.io_thread, NULL);
+	for (f = 0; f < NODES && !failed(); f++)
+		node_term(f); /* every node exits cleanly */
 	report();
 	if (fx.failed)
 		fail_msg("%s (replay with CHAOS_SEED=%" PRIu64 ")", fx.why,
