@@ -44,7 +44,6 @@
 
 #include "lib/config.h"
 #include "lib/engine.h"
-#include "lib/members.h"
 #include "lib/place.h"
 #include "lib/util/clock.h"
 #include "lib/util/log.h"
@@ -787,23 +786,7 @@ static void fault_one(bool prefer_new)
 /* Wait until node id @id is up (@up) or down in the store. */
 static bool wait_member(uint32_t id, bool up, unsigned int ms)
 {
-	uint64_t t0 = sb_now_ms();
-
-	do {
-		struct sb_members ms_;
-		const struct sb_member *m;
-		bool is_up;
-
-		if (sb_members_read(fx.kv, PFX, &ms_) == 0) {
-			m = sb_members_find(&ms_, id);
-			is_up = m && m->up;
-			sb_members_free(&ms_);
-			if (is_up == up)
-				return true;
-		}
-		usleep(50 * 1000);
-	} while (sb_now_ms() - t0 < ms);
-	return false;
+	return tl_wait_member(fx.kv, PFX, id, up, ms);
 }
 
 /* Every node running and up in the store. */
@@ -950,21 +933,20 @@ static void report(void)
 	const struct io_stats *s = &fx.st;
 	unsigned int f;
 
-	printf("chaos: seed %" PRIu64 ", %.0f s, %u rounds\n"
-	       "  operations %" PRIu64 ", acknowledged writes %" PRIu64
-	       ", failed writes %" PRIu64 "\n"
-	       "  reads %" PRIu64 ", failed reads (unavailable) %" PRIu64
+	printf("chaos: seed %" PRIu64 ", %.0f s, %u rounds\n", fx.seed,
+	       elapsed_s(), fx.round + 1);
+	printf("  operations %" PRIu64 ", acknowledged writes %" PRIu64
+	       ", failed writes %" PRIu64 "\n",
+	       s->ops, s->acked, s->wfailed);
+	printf("  reads %" PRIu64 ", failed reads (unavailable) %" PRIu64
 	       "; end-of-round chunk reads %" PRIu64 ", unreadable %" PRIu64
-	       "\n"
-	       "  stale reads %" PRIu64 " (must be 0); in them, lost writes "
-	       "(blocks older than acknowledged) %" PRIu64 " (must be 0), "
-							   "corrupt blocks "
-							   "%" PRIu64 " (must "
-								      "be 0)\n"
-	       "  faults:",
-	       fx.seed, elapsed_s(), fx.round + 1, s->ops, s->acked, s->wfailed,
-	       s->reads, s->rfailed, s->vreads, s->vfailed, s->stale, s->lost,
-	       s->corrupt);
+	       "\n",
+	       s->reads, s->rfailed, s->vreads, s->vfailed);
+	printf("  stale reads %" PRIu64 " (must be 0), lost writes %" PRIu64
+	       " (blocks older than acknowledged, must be 0), corrupt "
+	       "blocks %" PRIu64 " (must be 0)\n",
+	       s->stale, s->lost, s->corrupt);
+	printf("  faults:");
 	for (f = 0; f < F_KINDS; f++)
 		printf("%s %s %" PRIu64, f ? "," : "", fault_name[f],
 		       fx.faults[f]);

@@ -25,7 +25,6 @@
 
 #include "lib/config.h"
 #include "lib/engine.h"
-#include "lib/members.h"
 #include "lib/place.h"
 #include "lib/util/clock.h"
 #include "lib/util/log.h"
@@ -67,23 +66,7 @@ static void append(const char *path, const char *text)
 /* Wait until node id @id is up (@up) or down in the store. */
 static bool wait_member(uint32_t id, bool up, unsigned int ms)
 {
-	uint64_t t0 = sb_now_ms();
-
-	do {
-		struct sb_members ms_;
-		const struct sb_member *m;
-		bool is_up;
-
-		if (sb_members_read(fx.kv, PFX, &ms_) == 0) {
-			m = sb_members_find(&ms_, id);
-			is_up = m && m->up;
-			sb_members_free(&ms_);
-			if (is_up == up)
-				return true;
-		}
-		usleep(50 * 1000);
-	} while (sb_now_ms() - t0 < ms);
-	return false;
+	return tl_wait_member(fx.kv, PFX, id, up, ms);
 }
 
 static struct sb_engine *engine(void)

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/members.h"
+
 #define TL_DEFAULT_SPANBLKD "build-san/spanblkd"
 /* ASan binaries start slowly on a loaded 2-core machine. */
 #define TL_START_TIMEOUT_MS 15000
@@ -468,6 +470,28 @@ void tl_node_log_tail(const struct tl_cluster *c, unsigned int i,
 	fflush(stdout);
 	if (system(cmd) != 0)
 		printf("(no log at %s)\n", c->nodes[i].log);
+}
+
+bool tl_wait_member(struct xp_kv *kv, const char *prefix, uint32_t id, bool up,
+		    unsigned int ms)
+{
+	long long deadline = tl_now_ms() + ms;
+
+	do {
+		struct sb_members all;
+		const struct sb_member *m;
+		bool is_up;
+
+		if (sb_members_read(kv, prefix, &all) == 0) {
+			m = sb_members_find(&all, id);
+			is_up = m && m->up;
+			sb_members_free(&all);
+			if (is_up == up)
+				return true;
+		}
+		tl_sleep_ms(50);
+	} while (tl_now_ms() < deadline);
+	return false;
 }
 
 void tl_cluster_destroy(struct tl_cluster *c)

@@ -67,6 +67,13 @@ int tl_node_wipe(struct tl_cluster *c, unsigned int i);
 void tl_node_log_tail(const struct tl_cluster *c, unsigned int i,
 		      unsigned int lines);
 
+struct xp_kv;
+
+/* Wait up to @ms until node id @id is up (@up) or down in the cluster
+ * store @kv under @prefix. */
+bool tl_wait_member(struct xp_kv *kv, const char *prefix, uint32_t id, bool up,
+		    unsigned int ms);
+
 /* Stop every node (SIGKILL) and remove the folder. Accepts a zeroed c. */
 void tl_cluster_destroy(struct tl_cluster *c);
 
