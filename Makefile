@@ -6,6 +6,10 @@
 #   make check-quick     layering, unit and host tests only
 #   make check-vm        the guest scenarios only (QEMU, docs/vm.md)
 #   make fuzz            libFuzzer targets, FUZZ_SECONDS each (default 20)
+#   make soak            the randomized fault test (tests/host/test_chaos.c,
+#                        docs/recovery.md "Testing") for SOAK_SECONDS
+#                        (default 1800) instead of its 100 s in make check;
+#                        CHAOS_SEED=N replays the random choices of a run
 #   make install         handler into TCMU_HANDLER_DIR, the rest under PREFIX
 #   make demo            iSCSI LUN on a three-node cluster, in a QEMU guest
 #   make demo-host       three-node cluster on 127.0.0.1 and spanblk-bench
@@ -22,6 +26,7 @@ DESTDIR ?=
 TCMU_HANDLER_DIR ?= /usr/lib/x86_64-linux-gnu/tcmu-runner
 LIBTCMU ?= /usr/lib/x86_64-linux-gnu/libtcmu.so.2
 FUZZ_SECONDS ?= 20
+SOAK_SECONDS ?= 1800
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
@@ -167,6 +172,11 @@ check-vm: all
 check: format-check layers-check all san fuzz-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/run.sh full
 
+# The randomized fault test, long: kill -9, SIGSTOP, wiped disks, gateway
+# restarts under I/O checked against a model of acknowledged writes.
+soak: $(S)/tests/host_test_chaos $(S)/spanblkd
+	CHAOS_SECONDS=$(SOAK_SECONDS) $(S)/tests/host_test_chaos
+
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -g -O1 $(NL_CFLAGS) $(ETCD_CFLAGS) \
 	-fsanitize=fuzzer-no-link,address,undefined
@@ -222,7 +232,7 @@ layers-check:
 clean:
 	rm -rf $(B) $(S) $(F)
 
-.PHONY: all san check check-quick check-vm fuzz fuzz-build install demo \
+.PHONY: all san check check-quick check-vm soak fuzz fuzz-build install demo \
 	demo-host bench bench-vm \
 	format format-check layers-check clean
 .SECONDARY:

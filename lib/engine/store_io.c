@@ -14,7 +14,9 @@
  *           in the chunk's stale record before the piece settles: a job
  *           adds them (one job per chunk at a time) and the piece parks
  *           until it is in. The write succeeds when min_replicas took it.
- * A write that no replica took records nothing (no copy is newer).
+ * A write that no replica took records nothing (no copy is newer), nor
+ * does one that ends while the engine stops: it fails unacknowledged
+ * (-ESHUTDOWN) rather than wait for a record nothing would wake it for.
  *
  * Loop thread only.
  */
@@ -267,6 +269,17 @@ bool eng_store_write_end(struct eng_piece *p)
 	int err;
 
 	missed = outcome(p, &ok, &err);
+	if (e->stop_seen) {
+		/*
+		 * The engine is stopping: nothing would wake a parked piece.
+		 * The write fails unacknowledged, so its missed replicas need
+		 * no record (as for a write no replica took).
+		 */
+		eng_op_set_err(op, -ESHUTDOWN);
+		p->park_deadline = 0;
+		release(p);
+		return true;
+	}
 	if (missed && ok && st) {
 		need = missed & ~st->mask;
 		if (need) {

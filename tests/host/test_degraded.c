@@ -25,7 +25,6 @@
 
 #include "lib/config.h"
 #include "lib/engine.h"
-#include "lib/members.h"
 #include "lib/place.h"
 #include "lib/util/clock.h"
 #include "lib/util/log.h"
@@ -67,23 +66,7 @@ static void append(const char *path, const char *text)
 /* Wait until node id @id is up (@up) or down in the store. */
 static bool wait_member(uint32_t id, bool up, unsigned int ms)
 {
-	uint64_t t0 = sb_now_ms();
-
-	do {
-		struct sb_members ms_;
-		const struct sb_member *m;
-		bool is_up;
-
-		if (sb_members_read(fx.kv, PFX, &ms_) == 0) {
-			m = sb_members_find(&ms_, id);
-			is_up = m && m->up;
-			sb_members_free(&ms_);
-			if (is_up == up)
-				return true;
-		}
-		usleep(50 * 1000);
-	} while (sb_now_ms() - t0 < ms);
-	return false;
+	return tl_wait_member(fx.kv, PFX, id, up, ms);
 }
 
 static struct sb_engine *engine(void)
@@ -393,6 +376,47 @@ static void test_sigstop_degraded(void **state)
 	verify_all(fx.e, 4);
 }
 
+static void on_done(struct sb_io *io, int err)
+{
+	int *res = io->cb_arg;
+
+	__atomic_store_n(res, err, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * The engine freed while a write has reached one replica and waits on
+ * another (hung, still up in the store): the write completes, failed.
+ */
+static void test_free_with_write_half_done(void **state)
+{
+	const unsigned int a = 0;
+	static uint8_t buf[CHUNK];
+	struct iovec v = {buf, CHUNK};
+	int res = 1;
+	struct sb_io io = {.op = SB_IO_WRITE,
+			   .lun_id = fx.lun,
+			   .length = CHUNK,
+			   .iov = &v,
+			   .iovcnt = 1,
+			   .cb = on_done,
+			   .cb_arg = &res};
+	uint64_t c;
+
+	(void)state;
+	for (c = 0; c < NCHUNKS && !(replicas_of(c) & (1ull << a)); c++)
+		;
+	assert_true(c < NCHUNKS);
+	io.offset = c * CHUNK;
+	pattern(buf, c, 5);
+	assert_int_equal(kill(fx.c.nodes[a].pid, SIGSTOP), 0);
+	assert_int_equal(sb_engine_submit(fx.e, &io), 0);
+	usleep(300 * 1000); /* the other replica answers; well below node_ttl */
+	sb_engine_free(fx.e);
+	fx.e = NULL;
+	assert_int_equal(kill(fx.c.nodes[a].pid, SIGCONT), 0);
+	assert_int_equal(__atomic_load_n(&res, __ATOMIC_SEQ_CST), -ESHUTDOWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +425,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_sigstop_degraded, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_free_with_write_half_done,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/members.h"
+
 #define TL_DEFAULT_SPANBLKD "build-san/spanblkd"
 /* ASan binaries start slowly on a loaded 2-core machine. */
 #define TL_START_TIMEOUT_MS 15000
@@ -312,6 +314,36 @@ int tl_node_stop(struct tl_cluster *c, unsigned int i, int sig)
 	return status;
 }
 
+bool tl_node_exited(const struct tl_cluster *c, unsigned int i)
+{
+	siginfo_t si = {0};
+
+	if (!c || i >= c->n || c->nodes[i].pid <= 0)
+		return false;
+	return waitid(P_PID, (id_t)c->nodes[i].pid, &si,
+		      WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       si.si_pid != 0;
+}
+
+int tl_node_term(struct tl_cluster *c, unsigned int i, unsigned int wait_ms)
+{
+	long long deadline = tl_now_ms() + wait_ms;
+	int status;
+
+	if (!c || i >= c->n)
+		return -EINVAL;
+	if (c->nodes[i].pid <= 0)
+		return -ESRCH;
+	if (kill(c->nodes[i].pid, SIGTERM) < 0 && errno != ESRCH)
+		return -errno;
+	while (!tl_node_exited(c, i) && tl_now_ms() < deadline)
+		tl_sleep_ms(TL_POLL_MS);
+	if (tl_node_exited(c, i))
+		return tl_node_stop(c, i, SIGTERM); /* reaps it */
+	status = tl_node_stop(c, i, SIGKILL);
+	return status < 0 ? status : -ETIMEDOUT;
+}
+
 int tl_cluster_start(struct tl_cluster *c, unsigned int n,
 		     unsigned int replicas, uint64_t chunk_size,
 		     unsigned int io_timeout_ms, const char *spanblkd)
@@ -407,6 +439,59 @@ static int tl_rm_one(const char *path, const struct stat *st, int flag,
 	else
 		unlink(path);
 	return 0;
+}
+
+static int tl_rm_below(const char *path, const struct stat *st, int flag,
+		       struct FTW *ftw)
+{
+	(void)st;
+	if (ftw->level == 0)
+		return 0; /* the folder itself stays */
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -errno : 0;
+}
+
+int tl_node_wipe(struct tl_cluster *c, unsigned int i)
+{
+	if (!c || i >= c->n)
+		return -EINVAL;
+	if (c->nodes[i].pid > 0)
+		return -EBUSY;
+	return nftw(c->nodes[i].data, tl_rm_below, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tl_node_log_tail(const struct tl_cluster *c, unsigned int i,
+		      unsigned int lines)
+{
+	char cmd[PATH_MAX + 32];
+
+	if (!c || i >= c->n)
+		return;
+	snprintf(cmd, sizeof(cmd), "tail -n %u %s", lines, c->nodes[i].log);
+	fflush(stdout);
+	if (system(cmd) != 0)
+		printf("(no log at %s)\n", c->nodes[i].log);
+}
+
+bool tl_wait_member(struct xp_kv *kv, const char *prefix, uint32_t id, bool up,
+		    unsigned int ms)
+{
+	long long deadline = tl_now_ms() + ms;
+
+	do {
+		struct sb_members all;
+		const struct sb_member *m;
+		bool is_up;
+
+		if (sb_members_read(kv, prefix, &all) == 0) {
+			m = sb_members_find(&all, id);
+			is_up = m && m->up;
+			sb_members_free(&all);
+			if (is_up == up)
+				return true;
+		}
+		tl_sleep_ms(50);
+	} while (tl_now_ms() < deadline);
+	return false;
 }
 
 void tl_cluster_destroy(struct tl_cluster *c)

@@ -7,6 +7,8 @@
 #define SPANBLK_TESTS_TESTLIB_H
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -46,6 +48,31 @@ int tl_node_stop(struct tl_cluster *c, unsigned int i, int sig);
 
 /* (Re)start node @i with its config and wait until it accepts. 0 or -errno. */
 int tl_node_start(struct tl_cluster *c, unsigned int i);
+
+/*
+ * SIGTERM node @i and reap it; SIGKILL when it has not exited within
+ * @wait_ms. Its exit status as waitpid gives it, or -ETIMEDOUT (killed),
+ * or -errno.
+ */
+int tl_node_term(struct tl_cluster *c, unsigned int i, unsigned int wait_ms);
+
+/* Node @i's process has exited on its own (not reaped yet). */
+bool tl_node_exited(const struct tl_cluster *c, unsigned int i);
+
+/* Empty the data folder of node @i, which is not running (a new disk).
+ * 0 or -errno. */
+int tl_node_wipe(struct tl_cluster *c, unsigned int i);
+
+/* The last @lines lines of node @i's log to stdout. */
+void tl_node_log_tail(const struct tl_cluster *c, unsigned int i,
+		      unsigned int lines);
+
+struct xp_kv;
+
+/* Wait up to @ms until node id @id is up (@up) or down in the cluster
+ * store @kv under @prefix. */
+bool tl_wait_member(struct xp_kv *kv, const char *prefix, uint32_t id, bool up,
+		    unsigned int ms);
 
 /* Stop every node (SIGKILL) and remove the folder. Accepts a zeroed c. */
 void tl_cluster_destroy(struct tl_cluster *c);
