@@ -589,8 +589,14 @@ bool eng_store_write_begin(struct eng_piece *p);
  */
 bool eng_store_write_end(struct eng_piece *p);
 
-/* A connection to node @n was refused: its process is gone. */
-void eng_store_node_refused(struct eng_node *n);
+/*
+ * Take node @n out of the cluster now (@why is logged): revoke its lease,
+ * so it is down for every gateway and fences itself if it still runs.
+ * Used when its port refuses connections (the process is gone) and when a
+ * request to it timed out (it may still apply that request: only a new
+ * incarnation, after its fence drained, may be resynced).
+ */
+void eng_store_evict(struct eng_node *n, const char *why);
 
 /* Remember (@size) or forget (0) the size of @lun. Any thread (e->lock). */
 void eng_lun_size_set(struct sb_engine *e, uint64_t lun, uint64_t size);

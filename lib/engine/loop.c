@@ -58,6 +58,10 @@ static void expire_inflight(struct eng_node *n, uint64_t now, uint64_t *next)
 		sb_err_rl("node %u: %s at %llu timed out after %u ms",
 			  n->addr->id, xp_opcode_name(r->opcode),
 			  (unsigned long long)r->offset, e->cl.io_timeout_ms);
+		/* it may still apply it: out with it (a no-op without store;
+		 * control requests such as a CHUNK_PUSH wait on others) */
+		if (r->piece->op->kind == OP_IO)
+			eng_store_evict(n, "a request timed out");
 		eng_inflight_del(r);
 		stuck = r->in_conn > 0;
 		if (r->rbuf) {

@@ -485,7 +485,7 @@ static void node_connected(struct eng_node *n)
 		eng_node_fail(n, ret);
 		/* nothing listens: the process is gone, tell the store now */
 		if (ret == -ECONNREFUSED)
-			eng_store_node_refused(n);
+			eng_store_evict(n, "refuses connections");
 		return;
 	}
 	(void)xp_tcp_tune(n->sess.fd);

@@ -730,7 +730,7 @@ void eng_store_defer_op(struct sb_engine *e, struct eng_op *op)
 	sb_list_add_tail(&e->store->deferred, &op->link);
 }
 
-void eng_store_node_refused(struct eng_node *n)
+void eng_store_evict(struct eng_node *n, const char *why)
 {
 	struct sb_engine *e = n->e;
 	struct eng_sjob *j;
@@ -745,8 +745,7 @@ void eng_store_node_refused(struct eng_node *n)
 	j->lease = n->st_inc;
 	j->deadline = sb_now_ms() + e->cl.io_timeout_ms;
 	n->st_revoked = n->st_inc;
-	sb_warn("%s: refuses connections: revoking its lease (incarnation "
-		"%" PRId64 ")",
-		eng_node_name(n, name, sizeof(name)), n->st_inc);
+	sb_warn("%s: %s: revoking its lease (incarnation %" PRId64 ")",
+		eng_node_name(n, name, sizeof(name)), why, n->st_inc);
 	eng_store_submit(e->store, j);
 }

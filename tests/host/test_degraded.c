@@ -81,6 +81,9 @@ static struct sb_engine *engine(void)
 	return e;
 }
 
+/* This test's timing: node_ttl and the gateway's io_timeout_ms. */
+static unsigned int ttl_s = TTL_S, io_timeout_ms = IO_TIMEOUT_MS;
+
 static int setup(void **state)
 {
 	char err[256], line[512], cmd[PATH_MAX + 512];
@@ -90,11 +93,11 @@ static int setup(void **state)
 	memset(&fx, 0, sizeof(fx));
 	sb_log_set_level(SB_LOG_ERR);
 	if (tc_etcd_start(&fx.etcd, 1, err, sizeof(err)) ||
-	    tl_cluster_start(&fx.c, NODES, 2, CHUNK, IO_TIMEOUT_MS, NULL))
+	    tl_cluster_start(&fx.c, NODES, 2, CHUNK, io_timeout_ms, NULL))
 		return -1;
 	snprintf(line, sizeof(line),
 		 "etcd = %s\netcd_prefix = %s\nnode_ttl = %d\n",
-		 fx.etcd.endpoints, PFX, TTL_S);
+		 fx.etcd.endpoints, PFX, ttl_s);
 	for (i = 0; i < NODES; i++) {
 		if (tl_node_stop(&fx.c, i, SIGTERM) < 0)
 			return -1;
@@ -417,6 +420,49 @@ static void test_free_with_write_half_done(void **state)
 	assert_int_equal(__atomic_load_n(&res, __ATOMIC_SEQ_CST), -ESHUTDOWN);
 }
 
+/* A long node_ttl and a short io_timeout: a hung node is evicted by
+ * the request that timed out, long before its lease would expire. */
+static int setup_slow(void **state)
+{
+	ttl_s = 30;
+	io_timeout_ms = 1000;
+	return setup(state);
+}
+
+static int teardown_slow(void **state)
+{
+	ttl_s = TTL_S;
+	io_timeout_ms = IO_TIMEOUT_MS;
+	return teardown(state);
+}
+
+/*
+ * A node that answers nothing while its lease lives (a stalled disk looks
+ * the same to the gateway): the first request that times out evicts it
+ * (its lease is revoked), writes go on, and when it can run again it
+ * fences itself and comes back as a new incarnation, then is resynced.
+ */
+static void test_timeout_evicts(void **state)
+{
+	const unsigned int a = 2;
+	pid_t pid = fx.c.nodes[a].pid;
+	uint64_t max_ms;
+
+	(void)state;
+	assert_int_equal(write_all(fx.e, 5, &max_ms), 0);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	assert_int_equal(write_all(fx.e, 6, &max_ms), 0);
+	print_message("a request timed out: every write succeeded, longest "
+		      "%" PRIu64 " ms (io_timeout %u ms, node_ttl %u s)\n",
+		      max_ms, io_timeout_ms, ttl_s);
+	assert_true(max_ms < io_timeout_ms + 2000);
+	assert_true(wait_member(fx.c.nodes[a].id, false, 1000));
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
+	assert_true(wait_resynced(30000));
+	verify_all(fx.e, 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +471,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_sigstop_degraded, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_evicts, setup_slow,
+						teardown_slow),
 		cmocka_unit_test_setup_teardown(test_free_with_write_half_done,
 						setup, teardown),
 	};
