@@ -131,7 +131,7 @@ static struct {
 	struct tc_model m;
 	struct cop *ops; /* QD */
 	unsigned int nbusy;
-	struct io_stats st;
+	struct io_stats st, round_st; /* now, at the round's start */
 
 	/* shared, under mu */
 	pthread_mutex_t mu;
@@ -518,14 +518,22 @@ static bool lun_begin(void)
  */
 static bool round_end(bool next)
 {
-	uint64_t vr = fx.st.vreads, vf = fx.st.vfailed;
+	const struct io_stats *a = &fx.round_st, *b = &fx.st;
 	int ret;
 
-	if (!drain() || !engine_stop() || !engine_start() || !verify_all())
+	if (!drain())
+		return false;
+	printf("t=%.1fs round %u: %" PRIu64 " writes acknowledged, %" PRIu64
+	       " failed; %" PRIu64 " reads, %" PRIu64 " failed\n",
+	       elapsed_s(), fx.round, b->acked - a->acked,
+	       b->wfailed - a->wfailed, b->reads - a->reads,
+	       b->rfailed - a->rfailed);
+	if (!engine_stop() || !engine_start() || !verify_all())
 		return false;
 	printf("t=%.1fs round %u verified by a cold gateway: %" PRIu64
 	       " chunks read, %" PRIu64 " unreadable\n",
-	       elapsed_s(), fx.round, fx.st.vreads - vr, fx.st.vfailed - vf);
+	       elapsed_s(), fx.round, b->vreads - a->vreads,
+	       b->vfailed - a->vfailed);
 	if (!next)
 		return true;
 	ret = sb_engine_lun_delete(fx.e, fx.lun);
@@ -536,6 +544,7 @@ static bool round_end(bool next)
 		return false;
 	fx.round++;
 	fx.cfg = fx.round % 2;
+	fx.round_st = fx.st;
 	return engine_start() && lun_begin();
 }
 
