@@ -193,6 +193,23 @@ int sb_engine_lun_delete(struct sb_engine *e, uint64_t lun_id);
 int sb_engine_stat(struct sb_engine *e, unsigned int idx, struct xp_stat *st,
 		   struct xp_stat_lun **luns);
 
+/*
+ * CHUNK_CSUM: the CRC32C of [@off, @off + @len) of @lun as node index @idx
+ * holds it (computed on the node). Blocking, like the LUN calls. 0 and
+ * *@crc, or -errno (-EHOSTUNREACH: the node is down).
+ */
+int sb_engine_chunk_csum(struct sb_engine *e, unsigned int idx, uint64_t lun,
+			 uint64_t off, uint32_t len, uint32_t *crc);
+
+/*
+ * CHUNK_PUSH: node index @src copies [@off, @off + @len) of @lun to the
+ * node @to names (its id and numeric address), which must have the LUN.
+ * Blocking. 0 once the bytes are durable there, or -errno.
+ */
+int sb_engine_chunk_push(struct sb_engine *e, unsigned int src,
+			 const struct xp_push_target *to, uint64_t lun,
+			 uint64_t off, uint32_t len);
+
 /* How payload moves on the connection to one node. */
 enum sb_payload {
 	SB_PAYLOAD_TCP = 0, /* inline on TCP */

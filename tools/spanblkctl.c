@@ -24,6 +24,7 @@
 
 #include "lib/config.h"
 #include "tools/cli.h"
+#include "tools/ctl_scrub.h"
 #include "tools/ctl_store.h"
 #include "lib/engine.h"
 #include "lib/util/log.h"
@@ -78,6 +79,11 @@ static void usage(FILE *f)
 		"stored\n"
 		"  counters                 per-node operation and byte "
 		"counters\n"
+		"  scrub LUN [--repair-from NODE]\n"
+		"                           compare every chunk's valid "
+		"replicas (checksums on\n"
+		"                           the nodes); repair from the "
+		"majority or NODE\n"
 		"  wait-healthy [SECONDS]   with a cluster store: show resync "
 		"progress until\n"
 		"                           every node is up and every chunk's "
@@ -512,6 +518,22 @@ static int cmd_lun(struct sb_engine *e, int argc, char **argv)
 			       sub);
 }
 
+/* `scrub LUN [--repair-from NODE]`. */
+static int cmd_scrub(struct sb_engine *e, const struct sb_cluster *cl, int argc,
+		     char **argv)
+{
+	uint64_t from = 0;
+
+	if (parse_name(argv[0]))
+		return EXIT_USAGE;
+	if (argc == 3 && (sb_parse_uint(argv[2], 1, UINT32_MAX, &from) ||
+			  sb_cluster_node_index(cl, (uint32_t)from) < 0))
+		return sbt_usage_error("--repair-from: '%s' is not a node of "
+				       "the cluster",
+				       argv[2]);
+	return sbt_scrub(e, cl, argv[0], (uint32_t)from);
+}
+
 /* `wait-healthy [SECONDS]`: needs only the cluster store. */
 static int wait_healthy(const char *path, bool verbose, int argc, char **argv)
 {
@@ -570,13 +592,16 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "wait-healthy"))
 		return wait_healthy(path, verbose, argc, argv);
 	if (strcmp(cmd, "status") && strcmp(cmd, "lun") &&
-	    strcmp(cmd, "counters")) {
+	    strcmp(cmd, "counters") && strcmp(cmd, "scrub")) {
 		fprintf(stderr, "spanblkctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	if ((!strcmp(cmd, "status") || !strcmp(cmd, "counters")) && argc)
 		return sbt_usage_error("%s takes no arguments", cmd);
+	if (!strcmp(cmd, "scrub") &&
+	    (argc != 1 && !(argc == 3 && !strcmp(argv[1], "--repair-from"))))
+		return sbt_usage_error("usage: scrub LUN [--repair-from NODE]");
 	if (!strcmp(cmd, "lun") && argc < 1)
 		return sbt_usage_error("usage: lun "
 				       "create|delete|resize|list ...");
@@ -606,6 +631,8 @@ int main(int argc, char **argv)
 		rc = cmd_status(e, cl, path);
 	else if (!strcmp(cmd, "counters"))
 		rc = cmd_counters(e, cl);
+	else if (!strcmp(cmd, "scrub"))
+		rc = cmd_scrub(e, cl, argc, argv);
 	else if (!strcmp(argv[0], "list"))
 		rc = cmd_lun_list(e, cl);
 	else

@@ -24,9 +24,10 @@
  * On success *@opp holds the finished op (reqs[i].err etc. per node);
  * the caller releases it with ctl_free().
  */
-static int ctl_run(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
-		   uint64_t offset, const void *payload, uint32_t paylen,
-		   const bool *targets, struct eng_op **opp)
+static int ctl_run_len(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
+		       uint64_t offset, uint32_t length, const void *payload,
+		       uint32_t paylen, const bool *targets,
+		       struct eng_op **opp)
 {
 	struct eng_op *op;
 	unsigned int i;
@@ -43,7 +44,7 @@ static int ctl_run(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
 
 		if (targets && !targets[i])
 			continue;
-		eng_req_fill(r, opcode, 0, lun_id, offset, 0);
+		eng_req_fill(r, opcode, 0, lun_id, offset, length);
 		if (paylen) {
 			/* the iovec lives in the piece's slice array */
 			r->paylen = paylen;
@@ -79,6 +80,14 @@ static int ctl_run(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
 	pthread_mutex_unlock(&e->lock);
 	*opp = op;
 	return 0;
+}
+
+static int ctl_run(struct sb_engine *e, uint8_t opcode, uint64_t lun_id,
+		   uint64_t offset, const void *payload, uint32_t paylen,
+		   const bool *targets, struct eng_op **opp)
+{
+	return ctl_run_len(e, opcode, lun_id, offset, 0, payload, paylen,
+			   targets, opp);
 }
 
 static void ctl_free(struct eng_op *op)
@@ -353,4 +362,56 @@ uint64_t eng_lun_size(struct sb_engine *e, uint64_t lun)
 			size = e->lun_sizes[i].size;
 	pthread_mutex_unlock(&e->lock);
 	return size;
+}
+
+int sb_engine_chunk_csum(struct sb_engine *e, unsigned int idx, uint64_t lun,
+			 uint64_t off, uint32_t len, uint32_t *crc)
+{
+	bool targets[SB_MAX_NODES] = {0};
+	struct eng_op *op = NULL;
+	const struct eng_req *r;
+	struct xp_csum cs;
+	int ret;
+
+	if (!e || idx >= e->cl.nr_nodes || !lun || !len ||
+	    len > XP_MAX_CHUNK_OP || !crc)
+		return -EINVAL;
+	ctl_wait_tried(e);
+	targets[idx] = true;
+	ret = ctl_run_len(e, XP_OP_CHUNK_CSUM, lun, off, len, NULL, 0, targets,
+			  &op);
+	if (ret)
+		return ret;
+	r = &op->pieces[0].reqs[idx];
+	ret = r->err;
+	if (!ret && xp_csum_decode(r->ans_payload, r->ans_len, len, &cs))
+		ret = -EBADMSG;
+	if (!ret)
+		*crc = cs.crc;
+	ctl_free(op);
+	return ret;
+}
+
+int sb_engine_chunk_push(struct sb_engine *e, unsigned int src,
+			 const struct xp_push_target *to, uint64_t lun,
+			 uint64_t off, uint32_t len)
+{
+	bool targets[SB_MAX_NODES] = {0};
+	uint8_t payload[XP_PUSH_LEN];
+	struct eng_op *op = NULL;
+	int ret;
+
+	if (!e || src >= e->cl.nr_nodes || !to || !lun || !len ||
+	    len > XP_MAX_CHUNK_OP)
+		return -EINVAL;
+	ctl_wait_tried(e);
+	xp_push_target_encode(to, payload);
+	targets[src] = true;
+	ret = ctl_run_len(e, XP_OP_CHUNK_PUSH, lun, off, len, payload,
+			  XP_PUSH_LEN, targets, &op);
+	if (ret)
+		return ret;
+	ret = op->pieces[0].reqs[src].err;
+	ctl_free(op);
+	return ret;
 }
