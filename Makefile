@@ -94,7 +94,7 @@ $(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c tools/cli.c \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
 $(1)/spanblk-bench: $(call obj,$(1),tools/spanblk-bench.c tools/cli.c \
-		tools/latency.c) \
+		tools/latency.c tools/timeline.c) \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS) -lm
 $(1)/handler_spanblk.so: $(call obj,$(1),handler/handler.c) \

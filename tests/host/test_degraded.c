@@ -240,8 +240,8 @@ static unsigned int stale_chunks(uint32_t node_id)
 /* `spanblkctl status` names @n stale chunks of node @id, exits 3. */
 static void status_shows_stale(uint32_t id, unsigned int n)
 {
-	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
-			      "status", NULL};
+	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf, "status",
+			      NULL};
 	char out[16384], want[64];
 	int rc = tl_run(argv, out, sizeof(out));
 
