@@ -204,22 +204,24 @@ for line in open(sys.argv[1]):
     metric = 'iops' if ':4k:' in row else 'mib_s'
     d = rows.setdefault(row, {'metric': metric})
     r = int(kv['round'])
-    cpu = (int(kv['bench_ticks']) + int(kv['node_ticks'])) / hz \
-        / int(kv['ios']) * 1e5
+    # the gateway's CPU (spanblk-bench's, during the run only) per I/O,
+    # microseconds: the nodes are the same processes for plain and etcd
+    cpu = float(kv.get('cpu_s', 0)) / int(kv['ios']) * 1e6
     d.setdefault(kv['variant'], {})[r] = (float(kv[metric]), cpu)
 def med(xs): return st.median(xs)
-def paired(d, a, b):
-    rs = [d[a][r][0] / d[b][r][0] for r in d[a] if r in d[b]]
+def paired(d, a, b, i=0):
+    rs = [d[a][r][i] / d[b][r][i] for r in d[a] if r in d[b]]
     return med(rs), min(rs), max(rs)
 def spread(d, v):
     xs = [x[0] for x in d[v].values()]
     return max(xs) / min(xs)
 base = any('base' in d for d in rows.values())
 print('| row | plain | etcd | etcd/plain (paired median, range) | '
-      'plain spread | etcd spread | CPU s/100k plain, etcd |'
+      'plain spread | etcd spread | gateway CPU us/IO plain, etcd | '
+      'its etcd/plain (paired) |'
       + (' base | plain/base (paired median, range) | base spread |'
          if base else ''))
-print('|---|---|---|---|---|---|---|' + ('---|---|---|' if base else ''))
+print('|---|---|---|---|---|---|---|---|' + ('---|---|---|' if base else ''))
 for row, d in rows.items():
     m = d['metric']
     fmt = (lambda x: f'{x:,.0f}') if m == 'iops' else (lambda x: f'{x:.0f}')
@@ -228,9 +230,11 @@ for row, d in rows.items():
     cp = med([x[1] for x in d['plain'].values()])
     ce = med([x[1] for x in d['etcd'].values()])
     pm, plo, phi = paired(d, 'etcd', 'plain')
+    qm, qlo, qhi = paired(d, 'etcd', 'plain', 1)
     out = (f'| {row} {m} | {fmt(mp)} | {fmt(me)} | **{pm:.2f}** '
            f'({plo:.2f}-{phi:.2f}) | {spread(d, "plain"):.2f} | '
-           f'{spread(d, "etcd"):.2f} | {cp:.1f}, {ce:.1f} |')
+           f'{spread(d, "etcd"):.2f} | {cp:.1f}, {ce:.1f} | '
+           f'{qm:.2f} ({qlo:.2f}-{qhi:.2f}) |')
     if base:
         mb = med([x[0] for x in d['base'].values()])
         bm, blo, bhi = paired(d, 'plain', 'base')

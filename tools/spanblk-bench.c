@@ -103,6 +103,7 @@ struct bench {
 	uint64_t verify_seed; /* 0: no --verify */
 	uint64_t mismatches; /* reads whose data differed from the pattern */
 	struct sbt_timeline *timeline; /* --timeline, else NULL */
+	double cpu_s; /* the process's CPU time in the last bench_run() */
 	struct bench_slot *slots;
 };
 
@@ -271,13 +272,25 @@ static void slot_done(struct sb_io *io, int err)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* CPU seconds used by the whole process (every thread) so far. */
+static double process_cpu_s(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
  * Run one phase: @b's mode, bs and qd, for @seconds (0: until b->limit
- * bytes are done). Returns elapsed seconds.
+ * bytes are done). Returns elapsed seconds; b->cpu_s gets the process's
+ * CPU time meanwhile.
  */
 static double bench_run(struct bench *b, double seconds)
 {
 	struct timespec until;
+	double cpu0 = process_cpu_s();
 	uint64_t t0, t1;
 	unsigned int i;
 
@@ -313,6 +326,7 @@ static double bench_run(struct bench *b, double seconds)
 		pthread_cond_wait(&b->cond, &b->lock);
 	pthread_mutex_unlock(&b->lock);
 	t1 = sb_now_ns();
+	b->cpu_s = process_cpu_s() - cpu0;
 	return (double)(t1 - t0) / 1e9;
 }
 
@@ -457,6 +471,8 @@ static void print_result(const struct bench *b, double secs,
 	printf("  latency    p50 %.0f us, p99 %.0f us, avg %.0f us, max "
 	       "%" PRIu64 " us\n",
 	       p50, p99, sbt_lat_avg(&b->lat), b->lat.max_us);
+	printf("  CPU        %.3f s in this process during the run\n",
+	       b->cpu_s);
 	if (b->timeline)
 		sbt_timeline_print_gap(b->timeline, stdout);
 	if (b->write_flags & SB_IO_F_FUA)
@@ -489,7 +505,8 @@ static void print_result(const struct bench *b, double secs,
 	       " reconnects=%" PRIu64,
 	       b->errors, st->failovers, st->timeouts, st->reconnects);
 	printf(" durable=%s flushes=%" PRIu64, durable, b->flush_lat.n);
-	printf(" flush_p50_us=%.0f flush_p99_us=%.0f", fp50, fp99);
+	printf(" flush_p50_us=%.0f flush_p99_us=%.0f cpu_s=%.3f", fp50, fp99,
+	       b->cpu_s);
 	if (b->timeline)
 		sbt_timeline_print_fields(b->timeline, stdout);
 	putchar('\n');

@@ -67,7 +67,7 @@ static struct fixture fx;
 /* What a run's "result:" line says. */
 struct run {
 	uint64_t ios, errors, flushes;
-	double flush_p50_us, flush_p99_us;
+	double flush_p50_us, flush_p99_us, cpu_s, seconds;
 	char durable[32];
 };
 
@@ -161,6 +161,8 @@ static void bench_ok(const char *const args[], struct run *r)
 	r->flush_p99_us =
 		strtod(field(line, "flush_p99_us", v, sizeof(v)), NULL);
 	field(line, "durable", r->durable, sizeof(r->durable));
+	r->cpu_s = strtod(field(line, "cpu_s", v, sizeof(v)), NULL);
+	r->seconds = strtod(field(line, "seconds", v, sizeof(v)), NULL);
 	assert_int_equal(r->errors, 0);
 	assert_true(r->ios > 0);
 }
@@ -198,6 +200,10 @@ static void test_plain_writes(void **state)
 	counters_get(&b);
 	assert_string_equal(r.durable, "none");
 	assert_int_equal(r.flushes, 0);
+	/* the run's CPU: some, and at most every core for its whole time */
+	assert_true(r.cpu_s > 0);
+	assert_true(r.cpu_s <=
+		    r.seconds * (double)sysconf(_SC_NPROCESSORS_ONLN) + 0.05);
 	assert_int_equal(b.writes - a.writes, REPLICAS * r.ios);
 	assert_int_equal(b.fua_writes, a.fua_writes);
 	for (i = 0; i < NODES; i++)
