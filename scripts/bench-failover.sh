@@ -11,26 +11,29 @@
 #             same rounds ("base"). Medians of ROUNDS rounds of SECS
 #             seconds; ratios paired within each round.
 #   failover  4 KiB random writes at QD FAIL_QD for FAIL_SECS seconds
-#             with --timeline 10; FAIL_AT seconds in, node 2 gets SIGKILL
-#             ("kill") or SIGSTOP ("stop", a hung node, continued after
-#             the run); REPS repetitions of each, alternating, each on a
-#             fresh cluster and etcd prefix (no stale records yet). Per
-#             run: the stall (the first interval without any completion
-#             that ends after the failure and begins less than 0.5 s
-#             after it), the time from the signal to the first
-#             completion after the stall, the longest write latency, when
-#             the gateway saw the connection drop and the node down in
-#             the store (its -v log, stamped as it arrives), and the
-#             write rate around it: before, in the first, second and
-#             third second after the stall, and from 5 s after it to the
-#             end ("later"), with the number of chunks recorded stale.
+#             (spanblk-bench --timeline 10 -v); FAIL_AT seconds in, node 2
+#             gets SIGKILL ("kill") or SIGSTOP ("stop": a hung node,
+#             continued after the run); REPS repetitions of each,
+#             alternating, each on a fresh cluster and etcd prefix (no
+#             stale records yet). Per run, from the timeline and the
+#             gateway's log (its lines carry their time): when the gateway
+#             saw the connection drop, the reconnect refused (it revokes
+#             the node's lease) and the node down in the store; the stall
+#             (the gap without completions in which the node went down)
+#             and the signal to the write that ended it (the first
+#             degraded write); the longest write; the write rate before,
+#             in the 1st, 2nd and 3rd second after the stall and from 5 s
+#             after it to the end ("later"), and how long until a 0.5 s
+#             window reached 80 % of the later rate; the chunks recorded
+#             stale (each cost one etcd transaction).
 #
 #   scripts/bench-failover.sh                  results on stdout and in
 #                                              build/bench-failover/
 #   BASE_BIN=/tmp/base/build scripts/bench-failover.sh
 #   PARTS=failover REPS=3 scripts/bench-failover.sh
+#   scripts/bench-failover-report.py cost|failover RAW   tables again
 #
-# Knobs: ROUNDS (5), SECS (5), ROWS ("randwrite:4k:32 randread:4k:32
+# Knobs: ROUNDS (7), SECS (4), ROWS ("randwrite:4k:32 randread:4k:32
 # write:1M:32 read:1M:32"), REPS (5), FAIL_SECS (16), FAIL_AT (3),
 # FAIL_QD (16), FAILS ("kill stop"), NODE_TTL (3, the nodes' lease),
 # ETCD_MEMBERS (1), ETCD_DIR (the data folder: etcd's data next to the
@@ -42,8 +45,8 @@ cd "$(dirname "$0")/.."
 
 NEW_BIN=${BIN:-build}
 BASE_BIN=${BASE_BIN:-}
-ROUNDS=${ROUNDS:-5}
-SECS=${SECS:-5}
+ROUNDS=${ROUNDS:-7}
+SECS=${SECS:-4}
 ROWS=${ROWS:-randwrite:4k:32 randread:4k:32 write:1M:32 read:1M:32}
 REPS=${REPS:-5}
 FAIL_SECS=${FAIL_SECS:-16}
@@ -56,6 +59,7 @@ PARTS=${PARTS:-cost failover}
 OUT=${OUT:-build/bench-failover}
 NEW_BIN=$(cd "$NEW_BIN" && pwd)
 BIN=$NEW_BIN
+REPORT=$(pwd)/scripts/bench-failover-report.py
 [ -z "$BASE_BIN" ] || BASE_BIN=$(cd "$BASE_BIN" && pwd)
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -192,56 +196,7 @@ part_cost() {
 	done
 	log "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	stop_nodes "${NEW_PIDS[@]}" "${BASE_PIDS[@]}"
-	python3 - "$RAW" "$(getconf CLK_TCK)" <<'EOF' | tee -a "$RES"
-import re, statistics as st, sys
-hz = float(sys.argv[2])
-rows = {}
-for line in open(sys.argv[1]):
-    if not line.startswith('cost '):
-        continue
-    kv = dict(re.findall(r'(\w+)=(\S+)', line))
-    row = kv['row']
-    metric = 'iops' if ':4k:' in row else 'mib_s'
-    d = rows.setdefault(row, {'metric': metric})
-    r = int(kv['round'])
-    # the gateway's CPU (spanblk-bench's, during the run only) per I/O,
-    # microseconds: the nodes are the same processes for plain and etcd
-    cpu = float(kv.get('cpu_s', 0)) / int(kv['ios']) * 1e6
-    d.setdefault(kv['variant'], {})[r] = (float(kv[metric]), cpu)
-def med(xs): return st.median(xs)
-def paired(d, a, b, i=0):
-    rs = [d[a][r][i] / d[b][r][i] for r in d[a] if r in d[b]]
-    return med(rs), min(rs), max(rs)
-def spread(d, v):
-    xs = [x[0] for x in d[v].values()]
-    return max(xs) / min(xs)
-base = any('base' in d for d in rows.values())
-print('| row | plain | etcd | etcd/plain (paired median, range) | '
-      'plain spread | etcd spread | gateway CPU us/IO plain, etcd | '
-      'its etcd/plain (paired) |'
-      + (' base | plain/base (paired median, range) | base spread |'
-         if base else ''))
-print('|---|---|---|---|---|---|---|---|' + ('---|---|---|' if base else ''))
-for row, d in rows.items():
-    m = d['metric']
-    fmt = (lambda x: f'{x:,.0f}') if m == 'iops' else (lambda x: f'{x:.0f}')
-    mp = med([x[0] for x in d['plain'].values()])
-    me = med([x[0] for x in d['etcd'].values()])
-    cp = med([x[1] for x in d['plain'].values()])
-    ce = med([x[1] for x in d['etcd'].values()])
-    pm, plo, phi = paired(d, 'etcd', 'plain')
-    qm, qlo, qhi = paired(d, 'etcd', 'plain', 1)
-    out = (f'| {row} {m} | {fmt(mp)} | {fmt(me)} | **{pm:.2f}** '
-           f'({plo:.2f}-{phi:.2f}) | {spread(d, "plain"):.2f} | '
-           f'{spread(d, "etcd"):.2f} | {cp:.1f}, {ce:.1f} | '
-           f'{qm:.2f} ({qlo:.2f}-{qhi:.2f}) |')
-    if base:
-        mb = med([x[0] for x in d['base'].values()])
-        bm, blo, bhi = paired(d, 'plain', 'base')
-        out += (f' {fmt(mb)} | **{bm:.2f}** ({blo:.2f}-{bhi:.2f}) | '
-                f'{spread(d, "base"):.2f} |')
-    print(out)
-EOF
+	"$REPORT" cost "$RAW" | tee -a "$RES"
 }
 
 # ---- failover --------------------------------------------------------------
@@ -261,13 +216,11 @@ one_failure() {
 	victim=${SBC_PIDS[1]} # node 2
 	out=$dir/bench.out
 	err=$dir/bench.err
-	# stderr (the gateway's -v log) stamped with the time each line came
 	load_sample
+	# with --timeline the -v log lines carry their Unix time
 	"$NEW_BIN/spanblk-bench" -c "$CONF_ETCD" --lun bench --rw randwrite \
 		--bs 4k --qd "$FAIL_QD" --time "$FAIL_SECS" --timeline 10 -v \
-		>"$out" 2> >(while IFS= read -r l; do
-			echo "$EPOCHREALTIME $l"
-		done >"$err") &
+		>"$out" 2>"$err" &
 	BENCH_PID=$!
 	until grep -q '^running' "$out"; do
 		kill -0 "$BENCH_PID" 2>/dev/null || break
@@ -276,10 +229,9 @@ one_failure() {
 	sleep "$FAIL_AT"
 	t_fail=$EPOCHREALTIME
 	kill -"$sig" "$victim"
-	[ "$kind" = stop ] && STOPPED=$victim
+	[ "$kind" != stop ] || STOPPED=$victim
 	wait "$BENCH_PID" || echo "bench-failover: spanblk-bench exit $? ($kind $rep)" >&2
 	BENCH_PID=
-	sleep 0.2 # the stamping loop's last lines
 	stale=$("$NEW_BIN/spanblkctl" -c "$CONF_ETCD" status 2>/dev/null |
 		sed -nE 's/^ *([0-9]+) chunks with replicas that missed.*/\1/p' || :)
 	if [ -n "$STOPPED" ]; then
@@ -287,59 +239,7 @@ one_failure() {
 		STOPPED=
 	fi
 	stop_nodes "${SBC_PIDS[@]}"
-	python3 - "$out" "$err" "$t_fail" <<'EOF' | sed "s/^/failover kind=$kind rep=$rep stale=${stale:-0} /" >>"$RAW"
-import re, sys
-out, err, t_fail = sys.argv[1], sys.argv[2], float(sys.argv[3])
-t0 = bucket = None
-gaps, ios, res = [], {}, {}
-for line in open(out):
-    m = re.match(r'timeline: start_unix=(\S+) bucket_ms=(\d+)', line)
-    if m:
-        t0, bucket = float(m.group(1)), int(m.group(2)) / 1000
-    m = re.match(r'gap: from_unix=(\S+) to_unix=(\S+)', line)
-    if m:
-        gaps.append((float(m.group(1)), float(m.group(2))))
-    m = re.match(r'timeline: t_ms=(\d+) ios=(\d+)', line)
-    if m:
-        ios[int(m.group(1)) / 1000] = int(m.group(2))
-    if line.startswith('result:'):
-        res = dict(re.findall(r'(\w+)=(\S+)', line))
-def rate(a, b):  # writes per second completed in [a, b) (Unix times)
-    n = sum(c for t, c in ios.items() if a <= t0 + t and t0 + t + bucket <= b)
-    return n / (b - a) if b > a else 0
-end = t0 + float(res['seconds'])
-# the stall: the longest gap that ends after the signal and begins less
-# than 0.5 s after it (a short gap of the noise may hold the signal)
-stall = [g for g in gaps if g[1] > t_fail and g[0] < t_fail + 0.5]
-g = max(stall, key=lambda g: g[1] - g[0]) if stall else (t_fail, t_fail)
-after = g[1]
-def logged(text):
-    for line in open(err):
-        if text in line:
-            return (float(line.split()[0]) - t_fail) * 1000
-    return -1
-later = rate(after + 5, end)
-# back to speed: the first 0.5 s window after the stall at 80 % of later
-recover = -1
-t = after
-while later > 0 and t + 0.5 <= end:
-    if rate(t, t + 0.5) >= 0.8 * later:
-        recover = (t - after) * 1000
-        break
-    t += bucket
-print(f'stall_ms={(g[1] - g[0]) * 1000:.0f} first_ms={(after - t_fail) * 1000:.0f}'
-      f' lat_max_ms={int(res["lat_max_us"]) / 1000:.0f}'
-      f' lost_ms={logged("connection lost"):.0f}'
-      f' refused_ms={logged("refuses connections"):.0f}'
-      f' down_ms={logged("down in the cluster store"):.0f}'
-      f' iops_before={rate(t_fail - 2, t_fail):.0f}'
-      f' iops_0_1={rate(after, after + 1):.0f}'
-      f' iops_1_2={rate(after + 1, after + 2):.0f}'
-      f' iops_2_3={rate(after + 2, after + 3):.0f}'
-      f' iops_later={later:.0f} later_s={max(end - after - 5, 0):.1f}'
-      f' recover_ms={recover:.0f}'
-      f' iops={res["iops"]} errors={res["errors"]}')
-EOF
+	echo "failover kind=$kind rep=$rep stale=${stale:-0} $("$REPORT" run "$out" "$err" "$t_fail" "$kind")" >>"$RAW"
 	tail -n 1 "$RAW" >&2
 	cp "$out" "$OUT/failover-$kind-$rep.out"
 	cp "$err" "$OUT/failover-$kind-$rep.log"
@@ -357,48 +257,7 @@ part_failover() {
 		done
 	done
 	log "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-	python3 - "$RAW" <<'EOF' | tee -a "$RES"
-import re, statistics as st, sys
-runs = {}
-for line in open(sys.argv[1]):
-    if line.startswith('failover '):
-        kv = dict(re.findall(r'(\w+)=(\S+)', line))
-        runs.setdefault(kv['kind'], []).append(kv)
-keys = [('stall_ms', 'stall, ms'), ('first_ms', 'signal to first completion after it, ms'),
-        ('lat_max_ms', 'longest write, ms'), ('lost_ms', 'connection lost, ms'),
-        ('refused_ms', 'refused, lease revoked, ms'),
-        ('down_ms', 'down in the store, ms'),
-        ('iops_before', 'IOPS, 2 s before'), ('iops_0_1', 'IOPS, 1st s after the stall'),
-        ('iops_1_2', 'IOPS, 2nd s'), ('iops_2_3', 'IOPS, 3rd s'),
-        ('iops_later', 'IOPS, from 5 s after to the end'),
-        ('recover_ms', 'stall end to 80 % of later (0.5 s windows), ms'),
-        ('stale', 'chunks recorded stale')]
-kinds = list(runs)
-print('| measurement | ' + ' | '.join(f'{k}: median (range), {len(runs[k])} runs'
-                                    for k in kinds) + ' |')
-print('|---|' + '---|' * len(kinds))
-for key, name in keys:
-    cells = []
-    for k in kinds:
-        xs = [float(r[key]) for r in runs[k] if float(r[key]) >= 0]
-        cells.append(f'{st.median(xs):.0f} ({min(xs):.0f}-{max(xs):.0f})'
-                     if xs else '-')
-    print(f'| {name} | ' + ' | '.join(cells) + ' |')
-for k in kinds:
-    rs = [float(r['iops_0_1']) / float(r['iops_later']) for r in runs[k]
-          if float(r['iops_later']) > 0]
-    r2 = [float(r['iops_later']) / float(r['iops_before']) for r in runs[k]
-          if float(r['iops_before']) > 0]
-    pr = [float(r['recover_ms']) / float(r['stale']) for r in runs[k]
-          if float(r['recover_ms']) >= 0 and float(r['stale']) > 0]
-    if rs and r2:
-        print(f'# {k}: 1st s after the stall / later: median {st.median(rs):.2f} '
-              f'({min(rs):.2f}-{max(rs):.2f}); later / before: median '
-              f'{st.median(r2):.2f} ({min(r2):.2f}-{max(r2):.2f})')
-    if pr:
-        print(f'# {k}: time to recover per chunk recorded stale: median '
-              f'{st.median(pr):.2f} ms ({min(pr):.2f}-{max(pr):.2f})')
-EOF
+	"$REPORT" failover "$RAW" | tee -a "$RES"
 }
 
 # ---- run -------------------------------------------------------------------

@@ -26,7 +26,8 @@
  * --timeline MS counts the reads and writes completed in each MS-wide
  * interval of the run and finds the longest interval with no completion
  * at all (tools/timeline.h): how long a failure stalled the LUN, and
- * how the rate came back after it.
+ * how the rate came back after it. Log lines then start with their Unix
+ * time, as the timeline's lines do.
  *
  * Exit status: 0 ok, 1 I/O errors or engine failure, 2 usage or
  * configuration error, 3 nodes unreachable.
@@ -885,6 +886,8 @@ int main(int argc, char **argv)
 	rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
+	if (o.timeline_ms)
+		sb_log_set_sink(sbt_timeline_log_sink);
 	rc = sbt_cluster_load(o.path, o.verbose, &cl, &secret);
 	if (rc)
 		goto out_free;

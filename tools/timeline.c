@@ -167,6 +167,21 @@ void sbt_timeline_print(struct sbt_timeline *t, FILE *f)
 			(uint64_t)i * t->bucket_ns / NS_PER_MS, t->ios[i]);
 }
 
+void sbt_timeline_log_sink(int level, const char *func, int line,
+			   const char *msg)
+{
+	static const char *const tags[] = {"error", "warn", "info", "debug"};
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(stderr, "%lld.%06ld spanblk %s: %s:%d: %s\n",
+		(long long)ts.tv_sec, ts.tv_nsec / 1000,
+		tags[level < 0	 ? 0
+		     : level > 3 ? 3
+				 : level],
+		func, line, msg);
+}
+
 void sbt_timeline_free(struct sbt_timeline *t)
 {
 	free(t->ios);

@@ -76,6 +76,15 @@ void sbt_timeline_print_fields(const struct sbt_timeline *t, FILE *f);
  */
 void sbt_timeline_print(struct sbt_timeline *t, FILE *f);
 
+/*
+ * A log sink (sb_log_set_sink) for runs with a timeline: the line the
+ * default sink writes to stderr, after the Unix time it was logged at
+ * ("S.UUUUUU spanblk warn: func:line: msg"), so the engine's events (a
+ * node down) sit on the same axis as the completions.
+ */
+void sbt_timeline_log_sink(int level, const char *func, int line,
+			   const char *msg);
+
 /* Free what sbt_timeline_init() took; a zeroed @t too. */
 void sbt_timeline_free(struct sbt_timeline *t);
 

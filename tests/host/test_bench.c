@@ -427,16 +427,45 @@ static uint64_t ios_between(const struct tl_run *t, double a, double b)
 	return sum;
 }
 
+/*
+ * The engine's log lines (-v) of @t's run, each after the Unix time it
+ * was logged at, between the command's start @t0 and its end @t1.
+ * Returns how many there were.
+ */
+static unsigned int stamped_log_lines(const struct tl_run *t, double t0,
+				      double t1)
+{
+	const char *p;
+	unsigned int n = 0;
+
+	for (p = strstr(t->out, " spanblk "); p; p = strstr(p + 1, " spanblk"
+								   " ")) {
+		const char *bol = p;
+		double at;
+
+		while (bol > t->out && bol[-1] != '\n')
+			bol--;
+		if (sscanf(bol, "%lf spanblk ", &at) != 1)
+			fail_msg("log line without its time: %.80s", bol);
+		assert_true(at >= t0 && at <= t1);
+		n++;
+	}
+	return n;
+}
+
 /* A plain run: intervals of 50 ms over 1 s, counts adding up. */
 static void test_timeline(void **state)
 {
 	const char *const args[] = {"--rw",	  "randwrite", "--bs",	 "4k",
 				    "--qd",	  "8",	       "--time", "1",
-				    "--timeline", "50",	       NULL};
+				    "--timeline", "50",	       "-v",	 NULL};
 	struct tl_run t;
+	double t0 = now_unix();
 
 	(void)state;
 	timeline_run(args, &t);
+	/* -v: each node's payload transport at least, on the same clock */
+	assert_true(stamped_log_lines(&t, t0, now_unix()) >= NODES);
 	assert_int_equal(t.bucket_ms, 50);
 	assert_true(t.ios > 0);
 	/* 20 intervals, maybe a few more for the writes that end the run */
