@@ -35,7 +35,8 @@
 #
 # Knobs: ROUNDS (7), SECS (4), ROWS ("randwrite:4k:32 randread:4k:32
 # write:1M:32 read:1M:32"), REPS (5), FAIL_SECS (16), FAIL_AT (3),
-# FAIL_QD (16), FAILS ("kill stop"), NODE_TTL (3, the nodes' lease),
+# FAIL_QD (16), FAILS ("kill stop"), LUN_SIZE (1G: 1024 chunks, of
+# which 680 have a replica on node 2), NODE_TTL (3, the nodes' lease),
 # ETCD_MEMBERS (1), ETCD_DIR (the data folder: etcd's data next to the
 # nodes'), TMPDIR (/var/tmp), PARTS ("cost failover"), OUT.
 # About 8 minutes with the defaults (10 with BASE_BIN). Needs etcd
@@ -53,6 +54,7 @@ FAIL_SECS=${FAIL_SECS:-16}
 FAIL_AT=${FAIL_AT:-3}
 FAIL_QD=${FAIL_QD:-16}
 FAILS=${FAILS:-kill stop}
+LUN_SIZE=${LUN_SIZE:-1G}
 NODE_TTL=${NODE_TTL:-3}
 ETCD_MEMBERS=${ETCD_MEMBERS:-1}
 PARTS=${PARTS:-cost failover}
@@ -108,7 +110,7 @@ field() { sed -nE "s/.*[ ]$1=([^ ]+).*/\1/p"; }
 
 # ---- clusters --------------------------------------------------------------
 # new_cluster DIR PREFIX: three nodes of BIN registered in the store under
-# PREFIX, LUN bench written once; sets CONF_PLAIN (no etcd) and CONF_ETCD
+# PREFIX, LUN bench (LUN_SIZE) written once; sets CONF_PLAIN (no etcd) and CONF_ETCD
 # (the same nodes, with the store); the nodes' pids in SBC_PIDS.
 new_cluster() {
 	local dir=$1 prefix=$2
@@ -124,7 +126,7 @@ new_cluster() {
 		/^\[cluster\]$/ {print "etcd = " e; print "etcd_prefix = " p}' \
 		"$CONF_PLAIN" >"$CONF_ETCD"
 	wait_registered "$CONF_ETCD"
-	"$NEW_BIN/spanblkctl" -c "$CONF_ETCD" lun create bench 1G >/dev/null
+	"$NEW_BIN/spanblkctl" -c "$CONF_ETCD" lun create bench "$LUN_SIZE" >/dev/null
 	"$NEW_BIN/spanblk-bench" -c "$CONF_ETCD" --lun bench --rw write --bs 1M \
 		--qd 8 --time 0.1 --prefill >/dev/null
 }
@@ -239,7 +241,7 @@ one_failure() {
 		STOPPED=
 	fi
 	stop_nodes "${SBC_PIDS[@]}"
-	echo "failover kind=$kind rep=$rep stale=${stale:-0} $("$REPORT" run "$out" "$err" "$t_fail" "$kind")" >>"$RAW"
+	echo "failover kind=$kind rep=$rep stale=${stale:-0} t_fail=$t_fail $("$REPORT" run "$out" "$err" "$t_fail" "$kind")" >>"$RAW"
 	tail -n 1 "$RAW" >&2
 	cp "$out" "$OUT/failover-$kind-$rep.out"
 	cp "$err" "$OUT/failover-$kind-$rep.log"
@@ -249,7 +251,7 @@ one_failure() {
 part_failover() {
 	local rep kind
 	log ""
-	log "## failover: randwrite 4k qd $FAIL_QD, ${FAIL_SECS} s runs, node 2 signalled at ${FAIL_AT} s, node_ttl $NODE_TTL, reps=$REPS fails='$FAILS'"
+	log "## failover: randwrite 4k qd $FAIL_QD over a $LUN_SIZE LUN, ${FAIL_SECS} s runs, node 2 signalled at ${FAIL_AT} s, node_ttl $NODE_TTL, reps=$REPS fails='$FAILS'"
 	log "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	for rep in $(seq "$REPS"); do
 		for kind in $FAILS; do
