@@ -109,16 +109,32 @@ stop_nodes() {
 field() { sed -nE "s/.*[ ]$1=([^ ]+).*/\1/p"; }
 
 # ---- clusters --------------------------------------------------------------
+# start_nodes DIR BIN: three nodes of BIN in DIR (SBC_NODE_KEYS in their
+# files), pids in SBC_PIDS and ALL_PIDS. A port taken between its probe
+# and the node's bind (other work on this host) costs a retry.
+start_nodes() {
+	local try
+	for try in 1 2 3; do
+		SBC_PIDS=()
+		if BIN=$2 sbc_start "$1" 3 2 1M 64; then
+			ALL_PIDS+=("${SBC_PIDS[@]}")
+			return 0
+		fi
+		sbc_stop
+		rm -rf "$1"
+		echo "bench-failover: starting the nodes again ($try)" >&2
+	done
+	return 1
+}
+
 # new_cluster DIR PREFIX: three nodes of BIN registered in the store under
 # PREFIX, LUN bench (LUN_SIZE) written once; sets CONF_PLAIN (no etcd) and CONF_ETCD
 # (the same nodes, with the store); the nodes' pids in SBC_PIDS.
 new_cluster() {
 	local dir=$1 prefix=$2
-	SBC_PIDS=()
 	SBC_NODE_KEYS=("etcd=$SBE_ENDPOINTS" "etcd_prefix=$prefix"
 		"node_ttl=$NODE_TTL")
-	BIN=$NEW_BIN sbc_start "$dir" 3 2 1M 64
-	ALL_PIDS+=("${SBC_PIDS[@]}")
+	start_nodes "$dir" "$NEW_BIN"
 	SBC_NODE_KEYS=()
 	CONF_PLAIN=$SBC_CONF
 	CONF_ETCD=$dir/cluster-etcd.conf
@@ -172,9 +188,7 @@ part_cost() {
 	log "## cost without failures: rounds=$ROUNDS seconds=$SECS rows='$ROWS'"
 	if [ -n "$BASE_BIN" ]; then
 		vs+=(base)
-		SBC_PIDS=()
-		BIN=$BASE_BIN sbc_start "$DIR/base" 3 2 1M 64
-		ALL_PIDS+=("${SBC_PIDS[@]}")
+		start_nodes "$DIR/base" "$BASE_BIN"
 		BASE_PIDS=("${SBC_PIDS[@]}")
 		CONF_BASE=$SBC_CONF
 		"$BASE_BIN/spanblkctl" -c "$CONF_BASE" lun create bench 1G >/dev/null
