@@ -11,6 +11,10 @@
                                             prints one key=value line
   bench-failover-report.py failover RAW     the failover tables from RAW's
                                             "failover ..." lines
+  bench-failover-report.py redo RAW         RAW's failover lines measured
+                                            again from the runs' files
+                                            next to it (failover-KIND-REP
+                                            .out and .log), to stdout
 
 Every number is a median over the rounds or runs, with the range.
 """
@@ -78,7 +82,7 @@ def cost(raw):
 
 # ---- one failure run -------------------------------------------------------
 
-def run(out, log, t_fail, kind):
+def run(out, log, t_fail, kind, file=sys.stdout):
     t0 = bucket = None
     gaps, ios, res = [], {}, {}
     for line in open(out):
@@ -113,14 +117,21 @@ def run(out, log, t_fail, kind):
         return (t - t_fail) * 1000 if t else -1
 
     t_down = logged('down in the cluster store')
-    # The stall: the gap in which the node went down. Until then every
-    # write to a chunk with a replica on it waits, and those soon hold
-    # every slot; the completion that ends the gap is a degraded write.
-    # Without such a gap completions went on: take the moment it went
-    # down.
-    stall = [g for g in gaps if t_down and g[0] <= t_down < g[1]]
-    g = stall[0] if stall else ((t_down or t_fail),) * 2
-    after = g[1]
+    # Writes to chunks with a replica on the node wait until the gateway
+    # has it down; those soon hold every slot, so the first completion at
+    # or after that moment is the first degraded write: the end of the gap
+    # the moment falls in, or (no gap of a timeline interval or more
+    # there) the moment itself, less than an interval early.
+    t_first = t_down or t_fail
+    for g in gaps:
+        if g[0] <= t_first < g[1]:
+            t_first = g[1]
+            break
+    # The stall: the longest gap between the signal and that write (all
+    # of it: a gap that began before the signal also held the writes up).
+    stall = max([g[1] - g[0] for g in gaps
+                 if g[1] > t_fail and g[0] < t_first] or [0])
+    after = t_first
     later = rate(after + 5, end)
     # back to speed: the first 0.5 s window after the stall at 80 % of
     # the later rate
@@ -131,8 +142,8 @@ def run(out, log, t_fail, kind):
             break
         t += bucket
     lost = logged('connection lost') if kind == 'kill' else 0
-    print(f'stall_ms={(g[1] - g[0]) * 1000:.0f} '
-          f'first_ms={(after - t_fail) * 1000:.0f} '
+    print(f'stall_ms={stall * 1000:.0f} '
+          f'first_ms={(t_first - t_fail) * 1000:.0f} '
           f'lat_max_ms={int(res["lat_max_us"]) / 1000:.0f} '
           f'lost_ms={ms(lost):.0f} '
           f'refused_ms={ms(logged("refuses connections")):.0f} '
@@ -143,24 +154,42 @@ def run(out, log, t_fail, kind):
           f'iops_2_3={rate(after + 2, after + 3):.0f} '
           f'iops_later={later:.0f} later_s={max(end - after - 5, 0):.1f} '
           f'recover_ms={recover:.0f} iops={res["iops"]} '
-          f'errors={res["errors"]}')
+          f'errors={res["errors"]}', file=file)
+
+
+def redo(raw):
+    import io
+    import os
+    here = os.path.dirname(raw)
+    for line in open(raw):
+        kv = kvs(line)
+        if not line.startswith('failover ') or 't_fail' not in kv:
+            print(line, end='')
+            continue
+        base = os.path.join(here, f'failover-{kv["kind"]}-{kv["rep"]}')
+        buf = io.StringIO()
+        run(base + '.out', base + '.log', float(kv['t_fail']), kv['kind'],
+            buf)
+        print(f'failover kind={kv["kind"]} rep={kv["rep"]} '
+              f'stale={kv["stale"]} t_fail={kv["t_fail"]} {buf.getvalue()}',
+              end='')
 
 
 # ---- the failover tables ---------------------------------------------------
 
 KEYS = [
     ('down_ms', 'signal to node down in the gateway, ms'),
-    ('first_ms', 'signal to first write completed after the stall, ms'),
-    ('stall_ms', 'stall: no write completed, ms'),
+    ('first_ms', 'signal to the first degraded write completed, ms'),
+    ('stall_ms', 'longest time without a completion until then, ms'),
     ('lat_max_ms', 'longest write, ms'),
     ('lost_ms', 'signal to connection lost, ms'),
     ('refused_ms', 'signal to reconnect refused, lease revoked, ms'),
     ('iops_before', 'IOPS, 2 s before the signal'),
-    ('iops_0_1', 'IOPS, 1st s after the stall'),
-    ('iops_1_2', 'IOPS, 2nd s after the stall'),
-    ('iops_2_3', 'IOPS, 3rd s after the stall'),
-    ('iops_later', 'IOPS, from 5 s after the stall to the end'),
-    ('recover_ms', 'stall end to 80 % of the later rate, ms'),
+    ('iops_0_1', 'IOPS, 1st s after the first degraded write'),
+    ('iops_1_2', 'IOPS, 2nd s after it'),
+    ('iops_2_3', 'IOPS, 3rd s after it'),
+    ('iops_later', 'IOPS, from 5 s after it to the end ("later")'),
+    ('recover_ms', 'from it to a 0.5 s window at 80 % of later, ms'),
     ('stale', 'chunks recorded stale'),
 ]
 
@@ -187,7 +216,7 @@ def failover(raw):
         print(f'| {name} | ' + ' | '.join(
             cell([float(r[key]) for r in runs[k]]) for k in kinds) + ' |')
     ratios = [
-        ('1st s after the stall / later', 'iops_0_1', 'iops_later'),
+        ('1st s after it / later', 'iops_0_1', 'iops_later'),
         ('later / before the signal', 'iops_later', 'iops_before'),
     ]
     for name, a, b in ratios:
@@ -206,6 +235,8 @@ if __name__ == '__main__':
         cost(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == 'failover':
         failover(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == 'redo':
+        redo(sys.argv[2])
     elif len(sys.argv) == 6 and sys.argv[1] == 'run':
         run(sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5])
     else:
