@@ -39,7 +39,7 @@
 # which 680 have a replica on node 2), NODE_TTL (3, the nodes' lease),
 # ETCD_MEMBERS (1), ETCD_DIR (the data folder: etcd's data next to the
 # nodes'), TMPDIR (/var/tmp), PARTS ("cost failover"), OUT.
-# About 8 minutes with the defaults (10 with BASE_BIN). Needs etcd
+# About 8.5 minutes with the defaults (10.5 with BASE_BIN). Needs etcd
 # (Debian: etcd-server), curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -238,7 +238,7 @@ one_failure() {
 		--bs 4k --qd "$FAIL_QD" --time "$FAIL_SECS" --timeline 10 -v \
 		>"$out" 2>"$err" &
 	BENCH_PID=$!
-	until grep -q '^running' "$out"; do
+	until grep -qs '^running' "$out"; do
 		kill -0 "$BENCH_PID" 2>/dev/null || break
 		sleep 0.02
 	done
