@@ -18,27 +18,29 @@
 #             stale records yet). Per run, from the timeline and the
 #             gateway's log (its lines carry their time): when the gateway
 #             saw the connection drop, the reconnect refused (it revokes
-#             the node's lease) and the node down in the store; the stall
-#             (the gap without completions in which the node went down)
-#             and the signal to the write that ended it (the first
-#             degraded write); the longest write; the write rate before,
-#             in the 1st, 2nd and 3rd second after the stall and from 5 s
-#             after it to the end ("later"), and how long until a 0.5 s
-#             window reached 80 % of the later rate; the chunks recorded
-#             stale (each cost one etcd transaction).
+#             the node's lease) and the node down in the store; the
+#             first completion once it was down (the first degraded
+#             write) and the longest gap without completions until then;
+#             the longest write; the write rate before the signal, in the
+#             1st, 2nd and 3rd second after the first degraded write and
+#             from 5 s after it to the end ("later"), and how long until
+#             a 0.5 s window reached 80 % of the later rate; the chunks
+#             recorded stale (each cost one etcd transaction).
+#             scripts/bench-failover-report.py does the arithmetic.
 #
 #   scripts/bench-failover.sh                  results on stdout and in
 #                                              build/bench-failover/
 #   BASE_BIN=/tmp/base/build scripts/bench-failover.sh
 #   PARTS=failover REPS=3 scripts/bench-failover.sh
-#   scripts/bench-failover-report.py cost|failover RAW   tables again
+#   scripts/bench-failover-report.py cost|failover|redo RAW   tables again
 #
 # Knobs: ROUNDS (7), SECS (4), ROWS ("randwrite:4k:32 randread:4k:32
 # write:1M:32 read:1M:32"), REPS (5), FAIL_SECS (16), FAIL_AT (3),
 # FAIL_QD (16), FAILS ("kill stop"), LUN_SIZE (1G: 1024 chunks, of
 # which 680 have a replica on node 2), NODE_TTL (3, the nodes' lease),
 # ETCD_MEMBERS (1), ETCD_DIR (the data folder: etcd's data next to the
-# nodes'), TMPDIR (/var/tmp), PARTS ("cost failover"), OUT.
+# nodes'), TMPDIR (/var/tmp), PARTS ("cost failover"), OUT
+# (build/bench-failover).
 # About 8.5 minutes with the defaults (10.5 with BASE_BIN). Needs etcd
 # (Debian: etcd-server), curl and python3.
 set -euo pipefail
@@ -127,9 +129,10 @@ start_nodes() {
 	return 1
 }
 
-# new_cluster DIR PREFIX: three nodes of BIN registered in the store under
-# PREFIX, LUN bench (LUN_SIZE) written once; sets CONF_PLAIN (no etcd) and CONF_ETCD
-# (the same nodes, with the store); the nodes' pids in SBC_PIDS.
+# new_cluster DIR PREFIX: three nodes of NEW_BIN registered in the store
+# under PREFIX, LUN bench (LUN_SIZE) written once; sets CONF_PLAIN (no
+# etcd) and CONF_ETCD (the same nodes, with the store); the nodes' pids
+# in SBC_PIDS.
 new_cluster() {
 	local dir=$1 prefix=$2
 	SBC_NODE_KEYS=("etcd=$SBE_ENDPOINTS" "etcd_prefix=$prefix"
