@@ -13,7 +13,10 @@
 #   make install         handler into TCMU_HANDLER_DIR, the rest under PREFIX
 #   make demo            iSCSI LUN on a three-node cluster, in a QEMU guest
 #   make demo-host       three-node cluster on 127.0.0.1 and spanblk-bench
-#   make bench           the benchmark of docs/benchmarks.md
+#   make bench           the benchmark of docs/benchmarks.md (FAILOVER=1:
+#                        section 5 after it, about 10 minutes more)
+#   make bench-failover  section 5 alone: the cluster store's cost, a node
+#                        killed or hung under writes (etcd)
 #   make bench-vm        the guest benchmark of docs/benchmarks.md (QEMU,
 #                        root; not part of make check)
 #   make format          clang-format in place; make format-check to verify
@@ -99,7 +102,7 @@ $(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c tools/cli.c \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
 $(1)/spanblk-bench: $(call obj,$(1),tools/spanblk-bench.c tools/cli.c \
-		tools/latency.c) \
+		tools/latency.c tools/timeline.c) \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS) -lm
 $(1)/handler_spanblk.so: $(call obj,$(1),handler/handler.c) \
@@ -215,6 +218,11 @@ demo-host: all
 
 bench: all
 	scripts/bench.sh
+	if [ "$${FAILOVER:-0}" = 1 ]; then scripts/bench-failover.sh; fi
+
+# Failure handling with etcd: docs/benchmarks.md section 5.
+bench-failover: all
+	scripts/bench-failover.sh
 
 # spanblk, LIO fileio and user:qcow over iSCSI in one guest boot (root).
 bench-vm: all
@@ -233,7 +241,7 @@ clean:
 	rm -rf $(B) $(S) $(F)
 
 .PHONY: all san check check-quick check-vm soak fuzz fuzz-build install demo \
-	demo-host bench bench-vm \
+	demo-host bench bench-failover bench-vm \
 	format format-check layers-check clean
 .SECONDARY:
 

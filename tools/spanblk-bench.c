@@ -5,7 +5,7 @@
  *
  *   spanblk-bench -c FILE --lun NAME [--size SIZE] --rw MODE --bs SIZE
  *                 --qd N --time SECONDS [--prefill] [--fua |
- *                 --flush-every W]
+ *                 --flush-every W] [--timeline MS]
  *
  * Keeps N operations of SIZE bytes in flight for SECONDS: each completion
  * (on the engine's thread) records its latency and submits the next one.
@@ -23,6 +23,12 @@
  * other slots keep writing meanwhile, and the FLUSH covers every write
  * completed before it. A FLUSH slower than W writes overlaps the next.
  *
+ * --timeline MS counts the reads and writes completed in each MS-wide
+ * interval of the run and finds the longest interval with no completion
+ * at all (tools/timeline.h): how long a failure stalled the LUN, and
+ * how the rate came back after it. Log lines then start with their Unix
+ * time, as the timeline's lines do.
+ *
  * Exit status: 0 ok, 1 I/O errors or engine failure, 2 usage or
  * configuration error, 3 nodes unreachable.
  */
@@ -39,6 +45,7 @@
 #include "lib/config.h"
 #include "tools/cli.h"
 #include "tools/latency.h"
+#include "tools/timeline.h"
 #include "lib/engine.h"
 #include "lib/util/clock.h"
 #include "lib/util/log.h"
@@ -96,6 +103,8 @@ struct bench {
 	struct sbt_lat flush_lat; /* of the FLUSHes completed without error */
 	uint64_t verify_seed; /* 0: no --verify */
 	uint64_t mismatches; /* reads whose data differed from the pattern */
+	struct sbt_timeline *timeline; /* --timeline, else NULL */
+	double cpu_s; /* the process's CPU time in the last bench_run() */
 	struct bench_slot *slots;
 };
 
@@ -231,7 +240,8 @@ static void slot_done(struct sb_io *io, int err)
 {
 	struct bench_slot *s = io->cb_arg;
 	struct bench *b = s->b;
-	uint64_t us = (sb_now_ns() - s->start_ns) / 1000;
+	uint64_t now = sb_now_ns();
+	uint64_t us = (now - s->start_ns) / 1000;
 
 	if (!err && b->verify_seed && io->op == SB_IO_READ &&
 	    !pattern_check(b->verify_seed, io->offset, s->iov.iov_base,
@@ -252,6 +262,8 @@ static void slot_done(struct sb_io *io, int err)
 		b->ios++;
 		b->bytes += io->length;
 		sbt_lat_add(&b->lat, us);
+		if (b->timeline)
+			sbt_timeline_add(b->timeline, now);
 		if (io->op == SB_IO_WRITE)
 			b->since_flush++;
 	}
@@ -261,13 +273,25 @@ static void slot_done(struct sb_io *io, int err)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* CPU seconds used by the whole process (every thread) so far. */
+static double process_cpu_s(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
  * Run one phase: @b's mode, bs and qd, for @seconds (0: until b->limit
- * bytes are done). Returns elapsed seconds.
+ * bytes are done). Returns elapsed seconds; b->cpu_s gets the process's
+ * CPU time meanwhile.
  */
 static double bench_run(struct bench *b, double seconds)
 {
 	struct timespec until;
+	double cpu0 = process_cpu_s();
 	uint64_t t0, t1;
 	unsigned int i;
 
@@ -284,6 +308,8 @@ static double bench_run(struct bench *b, double seconds)
 	}
 	t0 = sb_now_ns();
 	pthread_mutex_lock(&b->lock);
+	if (b->timeline)
+		sbt_timeline_start(b->timeline, t0);
 	for (i = 0; i < b->qd; i++)
 		if (!slot_submit_locked(b, &b->slots[i]))
 			break;
@@ -301,6 +327,7 @@ static double bench_run(struct bench *b, double seconds)
 		pthread_cond_wait(&b->cond, &b->lock);
 	pthread_mutex_unlock(&b->lock);
 	t1 = sb_now_ns();
+	b->cpu_s = process_cpu_s() - cpu0;
 	return (double)(t1 - t0) / 1e9;
 }
 
@@ -353,6 +380,12 @@ static void usage(FILE *f)
 		"slot\n"
 		"                       (write modes; --fua or --flush-every, "
 		"not both)\n"
+		"      --timeline MS    count the completions in each MS "
+		"(1..60000)\n"
+		"                       interval and find the longest time "
+		"without\n"
+		"                       any; 'timeline:' lines, gap_* "
+		"fields\n"
 		"  -v, --verbose        log engine warnings (node connection "
 		"changes)\n"
 		"  -h, --help           this text\n"
@@ -439,6 +472,10 @@ static void print_result(const struct bench *b, double secs,
 	printf("  latency    p50 %.0f us, p99 %.0f us, avg %.0f us, max "
 	       "%" PRIu64 " us\n",
 	       p50, p99, sbt_lat_avg(&b->lat), b->lat.max_us);
+	printf("  CPU        %.3f s in this process during the run\n",
+	       b->cpu_s);
+	if (b->timeline)
+		sbt_timeline_print_gap(b->timeline, stdout);
 	if (b->write_flags & SB_IO_F_FUA)
 		printf("  durable    every write FUA\n");
 	if (b->flush_every)
@@ -469,7 +506,11 @@ static void print_result(const struct bench *b, double secs,
 	       " reconnects=%" PRIu64,
 	       b->errors, st->failovers, st->timeouts, st->reconnects);
 	printf(" durable=%s flushes=%" PRIu64, durable, b->flush_lat.n);
-	printf(" flush_p50_us=%.0f flush_p99_us=%.0f\n", fp50, fp99);
+	printf(" flush_p50_us=%.0f flush_p99_us=%.0f cpu_s=%.3f", fp50, fp99,
+	       b->cpu_s);
+	if (b->timeline)
+		sbt_timeline_print_fields(b->timeline, stdout);
+	putchar('\n');
 	printf("transport: mismatches=%" PRIu64 " bytes_rdma=%" PRIu64
 	       " bytes_inline=%" PRIu64 " rdma_fallbacks=%" PRIu64 "\n",
 	       b->mismatches, st->bytes_rdma, st->bytes_inline,
@@ -480,6 +521,8 @@ static void print_result(const struct bench *b, double secs,
 	       st->copy_bytes ? (double)st->copy_ns * 1073741824.0 /
 					(double)st->copy_bytes
 			      : 0.0);
+	if (b->timeline)
+		sbt_timeline_print(b->timeline, stdout);
 }
 
 /* What the command line asks for. */
@@ -494,10 +537,11 @@ struct bench_opts {
 	uint64_t vseed; /* --verify, 0 when not given */
 	bool fua; /* --fua */
 	uint64_t flush_every; /* --flush-every, 0 when not given */
+	uint64_t timeline_ms; /* --timeline, 0 when not given */
 };
 
 /* Long options without a short form. */
-enum { OPT_FUA = 256, OPT_FLUSH_EVERY };
+enum { OPT_FUA = 256, OPT_FLUSH_EVERY, OPT_TIMELINE };
 
 /*
  * What parse_opts() checks once every option is in: a LUN, nothing else,
@@ -546,6 +590,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 		{"verify", required_argument, NULL, 'V'},
 		{"fua", no_argument, NULL, OPT_FUA},
 		{"flush-every", required_argument, NULL, OPT_FLUSH_EVERY},
+		{"timeline", required_argument, NULL, OPT_TIMELINE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -610,6 +655,14 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 				return sbt_usage_error("--flush-every must be "
 						       "1..%u writes",
 						       BENCH_MAX_FLUSH_EVERY);
+			break;
+		case OPT_TIMELINE:
+			if (sb_parse_uint(optarg, SBT_TL_MIN_MS, SBT_TL_MAX_MS,
+					  &o->timeline_ms))
+				return sbt_usage_error("--timeline must be "
+						       "%u..%u ms",
+						       SBT_TL_MIN_MS,
+						       SBT_TL_MAX_MS);
 			break;
 		default:
 			ret = sbt_common_opt(c, &o->verbose, usage);
@@ -784,6 +837,32 @@ static int bench_prefill(struct bench *b, uint64_t bs)
 	return 0;
 }
 
+/*
+ * The measured run's parameters from @o into @b, with @tl (prepared
+ * here) as its timeline when --timeline is given. 0 or -ENOMEM.
+ */
+static int bench_setup(struct bench *b, const struct bench_opts *o,
+		       struct sbt_timeline *tl)
+{
+	unsigned int i;
+	int ret;
+
+	b->mode = o->mode;
+	b->bs = (uint32_t)o->bs;
+	b->qd = (unsigned int)o->qd;
+	b->write_flags = o->fua ? SB_IO_F_FUA : 0;
+	b->flush_every = o->flush_every;
+	for (i = 0; i < o->qd; i++)
+		b->slots[i].iov.iov_len = (size_t)o->bs;
+	if (!o->timeline_ms)
+		return 0;
+	ret = sbt_timeline_init(tl, (unsigned int)o->timeline_ms, o->seconds);
+	if (ret)
+		return ret;
+	b->timeline = tl;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_opts o = {
@@ -797,8 +876,9 @@ int main(int argc, char **argv)
 	struct sb_cluster *cl = NULL;
 	struct xp_secret secret;
 	struct sb_engine_stats st;
+	struct sbt_timeline tl = {0};
 	struct bench *b = NULL;
-	unsigned int i, nslots;
+	unsigned int nslots;
 	char dbuf[32];
 	double secs;
 	int rc;
@@ -806,6 +886,8 @@ int main(int argc, char **argv)
 	rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
+	if (o.timeline_ms)
+		sb_log_set_sink(sbt_timeline_log_sink);
 	rc = sbt_cluster_load(o.path, o.verbose, &cl, &secret);
 	if (rc)
 		goto out_free;
@@ -847,13 +929,11 @@ int main(int argc, char **argv)
 		if (rc)
 			goto out_free_slots;
 	}
-	b->mode = o.mode;
-	b->bs = (uint32_t)o.bs;
-	b->qd = (unsigned int)o.qd;
-	b->write_flags = o.fua ? SB_IO_F_FUA : 0;
-	b->flush_every = o.flush_every;
-	for (i = 0; i < o.qd; i++)
-		b->slots[i].iov.iov_len = (size_t)o.bs;
+	if (bench_setup(b, &o, &tl)) {
+		fprintf(stderr, "spanblk-bench: out of memory\n");
+		rc = EXIT_FAIL;
+		goto out_free_slots;
+	}
 	printf("running %s bs=%" PRIu64 " qd=%" PRIu64 " durable=%s for %.1f s "
 	       "on LUN %s (%" PRIu64 " bytes)..."
 	       "\n",
@@ -866,6 +946,7 @@ int main(int argc, char **argv)
 	rc = b->errors ? exit_for(b->first_err) : 0;
 
 out_free_slots:
+	sbt_timeline_free(&tl);
 	slots_free(b, nslots);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);

@@ -4,12 +4,15 @@
 #   sbc_start DIR N REPLICAS CHUNK [QUEUE_DEPTH]  write configs, start nodes
 #   sbc_stop                                       SIGTERM every node, wait
 #   SBC_CONF  the cluster file      SBC_PIDS  the nodes' pids
+#   SBC_NODE_KEYS  extra KEY=VALUE lines for every node's file (set it
+#                  before sbc_start, e.g. etcd=... node_ttl=3)
 # BIN (default build) says where spanblkd is. The config files come from
 # scripts/lib/conf.sh, CPU ticks (sbp_cpu_ticks) from scripts/lib/proc.sh.
 
 BIN=${BIN:-build}
 SBC_PIDS=()
 SBC_CONF=
+SBC_NODE_KEYS=()
 
 # shellcheck source=scripts/lib/conf.sh
 . "$(dirname "${BASH_SOURCE[0]}")/conf.sh"
@@ -39,7 +42,7 @@ sbc_start() { # dir n replicas chunk [qd]
 		while sbp_port_open 127.0.0.1 "$port"; do port=$((port + 1)); done
 		mkdir -p "$dir/node$i"
 		sbconf_node "$dir/node$i.conf" "$i" 127.0.0.1 "$port" \
-			"$dir/node$i" "$dir/secret"
+			"$dir/node$i" "$dir/secret" "${SBC_NODE_KEYS[@]}"
 		sbconf_cluster_node "$SBC_CONF" "$i" 127.0.0.1 "$port"
 		"$BIN/spanblkd" -c "$dir/node$i.conf" 2>"$dir/node$i.log" &
 		SBC_PIDS+=($!)
@@ -52,10 +55,10 @@ sbc_start() { # dir n replicas chunk [qd]
 	done
 }
 
-sbc_stop() {
+sbc_stop() { # (a node already gone, e.g. killed by a test, is fine)
 	local p
-	for p in "${SBC_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${SBC_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${SBC_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || :; done
+	for p in "${SBC_PIDS[@]}"; do wait "$p" 2>/dev/null || :; done
 	SBC_PIDS=()
 }
 

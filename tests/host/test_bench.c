@@ -12,7 +12,10 @@
  *   - --flush-every N: every node counts exactly the FLUSHes the
  *     benchmark reports, one per N completed writes;
  *   - the options are refused with read modes, with N = 0 and together:
- *     one line on stderr, exit 2.
+ *     one line on stderr, exit 2;
+ *   - --timeline MS: the intervals' counts add up to the run's reads and
+ *     writes, and a node stopped (SIGSTOP) for a while mid-run shows as
+ *     a gap without completions over that while, with empty intervals.
  *
  * Cluster: 3 nodes, 2 replicas, 1 MiB chunks; writes of at most one
  * chunk, aligned, so each is one request per replica.
@@ -20,13 +23,16 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -46,6 +52,7 @@
 #define LUN_SIZE "64M"
 #define BENCH_DEFAULT "build-san/spanblk-bench"
 #define OUT_CAP 16384
+#define TL_OUT_CAP (1u << 20)
 
 struct fixture {
 	struct tl_cluster tc;
@@ -60,7 +67,7 @@ static struct fixture fx;
 /* What a run's "result:" line says. */
 struct run {
 	uint64_t ios, errors, flushes;
-	double flush_p50_us, flush_p99_us;
+	double flush_p50_us, flush_p99_us, cpu_s, seconds;
 	char durable[32];
 };
 
@@ -154,6 +161,8 @@ static void bench_ok(const char *const args[], struct run *r)
 	r->flush_p99_us =
 		strtod(field(line, "flush_p99_us", v, sizeof(v)), NULL);
 	field(line, "durable", r->durable, sizeof(r->durable));
+	r->cpu_s = strtod(field(line, "cpu_s", v, sizeof(v)), NULL);
+	r->seconds = strtod(field(line, "seconds", v, sizeof(v)), NULL);
 	assert_int_equal(r->errors, 0);
 	assert_true(r->ios > 0);
 }
@@ -191,6 +200,10 @@ static void test_plain_writes(void **state)
 	counters_get(&b);
 	assert_string_equal(r.durable, "none");
 	assert_int_equal(r.flushes, 0);
+	/* the run's CPU: some, and at most every core for its whole time */
+	assert_true(r.cpu_s > 0);
+	assert_true(r.cpu_s <=
+		    r.seconds * (double)sysconf(_SC_NPROCESSORS_ONLN) + 0.05);
 	assert_int_equal(b.writes - a.writes, REPLICAS * r.ios);
 	assert_int_equal(b.fua_writes, a.fua_writes);
 	for (i = 0; i < NODES; i++)
@@ -305,6 +318,218 @@ static void test_refused(void **state)
 		assert_int_equal(b.flushes[i], a.flushes[i]);
 }
 
+/* ---- --timeline ---------------------------------------------------------- */
+
+/* What the timeline lines of one run say. */
+struct tl_run {
+	double start; /* Unix seconds */
+	unsigned int bucket_ms, intervals, ngaps;
+	uint64_t sum; /* completions over every interval */
+	double gap_from[64], gap_to[64];
+	uint64_t ios, lat_max_us, gap_max_us;
+	double res_gap_from, res_gap_to;
+	const char *out; /* the whole output, for the intervals */
+};
+
+static double now_unix(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run with @args and --timeline; parse and check what holds for any run. */
+static void timeline_run(const char *const args[], struct tl_run *t)
+{
+	static char out[TL_OUT_CAP];
+	const char *p, *line;
+	unsigned int next = 0;
+	char v[40];
+	double d;
+	int rc;
+
+	rc = bench_exec(args, out, sizeof(out));
+	if (rc != 0)
+		fail_msg("spanblk-bench exit %d: %s", rc, out);
+	memset(t, 0, sizeof(*t));
+	t->out = out;
+	line = strstr(out, "\nresult: ");
+	assert_non_null(line);
+	t->ios = field_u64(line, "ios");
+	t->lat_max_us = field_u64(line, "lat_max_us");
+	t->gap_max_us = field_u64(line, "gap_max_us");
+	t->res_gap_from =
+		strtod(field(line, "gap_from_unix", v, sizeof(v)), NULL);
+	t->res_gap_to = strtod(field(line, "gap_to_unix", v, sizeof(v)), NULL);
+	p = strstr(out, "\ntimeline: start_unix=");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p,
+				"\ntimeline: start_unix=%lf bucket_ms=%u "
+				"intervals=%u",
+				&t->start, &t->bucket_ms, &t->intervals),
+			 3);
+	for (p = strstr(out, "\ngap: "); p; p = strstr(p + 1, "\ngap: ")) {
+		assert_true(t->ngaps < 64);
+		assert_int_equal(sscanf(p, "\ngap: from_unix=%lf to_unix=%lf",
+					&t->gap_from[t->ngaps],
+					&t->gap_to[t->ngaps]),
+				 2);
+		/* in time order, each at least an interval long */
+		assert_true(t->gap_to[t->ngaps] - t->gap_from[t->ngaps] >=
+			    t->bucket_ms / 1000.0 - 1e-6);
+		if (t->ngaps)
+			assert_true(t->gap_from[t->ngaps] >=
+				    t->gap_to[t->ngaps - 1] - 1e-6);
+		t->ngaps++;
+	}
+	/* one line per interval, in order, adding up to the run's count */
+	for (p = strstr(out, "\ntimeline: t_ms="); p; p = strstr(p + 1, "\ntime"
+									"line: "
+									"t_"
+									"ms"
+									"=")) {
+		unsigned int ms;
+		unsigned long long n;
+
+		assert_int_equal(
+			sscanf(p, "\ntimeline: t_ms=%u ios=%llu", &ms, &n), 2);
+		assert_int_equal(ms, next * t->bucket_ms);
+		next++;
+		t->sum += n;
+	}
+	assert_int_equal(next, t->intervals);
+	assert_int_equal(t->sum, t->ios);
+	/* the longest gap is where the result line says */
+	assert_true(t->res_gap_from >= t->start - 1e-6);
+	d = (t->res_gap_to - t->res_gap_from) * 1e6 - (double)t->gap_max_us;
+	assert_true(d > -2.0 && d < 2.0);
+}
+
+/* Completions of the intervals that lie wholly inside [@a, @b]. */
+static uint64_t ios_between(const struct tl_run *t, double a, double b)
+{
+	const char *p;
+	uint64_t sum = 0;
+
+	for (p = strstr(t->out, "\ntimeline: t_ms="); p;
+	     p = strstr(p + 1, "\ntimeline: t_ms=")) {
+		unsigned int ms;
+		unsigned long long n;
+		double from;
+
+		assert_int_equal(
+			sscanf(p, "\ntimeline: t_ms=%u ios=%llu", &ms, &n), 2);
+		from = t->start + ms / 1000.0;
+		if (from >= a && from + t->bucket_ms / 1000.0 <= b)
+			sum += n;
+	}
+	return sum;
+}
+
+/*
+ * The engine's log lines (-v) of @t's run, each after the Unix time it
+ * was logged at, between the command's start @t0 and its end @t1.
+ * Returns how many there were.
+ */
+static unsigned int stamped_log_lines(const struct tl_run *t, double t0,
+				      double t1)
+{
+	const char *p;
+	unsigned int n = 0;
+
+	for (p = strstr(t->out, " spanblk "); p; p = strstr(p + 1, " spanblk"
+								   " ")) {
+		const char *bol = p;
+		double at;
+
+		while (bol > t->out && bol[-1] != '\n')
+			bol--;
+		if (sscanf(bol, "%lf spanblk ", &at) != 1)
+			fail_msg("log line without its time: %.80s", bol);
+		assert_true(at >= t0 && at <= t1);
+		n++;
+	}
+	return n;
+}
+
+/* A plain run: intervals of 50 ms over 1 s, counts adding up. */
+static void test_timeline(void **state)
+{
+	const char *const args[] = {"--rw",	  "randwrite", "--bs",	 "4k",
+				    "--qd",	  "8",	       "--time", "1",
+				    "--timeline", "50",	       "-v",	 NULL};
+	struct tl_run t;
+	double t0 = now_unix();
+
+	(void)state;
+	timeline_run(args, &t);
+	/* -v: each node's payload transport at least, on the same clock */
+	assert_true(stamped_log_lines(&t, t0, now_unix()) >= NODES);
+	assert_int_equal(t.bucket_ms, 50);
+	assert_true(t.ios > 0);
+	/* 20 intervals, maybe a few more for the writes that end the run */
+	assert_true(t.intervals >= 19 && t.intervals <= 30);
+	assert_true(t.start > now_unix() - 60 && t.start < now_unix());
+}
+
+struct stopper {
+	pid_t pid;
+	double stop, cont; /* when it was stopped and continued */
+};
+
+/* Stop the node 2 s into the benchmark's process, continue it 1.5 s later. */
+static void *stopper_main(void *arg)
+{
+	struct stopper *s = arg;
+
+	usleep(2000 * 1000);
+	s->stop = now_unix();
+	kill(s->pid, SIGSTOP);
+	usleep(1500 * 1000);
+	s->cont = now_unix();
+	kill(s->pid, SIGCONT);
+	return NULL;
+}
+
+/*
+ * A node stopped mid-run: 2 of 3 chunks have a replica on it, so every
+ * slot soon waits for it and nothing completes until it continues. The
+ * longest gap covers the stop, and the intervals inside it are empty.
+ */
+static void test_timeline_stall(void **state)
+{
+	const char *const args[] = {"--rw",	  "randwrite", "--bs",	 "4k",
+				    "--qd",	  "8",	       "--time", "6",
+				    "--timeline", "10",	       NULL};
+	struct stopper s = {.pid = fx.tc.nodes[1].pid};
+	struct tl_run t;
+	pthread_t th;
+
+	(void)state;
+	assert_true(s.pid > 0);
+	assert_int_equal(pthread_create(&th, NULL, stopper_main, &s), 0);
+	timeline_run(args, &t);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	if (t.start > s.stop)
+		fail_msg("the run started %.3f s after the node was stopped",
+			 t.start - s.stop);
+	/* the longest gap: from just after the stop to just after the
+	 * continue (the slots in flight on other nodes end first) */
+	if (!(t.res_gap_from >= s.stop - 0.05 &&
+	      t.res_gap_from <= s.stop + 0.5 && t.res_gap_to >= s.cont &&
+	      t.res_gap_to <= s.cont + 1.0))
+		fail_msg("gap %.3f..%.3f, node stopped %.3f..%.3f",
+			 t.res_gap_from, t.res_gap_to, s.stop, s.cont);
+	assert_true(t.gap_max_us >= 1000000);
+	assert_true(t.lat_max_us + 20000 >= t.gap_max_us);
+	assert_true(t.ngaps >= 1);
+	assert_int_equal(
+		ios_between(&t, t.res_gap_from + 0.01, t.res_gap_to - 0.01), 0);
+	assert_true(ios_between(&t, t.start, s.stop) > 0);
+	assert_true(ios_between(&t, s.cont + 1.0, t.start + 6.0) > 0);
+}
+
 /* ---- fixture ------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -371,6 +596,8 @@ int main(void)
 		cmocka_unit_test(test_fua),
 		cmocka_unit_test(test_flush_every),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_timeline),
+		cmocka_unit_test(test_timeline_stall),
 	};
 
 	return cmocka_run_group_tests_name("spanblk-bench", tests, group_setup,
