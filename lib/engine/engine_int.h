@@ -169,7 +169,8 @@ struct eng_piece {
 	bool busy;
 	/* with a cluster store (store.c), writes only */
 	uint64_t missed; /* node indices that did not take this write */
-	struct eng_stale *st; /* the chunk's entry, while counted a writer */
+	struct eng_stale *st; /* the chunk's entry, from the write's start */
+	bool writer; /* counted in st->writers: its requests may be out */
 	bool parked; /* on st->parked: waiting for a record or a hold */
 	bool waiting_start; /* parked before its requests were queued */
 	struct sb_list plink; /* st->parked */

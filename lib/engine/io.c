@@ -468,6 +468,7 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 	p->tried = 0;
 	p->missed = 0;
 	p->st = NULL;
+	p->writer = false;
 	p->parked = p->waiting_start = false;
 	p->park_deadline = 0;
 

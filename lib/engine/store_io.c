@@ -5,8 +5,9 @@
  * replicas are valid, and the record a degraded write waits for.
  *
  * A write piece, with a store:
- *   begin   counted as a writer of its chunk's entry (a resync of the
- *           chunk waits for its writers); parked if a resync holds it
+ *   begin   parked, uncounted, while a resync holds its chunk; then
+ *           counted as a writer of the chunk's entry (a hold waits for
+ *           the writers counted before it, and never parks them)
  *   queue   requests only to valid replicas (up in the store, not stale);
  *           the others are "missed" from the start
  *   end     every request done: replicas that failed are missed too. If
@@ -167,28 +168,30 @@ static void park(struct eng_piece *p)
 bool eng_store_write_begin(struct eng_piece *p)
 {
 	struct sb_engine *e = p->op->e;
-	struct eng_stale *st;
 
 	if (!e->store)
 		return true;
 	if (!p->st) {
-		st = stale_get(e, p->op->io->lun_id, p->ext.chunk);
-		if (!st)
+		p->st = stale_get(e, p->op->io->lun_id, p->ext.chunk);
+		if (!p->st)
 			return true; /* no memory: it records what it misses */
-		st->writers++;
-		p->st = st;
 	}
+	if (p->writer)
+		return true; /* a hold waits for it: never parks behind one */
 	if (p->st->held) {
+		/* not a writer yet, so the hold does not wait for it */
 		p->waiting_start = true;
 		park(p);
 		return false;
 	}
+	p->st->writers++;
+	p->writer = true;
 	p->waiting_start = false;
 	p->park_deadline = 0;
 	return true;
 }
 
-/* Stop counting @p as a writer of its entry. */
+/* Stop counting @p as a writer of its entry; let go of the entry. */
 static void release(struct eng_piece *p)
 {
 	struct sb_engine *e = p->op->e;
@@ -197,7 +200,9 @@ static void release(struct eng_piece *p)
 	if (!st)
 		return;
 	p->st = NULL;
-	st->writers--;
+	if (p->writer)
+		st->writers--;
+	p->writer = false;
 	eng_stale_put(e, st);
 }
 
