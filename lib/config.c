@@ -275,6 +275,9 @@ static enum key_res cluster_set(struct parse_ctx *ctx, struct sb_cluster *cl,
 		STR_KEY("etcd", cl->etcd),
 		STR_KEY("etcd_prefix", cl->etcd_prefix),
 		U32_KEY("min_replicas", cl->min_replicas, 1, SB_MAX_NODES),
+		U32_KEY("resync_depth", cl->resync_depth, 1,
+			SB_MAX_RESYNC_DEPTH),
+		U32_KEY("resync_rate", cl->resync_rate, 0, 1000000),
 	};
 	uint64_t v;
 	int i;
@@ -498,6 +501,7 @@ static void cluster_defaults(struct sb_cluster *cl)
 		.rdma_buffer_size = SB_DEFAULT_GW_RDMA_BUFFER,
 		.rdma_windows = true,
 		.etcd_prefix = SB_DEFAULT_ETCD_PREFIX,
+		.resync_depth = SB_DEFAULT_RESYNC_DEPTH,
 	};
 
 	*cl = defaults;

@@ -36,6 +36,8 @@
 #define SB_ETCD_ENDPOINTS_MAX 8
 #define SB_ETCD_PREFIX_MAX 127
 #define SB_DEFAULT_ETCD_PREFIX "/spanblk/"
+#define SB_DEFAULT_RESYNC_DEPTH 8 /* chunks resync copies at once */
+#define SB_MAX_RESYNC_DEPTH 64
 #define SB_DEFAULT_NODE_TTL 3 /* seconds: a node's etcd lease */
 #define SB_DEFAULT_PUSH_TIMEOUT_MS 30000 /* node: one CHUNK_PUSH */
 
@@ -72,6 +74,11 @@ struct sb_cluster {
 	char etcd_prefix[SB_ETCD_PREFIX_MAX + 1]; /* "/.../", the state's keys */
 	/* with a store: copies a write needs (0: replicas - 1, at least 1) */
 	unsigned int min_replicas;
+	/* with a store: chunks copied at once by resync, and its cap in
+	 * MiB/s over all of them (0: none; foreground I/O still goes first
+	 * in the nodes' queues) */
+	unsigned int resync_depth;
+	unsigned int resync_rate;
 };
 
 struct sb_nodecfg {

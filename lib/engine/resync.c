@@ -15,7 +15,10 @@
  * record is unchanged until the clear commits, so a crash of the gateway,
  * the source or the target loses nothing (the copy is simply done again).
  *
- * At most ENG_RESYNC_DEPTH chunks are held at once. Loop thread only.
+ * At most resync_depth chunks are held at once, and with resync_rate a
+ * chunk is held only when the rate allows its copy: holds are spaced by
+ * chunk size / rate, so over any stretch the copies stay under the rate
+ * (one chunk of burst). Loop thread only.
  */
 
 #include "store_int.h"
@@ -31,7 +34,6 @@
 #include "../util/clock.h"
 #include "../util/log.h"
 
-#define ENG_RESYNC_DEPTH 8 /* chunks copied at once */
 #define ENG_RESYNC_EVERY_MS 100 /* how often the dirty list is looked at */
 #define ENG_RESYNC_SCAN 256 /* entries looked at per pass */
 #define ENG_RESYNC_RETRY_MS 1000 /* after a failed copy */
@@ -220,8 +222,38 @@ static int push(struct sb_engine *e, struct eng_stale *st)
 	return 0;
 }
 
+static unsigned int depth(const struct sb_engine *e)
+{
+	return e->cl.resync_depth ? e->cl.resync_depth
+				  : SB_DEFAULT_RESYNC_DEPTH;
+}
+
+/*
+ * With resync_rate: false until the rate allows the next copy (*@next
+ * lowered to then); true takes the copy's share of the rate.
+ */
+static bool rate_allows(struct sb_engine *e, uint64_t now, uint64_t *next)
+{
+	struct eng_store *s = e->store;
+	uint64_t now_us = now * 1000, cost_us;
+
+	if (!e->cl.resync_rate)
+		return true;
+	if (now_us < s->rate_at_us) {
+		if (s->rate_at_us / 1000 + 1 < *next)
+			*next = s->rate_at_us / 1000 + 1;
+		return false;
+	}
+	cost_us = e->cl.chunk_size * 1000000ull /
+		  ((uint64_t)e->cl.resync_rate << 20);
+	s->rate_at_us =
+		(s->rate_at_us > now_us ? s->rate_at_us : now_us) + cost_us;
+	return true;
+}
+
 /* Try to hold @st for a copy. */
-static void try_hold(struct sb_engine *e, struct eng_stale *st, uint64_t now)
+static void try_hold(struct sb_engine *e, struct eng_stale *st, uint64_t now,
+		     uint64_t *next)
 {
 	int dst, src;
 
@@ -232,7 +264,7 @@ static void try_hold(struct sb_engine *e, struct eng_stale *st, uint64_t now)
 	if (dst < 0)
 		return;
 	src = pick_source(e, st);
-	if (src < 0)
+	if (src < 0 || !rate_allows(e, now, next))
 		return;
 	st->held = true;
 	st->cp_dst = (unsigned int)dst;
@@ -263,8 +295,8 @@ void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 
 		if (++seen > ENG_RESYNC_SCAN)
 			break;
-		if (!st->held && s->copies < ENG_RESYNC_DEPTH)
-			try_hold(e, st, now);
+		if (!st->held && s->copies < depth(e))
+			try_hold(e, st, now, next);
 		if (!st->held || st->pushed || st->writers)
 			continue;
 		ret = push(e, st);

@@ -95,6 +95,7 @@ struct eng_store {
 	struct sb_list dirty; /* eng_stale.dlink: entries with a mask */
 	unsigned int copies; /* entries held for a copy */
 	uint64_t resync_at; /* next resync pass (monotonic ms) */
+	uint64_t rate_at_us; /* resync_rate: the next copy's time (us) */
 	uint64_t copied; /* chunks copied since start */
 };
 

@@ -82,8 +82,9 @@ static struct sb_engine *engine(void)
 	return e;
 }
 
-/* This test's timing: node_ttl and the gateway's io_timeout_ms. */
-static unsigned int ttl_s = TTL_S, io_timeout_ms = IO_TIMEOUT_MS;
+/* This test's timing: node_ttl, the gateway's io_timeout_ms and
+ * resync_rate (MiB/s, 0: none). */
+static unsigned int ttl_s = TTL_S, io_timeout_ms = IO_TIMEOUT_MS, rate;
 
 static int setup(void **state)
 {
@@ -108,8 +109,8 @@ static int setup(void **state)
 	}
 	snprintf(cmd, sizeof(cmd),
 		 "sed -i 's|^\\[cluster\\]$|[cluster]\\netcd = %s\\n"
-		 "etcd_prefix = %s|' %s",
-		 fx.etcd.endpoints, PFX, fx.c.conf);
+		 "etcd_prefix = %s\\nresync_rate = %u|' %s",
+		 fx.etcd.endpoints, PFX, rate, fx.c.conf);
 	if (system(cmd) ||
 	    sb_cluster_load(fx.c.conf, &fx.cl, err, sizeof(err)) ||
 	    xp_secret_load(fx.cl.secret_file, &fx.secret) ||
@@ -556,6 +557,49 @@ static void test_writes_during_resync(void **state)
 	}
 }
 
+static int setup_rate(void **state)
+{
+	rate = 1;
+	return setup(state);
+}
+
+static int teardown_rate(void **state)
+{
+	rate = 0;
+	return teardown(state);
+}
+
+/*
+ * resync_rate = 1 (MiB/s): the chunks a returning node missed are copied
+ * no faster than that (unthrottled, this cluster copies them several
+ * times faster), and all of them are.
+ */
+static void test_resync_rate(void **state)
+{
+	const unsigned int a = 0;
+	uint64_t max_ms, t0, ms, min_ms;
+	unsigned int n;
+
+	(void)state;
+	assert_true(tl_node_stop(&fx.c, a, SIGKILL) >= 0);
+	assert_int_equal(write_all(fx.e, 2, &max_ms), 0);
+	n = stale_chunks(fx.c.nodes[a].id);
+	assert_true(n > 8);
+	t0 = sb_now_ms();
+	assert_int_equal(tl_node_start(&fx.c, a), 0);
+	assert_true(wait_resynced(60000));
+	ms = sb_now_ms() - t0;
+	/* one chunk of burst, then CHUNK / rate each */
+	min_ms = (uint64_t)(n - 1) * CHUNK * 1000 / ((uint64_t)rate << 20);
+	print_message("resync_rate %u MiB/s: %u chunks of %u KiB in %" PRIu64
+		      " ms (%.2f MiB/s; no faster than %" PRIu64 " ms)\n",
+		      rate, n, CHUNK >> 10, ms,
+		      (double)n * CHUNK / (1 << 20) / ((double)ms / 1000),
+		      min_ms);
+	assert_true(ms >= min_ms);
+	verify_all(fx.e, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +610,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_writes_during_resync,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync_rate, setup_rate,
+						teardown_rate),
 		cmocka_unit_test_setup_teardown(test_timeout_evicts, setup_slow,
 						teardown_slow),
 		cmocka_unit_test_setup_teardown(test_free_with_write_half_done,

@@ -156,6 +156,21 @@ static void test_store_keys(void **state)
 	assert_string_equal(cl.etcd, "http://10.0.0.1:2379,http://"
 				     "e2.example:2379,http://[::1]:2379");
 	assert_string_equal(cl.etcd_prefix, "/prod/spanblk-1/");
+	assert_int_equal(cl.resync_depth, SB_DEFAULT_RESYNC_DEPTH);
+	assert_int_equal(cl.resync_rate, 0);
+	snprintf(text, sizeof(text), "%sresync_depth = 64\nresync_rate = 200\n",
+		 base);
+	assert_int_equal(sb_cluster_parse(text, &cl, err, sizeof(err)), 0);
+	assert_int_equal(cl.resync_depth, 64);
+	assert_int_equal(cl.resync_rate, 200);
+	snprintf(text, sizeof(text), "%sresync_depth = 0\n", base);
+	expect_bad(text, "resync_depth");
+	snprintf(text, sizeof(text), "%sresync_depth = 65\n", base);
+	expect_bad(text, "resync_depth");
+	snprintf(text, sizeof(text), "%sresync_rate = -1\n", base);
+	expect_bad(text, "resync_rate");
+	snprintf(text, sizeof(text), "%sresync_rate = 10M\n", base);
+	expect_bad(text, "resync_rate");
 
 	static const char *const bad_ep[] = {
 		"https://a:1",
