@@ -82,12 +82,39 @@ static void auth_timeout_one(struct nd_conn *nc, void *arg)
 
 static bool drained(struct nd_server *s);
 
+/*
+ * The membership thread found a folder the cluster does not count: move
+ * its LUNs aside (no session is open before registration), then let it
+ * register. A failure is tried again at the next tick; until then the
+ * node stays unregistered and serves nothing.
+ */
+static void retire_luns(struct nd_server *s)
+{
+	char tag[ND_GEN_HEX + 1], err[256];
+	size_t n;
+
+	if (!s->member ||
+	    nd_member_state(s->member, NULL) != ND_MEMBER_RETIRING)
+		return;
+	nd_member_retire_tag(s->member, tag);
+	n = nd_store_count(s->store);
+	if (nd_store_retire_all(s->store, tag, err, sizeof(err))) {
+		sb_err_rl("%s", err);
+		return;
+	}
+	sb_warn("%zu LUN(s) of data generation %s moved to retired/%s/ in the "
+		"data folder: never served again",
+		n, tag, tag);
+	nd_member_resume(s->member);
+}
+
 static void on_member(struct nd_server *s)
 {
 	uint64_t junk;
 
 	if (read(s->memberfd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
 		sb_warn("member eventfd: %s", strerror(errno));
+	retire_luns(s);
 	if (s->fenced || !s->member ||
 	    nd_member_state(s->member, NULL) != ND_MEMBER_FENCED)
 		return;
@@ -107,6 +134,7 @@ static void tick(struct nd_server *s)
 	nd_conns_each(s, auth_timeout_one, &now);
 	nd_peer_tick(s, now);
 	nd_push_tick(s, now);
+	retire_luns(s);
 	if (s->fenced && drained(s)) {
 		sb_info("fence drained: registering again");
 		s->fenced = false;

@@ -32,6 +32,8 @@ struct nd_member {
 	int notify_fd;
 	struct nd_ident ident; /* thread only */
 	bool registered_once; /* thread only */
+	bool retired; /* thread only: the folder's LUNs are retired */
+	char retire_tag[ND_GEN_HEX + 1]; /* mu */
 	int64_t lease; /* thread only: granted, maybe not yet registered */
 	bool waiting_logged, unreachable_logged; /* thread only */
 
@@ -53,31 +55,44 @@ static void nap(struct nd_member *m, unsigned int ms)
 		;
 }
 
+/* The folder's LUNs are not to be served: name them for the loop. */
+static int retire(struct nd_member *m)
+{
+	pthread_mutex_lock(&m->mu);
+	snprintf(m->retire_tag, sizeof(m->retire_tag), "%s", m->ident.gen);
+	pthread_mutex_unlock(&m->mu);
+	return 1;
+}
+
 /*
  * Decide what the gen record @rec (NULL: none) says about our folder;
- * renew our gen when the folder is an old copy. 0 or -errno.
+ * renew our gen when the folder is an old copy. 0 (trusted, or new to
+ * the cluster), 1 (retire its LUNs before registering) or -errno.
  */
 static int judge_folder(struct nd_member *m, const struct xp_rec_gen *rec)
 {
 	char err[256];
 	int ret;
 
-	if (m->registered_once || !rec)
+	if (m->registered_once || m->retired || !rec)
 		return 0;
 	if (strcmp(rec->gen, m->ident.gen)) {
 		sb_warn("data generation %s is not the one the cluster knows "
-			"(%s): rejoining as an empty node",
+			"(%s): retiring its LUNs, rejoining as an empty node",
 			m->ident.gen, rec->gen);
-		return 0;
+		return retire(m);
 	}
 	if (m->ident.boot > rec->boot)
 		return 0;
 	sb_warn("data folder is at boot %" PRIu64 " but the cluster saw boot "
-		"%" PRIu64 ": an old copy; rejoining as an empty node",
+		"%" PRIu64 ": an old copy; retiring its LUNs, rejoining as an "
+		"empty node",
 		m->ident.boot, rec->boot);
-	ret = nd_ident_renew(m->data_dir, &m->ident, err, sizeof(err));
-	if (ret)
+	ret = retire(m);
+	if (nd_ident_renew(m->data_dir, &m->ident, err, sizeof(err))) {
 		sb_err("%s", err);
+		ret = -EIO;
+	}
 	return ret;
 }
 
@@ -188,6 +203,8 @@ static int try_register(struct nd_member *m)
 	ret = read_gen(m, gkey, &rec, &have, &mod_rev);
 	if (!ret)
 		ret = judge_folder(m, have ? &rec : NULL);
+	if (ret == 1)
+		return -ESTALE; /* retire first */
 	if (!ret && !m->lease)
 		ret = xp_kv_lease_grant(m->kv, m->ttl_s, &m->lease, &ttl);
 	if (!ret)
@@ -199,6 +216,14 @@ static void set_state(struct nd_member *m, enum nd_member_state st, int64_t inc)
 {
 	m->state = st;
 	m->incarnation = inc;
+}
+
+static void notify(struct nd_member *m)
+{
+	uint64_t one = 1;
+
+	if (write(m->notify_fd, &one, sizeof(one)) < 0)
+		sb_err("member eventfd: %s", strerror(errno));
 }
 
 /* Registering, mu held across naps only. Returns when UP or stopping. */
@@ -222,11 +247,22 @@ static void do_register(struct nd_member *m)
 				m->ident.boot);
 			return;
 		}
-		if (ret != -EAGAIN && ret != -EHOSTUNREACH)
+		if (ret != -EAGAIN && ret != -EHOSTUNREACH && ret != -ESTALE)
 			sb_warn("registering in the cluster store: %s",
 				strerror(-ret));
 		if (ret == -ENOENT) /* our unused lease expired meanwhile */
 			m->lease = 0;
+		if (ret == -ESTALE) {
+			/* the loop retires the folder's LUNs, then resumes us */
+			set_state(m, ND_MEMBER_RETIRING, 0);
+			m->resume = false;
+			notify(m);
+			while (!m->stop && !m->resume)
+				pthread_cond_wait(&m->cv, &m->mu);
+			m->retired = true;
+			set_state(m, ND_MEMBER_REGISTERING, 0);
+			continue;
+		}
 		nap(m, RETRY_MS);
 	}
 }
@@ -263,14 +299,6 @@ static void keep_alive(struct nd_member *m)
 				strerror(-ret));
 		m->unreachable_logged = true;
 	}
-}
-
-static void notify(struct nd_member *m)
-{
-	uint64_t one = 1;
-
-	if (write(m->notify_fd, &one, sizeof(one)) < 0)
-		sb_err("member eventfd: %s", strerror(errno));
 }
 
 static void *member_main(void *arg)
@@ -368,6 +396,13 @@ void nd_member_resume(struct nd_member *m)
 	pthread_mutex_lock(&m->mu);
 	m->resume = true;
 	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void nd_member_retire_tag(struct nd_member *m, char tag[ND_GEN_HEX + 1])
+{
+	pthread_mutex_lock(&m->mu);
+	memcpy(tag, m->retire_tag, ND_GEN_HEX + 1);
 	pthread_mutex_unlock(&m->mu);
 }
 

@@ -40,6 +40,7 @@ enum nd_member_state {
 	ND_MEMBER_REGISTERING,
 	ND_MEMBER_UP,
 	ND_MEMBER_FENCED,
+	ND_MEMBER_RETIRING, /* the loop retires the folder's LUNs first */
 };
 
 struct nd_member_cfg {
@@ -64,8 +65,14 @@ int nd_member_start(const struct nd_member_cfg *cfg, struct xp_kv *kv,
 /* Current state and incarnation (0 while not registered). Any thread. */
 enum nd_member_state nd_member_state(struct nd_member *m, int64_t *incarnation);
 
-/* The loop has drained after a fence: register again. Any thread. */
+/*
+ * The loop has drained after a fence, or retired the LUNs of a folder the
+ * cluster does not count: register. Any thread.
+ */
 void nd_member_resume(struct nd_member *m);
+
+/* RETIRING: the folder's generation the retired LUNs were under. */
+void nd_member_retire_tag(struct nd_member *m, char tag[ND_GEN_HEX + 1]);
 
 /* Revoke the lease (when registered), stop the thread, free. NULL ok. */
 void nd_member_stop(struct nd_member *m);

@@ -500,6 +500,71 @@ int nd_store_delete(struct nd_store *st, struct nd_lun *lun)
 	return ret;
 }
 
+/* Open (making it when missing) folder @name under @dirfd. fd or -errno. */
+static int subdir(int dirfd, const char *name)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Move @lun's files to folder @tfd and drop it from the table. */
+static int retire_one(struct nd_store *st, struct nd_lun *lun, int tfd)
+{
+	char meta[FNAME_MAX], data[FNAME_MAX];
+
+	fname(meta, lun->id, ".meta");
+	fname(data, lun->id, ".data");
+	if (renameat(st->dirfd, meta, tfd, meta) < 0 && errno != ENOENT)
+		return -errno;
+	/* without its .meta the LUN is gone; the .data follows */
+	table_remove(st, lun);
+	lun->deleted = true;
+	nd_lun_put(lun);
+	if (renameat(st->dirfd, data, tfd, data) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int nd_store_retire_all(struct nd_store *st, const char *tag, char *err,
+			size_t errlen)
+{
+	int datafd, rfd = -1, tfd = -1, ret = 0;
+	size_t b;
+
+	if (!st->count)
+		return 0;
+	datafd = openat(st->dirfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (datafd < 0) {
+		ret = -errno;
+		goto out_err;
+	}
+	rfd = subdir(datafd, "retired");
+	if (rfd >= 0)
+		tfd = subdir(rfd, tag);
+	ret = rfd < 0 ? rfd : tfd < 0 ? tfd : 0;
+	for (b = 0; b < HASH_BUCKETS && !ret; b++)
+		while (st->hash[b] && !ret)
+			ret = retire_one(st, st->hash[b], tfd);
+	if (!ret)
+		ret = fsync_fd(tfd);
+	if (!ret)
+		ret = fsync_fd(st->dirfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (rfd >= 0)
+		close(rfd);
+	close(datafd);
+out_err:
+	if (ret)
+		sb_errf(err, errlen, "cannot retire the LUNs to retired/%s: %s",
+			tag, strerror(-ret));
+	return ret;
+}
+
 int nd_store_sync_all(struct nd_store *st)
 {
 	struct nd_lun *lun;

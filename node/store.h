@@ -125,6 +125,17 @@ int nd_store_resize(struct nd_store *st, struct nd_lun *lun, uint64_t size);
 int nd_store_delete(struct nd_store *st, struct nd_lun *lun);
 
 /*
+ * Take every LUN out of the table and move its files, .meta first, into
+ * DATA_DIR/retired/@tag/ (made when missing), durably: the data stays for
+ * the administrator but is never served again. For a folder the cluster
+ * does not count (docs/recovery.md: wiped, restored from an old copy, or
+ * another node's). The caller makes sure no session is open. 0 or -errno
+ * with a one-line reason in @err; what was moved stays moved.
+ */
+int nd_store_retire_all(struct nd_store *st, const char *tag, char *err,
+			size_t errlen);
+
+/*
  * Fill @out with up to @max LUNs of the table (any order), taking no
  * references. Returns how many the table holds (may exceed @max).
  */

@@ -600,6 +600,65 @@ static void test_resync_rate(void **state)
 	verify_all(fx.e, 2);
 }
 
+/* Run shell command @fmt; the test fails unless it exits 0. */
+static void sh(const char *fmt, ...)
+{
+	char cmd[3 * PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd))
+		fail_msg("failed: %s", cmd);
+}
+
+/*
+ * A node restarted on an old copy of its data folder (taken before its
+ * last start, so it lacks the writes since): it moves the copy's LUNs to
+ * retired/ and joins empty, so no read returns the copy's data, not even
+ * with the node's partners down; the files stay for the administrator.
+ */
+static void test_old_copy_never_served(void **state)
+{
+	const unsigned int a = 1;
+	const char *d = fx.c.nodes[a].data;
+	uint64_t max_ms, c;
+	unsigned int served = 0;
+	int v;
+
+	(void)state;
+	assert_int_equal(write_all(fx.e, 1, &max_ms), 0);
+	assert_true(tl_node_stop(&fx.c, a, SIGTERM) >= 0);
+	sh("cp -a '%s' '%s.copy'", d, d);
+	assert_int_equal(tl_node_start(&fx.c, a), 0);
+	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
+	usleep(500 * 1000); /* the gateway has it back */
+	assert_int_equal(write_all(fx.e, 2, &max_ms), 0);
+	assert_int_equal(stale_chunks(fx.c.nodes[a].id), 0);
+	assert_true(tl_node_stop(&fx.c, a, SIGTERM) >= 0);
+	sh("rm -rf '%s' && mv '%s.copy' '%s'", d, d, d);
+	assert_int_equal(tl_node_start(&fx.c, a), 0);
+	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
+	assert_true(tl_node_stop(&fx.c, 0, SIGKILL) >= 0);
+	assert_true(tl_node_stop(&fx.c, 2, SIGKILL) >= 0);
+	for (c = 0; c < NCHUNKS; c++) {
+		if (read_chunk(fx.e, c, &v, 1, 2))
+			continue; /* refused: no valid copy is up */
+		if (v != 2)
+			fail_msg("chunk %" PRIu64 " read as version %d from "
+				 "the old copy",
+				 c, v);
+		served++;
+	}
+	sh("ls '%s'/retired/*/*.data >/dev/null && ! ls '%s'/luns/*.data "
+	   ">/dev/null 2>&1",
+	   d, d);
+	print_message("old copy: its LUNs retired, %u of %u chunks served "
+		      "(none old)\n",
+		      served, (unsigned int)NCHUNKS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,6 +671,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync_rate, setup_rate,
 						teardown_rate),
+		cmocka_unit_test_setup_teardown(test_old_copy_never_served,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_evicts, setup_slow,
 						teardown_slow),
 		cmocka_unit_test_setup_teardown(test_free_with_write_half_done,

@@ -225,6 +225,27 @@ static void test_waits_for_previous_incarnation(void **state)
 	nd_member_stop(m);
 }
 
+/*
+ * @m asks the loop to retire its folder's LUNs (tagged with gen @tag)
+ * and registers nothing until the loop resumes it; then it is up.
+ */
+static void retire_then_up(struct fx *f, struct nd_member *m, const char *tag)
+{
+	char got[ND_GEN_HEX + 1];
+	struct xp_rec_alive a;
+	uint64_t junk;
+
+	assert_true(wait_state(m, ND_MEMBER_RETIRING, 2000, NULL));
+	assert_int_equal(read(f->efd, &junk, sizeof(junk)), sizeof(junk));
+	nd_member_retire_tag(m, got);
+	assert_string_equal(got, tag);
+	usleep(300 * 1000);
+	assert_int_equal(nd_member_state(m, NULL), ND_MEMBER_RETIRING);
+	assert_int_equal(read_alive(f, &a, NULL), -ENOENT);
+	nd_member_resume(m);
+	assert_true(wait_state(m, ND_MEMBER_UP, 2000, NULL));
+}
+
 static void test_wiped_folder(void **state)
 {
 	struct fx *f = *state;
@@ -233,7 +254,7 @@ static void test_wiped_folder(void **state)
 
 	put_gen(f, OTHER_GEN, 9); /* the cluster knew another folder */
 	m = start(f);
-	assert_true(wait_state(m, ND_MEMBER_UP, 2000, NULL));
+	retire_then_up(f, m, f->ident.gen);
 	assert_int_equal(read_gen(f, &g), 0);
 	assert_string_equal(g.gen, f->ident.gen); /* ours now, as empty */
 	nd_member_stop(m);
@@ -251,7 +272,7 @@ static void test_old_copy_gets_new_gen(void **state)
 	/* the cluster saw a later boot of this very folder */
 	put_gen(f, f->ident.gen, f->ident.boot + 3);
 	m = start(f);
-	assert_true(wait_state(m, ND_MEMBER_UP, 2000, NULL));
+	retire_then_up(f, m, f->ident.gen);
 	assert_int_equal(read_alive(f, &a, NULL), 0);
 	assert_string_not_equal(a.gen, f->ident.gen);
 	assert_true(a.boot == 1);

@@ -352,22 +352,30 @@ static void test_meta_recovery_on_open(void **state)
 	assert_null(nd_store_find(f->st, 0x22));
 }
 
-static void test_list_and_sync(void **state)
+/* LUNs 1..@n << @shift named @c1, @c2, ... of 1 MiB each. */
+static void make_luns(struct fx *f, char c, uint64_t n, unsigned int shift)
 {
-	struct fx *f = *state;
-	struct nd_lun *v[8];
 	uint64_t id;
-	size_t n;
 
-	for (id = 1; id <= 5; id++) {
-		char name[8];
+	for (id = 1; id <= n; id++) {
+		char name[24];
 
-		snprintf(name, sizeof(name), "l%llu", (unsigned long long)id);
-		assert_int_equal(nd_store_create(f->st, id << 40, name,
+		snprintf(name, sizeof(name), "%c%llu", c,
+			 (unsigned long long)id);
+		assert_int_equal(nd_store_create(f->st, id << shift, name,
 						 strlen(name), MIB, &lay1,
 						 NULL),
 				 0);
 	}
+}
+
+static void test_list_and_sync(void **state)
+{
+	struct fx *f = *state;
+	struct nd_lun *v[8];
+	size_t n;
+
+	make_luns(f, 'l', 5, 40);
 	n = nd_store_list(f->st, v, 3);
 	assert_int_equal(n, 5);
 	n = nd_store_list(f->st, v, 8);
@@ -642,6 +650,39 @@ static void test_direct_refused_falls_back(void **state)
 	free(r);
 }
 
+/* Retired LUNs leave the table and luns/ for retired/TAG/, for good. */
+static void test_retire_all(void **state)
+{
+	struct fx *f = *state;
+	char p[PATH_MAX + 64], err[256];
+	uint64_t id;
+
+	assert_int_equal(nd_store_retire_all(f->st, "g1", err, sizeof(err)),
+			 0); /* nothing to retire: nothing made */
+	snprintf(p, sizeof(p), "%s/retired", f->dir);
+	assert_false(exists(p));
+	make_luns(f, 'r', 3, 32);
+	assert_int_equal(nd_store_retire_all(f->st, "g1", err, sizeof(err)), 0);
+	assert_int_equal(nd_store_count(f->st), 0);
+	for (id = 1; id <= 3; id++) {
+		assert_null(nd_store_find(f->st, id << 32));
+		path_of(f, id << 32, ".data", p, sizeof(p));
+		assert_false(exists(p));
+		snprintf(p, sizeof(p), "%s/retired/g1/%016llx.meta", f->dir,
+			 (unsigned long long)(id << 32));
+		assert_true(exists(p));
+		snprintf(p, sizeof(p), "%s/retired/g1/%016llx.data", f->dir,
+			 (unsigned long long)(id << 32));
+		assert_true(exists(p));
+	}
+	reopen(f);
+	assert_int_equal(nd_store_count(f->st), 0);
+	/* the same id can be made again, empty */
+	assert_int_equal(nd_store_create(f->st, 1ull << 32, "r1", 2, MIB, &lay1,
+					 NULL),
+			 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +700,8 @@ int main(void)
 			test_punch_hole_shrinks_allocated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta_recovery_on_open,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retire_all, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_sync, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_open_refuses_bad_folders,
