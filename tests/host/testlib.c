@@ -34,7 +34,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/config.h"
+#include "lib/engine.h"
 #include "lib/members.h"
+#include "tests/common/proc.h"
+#include "xport/auth.h"
 
 #define TL_DEFAULT_SPANBLKD "build-san/spanblkd"
 /* ASan binaries start slowly on a loaded 2-core machine. */
@@ -255,21 +259,10 @@ int tl_node_start(struct tl_cluster *c, unsigned int i)
 	if (nd->pid > 0)
 		return -EBUSY;
 
-	pid = fork();
+	pid = tc_spawn(nd->log, c->spanblkd, c->spanblkd, "-c", nd->conf,
+		       (char *)NULL);
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
-		    dup2(fd, STDERR_FILENO) < 0)
-			_exit(127);
-		if (fd > STDERR_FILENO)
-			close(fd);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(c->spanblkd, c->spanblkd, "-c", nd->conf, (char *)NULL);
-		_exit(127);
-	}
+		return pid;
 	nd->pid = pid;
 
 	deadline = tl_now_ms() + TL_START_TIMEOUT_MS;
@@ -427,6 +420,41 @@ int tl_cluster_start(struct tl_cluster *c, unsigned int n,
 out_destroy:
 	tl_cluster_destroy(c);
 	return ret;
+}
+
+int tl_engine_start(struct tl_cluster *c, unsigned int n, unsigned int replicas,
+		    uint64_t chunk_size, unsigned int io_timeout_ms,
+		    struct sb_cluster *cl, struct xp_secret *secret,
+		    struct sb_engine **e)
+{
+	char err[256];
+	int ret;
+
+	*e = NULL;
+	ret = tl_cluster_start(c, n, replicas, chunk_size, io_timeout_ms, NULL);
+	if (ret) {
+		fprintf(stderr, "cannot start %u spanblkd: %s\n", n,
+			strerror(-ret));
+		return -1;
+	}
+	if (sb_cluster_load(c->conf, cl, err, sizeof(err))) {
+		fprintf(stderr, "cluster file: %s\n", err);
+		return -1;
+	}
+	if (xp_secret_load(cl->secret_file, secret)) {
+		fprintf(stderr, "cannot load the secret\n");
+		return -1;
+	}
+	*e = sb_engine_new(cl, secret, err, sizeof(err));
+	if (!*e) {
+		fprintf(stderr, "sb_engine_new: %s\n", err);
+		return -1;
+	}
+	if (sb_engine_wait_ready(*e, TL_READY_MS) != (int)n) {
+		fprintf(stderr, "not every node came up\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int tl_rm_one(const char *path, const struct stat *st, int flag,

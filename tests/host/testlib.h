@@ -42,6 +42,25 @@ int tl_cluster_start(struct tl_cluster *c, unsigned int n,
 		     unsigned int replicas, uint64_t chunk_size,
 		     unsigned int io_timeout_ms, const char *spanblkd);
 
+struct sb_cluster;
+struct sb_engine;
+struct xp_secret;
+
+/* How long tl_engine_start() waits for its engine to reach every node. */
+#define TL_READY_MS 10000
+
+/*
+ * tl_cluster_start() with the default daemon, then load its cluster file
+ * into @cl and its secret into @secret and make an engine, into @e, that
+ * has every node connected within TL_READY_MS. 0, or -1 with the reason on
+ * stderr. Whatever it returns, the caller frees the engine (NULL when
+ * none was made) and destroys the cluster.
+ */
+int tl_engine_start(struct tl_cluster *c, unsigned int n, unsigned int replicas,
+		    uint64_t chunk_size, unsigned int io_timeout_ms,
+		    struct sb_cluster *cl, struct xp_secret *secret,
+		    struct sb_engine **e);
+
 /* Send @sig to node @i and reap it (SIGKILL, SIGTERM). Returns its exit
  * status as waitpid gives it, or -errno. */
 int tl_node_stop(struct tl_cluster *c, unsigned int i, int sig);
