@@ -155,8 +155,10 @@ $(S)/tests/host_%: $(S)/obj/tests/host/%.o $(TESTLIB_OBJ) \
 # ---- host harness (loads the real .so as tcmu-runner does) -----------------
 # It links only what tcmu-runner itself would give the plugin (its own
 # exports and the system's libtcmu.so.2) plus the test library to run
-# nodes and read their counters.
+# nodes and read their counters (with the test doubles' archive, for the
+# child process start the test library uses).
 $(S)/tests/tcmu_harness: $(S)/obj/tests/host/tcmu_harness.o $(TESTLIB_OBJ) \
+		$(S)/libtestcommon.a \
 		$(S)/libspanblk.a $(S)/libxport.a $(S)/libsbutil.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -rdynamic -o $@ $^ $(LIBTCMU) -lcmocka -ldl \

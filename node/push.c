@@ -160,18 +160,29 @@ static void push_answer(struct nd_push *ps)
 
 static void push_pump(struct nd_push *ps);
 
+/*
+ * One of @ps's requests to the target ended with @err: count it and keep
+ * the first error. True while @ps is not answered yet (the caller goes
+ * on); false once it is, @ps then freed when that was its last request.
+ */
+static bool push_req_end(struct nd_push *ps, int err)
+{
+	ps->busy--;
+	if (err && !ps->err)
+		ps->err = err;
+	if (ps->state != PS_ANSWERED)
+		return true;
+	push_maybe_free(ps);
+	return false;
+}
+
 /* Piece @pc is done with @err: count it, go on or finish. */
 static void piece_end(struct push_piece *pc, int err)
 {
 	struct nd_push *ps = pc->ps;
 
 	pc->busy = false;
-	ps->busy--;
-	if (err && !ps->err)
-		ps->err = err;
-	if (ps->state == PS_ANSWERED)
-		push_maybe_free(ps);
-	else
+	if (push_req_end(ps, err))
 		push_pump(ps);
 }
 
@@ -252,12 +263,7 @@ static void flush_done(struct nd_peer_req *pr, int err)
 {
 	struct nd_push *ps = container_of(pr, struct nd_push, flush);
 
-	ps->busy--;
-	if (err && !ps->err)
-		ps->err = err;
-	if (ps->state == PS_ANSWERED)
-		push_maybe_free(ps);
-	else
+	if (push_req_end(ps, err))
 		push_answer(ps);
 }
 

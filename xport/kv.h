@@ -179,6 +179,17 @@ static inline int xp_kv_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp,
 	return kv->ops->txn(kv, cmp, ncmp, ok, nok, fail, nfail, res);
 }
 
+/*
+ * For implementations: the argument checks of a transaction. At most
+ * XP_KV_TXN_MAX compares and ops per branch, an array for each count;
+ * keys of 1..@key_max bytes (0 too for DEL_PREFIX), values of at most
+ * @val_max bytes, known enums, leases >= 0. 0 or -EINVAL.
+ */
+int xp_kv_txn_check(const struct xp_kv_cmp *cmp, size_t ncmp,
+		    const struct xp_kv_op *ok, size_t nok,
+		    const struct xp_kv_op *fail, size_t nfail, size_t key_max,
+		    size_t val_max);
+
 /* Unconditional put and delete (a transaction without compares). */
 int xp_kv_put(struct xp_kv *kv, const char *key, const void *val, size_t vlen,
 	      int64_t lease, int64_t *rev);

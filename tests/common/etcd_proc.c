@@ -12,7 +12,6 @@
 #include "etcd_proc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,13 +23,13 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "lib/util/clock.h"
 #include "lib/util/errbuf.h"
+#include "proc.h"
 
 #define TC_ETCD_START_MS 20000u
 #define TC_ETCD_POLL_MS 50
@@ -177,31 +176,19 @@ static int member_spawn(struct tc_etcd *e, unsigned int i)
 		 m->client_port);
 	snprintf(listen_peer, sizeof(listen_peer), "http://127.0.0.1:%u",
 		 m->peer_port);
-	pid = fork();
+	pid = tc_spawn(m->log, e->bin, e->bin, "--name", m->name, "--data-dir",
+		       m->data, "--listen-client-urls", listen_client,
+		       "--advertise-client-urls", listen_client,
+		       "--listen-peer-urls", listen_peer,
+		       "--initial-advertise-peer-urls", listen_peer,
+		       "--initial-cluster", e->initial_cluster,
+		       "--initial-cluster-state", "new",
+		       "--initial-cluster-token", e->dir,
+		       "--heartbeat-interval", "50", "--election-timeout",
+		       "500", "--logger", "zap", "--log-outputs", "stderr",
+		       "--log-level", "warn", (char *)NULL);
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open(m->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
-		    dup2(fd, STDERR_FILENO) < 0)
-			_exit(127);
-		if (fd > STDERR_FILENO)
-			close(fd);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(e->bin, e->bin, "--name", m->name, "--data-dir", m->data,
-		      "--listen-client-urls", listen_client,
-		      "--advertise-client-urls", listen_client,
-		      "--listen-peer-urls", listen_peer,
-		      "--initial-advertise-peer-urls", listen_peer,
-		      "--initial-cluster", e->initial_cluster,
-		      "--initial-cluster-state", "new",
-		      "--initial-cluster-token", e->dir, "--heartbeat-interval",
-		      "50", "--election-timeout", "500", "--logger", "zap",
-		      "--log-outputs", "stderr", "--log-level", "warn",
-		      (char *)NULL);
-		_exit(127);
-	}
+		return pid;
 	m->pid = pid;
 	return 0;
 }

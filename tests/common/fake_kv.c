@@ -560,53 +560,6 @@ static bool cmp_holds(struct fake_kv_store *s, const struct xp_kv_cmp *c)
 	return false;
 }
 
-static bool op_ok(const struct xp_kv_op *op)
-{
-	if (!key_ok(op->key, op->kind == XP_KV_DEL_PREFIX))
-		return false;
-	switch (op->kind) {
-	case XP_KV_PUT:
-		return (op->val || !op->vlen) && op->vlen <= FKV_VAL_MAX &&
-		       op->lease >= 0;
-	case XP_KV_DEL:
-	case XP_KV_DEL_PREFIX:
-	case XP_KV_GET:
-		return true;
-	}
-	return false;
-}
-
-static bool cmp_ok(const struct xp_kv_cmp *c)
-{
-	return key_ok(c->key, false) &&
-	       (unsigned int)c->target <= XP_KV_LEASE &&
-	       (unsigned int)c->result <= XP_KV_LT &&
-	       (c->target != XP_KV_VALUE ||
-		((c->val || !c->vlen) && c->vlen <= FKV_VAL_MAX));
-}
-
-static int txn_args(const struct xp_kv_cmp *cmp, size_t ncmp,
-		    const struct xp_kv_op *ok, size_t nok,
-		    const struct xp_kv_op *fail, size_t nfail)
-{
-	size_t i;
-
-	if (ncmp > XP_KV_TXN_MAX || nok > XP_KV_TXN_MAX ||
-	    nfail > XP_KV_TXN_MAX || (ncmp && !cmp) || (nok && !ok) ||
-	    (nfail && !fail))
-		return -EINVAL;
-	for (i = 0; i < ncmp; i++)
-		if (!cmp_ok(&cmp[i]))
-			return -EINVAL;
-	for (i = 0; i < nok; i++)
-		if (!op_ok(&ok[i]))
-			return -EINVAL;
-	for (i = 0; i < nfail; i++)
-		if (!op_ok(&fail[i]))
-			return -EINVAL;
-	return 0;
-}
-
 /* etcd refuses a branch that puts a key twice or puts into a range it
  * deletes (-EINVAL), and a PUT to a lease it does not have (-ENOENT). */
 static int branch_check(struct fake_kv_store *s, const struct xp_kv_op *ops,
@@ -687,7 +640,8 @@ static int fkv_txn(struct xp_kv *kv, const struct xp_kv_cmp *cmp, size_t ncmp,
 
 	if (res)
 		memset(res, 0, sizeof(*res));
-	ret = txn_args(cmp, ncmp, ok, nok, fail, nfail);
+	ret = xp_kv_txn_check(cmp, ncmp, ok, nok, fail, nfail, FKV_KEY_MAX,
+			      FKV_VAL_MAX);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&s->mu);
@@ -746,8 +700,10 @@ static int fkv_lease_grant(struct xp_kv *kv, int64_t ttl_s, int64_t *id,
 	return ret;
 }
 
-static int fkv_lease_keepalive(struct xp_kv *kv, int64_t id,
-			       int64_t *ttl_left_s)
+/* Keep lease @id alive (its TTL in *@ttl_left_s) or revoke it (@revoke:
+ * a lease not found is no error then). */
+static int lease_touch(struct xp_kv *kv, int64_t id, bool revoke,
+		       int64_t *ttl_left_s)
 {
 	struct fake_kv_store *s = store_of(kv);
 	struct fkv_lease *l;
@@ -759,6 +715,9 @@ static int fkv_lease_keepalive(struct xp_kv *kv, int64_t id,
 	l = lease_find(s, id);
 	if (s->down) {
 		ret = -EHOSTUNREACH;
+	} else if (revoke) {
+		if (l)
+			ret = lease_revoke_locked(s, l);
 	} else if (!l) {
 		ret = -ENOENT;
 	} else {
@@ -770,22 +729,15 @@ static int fkv_lease_keepalive(struct xp_kv *kv, int64_t id,
 	return ret;
 }
 
+static int fkv_lease_keepalive(struct xp_kv *kv, int64_t id,
+			       int64_t *ttl_left_s)
+{
+	return lease_touch(kv, id, false, ttl_left_s);
+}
+
 static int fkv_lease_revoke(struct xp_kv *kv, int64_t id)
 {
-	struct fake_kv_store *s = store_of(kv);
-	struct fkv_lease *l;
-	int ret = 0;
-
-	if (id < 1)
-		return -EINVAL;
-	pthread_mutex_lock(&s->mu);
-	l = lease_find(s, id);
-	if (s->down)
-		ret = -EHOSTUNREACH;
-	else if (l)
-		ret = lease_revoke_locked(s, l);
-	pthread_mutex_unlock(&s->mu);
-	return ret;
+	return lease_touch(kv, id, true, NULL);
 }
 
 static int fkv_watch_open(struct xp_kv *kv, const char *prefix,

@@ -47,7 +47,6 @@
 #define REPLICAS 2
 #define CHUNK (1u << 20)
 #define TIMEOUT_MS 10000
-#define READY_MS 10000
 #define LUN "durable"
 #define LUN_SIZE "64M"
 #define BENCH_DEFAULT "build-san/spanblk-bench"
@@ -535,9 +534,7 @@ static void test_timeline_stall(void **state)
 static int group_setup(void **state)
 {
 	const char *bench = getenv("SPANBLK_BENCH");
-	char err[256];
 	uint64_t size;
-	int ret;
 
 	(void)state;
 	sb_log_set_level(SB_LOG_ERR);
@@ -547,30 +544,9 @@ static int group_setup(void **state)
 			bench ? bench : BENCH_DEFAULT);
 		return -1;
 	}
-	ret = tl_cluster_start(&fx.tc, NODES, REPLICAS, CHUNK, TIMEOUT_MS,
-			       NULL);
-	if (ret) {
-		fprintf(stderr, "cannot start %u spanblkd: %s\n", NODES,
-			strerror(-ret));
+	if (tl_engine_start(&fx.tc, NODES, REPLICAS, CHUNK, TIMEOUT_MS, &fx.cl,
+			    &fx.secret, &fx.e))
 		return -1;
-	}
-	if (sb_cluster_load(fx.tc.conf, &fx.cl, err, sizeof(err))) {
-		fprintf(stderr, "cluster file: %s\n", err);
-		return -1;
-	}
-	if (xp_secret_load(fx.cl.secret_file, &fx.secret)) {
-		fprintf(stderr, "cannot load the secret\n");
-		return -1;
-	}
-	fx.e = sb_engine_new(&fx.cl, &fx.secret, err, sizeof(err));
-	if (!fx.e) {
-		fprintf(stderr, "sb_engine_new: %s\n", err);
-		return -1;
-	}
-	if (sb_engine_wait_ready(fx.e, READY_MS) != NODES) {
-		fprintf(stderr, "not every node came up\n");
-		return -1;
-	}
 	if (sb_parse_size(LUN_SIZE, &size) ||
 	    sb_engine_lun_create(fx.e, LUN, size)) {
 		fprintf(stderr, "cannot create LUN %s\n", LUN);

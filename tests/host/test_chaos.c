@@ -835,15 +835,6 @@ static bool chaos_until(uint64_t until)
 
 /* ---- setup, the test, the report ---------------------------------------- */
 
-static void append(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "a");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 /* The cluster file with the store, and a copy of it with replicas 3. */
 static int cluster_files(void)
 {
@@ -851,11 +842,10 @@ static int cluster_files(void)
 
 	snprintf(conf3, sizeof(conf3), "%s.r3", fx.c.conf);
 	snprintf(cmd, sizeof(cmd),
-		 "sed -i 's|^\\[cluster\\]$|[cluster]\\netcd = %s\\n"
-		 "etcd_prefix = %s|' %s && "
-		 "sed 's|^replicas = 2$|replicas = 3|' %s > %s",
-		 fx.etcd.endpoints, PFX, fx.c.conf, fx.c.conf, conf3);
-	if (system(cmd))
+		 "sed 's|^replicas = 2$|replicas = 3|' %s > %s", fx.c.conf,
+		 conf3);
+	if (tl_cluster_file_use_store(&fx.c, fx.etcd.endpoints, PFX, NULL) ||
+	    system(cmd))
 		return -1;
 	if (sb_cluster_load(fx.c.conf, &fx.cl[0], err, sizeof(err)) ||
 	    sb_cluster_load(conf3, &fx.cl[1], err, sizeof(err))) {
@@ -869,7 +859,7 @@ static int cluster_files(void)
 
 static int setup(void **state)
 {
-	char err[256], line[512];
+	char err[256];
 	unsigned int i;
 
 	(void)state;
@@ -892,19 +882,9 @@ static int setup(void **state)
 	fx.rng_io = fx.seed * 0xc2b2ae3d27d4eb4full + 7;
 	fx.ops = calloc(QD, sizeof(*fx.ops));
 	if (!fx.ops || tc_etcd_start(&fx.etcd, 3, err, sizeof(err)) ||
-	    tl_cluster_start(&fx.c, NODES, 2, CHUNK, IO_TIMEOUT_MS, NULL))
-		return -1;
-	snprintf(line, sizeof(line),
-		 "etcd = %s\netcd_prefix = %s\nnode_ttl = %d\n",
-		 fx.etcd.endpoints, PFX, TTL_S);
-	for (i = 0; i < NODES; i++) {
-		if (tl_node_stop(&fx.c, i, SIGTERM) < 0)
-			return -1;
-		append(fx.c.nodes[i].conf, line);
-		if (tl_node_start(&fx.c, i))
-			return -1;
-	}
-	if (cluster_files() ||
+	    tl_cluster_start(&fx.c, NODES, 2, CHUNK, IO_TIMEOUT_MS, NULL) ||
+	    tl_nodes_use_store(&fx.c, fx.etcd.endpoints, PFX, TTL_S) ||
+	    cluster_files() ||
 	    xp_etcd_open(fx.etcd.endpoints, 2000, &fx.kv, err, sizeof(err)))
 		return -1;
 	for (i = 0; i < NODES; i++)

@@ -55,15 +55,6 @@ static struct {
 	uint64_t lun;
 } fx;
 
-static void append(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "a");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 /* Wait until node id @id is up (@up) or down in the store. */
 static bool wait_member(uint32_t id, bool up, unsigned int ms)
 {
@@ -88,30 +79,17 @@ static unsigned int ttl_s = TTL_S, io_timeout_ms = IO_TIMEOUT_MS, rate;
 
 static int setup(void **state)
 {
-	char err[256], line[512], cmd[PATH_MAX + 512];
+	char err[256], extra[64];
 	unsigned int i;
 
 	(void)state;
+	snprintf(extra, sizeof(extra), "resync_rate = %u", rate);
 	memset(&fx, 0, sizeof(fx));
 	sb_log_set_level(SB_LOG_ERR);
 	if (tc_etcd_start(&fx.etcd, 1, err, sizeof(err)) ||
-	    tl_cluster_start(&fx.c, NODES, 2, CHUNK, io_timeout_ms, NULL))
-		return -1;
-	snprintf(line, sizeof(line),
-		 "etcd = %s\netcd_prefix = %s\nnode_ttl = %d\n",
-		 fx.etcd.endpoints, PFX, ttl_s);
-	for (i = 0; i < NODES; i++) {
-		if (tl_node_stop(&fx.c, i, SIGTERM) < 0)
-			return -1;
-		append(fx.c.nodes[i].conf, line);
-		if (tl_node_start(&fx.c, i))
-			return -1;
-	}
-	snprintf(cmd, sizeof(cmd),
-		 "sed -i 's|^\\[cluster\\]$|[cluster]\\netcd = %s\\n"
-		 "etcd_prefix = %s\\nresync_rate = %u|' %s",
-		 fx.etcd.endpoints, PFX, rate, fx.c.conf);
-	if (system(cmd) ||
+	    tl_cluster_start(&fx.c, NODES, 2, CHUNK, io_timeout_ms, NULL) ||
+	    tl_nodes_use_store(&fx.c, fx.etcd.endpoints, PFX, ttl_s) ||
+	    tl_cluster_file_use_store(&fx.c, fx.etcd.endpoints, PFX, extra) ||
 	    sb_cluster_load(fx.c.conf, &fx.cl, err, sizeof(err)) ||
 	    xp_secret_load(fx.cl.secret_file, &fx.secret) ||
 	    xp_etcd_open(fx.etcd.endpoints, 2000, &fx.kv, err, sizeof(err)))

@@ -301,36 +301,10 @@ static uint64_t chunk_on(uint64_t lun, unsigned int node, int avoid)
 
 static int group_setup(void **state)
 {
-	char err[256];
-	int ret;
-
 	(void)state;
 	sb_log_set_level(SB_LOG_ERR);
-	ret = tl_cluster_start(&fx.tc, NODES, REPLICAS, CHUNK, TIMEOUT_MS,
-			       NULL);
-	if (ret) {
-		fprintf(stderr, "cannot start %u spanblkd: %s\n", NODES,
-			strerror(-ret));
-		return -1;
-	}
-	if (sb_cluster_load(fx.tc.conf, &fx.cl, err, sizeof(err))) {
-		fprintf(stderr, "cluster file: %s\n", err);
-		return -1;
-	}
-	if (xp_secret_load(fx.cl.secret_file, &fx.secret)) {
-		fprintf(stderr, "cannot load the secret\n");
-		return -1;
-	}
-	fx.e = sb_engine_new(&fx.cl, &fx.secret, err, sizeof(err));
-	if (!fx.e) {
-		fprintf(stderr, "sb_engine_new: %s\n", err);
-		return -1;
-	}
-	if (sb_engine_wait_ready(fx.e, READY_MS) != NODES) {
-		fprintf(stderr, "not every node came up\n");
-		return -1;
-	}
-	return 0;
+	return tl_engine_start(&fx.tc, NODES, REPLICAS, CHUNK, TIMEOUT_MS,
+			       &fx.cl, &fx.secret, &fx.e);
 }
 
 static int group_teardown(void **state)

@@ -63,8 +63,8 @@ static void sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A port on 127.0.0.1 with nothing listening (bound, then closed). */
-static uint16_t dead_port(void)
+/* A TCP socket bound to a free port of 127.0.0.1, that port in *@port. */
+static int bound_socket(uint16_t *port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
@@ -74,23 +74,25 @@ static uint16_t dead_port(void)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	close(fd);
-	return ntohs(a.sin_port);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* A port on 127.0.0.1 with nothing listening (bound, then closed). */
+static uint16_t dead_port(void)
+{
+	uint16_t port;
+
+	close(bound_socket(&port));
+	return port;
 }
 
 /* A socket that accepts connections (the kernel does) but never answers. */
 static int silent_listener(uint16_t *port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t alen = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = bound_socket(port);
 
-	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	*port = ntohs(a.sin_port);
 	return fd;
 }
 

@@ -39,20 +39,10 @@ struct fx {
 	struct xp_kv *kv;
 };
 
-static void append(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "a");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char err[256], line[512];
-	unsigned int i;
+	char err[256];
 
 	if (!f)
 		return -1;
@@ -64,16 +54,8 @@ static int setup(void **state)
 	if (tl_cluster_start(&f->c, NODES, 2, 1 << 20, 5000,
 			     "build-san/spanblkd"))
 		return -1;
-	snprintf(line, sizeof(line), "etcd = %s\netcd_prefix = %s\n",
-		 f->etcd.endpoints, PFX);
-	for (i = 0; i < NODES; i++) {
-		if (tl_node_stop(&f->c, i, SIGTERM) < 0)
-			return -1;
-		append(f->c.nodes[i].conf, line);
-		append(f->c.nodes[i].conf, "node_ttl = 2\n");
-		if (tl_node_start(&f->c, i))
-			return -1;
-	}
+	if (tl_nodes_use_store(&f->c, f->etcd.endpoints, PFX, TTL_S))
+		return -1;
 	return xp_etcd_open(f->etcd.endpoints, 2000, &f->kv, err, sizeof(err));
 }
 
@@ -143,13 +125,9 @@ static int ctl_status(struct fx *f, char *out, size_t cap)
 
 static void cluster_file_with_store(struct fx *f)
 {
-	char cmd[PATH_MAX + 1024];
-
-	snprintf(cmd, sizeof(cmd),
-		 "sed -i 's|^\\[cluster\\]$|[cluster]\\netcd = %s\\n"
-		 "etcd_prefix = %s|' %s",
-		 f->etcd.endpoints, PFX, f->c.conf);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tl_cluster_file_use_store(&f->c, f->etcd.endpoints,
+						   PFX, NULL),
+			 0);
 }
 
 static void test_registered_and_status(void **state)

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -300,19 +299,6 @@ static void do_stat(struct cli *c, struct xp_stat *st, uint64_t lun,
 	fail_msg("LUN %016llx not in STAT", (unsigned long long)lun);
 }
 
-static void fill_random(void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = getrandom(p, len, 0);
-
-		assert_true(n > 0);
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 static bool all_zero(const uint8_t *p, size_t len)
 {
 	size_t i;
@@ -327,17 +313,10 @@ static bool all_zero(const uint8_t *p, size_t len)
 
 static int group_setup(void **state)
 {
-	int ret;
-
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
-	ret = tl_cluster_start(&cl, 1, 1, 1u << 20, 5000, SPANBLKD);
-	if (ret) {
-		fprintf(stderr, "cannot start %s: %s\n", SPANBLKD,
-			strerror(-ret));
-		return -1;
-	}
-	return xp_secret_load(cl.secret, &secret) ? -1 : 0;
+	return tl_cluster_start_secret(&cl, 1, 1, 1u << 20, 5000, SPANBLKD,
+				       &secret);
 }
 
 static int group_teardown(void **state)
@@ -358,7 +337,7 @@ static void test_auth_good(void **state)
 
 	(void)state;
 	cli_open(&c);
-	fill_random(ping, sizeof(ping));
+	tl_fill_random(ping, sizeof(ping));
 	assert_int_equal(rpc(&c, &r, &a, echo, sizeof(echo)), XP_ST_OK);
 	assert_int_equal(a.payload_len, sizeof(ping));
 	assert_memory_equal(ping, echo, sizeof(ping));
@@ -456,7 +435,7 @@ static void test_write_read_roundtrip(void **state)
 		uint64_t off = (uint64_t)i * (3u << 20) + 4096 * i;
 		uint16_t fl = i % 2 ? XP_F_FUA : 0;
 
-		fill_random(wbuf, sizes[i]);
+		tl_fill_random(wbuf, sizes[i]);
 		assert_int_equal(do_write(&c, lun, off, wbuf, sizes[i], fl),
 				 XP_ST_OK);
 		memset(rbuf, 0xee, sizes[i]);
@@ -497,7 +476,7 @@ static void test_writes_sharing_a_page(void **state)
 	(void)state;
 	cli_open(&c);
 	lun = lun_create(&c, "page-share", (uint64_t)REGIONS * STRIDE + STRIDE);
-	fill_random(data, sizeof(data));
+	tl_fill_random(data, sizeof(data));
 	/* Each region twice: the second time over allocated blocks. */
 	for (i = 0; i < 2 * REGIONS; i++) {
 		uint64_t base = (uint64_t)(i % REGIONS) * STRIDE + skew;
@@ -566,7 +545,7 @@ static void test_pipelined_backpressure(void **state)
 	(void)state;
 	cli_open(&c);
 	lun = lun_create(&c, "pipeline", LUN_SIZE);
-	fill_random(data, sizeof(data));
+	tl_fill_random(data, sizeof(data));
 	for (i = 0; i < N; i++) {
 		struct xp_hdr h;
 
@@ -604,8 +583,8 @@ static void test_bad_payload_crc(void **state)
 	(void)state;
 	cli_open(&c);
 	lun = lun_create(&c, "crc", LUN_SIZE);
-	fill_random(good, sizeof(good));
-	fill_random(bad, sizeof(bad));
+	tl_fill_random(good, sizeof(good));
+	tl_fill_random(bad, sizeof(bad));
 	assert_int_equal(do_write(&c, lun, 0, good, sizeof(good), 0), XP_ST_OK);
 	xp_hdr_init(&h, XP_OP_WRITE, 77, lun);
 	h.length = sizeof(bad);
@@ -659,8 +638,8 @@ static void test_caw(void **state)
 	(void)state;
 	cli_open(&c);
 	lun = lun_create(&c, "caw", LUN_SIZE);
-	fill_random(old, N);
-	fill_random(neu, N);
+	tl_fill_random(old, N);
+	tl_fill_random(neu, N);
 	assert_int_equal(do_write(&c, lun, 65536, old, N, 0), XP_ST_OK);
 
 	/* Miscompare at byte 5000: nothing written, offset reported. */
@@ -715,7 +694,7 @@ static void test_unmap_and_write_zeroes(void **state)
 	(void)state;
 	cli_open(&c);
 	lun = lun_create(&c, "unmap", LUN_SIZE);
-	fill_random(buf, LEN);
+	tl_fill_random(buf, LEN);
 	assert_int_equal(do_write(&c, lun, 4u << 20, buf, LEN, XP_F_FUA),
 			 XP_ST_OK);
 	assert_int_equal(do_write(&c, lun, 8u << 20, buf, LEN, XP_F_FUA),
@@ -891,7 +870,7 @@ static void test_stat_counters(void **state)
 	do_stat(&c, &a, lun, &alloc);
 	assert_int_equal(a.node_id, cl.nodes[0].id);
 	assert_true(a.conns >= 1);
-	fill_random(buf, sizeof(buf));
+	tl_fill_random(buf, sizeof(buf));
 	assert_int_equal(do_write(&c, lun, 0, buf, sizeof(buf), 0), XP_ST_OK);
 	assert_int_equal(do_read(&c, lun, 0, buf, sizeof(buf)), XP_ST_OK);
 	do_stat(&c, &b, lun, &alloc);
@@ -930,8 +909,8 @@ static void test_kill9_after_fua_and_flush(void **state)
 	(void)state;
 	cli_open(&c);
 	lun = lun_create(&c, "durable", LUN_SIZE);
-	fill_random(a, sizeof(a));
-	fill_random(b, sizeof(b));
+	tl_fill_random(a, sizeof(a));
+	tl_fill_random(b, sizeof(b));
 	assert_int_equal(do_write(&c, lun, 1u << 20, a, sizeof(a), XP_F_FUA),
 			 XP_ST_OK);
 	assert_int_equal(do_write(&c, lun, 2u << 20, b, sizeof(b), 0),
@@ -963,7 +942,7 @@ static void test_sigterm_exits_zero(void **state)
 	(void)state;
 	cli_open(&c);
 	lun = lun_create(&c, "graceful", LUN_SIZE);
-	fill_random(buf, sizeof(buf));
+	tl_fill_random(buf, sizeof(buf));
 	assert_int_equal(do_write(&c, lun, 0, buf, sizeof(buf), 0), XP_ST_OK);
 	/* The connection stays open: the node must not wait for it. */
 	st = tl_node_stop(&cl, 0, SIGTERM);
@@ -1057,7 +1036,7 @@ static void test_rdma_configured_without_device(void **state)
 	lun = lun_create(&c, "rdma-fallback", LUN_SIZE);
 	assert_int_equal(rdma_rpc(&c, XP_OP_WRITE, lun, 8192), XP_ST_EPROTO);
 	assert_int_equal(rdma_rpc(&c, XP_OP_READ, lun, 8192), XP_ST_EPROTO);
-	fill_random(buf, sizeof(buf));
+	tl_fill_random(buf, sizeof(buf));
 	assert_int_equal(do_write(&c, lun, 4096, buf, sizeof(buf), 0),
 			 XP_ST_OK);
 	assert_int_equal(do_read(&c, lun, 4096, rbuf, sizeof(rbuf)), XP_ST_OK);

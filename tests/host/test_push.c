@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,19 +46,6 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void fill_random(void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = getrandom(p, len, 0);
-
-		assert_true(n > 0);
-		p += n;
-		len -= (size_t)n;
-	}
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -96,6 +82,16 @@ static uint64_t lun_create(struct tc_client *c, const char *name, uint64_t size)
 			     (uint32_t)(XP_LAYOUT_LEN + n), NULL, 0, NULL),
 			 XP_ST_OK);
 	return sb_lun_id(name);
+}
+
+/* lun_create() on node @node over a session of its own. */
+static void lun_create_on(unsigned int node, const char *name, uint64_t size)
+{
+	struct tc_client c;
+
+	cli_open(&c, node);
+	lun_create(&c, name, size);
+	tc_client_close(&c);
 }
 
 /* WRITE @len bytes (any length: pieces of at most 1 MiB). */
@@ -217,30 +213,15 @@ static void ping(struct tc_client *c)
 static int group_setup(void **state)
 {
 	char line[64];
-	FILE *f;
-	int ret;
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
-	ret = tl_cluster_start(&cl, 3, 2, MIB, 5000, SPANBLKD);
-	if (ret) {
-		fprintf(stderr, "cannot start %s: %s\n", SPANBLKD,
-			strerror(-ret));
+	if (tl_cluster_start_secret(&cl, 3, 2, MIB, 5000, SPANBLKD, &secret))
 		return -1;
-	}
 	/* A with a short push timeout. */
-	if (tl_node_stop(&cl, A, SIGTERM) < 0)
-		return -1;
-	f = fopen(cl.nodes[A].conf, "a");
-	if (!f)
-		return -1;
 	snprintf(line, sizeof(line), "push_timeout_ms = %u\n",
 		 A_PUSH_TIMEOUT_MS);
-	fputs(line, f);
-	fclose(f);
-	if (tl_node_start(&cl, A))
-		return -1;
-	return xp_secret_load(cl.secret, &secret) ? -1 : 0;
+	return tl_node_add_config(&cl, A, line) ? -1 : 0;
 }
 
 static int group_teardown(void **state)
@@ -272,7 +253,7 @@ static void test_push_roundtrip(void **state)
 	cli_open(&cb, B);
 	lun = lun_create(&ca, "push-rt", 16 * MIB);
 	assert_int_equal(lun_create(&cb, "push-rt", 16 * MIB), lun);
-	fill_random(data, len);
+	tl_fill_random(data, len);
 	write_all(&ca, lun, off, data, len);
 
 	/* Before: A's CRC is the data's, B's is different. */
@@ -330,7 +311,7 @@ static void test_push_holes(void **state)
 	lun_create(&cc, "push-holes", 32 * MIB);
 
 	/* A: data in the 2nd and 5th MiB only; C: data everywhere. */
-	fill_random(data, len);
+	tl_fill_random(data, len);
 	write_all(&cc, lun, 0, data, len);
 	write_all(&ca, lun, 1 * MIB, data + MIB, MIB);
 	write_all(&ca, lun, 4 * MIB, data + 4 * MIB, MIB);
@@ -378,7 +359,7 @@ static void test_push_dead_target(void **state)
 	(void)state;
 	cli_open(&ca, A);
 	lun = lun_create(&ca, "push-dead", 8 * MIB);
-	fill_random(buf, sizeof(buf));
+	tl_fill_random(buf, sizeof(buf));
 	write_all(&ca, lun, 0, buf, sizeof(buf));
 
 	/* Nothing listens on that port: refused at once. */
@@ -397,13 +378,7 @@ static void test_push_dead_target(void **state)
 
 	/* Back, with the LUN: the next push opens a new session. */
 	assert_int_equal(tl_node_start(&cl, C), 0);
-	{
-		struct tc_client cc;
-
-		cli_open(&cc, C);
-		lun_create(&cc, "push-dead", 8 * MIB);
-		tc_client_close(&cc);
-	}
+	lun_create_on(C, "push-dead", 8 * MIB);
 	assert_int_equal(push(&ca, lun, 0, MIB, &tc, NULL), XP_ST_OK);
 	tc_client_close(&ca);
 }
@@ -679,7 +654,7 @@ static void test_push_parallel_targets(void **state)
 	lun = lun_create(&ca, "push-par", 8 * MIB);
 	lun_create(&cb, "push-par", 8 * MIB);
 	lun_create(&cc, "push-par", 8 * MIB);
-	fill_random(data, len);
+	tl_fill_random(data, len);
 	write_all(&ca, lun, 0, data, len);
 	/* Eight pushes pipelined on one session: more than the 4 slots. */
 	for (i = 0; i < 8; i++)
@@ -703,6 +678,25 @@ static void test_push_parallel_targets(void **state)
 	free(data);
 }
 
+/*
+ * Open @c on node @node and create LUN @name (8 MiB) there and on B; warm
+ * the session to B with a push, then freeze B: it accepts but never
+ * answers. The LUN's id.
+ */
+static uint64_t warm_then_freeze_b(struct tc_client *c, unsigned int node,
+				   const char *name)
+{
+	struct xp_push_target tb = target_of(B);
+	uint64_t lun;
+
+	cli_open(c, node);
+	lun = lun_create(c, name, 8 * MIB);
+	lun_create_on(B, name, 8 * MIB);
+	assert_int_equal(push(c, lun, 0, MIB, &tb, NULL), XP_ST_OK);
+	assert_int_equal(kill(cl.nodes[B].pid, SIGSTOP), 0);
+	return lun;
+}
+
 static void test_push_timeout(void **state)
 {
 	struct xp_push_target tb = target_of(B);
@@ -713,18 +707,7 @@ static void test_push_timeout(void **state)
 	int i;
 
 	(void)state;
-	cli_open(&ca, A);
-	lun = lun_create(&ca, "push-stopped", 8 * MIB);
-	{
-		struct tc_client cb;
-
-		cli_open(&cb, B);
-		lun_create(&cb, "push-stopped", 8 * MIB);
-		tc_client_close(&cb);
-	}
-	/* Warm the session, then freeze B: it accepts but never answers. */
-	assert_int_equal(push(&ca, lun, 0, MIB, &tb, NULL), XP_ST_OK);
-	assert_int_equal(kill(cl.nodes[B].pid, SIGSTOP), 0);
+	lun = warm_then_freeze_b(&ca, A, "push-stopped");
 	t0 = now_ms();
 	/* Six at once: four run, two wait for a slot; all time out. */
 	for (i = 0; i < 6; i++)
@@ -778,17 +761,7 @@ static void test_stop_with_push_in_flight(void **state)
 	int status;
 
 	(void)state;
-	cli_open(&cc, C);
-	lun = lun_create(&cc, "push-stop", 8 * MIB);
-	{
-		struct tc_client cb;
-
-		cli_open(&cb, B);
-		lun_create(&cb, "push-stop", 8 * MIB);
-		tc_client_close(&cb);
-	}
-	assert_int_equal(push(&cc, lun, 0, MIB, &tb, NULL), XP_ST_OK);
-	assert_int_equal(kill(cl.nodes[B].pid, SIGSTOP), 0);
+	lun = warm_then_freeze_b(&cc, C, "push-stop");
 	push_send(&cc, lun, 0, MIB, &tb);
 	ping(&cc);
 	t0 = now_ms();

@@ -20,9 +20,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+
+#include "lib/config.h"
+#include "lib/engine.h"
 #include "lib/members.h"
+#include "tests/common/proc.h"
+#include "xport/auth.h"
 
 #define TL_DEFAULT_SPANBLKD "build-san/spanblkd"
 /* ASan binaries start slowly on a loaded 2-core machine. */
@@ -255,21 +263,10 @@ int tl_node_start(struct tl_cluster *c, unsigned int i)
 	if (nd->pid > 0)
 		return -EBUSY;
 
-	pid = fork();
+	pid = tc_spawn(nd->log, c->spanblkd, c->spanblkd, "-c", nd->conf,
+		       (char *)NULL);
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
-		    dup2(fd, STDERR_FILENO) < 0)
-			_exit(127);
-		if (fd > STDERR_FILENO)
-			close(fd);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(c->spanblkd, c->spanblkd, "-c", nd->conf, (char *)NULL);
-		_exit(127);
-	}
+		return pid;
 	nd->pid = pid;
 
 	deadline = tl_now_ms() + TL_START_TIMEOUT_MS;
@@ -429,6 +426,118 @@ out_destroy:
 	return ret;
 }
 
+int tl_cluster_start_secret(struct tl_cluster *c, unsigned int n,
+			    unsigned int replicas, uint64_t chunk_size,
+			    unsigned int io_timeout_ms, const char *spanblkd,
+			    struct xp_secret *secret)
+{
+	int ret;
+
+	ret = tl_cluster_start(c, n, replicas, chunk_size, io_timeout_ms,
+			       spanblkd);
+	if (ret) {
+		fprintf(stderr, "cannot start %u spanblkd: %s\n", n,
+			strerror(-ret));
+		return -1;
+	}
+	if (xp_secret_load(c->secret, secret)) {
+		fprintf(stderr, "cannot load the secret\n");
+		return -1;
+	}
+	return 0;
+}
+
+int tl_engine_start(struct tl_cluster *c, unsigned int n, unsigned int replicas,
+		    uint64_t chunk_size, unsigned int io_timeout_ms,
+		    struct sb_cluster *cl, struct xp_secret *secret,
+		    struct sb_engine **e)
+{
+	char err[256];
+
+	*e = NULL;
+	if (tl_cluster_start_secret(c, n, replicas, chunk_size, io_timeout_ms,
+				    NULL, secret))
+		return -1;
+	if (sb_cluster_load(c->conf, cl, err, sizeof(err))) {
+		fprintf(stderr, "cluster file: %s\n", err);
+		return -1;
+	}
+	*e = sb_engine_new(cl, secret, err, sizeof(err));
+	if (!*e) {
+		fprintf(stderr, "sb_engine_new: %s\n", err);
+		return -1;
+	}
+	if (sb_engine_wait_ready(*e, TL_READY_MS) != (int)n) {
+		fprintf(stderr, "not every node came up\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Append @text to the file at @path. 0 or -errno. */
+static int tl_append(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs(text, f) < 0)
+		ret = -EIO;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+int tl_node_add_config(struct tl_cluster *c, unsigned int i, const char *text)
+{
+	int ret;
+
+	ret = tl_node_stop(c, i, SIGTERM);
+	if (ret < 0)
+		return ret;
+	ret = tl_append(c->nodes[i].conf, text);
+	if (ret)
+		return ret;
+	return tl_node_start(c, i);
+}
+
+int tl_nodes_use_store(struct tl_cluster *c, const char *endpoints,
+		       const char *prefix, unsigned int ttl_s)
+{
+	char line[512];
+	unsigned int i;
+	int ret;
+
+	ret = tl_path(line, sizeof(line),
+		      "etcd = %s\netcd_prefix = %s\nnode_ttl = %u\n", endpoints,
+		      prefix, ttl_s);
+	if (ret)
+		return ret;
+	for (i = 0; i < c->n; i++) {
+		ret = tl_node_add_config(c, i, line);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int tl_cluster_file_use_store(const struct tl_cluster *c, const char *endpoints,
+			      const char *prefix, const char *extra)
+{
+	char cmd[PATH_MAX + 1024];
+	int ret;
+
+	ret = tl_path(cmd, sizeof(cmd),
+		      "sed -i 's|^\\[cluster\\]$|[cluster]\\netcd = %s\\n"
+		      "etcd_prefix = %s%s%s|' %s",
+		      endpoints, prefix, extra ? "\\n" : "", extra ? extra : "",
+		      c->conf);
+	if (ret)
+		return ret;
+	return system(cmd) ? -EIO : 0;
+}
+
 static int tl_rm_one(const char *path, const struct stat *st, int flag,
 		     struct FTW *ftw)
 {
@@ -507,6 +616,19 @@ void tl_cluster_destroy(struct tl_cluster *c)
 	if (c->dir[0] && !getenv("TL_KEEP"))
 		nftw(c->dir, tl_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	memset(c, 0, sizeof(*c));
+}
+
+void tl_fill_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+
+		assert_true(n > 0);
+		p += n;
+		len -= (size_t)n;
+	}
 }
 
 /*

@@ -42,6 +42,57 @@ int tl_cluster_start(struct tl_cluster *c, unsigned int n,
 		     unsigned int replicas, uint64_t chunk_size,
 		     unsigned int io_timeout_ms, const char *spanblkd);
 
+struct sb_cluster;
+struct sb_engine;
+struct xp_secret;
+
+/*
+ * tl_cluster_start(), then load its secret into @secret (as a gateway
+ * holds it). 0, or -1 with the reason on stderr; the caller destroys the
+ * cluster whatever it returns.
+ */
+int tl_cluster_start_secret(struct tl_cluster *c, unsigned int n,
+			    unsigned int replicas, uint64_t chunk_size,
+			    unsigned int io_timeout_ms, const char *spanblkd,
+			    struct xp_secret *secret);
+
+/* How long tl_engine_start() waits for its engine to reach every node. */
+#define TL_READY_MS 10000
+
+/*
+ * tl_cluster_start_secret() with the default daemon, then load its
+ * cluster file into @cl and make an engine, into @e, that
+ * has every node connected within TL_READY_MS. 0, or -1 with the reason on
+ * stderr. Whatever it returns, the caller frees the engine (NULL when
+ * none was made) and destroys the cluster.
+ */
+int tl_engine_start(struct tl_cluster *c, unsigned int n, unsigned int replicas,
+		    uint64_t chunk_size, unsigned int io_timeout_ms,
+		    struct sb_cluster *cl, struct xp_secret *secret,
+		    struct sb_engine **e);
+
+/*
+ * Restart node @i of @c (SIGTERM, then waited for until it accepts again)
+ * with @text appended to its config. 0 or -errno.
+ */
+int tl_node_add_config(struct tl_cluster *c, unsigned int i, const char *text);
+
+/*
+ * Restart every node of @c with the cluster store in its config (etcd
+ * @endpoints, etcd_prefix @prefix and node_ttl @ttl_s), as
+ * tl_node_add_config() does. 0 or -errno.
+ */
+int tl_nodes_use_store(struct tl_cluster *c, const char *endpoints,
+		       const char *prefix, unsigned int ttl_s);
+
+/*
+ * Name the cluster store (etcd @endpoints, etcd_prefix @prefix) in the
+ * [cluster] section of @c's cluster file, with one more "key = value"
+ * line @extra (NULL: none). 0 or -errno.
+ */
+int tl_cluster_file_use_store(const struct tl_cluster *c, const char *endpoints,
+			      const char *prefix, const char *extra);
+
 /* Send @sig to node @i and reap it (SIGKILL, SIGTERM). Returns its exit
  * status as waitpid gives it, or -errno. */
 int tl_node_stop(struct tl_cluster *c, unsigned int i, int sig);
@@ -79,6 +130,10 @@ void tl_cluster_destroy(struct tl_cluster *c);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 uint16_t tl_free_port(void);
+
+/* Fill @buf with @len random bytes; a cmocka assertion fails when the
+ * kernel gives none. */
+void tl_fill_random(void *buf, size_t len);
 
 /* Run @argv (NULL-terminated), capture up to @cap bytes of stdout+stderr
  * into @out (NUL-terminated); returns the exit status or -errno. */

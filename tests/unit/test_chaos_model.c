@@ -19,6 +19,14 @@ static enum tc_verdict judge(uint64_t blk, uint64_t acked, uint64_t *got)
 	return tc_block_check(buf, LUN, blk, acked, got);
 }
 
+/* judge() of block @blk read back as version @ver wrote it. */
+static enum tc_verdict judge_read(uint64_t blk, uint64_t ver, uint64_t acked,
+				  uint64_t *got)
+{
+	tc_block_fill(buf, LUN, blk, ver);
+	return judge(blk, acked, got);
+}
+
 /* Acknowledged, failed and in-flight writes: what a read may return. */
 static void test_versions(void **state)
 {
@@ -29,8 +37,7 @@ static void test_versions(void **state)
 	assert_int_equal(tc_model_init(&m, LUN, 8), 0);
 	tc_model_snapshot(&m, 3, 1, snap);
 	assert_int_equal(snap[0], 0);
-	tc_block_fill(buf, LUN, 3, 0);
-	assert_int_equal(judge(3, snap[0], &got), TC_LEGAL);
+	assert_int_equal(judge_read(3, 0, snap[0], &got), TC_LEGAL);
 	assert_int_equal(got, 0);
 
 	v1 = tc_model_write_begin(&m, 3, 2);
@@ -39,8 +46,7 @@ static void test_versions(void **state)
 	assert_true(tc_model_can_write(&m, 5, 3));
 	assert_false(tc_model_can_write(&m, 5, 4)); /* past the end */
 	/* a read submitted before the write ends may see either */
-	tc_block_fill(buf, LUN, 3, v1);
-	assert_int_equal(judge(3, snap[0], &got), TC_LEGAL);
+	assert_int_equal(judge_read(3, v1, snap[0], &got), TC_LEGAL);
 	assert_int_equal(got, v1);
 	tc_model_write_end(&m, 3, 2, v1, true);
 	assert_true(tc_model_can_write(&m, 0, 8));
@@ -49,28 +55,22 @@ static void test_versions(void **state)
 	tc_model_snapshot(&m, 3, 2, snap);
 	assert_int_equal(snap[0], v1);
 	assert_int_equal(snap[1], v1);
-	tc_block_fill(buf, LUN, 4, 0);
-	assert_int_equal(judge(4, snap[1], &got), TC_OLDER);
+	assert_int_equal(judge_read(4, 0, snap[1], &got), TC_OLDER);
 
 	/* a failed write: old or new until the next acknowledged one */
 	v2 = tc_model_write_begin(&m, 3, 1);
 	tc_model_write_end(&m, 3, 1, v2, false);
 	tc_model_snapshot(&m, 3, 1, snap);
-	tc_block_fill(buf, LUN, 3, v1);
-	assert_int_equal(judge(3, snap[0], &got), TC_LEGAL);
-	tc_block_fill(buf, LUN, 3, v2);
-	assert_int_equal(judge(3, snap[0], &got), TC_LEGAL);
+	assert_int_equal(judge_read(3, v1, snap[0], &got), TC_LEGAL);
+	assert_int_equal(judge_read(3, v2, snap[0], &got), TC_LEGAL);
 
 	v3 = tc_model_write_begin(&m, 3, 1);
 	tc_model_write_end(&m, 3, 1, v3, true);
 	tc_model_snapshot(&m, 3, 1, snap);
-	tc_block_fill(buf, LUN, 3, v2);
-	assert_int_equal(judge(3, snap[0], &got), TC_OLDER);
+	assert_int_equal(judge_read(3, v2, snap[0], &got), TC_OLDER);
 	assert_int_equal(got, v2);
-	tc_block_fill(buf, LUN, 3, v1);
-	assert_int_equal(judge(3, snap[0], &got), TC_OLDER);
-	tc_block_fill(buf, LUN, 3, v3);
-	assert_int_equal(judge(3, snap[0], &got), TC_LEGAL);
+	assert_int_equal(judge_read(3, v1, snap[0], &got), TC_OLDER);
+	assert_int_equal(judge_read(3, v3, snap[0], &got), TC_LEGAL);
 	assert_true(v1 < v2 && v2 < v3);
 	tc_model_free(&m);
 }
@@ -81,8 +81,7 @@ static void test_corrupt(void **state)
 	uint64_t got;
 
 	(void)state;
-	tc_block_fill(buf, LUN, 5, 7);
-	assert_int_equal(judge(5, 7, &got), TC_LEGAL);
+	assert_int_equal(judge_read(5, 7, 7, &got), TC_LEGAL);
 	assert_int_equal(judge(6, 0, &got), TC_CORRUPT); /* another block */
 	assert_int_equal(got, UINT64_MAX);
 	assert_int_equal(tc_block_check(buf, LUN + 1, 5, 0, &got),

@@ -105,33 +105,42 @@ static bool wait_state(struct nd_member *m, enum nd_member_state st,
 	return false;
 }
 
-/* Read key @key: 0 and its value into @rec via @dec, or -ENOENT. */
-static int read_alive(struct fx *f, struct xp_rec_alive *a, int64_t *lease)
+/* Read node 5's record at the key @key_of names into @l (the caller
+ * frees it): its item, or NULL when there is none. */
+static const struct xp_kv_item *
+read_rec(struct fx *f, int (*key_of)(char *, size_t, const char *, uint32_t),
+	 struct xp_kv_list *l)
 {
 	char key[XP_REC_KEY_MAX];
+
+	assert_int_equal(key_of(key, sizeof(key), PFX, 5), 0);
+	assert_int_equal(xp_kv_get(f->kv, key, false, l), 0);
+	return l->n ? &l->items[0] : NULL;
+}
+
+/* Node 5's alive record: 0 with it in @a (and its lease in *@lease), or
+ * -ENOENT. */
+static int read_alive(struct fx *f, struct xp_rec_alive *a, int64_t *lease)
+{
 	struct xp_kv_list l = {0};
+	const struct xp_kv_item *it = read_rec(f, xp_rec_key_alive, &l);
 	int ret;
 
-	assert_int_equal(xp_rec_key_alive(key, sizeof(key), PFX, 5), 0);
-	assert_int_equal(xp_kv_get(f->kv, key, false, &l), 0);
-	ret = l.n ? xp_rec_alive_decode(l.items[0].val, l.items[0].vlen, a)
-		  : -ENOENT;
-	if (l.n && lease)
-		*lease = l.items[0].lease;
+	ret = it ? xp_rec_alive_decode(it->val, it->vlen, a) : -ENOENT;
+	if (it && lease)
+		*lease = it->lease;
 	xp_kv_list_free(&l);
 	return ret;
 }
 
+/* Node 5's gen record: 0 with it in @g, or -ENOENT. */
 static int read_gen(struct fx *f, struct xp_rec_gen *g)
 {
-	char key[XP_REC_KEY_MAX];
 	struct xp_kv_list l = {0};
+	const struct xp_kv_item *it = read_rec(f, xp_rec_key_gen, &l);
 	int ret;
 
-	assert_int_equal(xp_rec_key_gen(key, sizeof(key), PFX, 5), 0);
-	assert_int_equal(xp_kv_get(f->kv, key, false, &l), 0);
-	ret = l.n ? xp_rec_gen_decode(l.items[0].val, l.items[0].vlen, g)
-		  : -ENOENT;
+	ret = it ? xp_rec_gen_decode(it->val, it->vlen, g) : -ENOENT;
 	xp_kv_list_free(&l);
 	return ret;
 }

@@ -68,23 +68,48 @@ static struct xp_rdma_conn *gw_up(const struct xp_rdma_params *p,
 	return c;
 }
 
-static void test_windows_bind_invalidate(void **state)
-{
-	struct state_rec s = {0};
-	struct grant_rec g = {0};
+/* A test's gateway connection with windows, its pool and its grants. */
+struct wfix {
+	struct state_rec s;
+	struct grant_rec g[8];
 	struct xp_rdma_conn *c;
 	struct xp_rdma_pool *p;
-	struct xp_rdma_buf *b, *b2;
+	struct xp_rdma_buf *b[8];
 	struct xp_rdma_wait wn;
+};
+
+/* Zero @w and bring a connection with @params up on a device with type 2
+ * windows. */
+static void wfix_up(struct wfix *w, const struct xp_rdma_params *params)
+{
+	memset(w, 0, sizeof(*w));
+	F.caps.mw_type2 = true;
+	w->c = gw_up(params, &w->s);
+	w->p = xp_rdma_conn_pool(w->c);
+}
+
+/* A fresh fake device (what the previous connection left is forgotten)
+ * and wfix_up() on it with the default parameters. */
+static void wfix_again(struct wfix *w)
+{
+	memset(&F, 0, offsetof(struct fake, caps));
+	fake_setup(NULL);
+	wfix_up(w, &WPARAMS);
+}
+
+static void test_windows_bind_invalidate(void **state)
+{
+	struct xp_rdma_buf *b, *b2;
+	struct grant_rec *g;
 	struct xp_hdr h;
+	struct wfix w;
 	uint64_t binds, invs;
 	uint32_t key1;
 
 	(void)state;
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	assert_true(xp_rdma_conn_windows(c));
-	p = xp_rdma_conn_pool(c);
+	wfix_up(&w, &WPARAMS);
+	g = &w.g[0];
+	assert_true(xp_rdma_conn_windows(w.c));
 	/* The registration grants nothing remotely; a window per buffer. */
 	assert_int_equal(F.mrs[0].access,
 			 XP_VERBS_ACC_LOCAL_WRITE | XP_VERBS_ACC_MW_BIND);
@@ -92,24 +117,24 @@ static void test_windows_bind_invalidate(void **state)
 	/* Room for a bind and an invalidate per buffer on top. */
 	assert_int_equal(F.qp_max_send_wr, 1 + 2 * 4);
 
-	b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-	b2 = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	b = xp_rdma_pool_get(w.p, &w.wn, buf_cb, NULL);
+	b2 = xp_rdma_pool_get(w.p, &w.wn, buf_cb, NULL);
 	/* Arguments. */
-	assert_int_equal(xp_rdma_grant(c, b, 0, 0, XP_VERBS_ACC_REMOTE_READ,
-				       grant_cb, &g),
+	assert_int_equal(xp_rdma_grant(w.c, b, 0, 0, XP_VERBS_ACC_REMOTE_READ,
+				       grant_cb, g),
 			 -EINVAL);
-	assert_int_equal(xp_rdma_grant(c, b, 4096, 64 << 10,
-				       XP_VERBS_ACC_REMOTE_READ, grant_cb, &g),
+	assert_int_equal(xp_rdma_grant(w.c, b, 4096, 64 << 10,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb, g),
 			 -EINVAL);
-	assert_int_equal(xp_rdma_grant(c, b, 0, 4096,
+	assert_int_equal(xp_rdma_grant(w.c, b, 0, 4096,
 				       XP_VERBS_ACC_REMOTE_READ |
 					       XP_VERBS_ACC_REMOTE_WRITE,
-				       grant_cb, &g),
+				       grant_cb, g),
 			 -EINVAL);
 	assert_int_equal(F.posts, 0);
 
-	assert_int_equal(xp_rdma_grant(c, b, 4096, 8192,
-				       XP_VERBS_ACC_REMOTE_READ, grant_cb, &g),
+	assert_int_equal(xp_rdma_grant(w.c, b, 4096, 8192,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb, g),
 			 0);
 	assert_int_equal(F.nwr, 1);
 	assert_int_equal(F.wr[0].opcode, XP_VERBS_BIND_MW);
@@ -118,277 +143,228 @@ static void test_windows_bind_invalidate(void **state)
 	assert_int_equal(F.wr[0].mw_access, XP_VERBS_ACC_REMOTE_READ);
 	/* Not bound yet: nothing to describe, nothing to bind twice. */
 	xp_hdr_init(&h, XP_OP_WRITE, 1, 1);
-	assert_int_equal(xp_rdma_conn_describe(c, b, 4096, 8192, &h), -EINVAL);
-	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
-				       grant_cb, &g),
+	assert_int_equal(xp_rdma_conn_describe(w.c, b, 4096, 8192, &h),
 			 -EINVAL);
-	assert_int_equal(g.calls, 0);
+	assert_int_equal(xp_rdma_grant(w.c, b, 0, 4096,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb, g),
+			 -EINVAL);
+	assert_int_equal(g->calls, 0);
 	fake_hca_complete(0);
-	assert_int_equal(xp_rdma_conn_service(c), 0);
-	assert_int_equal(g.calls, 1);
-	assert_int_equal(g.err, 0);
-	assert_ptr_equal(g.buf, b);
+	assert_int_equal(xp_rdma_conn_service(w.c), 0);
+	assert_int_equal(g->calls, 1);
+	assert_int_equal(g->err, 0);
+	assert_ptr_equal(g->buf, b);
 	/* The descriptor carries the window's key, over its range only. */
-	assert_int_equal(xp_rdma_conn_describe(c, b, 4096, 8192, &h), 0);
+	assert_int_equal(xp_rdma_conn_describe(w.c, b, 4096, 8192, &h), 0);
 	key1 = h.desc_key;
 	assert_non_null(fake_mw_by_key(key1));
-	assert_int_not_equal(key1, xp_rdma_pool_rkey(p));
+	assert_int_not_equal(key1, xp_rdma_pool_rkey(w.p));
 	assert_true(h.desc_addr == b->iova + 4096);
 	assert_int_equal(h.desc_len, 8192);
-	assert_int_equal(xp_rdma_conn_describe(c, b, 0, 8192, &h), -EINVAL);
-	assert_int_equal(xp_rdma_conn_describe(c, b, 8192, 8192, &h), -EINVAL);
-	assert_int_equal(xp_rdma_conn_describe(c, b2, 0, 4096, &h), -EINVAL);
+	assert_int_equal(xp_rdma_conn_describe(w.c, b, 0, 8192, &h), -EINVAL);
+	assert_int_equal(xp_rdma_conn_describe(w.c, b, 8192, 8192, &h),
+			 -EINVAL);
+	assert_int_equal(xp_rdma_conn_describe(w.c, b2, 0, 4096, &h), -EINVAL);
 
 	/* Release: invalidated first, the buffer back only after that. */
-	xp_rdma_release(c, b);
+	xp_rdma_release(w.c, b);
 	assert_int_equal(F.nwr, 1);
 	assert_int_equal(F.wr[0].opcode, XP_VERBS_LOCAL_INV);
 	assert_int_equal(F.wr[0].rkey, key1);
-	assert_int_equal(xp_rdma_pool_nfree(p), 2);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 2);
 	fake_hca_complete(0);
-	assert_int_equal(xp_rdma_conn_service(c), 0);
-	assert_int_equal(xp_rdma_pool_nfree(p), 3);
+	assert_int_equal(xp_rdma_conn_service(w.c), 0);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 3);
 	assert_null(fake_mw_by_key(key1));
 
 	/* The same buffer again: a new key; the old one names nothing. */
-	b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-	memset(&g, 0, sizeof(g));
-	assert_int_equal(xp_rdma_grant(c, b, 0, 64 << 10,
-				       XP_VERBS_ACC_REMOTE_WRITE, grant_cb, &g),
+	b = xp_rdma_pool_get(w.p, &w.wn, buf_cb, NULL);
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(xp_rdma_grant(w.c, b, 0, 64 << 10,
+				       XP_VERBS_ACC_REMOTE_WRITE, grant_cb, g),
 			 0);
 	fake_hca_complete(0);
-	assert_int_equal(xp_rdma_conn_service(c), 0);
-	assert_int_equal(g.calls, 1);
-	assert_int_equal(xp_rdma_conn_describe(c, b, 0, 64 << 10, &h), 0);
+	assert_int_equal(xp_rdma_conn_service(w.c), 0);
+	assert_int_equal(g->calls, 1);
+	assert_int_equal(xp_rdma_conn_describe(w.c, b, 0, 64 << 10, &h), 0);
 	assert_int_not_equal(h.desc_key, key1);
 	assert_null(fake_mw_by_key(key1));
 	assert_non_null(fake_mw_by_key(h.desc_key));
-	xp_rdma_release(c, b);
+	xp_rdma_release(w.c, b);
 	fake_hca_complete(0);
-	assert_int_equal(xp_rdma_conn_service(c), 0);
+	assert_int_equal(xp_rdma_conn_service(w.c), 0);
 	/* A buffer never granted goes back at once. */
-	xp_rdma_release(c, b2);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
-	xp_rdma_conn_window_stats(c, &binds, &invs);
+	xp_rdma_release(w.c, b2);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
+	xp_rdma_conn_window_stats(w.c, &binds, &invs);
 	assert_int_equal(binds, 2);
 	assert_int_equal(invs, 2);
 	assert_int_equal(F.binds, 2);
 	assert_int_equal(F.invs, 2);
-	assert_int_equal(s.downs, 0);
-	xp_rdma_conn_free(c);
+	assert_int_equal(w.s.downs, 0);
+	xp_rdma_conn_free(w.c);
 }
 
 static void test_windows_failed_bind_post(void **state)
 {
-	struct state_rec s = {0};
-	struct grant_rec g = {0};
-	struct xp_rdma_conn *c;
-	struct xp_rdma_pool *p;
-	struct xp_rdma_buf *b;
-	struct xp_rdma_wait wn;
+	struct wfix w;
 
 	(void)state;
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	b = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
+	wfix_up(&w, &WPARAMS);
+	w.b[0] = xp_rdma_pool_get(w.p, &w.wn, buf_cb, NULL);
 	F.fail_post = -ENOMEM;
-	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
-				       grant_cb, &g),
+	assert_int_equal(xp_rdma_grant(w.c, w.b[0], 0, 4096,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb,
+				       &w.g[0]),
 			 -ENOMEM);
-	assert_int_equal(g.calls, 0);
-	assert_int_equal(s.downs, 1);
-	assert_int_equal(s.last_err, -ENOMEM);
-	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
-				       grant_cb, &g),
+	assert_int_equal(w.g[0].calls, 0);
+	assert_int_equal(w.s.downs, 1);
+	assert_int_equal(w.s.last_err, -ENOMEM);
+	assert_int_equal(xp_rdma_grant(w.c, w.b[0], 0, 4096,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb,
+				       &w.g[0]),
 			 -ENOTCONN);
 	/* Nothing was bound: the buffer goes back at once. */
-	xp_rdma_release(c, b);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
-	assert_int_equal(xp_rdma_conn_service(c), -ENOMEM);
-	xp_rdma_conn_free(c);
-	assert_int_equal(g.calls, 0);
+	xp_rdma_release(w.c, w.b[0]);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
+	assert_int_equal(xp_rdma_conn_service(w.c), -ENOMEM);
+	xp_rdma_conn_free(w.c);
+	assert_int_equal(w.g[0].calls, 0);
 }
 
-/* Take @n buffers of @p and post a bind (remote write) over each. */
-static void grant_n(struct xp_rdma_conn *c, struct xp_rdma_pool *p,
-		    struct xp_rdma_buf **b, struct grant_rec *g, int n)
+/* Take @n buffers of @w's pool into @w->b and post a bind with @access
+ * over the first 4 KiB of each, its grant recorded in @w->g. */
+static void grant_n(struct wfix *w, int n, unsigned int access)
 {
-	struct xp_rdma_wait wn;
 	int i;
 
 	for (i = 0; i < n; i++) {
-		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
-					       XP_VERBS_ACC_REMOTE_WRITE,
-					       grant_cb, &g[i]),
+		w->b[i] = xp_rdma_pool_get(w->p, &w->wn, buf_cb, NULL);
+		assert_int_equal(xp_rdma_grant(w->c, w->b[i], 0, 4096, access,
+					       grant_cb, &w->g[i]),
 				 0);
 	}
 }
 
 static void test_windows_bind_error_completion(void **state)
 {
-	struct state_rec s = {0};
-	struct grant_rec g[2];
-	struct xp_rdma_conn *c;
-	struct xp_rdma_pool *p;
-	struct xp_rdma_buf *b[2];
 	struct xp_hdr h;
+	struct wfix w;
 	int i;
 
 	(void)state;
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	grant_n(c, p, b, g, 2);
+	wfix_up(&w, &WPARAMS);
+	grant_n(&w, 2, XP_VERBS_ACC_REMOTE_WRITE);
 	/* The HCA refuses the first bind; the second flushes. */
 	fake_hca_complete(-EIO);
 	fake_hca_flush_all();
-	assert_int_equal(xp_rdma_conn_service(c), -EIO);
-	assert_int_equal(s.downs, 1);
-	assert_int_equal(g[0].calls, 1);
-	assert_int_equal(g[0].err, -EIO);
-	assert_int_equal(g[1].calls, 1);
-	assert_int_equal(g[1].err, -ECANCELED);
+	assert_int_equal(xp_rdma_conn_service(w.c), -EIO);
+	assert_int_equal(w.s.downs, 1);
+	assert_int_equal(w.g[0].calls, 1);
+	assert_int_equal(w.g[0].err, -EIO);
+	assert_int_equal(w.g[1].calls, 1);
+	assert_int_equal(w.g[1].err, -ECANCELED);
 	xp_hdr_init(&h, XP_OP_READ, 1, 1);
-	assert_int_equal(xp_rdma_conn_describe(c, b[0], 0, 4096, &h), -EINVAL);
+	assert_int_equal(xp_rdma_conn_describe(w.c, w.b[0], 0, 4096, &h),
+			 -EINVAL);
 	for (i = 0; i < 2; i++)
-		xp_rdma_release(c, b[i]);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+		xp_rdma_release(w.c, w.b[i]);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
 	assert_int_equal(F.invs, 0);
-	xp_rdma_conn_free(c);
-	assert_int_equal(g[0].calls + g[1].calls, 2);
+	xp_rdma_conn_free(w.c);
+	assert_int_equal(w.g[0].calls + w.g[1].calls, 2);
 }
 
-/* Bind @b's window on @c and let it complete. */
-static void bind_now(struct xp_rdma_conn *c, struct xp_rdma_buf *b,
-		     struct grant_rec *g)
+/* Take buffer @i of @w's pool, bind its window and let it complete. */
+static void bind_now(struct wfix *w, int i)
 {
-	assert_int_equal(xp_rdma_grant(c, b, 0, 4096, XP_VERBS_ACC_REMOTE_READ,
-				       grant_cb, g),
+	w->b[i] = xp_rdma_pool_get(w->p, &w->wn, buf_cb, NULL);
+	assert_int_equal(xp_rdma_grant(w->c, w->b[i], 0, 4096,
+				       XP_VERBS_ACC_REMOTE_READ, grant_cb,
+				       &w->g[i]),
 			 0);
 	fake_hca_complete(0);
-	assert_int_equal(xp_rdma_conn_service(c), 0);
-	assert_int_equal(g->err, 0);
+	assert_int_equal(xp_rdma_conn_service(w->c), 0);
+	assert_int_equal(w->g[i].err, 0);
 }
 
 static void test_windows_failed_invalidate(void **state)
 {
-	struct state_rec s = {0};
-	struct grant_rec g[2];
-	struct xp_rdma_conn *c;
-	struct xp_rdma_pool *p;
-	struct xp_rdma_buf *b[2];
-	struct xp_rdma_wait wn;
+	struct wfix w;
 	int i;
 
 	(void)state;
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
 
 	/* The invalidate cannot be posted: down, the buffer comes back. */
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	b[0] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-	bind_now(c, b[0], &g[0]);
+	wfix_up(&w, &WPARAMS);
+	bind_now(&w, 0);
 	F.fail_post = -EIO;
-	xp_rdma_release(c, b[0]);
-	assert_int_equal(s.downs, 1);
-	assert_int_equal(s.last_err, -EIO);
+	xp_rdma_release(w.c, w.b[0]);
+	assert_int_equal(w.s.downs, 1);
+	assert_int_equal(w.s.last_err, -EIO);
 	assert_int_equal(F.disconnects, 1);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
-	xp_rdma_conn_free(c);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
+	xp_rdma_conn_free(w.c);
 
 	/* The invalidate completes with an error: down, then back. */
-	memset(&F, 0, offsetof(struct fake, caps));
-	fake_setup(NULL);
-	memset(&s, 0, sizeof(s));
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	for (i = 0; i < 2; i++) {
-		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-		bind_now(c, b[i], &g[i]);
-	}
-	xp_rdma_release(c, b[0]);
-	assert_int_equal(xp_rdma_pool_nfree(p), 2);
+	wfix_again(&w);
+	for (i = 0; i < 2; i++)
+		bind_now(&w, i);
+	xp_rdma_release(w.c, w.b[0]);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 2);
 	fake_hca_complete(-EIO);
-	assert_int_equal(xp_rdma_conn_service(c), -EIO);
-	assert_int_equal(s.downs, 1);
-	assert_int_equal(xp_rdma_pool_nfree(p), 3);
+	assert_int_equal(xp_rdma_conn_service(w.c), -EIO);
+	assert_int_equal(w.s.downs, 1);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 3);
 	/* On a connection down, a bound window's buffer comes back too:
 	 * its QP is in error and nothing is granted on it again. */
-	xp_rdma_release(c, b[1]);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+	xp_rdma_release(w.c, w.b[1]);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
 	assert_int_equal(F.invs, 1);
-	xp_rdma_conn_free(c);
+	xp_rdma_conn_free(w.c);
 }
 
 static void test_windows_peer_disconnect(void **state)
 {
-	struct state_rec s = {0};
-	struct grant_rec g[3];
-	struct xp_rdma_conn *c;
-	struct xp_rdma_pool *p;
-	struct xp_rdma_buf *b[3];
-	struct xp_rdma_wait wn;
+	struct wfix w;
 	int i;
 
 	(void)state;
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	b[2] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-	bind_now(c, b[2], &g[2]);
-	xp_rdma_release(c, b[2]); /* an invalidate in flight too */
-	memset(&g[2], 0, sizeof(g[2]));
-	for (i = 0; i < 2; i++) {
-		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
-					       XP_VERBS_ACC_REMOTE_READ,
-					       grant_cb, &g[i]),
-				 0);
-	}
+	wfix_up(&w, &WPARAMS);
+	bind_now(&w, 2);
+	xp_rdma_release(w.c, w.b[2]); /* an invalidate in flight too */
+	memset(&w.g[2], 0, sizeof(w.g[2]));
+	grant_n(&w, 2, XP_VERBS_ACC_REMOTE_READ);
 	assert_int_equal(F.nwr, 3);
 	fake_push_ev(XP_CM_DISCONNECTED, &F.ids[0], 0);
-	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
-	assert_int_equal(s.downs, 1);
+	assert_int_equal(xp_rdma_conn_service(w.c), -ECONNRESET);
+	assert_int_equal(w.s.downs, 1);
 	/* Posted binds wait for their flush. */
-	assert_int_equal(g[0].calls, 0);
+	assert_int_equal(w.g[0].calls, 0);
 	fake_hca_flush_all();
-	assert_int_equal(xp_rdma_conn_service(c), -ECONNRESET);
+	assert_int_equal(xp_rdma_conn_service(w.c), -ECONNRESET);
 	for (i = 0; i < 2; i++) {
-		assert_int_equal(g[i].calls, 1);
-		assert_int_equal(g[i].err, -ECANCELED);
-		xp_rdma_release(c, b[i]);
+		assert_int_equal(w.g[i].calls, 1);
+		assert_int_equal(w.g[i].err, -ECANCELED);
+		xp_rdma_release(w.c, w.b[i]);
 	}
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
-	xp_rdma_conn_free(c);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
+	xp_rdma_conn_free(w.c);
 
 	/* Freed by its owner with a bind and an invalidate in flight. */
-	memset(&F, 0, offsetof(struct fake, caps));
-	fake_setup(NULL);
-	memset(&s, 0, sizeof(s));
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	b[0] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-	b[1] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-	bind_now(c, b[1], &g[1]);
-	xp_rdma_release(c, b[1]);
-	assert_int_equal(xp_rdma_grant(c, b[0], 0, 4096,
+	wfix_again(&w);
+	w.b[0] = xp_rdma_pool_get(w.p, &w.wn, buf_cb, NULL);
+	bind_now(&w, 1);
+	xp_rdma_release(w.c, w.b[1]);
+	assert_int_equal(xp_rdma_grant(w.c, w.b[0], 0, 4096,
 				       XP_VERBS_ACC_REMOTE_READ, grant_cb,
-				       &g[0]),
+				       &w.g[0]),
 			 0);
 	/* The owner takes its buffer back first (the QP goes first). */
-	xp_rdma_pool_put(p, b[0]);
-	xp_rdma_conn_free(c);
-	assert_int_equal(g[0].calls, 1);
-	assert_int_equal(g[0].err, -ECONNABORTED);
+	xp_rdma_pool_put(w.p, w.b[0]);
+	xp_rdma_conn_free(w.c);
+	assert_int_equal(w.g[0].calls, 1);
+	assert_int_equal(w.g[0].err, -ECONNABORTED);
 }
 
 /*
@@ -398,100 +374,68 @@ static void test_windows_peer_disconnect(void **state)
  */
 static void test_windows_release_binding_when_down(void **state)
 {
-	struct state_rec s = {0};
-	struct grant_rec g[2];
-	struct xp_rdma_conn *c;
-	struct xp_rdma_pool *p;
-	struct xp_rdma_buf *b[2];
-	struct xp_rdma_wait wn;
+	struct wfix w;
 	int i;
 
 	(void)state;
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	grant_n(c, p, b, g, 2);
-	assert_int_equal(xp_rdma_pool_nfree(p), 2);
+	wfix_up(&w, &WPARAMS);
+	grant_n(&w, 2, XP_VERBS_ACC_REMOTE_WRITE);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 2);
 	/* A link watcher takes it down: no flush has come yet. */
-	xp_rdma_conn_shutdown(c, -ENETDOWN);
-	assert_int_equal(s.downs, 1);
-	assert_int_equal(g[0].calls, 0);
+	xp_rdma_conn_shutdown(w.c, -ENETDOWN);
+	assert_int_equal(w.s.downs, 1);
+	assert_int_equal(w.g[0].calls, 0);
 	for (i = 0; i < 2; i++)
-		xp_rdma_release(c, b[i]);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
+		xp_rdma_release(w.c, w.b[i]);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
 	/* The flush comes late: no grant callback, nothing given twice. */
 	fake_hca_flush_all();
-	assert_int_equal(xp_rdma_conn_service(c), -ENETDOWN);
-	assert_int_equal(g[0].calls, 0);
-	assert_int_equal(g[1].calls, 0);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
-	xp_rdma_conn_free(c);
+	assert_int_equal(xp_rdma_conn_service(w.c), -ENETDOWN);
+	assert_int_equal(w.g[0].calls, 0);
+	assert_int_equal(w.g[1].calls, 0);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
+	xp_rdma_conn_free(w.c);
 
 	/* Never flushed at all: freeing the connection drops the binds. */
-	memset(&F, 0, offsetof(struct fake, caps));
-	fake_setup(NULL);
-	memset(&s, 0, sizeof(s));
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
-	c = gw_up(&WPARAMS, &s);
-	p = xp_rdma_conn_pool(c);
-	b[0] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-	assert_int_equal(xp_rdma_grant(c, b[0], 0, 4096,
-				       XP_VERBS_ACC_REMOTE_READ, grant_cb,
-				       &g[0]),
-			 0);
-	xp_rdma_conn_shutdown(c, -ENETDOWN);
-	xp_rdma_release(c, b[0]);
-	assert_int_equal(xp_rdma_pool_nfree(p), 4);
-	xp_rdma_conn_free(c);
-	assert_int_equal(g[0].calls, 0);
+	wfix_again(&w);
+	grant_n(&w, 1, XP_VERBS_ACC_REMOTE_READ);
+	xp_rdma_conn_shutdown(w.c, -ENETDOWN);
+	xp_rdma_release(w.c, w.b[0]);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 4);
+	xp_rdma_conn_free(w.c);
+	assert_int_equal(w.g[0].calls, 0);
 }
 
 static void test_windows_credits(void **state)
 {
 	struct xp_rdma_params pp = WPARAMS;
-	struct state_rec s = {0};
-	struct grant_rec g[8];
 	struct xp_rdma_credits cr;
-	struct xp_rdma_conn *c;
-	struct xp_rdma_pool *p;
-	struct xp_rdma_buf *b[8];
-	struct xp_rdma_wait wn;
+	struct wfix w;
 	int i, done;
 
 	(void)state;
-	memset(g, 0, sizeof(g));
-	F.caps.mw_type2 = true;
 	F.caps.max_qp_wr = 5; /* less than 1 + 2 * 8: binds must queue */
 	F.qp_extra = 7; /* and the provider rounds up: not used */
 	pp.pool_count = 8;
-	c = gw_up(&pp, &s);
-	xp_rdma_conn_credits(c, &cr);
+	wfix_up(&w, &pp);
+	xp_rdma_conn_credits(w.c, &cr);
 	assert_int_equal(cr.max_posted, 5);
-	p = xp_rdma_conn_pool(c);
-	for (i = 0; i < 8; i++) {
-		b[i] = xp_rdma_pool_get(p, &wn, buf_cb, NULL);
-		assert_int_equal(xp_rdma_grant(c, b[i], 0, 4096,
-					       XP_VERBS_ACC_REMOTE_READ,
-					       grant_cb, &g[i]),
-				 0);
-	}
-	xp_rdma_conn_credits(c, &cr);
+	grant_n(&w, 8, XP_VERBS_ACC_REMOTE_READ);
+	xp_rdma_conn_credits(w.c, &cr);
 	assert_int_equal(cr.posted, 5);
 	assert_int_equal(cr.queued, 3);
 	/* Bound ones are released while others still bind. */
 	done = 0;
 	while (F.nwr) {
 		fake_hca_complete(0);
-		assert_int_equal(xp_rdma_conn_service(c), 0);
+		assert_int_equal(xp_rdma_conn_service(w.c), 0);
 		for (i = 0; i < 8; i++) {
-			if (g[i].calls == 1 && !(done & 1 << i)) {
+			if (w.g[i].calls == 1 && !(done & 1 << i)) {
 				done |= 1 << i;
-				xp_rdma_release(c, b[i]);
+				xp_rdma_release(w.c, w.b[i]);
 			}
 		}
-		xp_rdma_conn_credits(c, &cr);
+		xp_rdma_conn_credits(w.c, &cr);
 		assert_true(cr.posted <= cr.max_posted);
 	}
 	assert_int_equal(done, 0xff);
@@ -499,9 +443,9 @@ static void test_windows_credits(void **state)
 	assert_int_equal(F.max_out, 5);
 	assert_int_equal(F.binds, 8);
 	assert_int_equal(F.invs, 8);
-	assert_int_equal(xp_rdma_pool_nfree(p), 8);
-	assert_int_equal(s.downs, 0);
-	xp_rdma_conn_free(c);
+	assert_int_equal(xp_rdma_pool_nfree(w.p), 8);
+	assert_int_equal(w.s.downs, 0);
+	xp_rdma_conn_free(w.c);
 }
 
 static void test_windows_unsupported(void **state)

@@ -27,9 +27,23 @@ static uint16_t port_of(int fd)
 	return ntohs(sa.sin_port);
 }
 
+/* Accept a connection on listening socket @lfd (waiting up to 1 s). */
+static int accept_wait(int lfd)
+{
+	int afd = -EAGAIN, i;
+
+	for (i = 0; i < 200 && afd == -EAGAIN; i++) {
+		afd = xp_tcp_accept(lfd);
+		if (afd == -EAGAIN)
+			usleep(5000);
+	}
+	assert_true(afd >= 0);
+	return afd;
+}
+
 static void test_listen_connect_accept(void **state)
 {
-	int lfd, cfd, afd = -EAGAIN, one = 0, i;
+	int lfd, cfd, afd, one = 0;
 	socklen_t len = sizeof(one);
 	uint16_t port;
 
@@ -42,12 +56,7 @@ static void test_listen_connect_accept(void **state)
 
 	cfd = xp_tcp_connect_wait("127.0.0.1", port, 2000);
 	assert_true(cfd >= 0);
-	for (i = 0; i < 200 && afd == -EAGAIN; i++) {
-		afd = xp_tcp_accept(lfd);
-		if (afd == -EAGAIN)
-			usleep(5000);
-	}
-	assert_true(afd >= 0);
+	afd = accept_wait(lfd);
 	assert_int_equal(getsockopt(afd, IPPROTO_TCP, TCP_NODELAY, &one, &len),
 			 0);
 	assert_int_equal(one, 1);
@@ -111,7 +120,7 @@ static int connect_sa_wait(const struct sockaddr_in *sa)
 static void test_connect_sa(void **state)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	int lfd, cfd, afd = -EAGAIN, i;
+	int lfd, cfd, afd;
 
 	(void)state;
 	lfd = xp_tcp_listen("127.0.0.1", 0, 4);
@@ -120,12 +129,7 @@ static void test_connect_sa(void **state)
 	sa.sin_port = htons(port_of(lfd));
 	cfd = connect_sa_wait(&sa);
 	assert_true(cfd >= 0);
-	for (i = 0; i < 200 && afd == -EAGAIN; i++) {
-		afd = xp_tcp_accept(lfd);
-		if (afd == -EAGAIN)
-			usleep(5000);
-	}
-	assert_true(afd >= 0);
+	afd = accept_wait(lfd);
 	close(afd);
 	close(cfd);
 	close(lfd);

@@ -12,7 +12,7 @@
  *
  * Arguments are checked here before anything is built: keys (kv.h: text
  * of 1..XPE_KEY_MAX bytes), values (at most XPE_VAL_MAX), counts (at most
- * XP_KV_TXN_MAX), enums.
+ * XP_KV_TXN_MAX), enums (a transaction's by xp_kv_txn_check).
  */
 #include "codec.h"
 
@@ -51,44 +51,7 @@ size_t xpe_prefix_end(const uint8_t *p, size_t n, uint8_t *end)
 	return 1;
 }
 
-/* Add @name: base64 of @p (@n bytes) to @o. */
-static int add_bytes(json_object *o, const char *name, const void *p, size_t n)
-{
-	json_object *s;
-	char *b64;
-	int ret;
-
-	ret = xpe_b64_encode(p, n, &b64);
-	if (ret)
-		return ret;
-	s = json_object_new_string(b64);
-	free(b64);
-	if (!s)
-		return -ENOMEM;
-	if (json_object_object_add(o, name, s)) {
-		json_object_put(s);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Add @name: "@v" (an int64 as a decimal string) to @o. */
-static int add_i64(json_object *o, const char *name, int64_t v)
-{
-	json_object *s;
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRId64, v);
-	s = json_object_new_string(buf);
-	if (!s)
-		return -ENOMEM;
-	if (json_object_object_add(o, name, s)) {
-		json_object_put(s);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
+/* Add @name: "@v" (a copy of it) to @o. */
 static int add_str(json_object *o, const char *name, const char *v)
 {
 	json_object *s = json_object_new_string(v);
@@ -100,6 +63,29 @@ static int add_str(json_object *o, const char *name, const char *v)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/* Add @name: base64 of @p (@n bytes) to @o. */
+static int add_bytes(json_object *o, const char *name, const void *p, size_t n)
+{
+	char *b64;
+	int ret;
+
+	ret = xpe_b64_encode(p, n, &b64);
+	if (ret)
+		return ret;
+	ret = add_str(o, name, b64);
+	free(b64);
+	return ret;
+}
+
+/* Add @name: "@v" (an int64 as a decimal string) to @o. */
+static int add_i64(json_object *o, const char *name, int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	return add_str(o, name, buf);
 }
 
 /* Add @child to @o as @name (array when @name is NULL); consumes it. */
@@ -178,18 +164,6 @@ static const char *const cmp_result[] = {
 	[XP_KV_LT] = "LESS",
 };
 
-static int cmp_check(const struct xp_kv_cmp *c)
-{
-	if (xpe_key_check(c->key, false) ||
-	    (unsigned int)c->target > XP_KV_LEASE ||
-	    (unsigned int)c->result > XP_KV_LT)
-		return -EINVAL;
-	if (c->target == XP_KV_VALUE &&
-	    ((c->vlen && !c->val) || c->vlen > XPE_VAL_MAX))
-		return -EINVAL;
-	return 0;
-}
-
 static json_object *cmp_json(const struct xp_kv_cmp *c, int *ret)
 {
 	json_object *o = json_object_new_object();
@@ -213,24 +187,6 @@ static json_object *cmp_json(const struct xp_kv_cmp *c, int *ret)
 		return NULL;
 	}
 	return o;
-}
-
-static int op_check(const struct xp_kv_op *op)
-{
-	if (xpe_key_check(op->key, op->kind == XP_KV_DEL_PREFIX))
-		return -EINVAL;
-	switch (op->kind) {
-	case XP_KV_PUT:
-		if ((op->vlen && !op->val) || op->vlen > XPE_VAL_MAX ||
-		    op->lease < 0)
-			return -EINVAL;
-		return 0;
-	case XP_KV_DEL:
-	case XP_KV_DEL_PREFIX:
-	case XP_KV_GET:
-		return 0;
-	}
-	return -EINVAL;
 }
 
 /* The request of @op ({"key", ...}) under its one-of name in *@name. */
@@ -314,28 +270,6 @@ static int add_ops(json_object *o, const char *name, const struct xp_kv_op *ops,
 	return ret;
 }
 
-static int txn_check(const struct xp_kv_cmp *cmp, size_t ncmp,
-		     const struct xp_kv_op *ok, size_t nok,
-		     const struct xp_kv_op *fail, size_t nfail)
-{
-	size_t i;
-
-	if (ncmp > XP_KV_TXN_MAX || nok > XP_KV_TXN_MAX ||
-	    nfail > XP_KV_TXN_MAX || (ncmp && !cmp) || (nok && !ok) ||
-	    (nfail && !fail))
-		return -EINVAL;
-	for (i = 0; i < ncmp; i++)
-		if (cmp_check(&cmp[i]))
-			return -EINVAL;
-	for (i = 0; i < nok; i++)
-		if (op_check(&ok[i]))
-			return -EINVAL;
-	for (i = 0; i < nfail; i++)
-		if (op_check(&fail[i]))
-			return -EINVAL;
-	return 0;
-}
-
 int xpe_body_txn(const struct xp_kv_cmp *cmp, size_t ncmp,
 		 const struct xp_kv_op *ok, size_t nok,
 		 const struct xp_kv_op *fail, size_t nfail, char **out)
@@ -345,7 +279,8 @@ int xpe_body_txn(const struct xp_kv_cmp *cmp, size_t ncmp,
 	int ret;
 
 	*out = NULL;
-	ret = txn_check(cmp, ncmp, ok, nok, fail, nfail);
+	ret = xp_kv_txn_check(cmp, ncmp, ok, nok, fail, nfail, XPE_KEY_MAX,
+			      XPE_VAL_MAX);
 	if (ret)
 		return ret;
 	o = json_object_new_object();
