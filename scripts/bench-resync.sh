@@ -5,7 +5,8 @@
 # killed, every chunk written again (degraded, recorded), node 2 restarted
 # while a gateway keeps the LUN open, and `spanblkctl wait-healthy` timed.
 # Prints one line per round and the medians.
-#   ROUNDS=N (default 3), SIZE (default 512M), BIN (default build)
+#   ROUNDS=N (default 3), SIZE (default 512M), BIN (default build),
+#   KEYS (more KEY=VALUE words for the cluster file: resync_depth=16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
@@ -21,7 +22,7 @@ PIDS=()
 cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	sbe_stop
+	sbe_stop || :
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -58,8 +59,9 @@ round() { # r -> "idle_mib_s resync_s resync_mib_s ratio chunks"
 
 sbe_start "$DIR/etcd" 1 >/dev/null
 sbconf_secret "$DIR/secret"
+# shellcheck disable=SC2086 # KEYS: KEY=VALUE words
 sbconf_cluster "$DIR/cluster.conf" replicas=2 secret_file="$DIR/secret" \
-	etcd="$SBE_ENDPOINTS"
+	etcd="$SBE_ENDPOINTS" ${KEYS:-}
 for i in 1 2 3; do
 	port=$((30000 + RANDOM % 20000))
 	while sbp_port_open 127.0.0.1 "$port"; do port=$((port + 1)); done

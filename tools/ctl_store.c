@@ -247,7 +247,7 @@ int sbt_wait_healthy(const struct sb_cluster *cl, unsigned int timeout_s)
 			xp_kv_close(kv);
 			return EXIT_UNREACHABLE;
 		}
-		usleep(500 * 1000);
+		usleep(100 * 1000);
 	}
 	xp_kv_close(kv);
 	printf("%shealthy: every node up, every chunk's replicas valid (%.1f "

@@ -43,6 +43,7 @@ struct ctl_lun {
 	uint64_t size;
 	uint64_t allocated; /* summed over nodes */
 	unsigned int nodes; /* nodes that report it */
+	uint64_t on; /* bit i: node index i reports it */
 	char name[XP_LUN_NAME_MAX + 1];
 	struct xp_layout layout; /* as the first node reporting it says */
 };
@@ -174,8 +175,9 @@ static struct ctl_lun *view_find(struct ctl_view *v, uint64_t id)
 	return NULL;
 }
 
-/* Merge one node's LUN entries into @v. 0 or -ENOMEM. */
-static int view_merge(struct ctl_view *v, const struct xp_stat_lun *l, int n)
+/* Merge node index @idx's LUN entries into @v. 0 or -ENOMEM. */
+static int view_merge(struct ctl_view *v, unsigned int idx,
+		      const struct xp_stat_lun *l, int n)
 {
 	int i;
 
@@ -204,6 +206,7 @@ static int view_merge(struct ctl_view *v, const struct xp_stat_lun *l, int n)
 		}
 		c->allocated += l[i].allocated;
 		c->nodes++;
+		c->on |= 1ull << idx;
 	}
 	return 0;
 }
@@ -249,7 +252,7 @@ static int view_load(struct sb_engine *e, const struct sb_cluster *cl,
 		}
 		v->nanswered++;
 		v->stored[i] = node_allocated(l, n);
-		ret = view_merge(v, l, n);
+		ret = view_merge(v, i, l, n);
 		free(l);
 		if (ret)
 			return ret;
@@ -283,6 +286,36 @@ static void print_luns(const struct ctl_view *v)
 		       l->nodes < v->nanswered ? "  (not on every node)" : "");
 	}
 	printf("  STORED counts every replica (REPL per chunk).\n");
+}
+
+/*
+ * Name the nodes that answered but lack a LUN others hold: its copies
+ * there are gone (a wiped data folder, or one the node retired as an old
+ * copy) and are not refilled, so its chunks there are a copy short.
+ * Returns how many (LUN, node) pairs.
+ */
+static unsigned int print_missing(const struct sb_cluster *cl,
+				  const struct ctl_view *v)
+{
+	unsigned int i, n = 0;
+	size_t j;
+
+	for (j = 0; j < v->nluns; j++) {
+		const struct ctl_lun *l = &v->luns[j];
+
+		for (i = 0; i < cl->nr_nodes; i++) {
+			if (!v->up[i] || v->err[i] || (l->on & (1ull << i)))
+				continue;
+			if (!n++)
+				printf("\n");
+			printf("  LUN %s has no copy on node %u: its data "
+			       "folder "
+			       "was wiped or retired (docs/recovery.md); the "
+			       "chunks placed there are one copy short\n",
+			       l->name, cl->nodes[i].id);
+		}
+	}
+	return n;
 }
 
 /*
@@ -322,7 +355,7 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 		      const char *path)
 {
 	struct ctl_view v;
-	unsigned int i, up = 0;
+	unsigned int i, up = 0, missing;
 	char b1[32];
 	int ret, store;
 
@@ -366,9 +399,10 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 	}
 	printf("\nLUNs:\n");
 	print_luns(&v);
+	missing = print_missing(cl, &v);
 	store = sbt_store_status(cl);
 	printf("\n%u of %u nodes up\n", up, cl->nr_nodes);
-	ret = up == cl->nr_nodes && store == 0 ? 0 : -EHOSTUNREACH;
+	ret = up == cl->nr_nodes && store == 0 && !missing ? 0 : -EHOSTUNREACH;
 out_free:
 	free(v.luns);
 	if (ret == -ENOMEM) {

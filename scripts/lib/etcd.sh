@@ -98,6 +98,9 @@ sbe_restart() { # i
 sbe_stop() {
 	local p
 	for p in "${SBE_PIDS[@]}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
-	for p in "${SBE_PIDS[@]}"; do [ -n "$p" ] && wait "$p" 2>/dev/null; done
+	for p in "${SBE_PIDS[@]}"; do
+		[ -n "$p" ] && { wait "$p" 2>/dev/null || :; }
+	done
 	SBE_PIDS=()
+	return 0
 }

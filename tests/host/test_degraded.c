@@ -618,6 +618,19 @@ static void test_old_copy_never_served(void **state)
 	sh("rm -rf '%s' && mv '%s.copy' '%s'", d, d, d);
 	assert_int_equal(tl_node_start(&fx.c, a), 0);
 	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
+	{
+		char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
+				      "status", NULL};
+		char out[16384], want[96];
+		int rc = tl_run(argv, out, sizeof(out));
+
+		snprintf(want, sizeof(want),
+			 "LUN deg has no copy on node %" PRIu32 ":",
+			 fx.c.nodes[a].id);
+		if (rc != 3 || !strstr(out, want))
+			fail_msg("status exit %d, wanted '%s':\n%s", rc, want,
+				 out);
+	}
 	assert_true(tl_node_stop(&fx.c, 0, SIGKILL) >= 0);
 	assert_true(tl_node_stop(&fx.c, 2, SIGKILL) >= 0);
 	for (c = 0; c < NCHUNKS; c++) {
