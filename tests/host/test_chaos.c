@@ -6,8 +6,9 @@
  * read against a model of acknowledged writes (tests/common/chaos_model.h);
  * the main thread injects faults at random: kill -9, SIGSTOP for 1-5 s,
  * restart of a dead node, restart with its data folder wiped, SIGTERM and
- * restart, restart of the gateway engine (a cold one learns from etcd which
- * replicas are stale). At most two nodes are down at once, so chunks whose
+ * restart (the folder is copied meanwhile), restart of a dead node on such
+ * an old copy of its folder (it must serve none of it), restart of the
+ * gateway engine (a cold one learns from etcd which replicas are stale). At most two nodes are down at once, so chunks whose
  * replicas are all down do happen: they must fail, never serve old data.
  *
  * The run is cut into rounds: each one on a new LUN, replicas 2
@@ -74,12 +75,25 @@
 #define MAX_REPORTS 40 /* stale blocks printed */
 #define PFX "/chaos-test/"
 
-enum fault { F_KILL, F_STOP, F_RESTART, F_WIPE, F_TERM, F_GATEWAY, F_KINDS };
+enum fault {
+	F_KILL,
+	F_STOP,
+	F_RESTART,
+	F_WIPE,
+	F_TERM,
+	F_GATEWAY,
+	F_OLDCOPY,
+	F_KINDS
+};
 
 static const char *const fault_name[F_KINDS] = {
-	[F_KILL] = "kill -9",	      [F_STOP] = "SIGSTOP",
-	[F_RESTART] = "restart",      [F_WIPE] = "wipe+restart",
-	[F_TERM] = "SIGTERM+restart", [F_GATEWAY] = "gateway restart",
+	[F_KILL] = "kill -9",
+	[F_STOP] = "SIGSTOP",
+	[F_RESTART] = "restart",
+	[F_WIPE] = "wipe+restart",
+	[F_TERM] = "SIGTERM+restart",
+	[F_GATEWAY] = "gateway restart",
+	[F_OLDCOPY] = "old copy+restart",
 };
 
 enum cmd { CMD_NONE, CMD_GATEWAY, CMD_ROUND, CMD_QUIT };
@@ -119,6 +133,7 @@ static struct {
 	/* main thread */
 	uint64_t rng_fault;
 	bool stopped[NODES];
+	bool snapped[NODES]; /* DATA.snap holds a copy from a clean stop */
 	uint64_t cont_at[NODES], dead_since[NODES];
 	uint64_t faults[F_KINDS];
 
@@ -708,6 +723,30 @@ static void cont_due(bool all)
 	}
 }
 
+/*
+ * Node @i's data folder copied to DATA.snap (@save) or put back from it,
+ * the node stopped; a failure fails the test.
+ */
+static void folder_copy(unsigned int i, bool save)
+{
+	const char *d = fx.c.nodes[i].data;
+	char cmd[3 * PATH_MAX + 64];
+
+	if (save)
+		snprintf(cmd, sizeof(cmd),
+			 "rm -rf '%s.snap' && cp -a '%s' "
+			 "'%s.snap'",
+			 d, d, d);
+	else
+		snprintf(cmd, sizeof(cmd),
+			 "rm -rf '%s' && cp -a '%s.snap' "
+			 "'%s'",
+			 d, d, d);
+	if (system(cmd))
+		set_failed("failed: %s", cmd);
+	fx.snapped[i] = true;
+}
+
 /* Run fault @f on a node of @mask. */
 static void fault_run(enum fault f, uint32_t mask)
 {
@@ -733,6 +772,12 @@ static void fault_run(enum fault f, uint32_t mask)
 		break;
 	case F_TERM:
 		node_term(i);
+		folder_copy(i, true); /* for a later F_OLDCOPY */
+		node_start(i);
+		break;
+	case F_OLDCOPY:
+		/* an old copy: it must serve none of it (docs/recovery.md) */
+		folder_copy(i, false);
 		node_start(i);
 		break;
 	case F_GATEWAY:
@@ -747,8 +792,9 @@ static void fault_run(enum fault f, uint32_t mask)
 /* One fault, chosen at random among those that apply now. */
 static void fault_one(bool prefer_new)
 {
-	static const unsigned int weight[F_KINDS] = {3, 2, 3, 1, 1, 1};
-	uint32_t running = 0, alive = 0, dead = 0, mask[F_KINDS];
+	static const unsigned int weight[F_KINDS] = {3, 2, 3, 1, 1, 1, 2};
+	uint32_t running = 0, alive = 0, dead = 0, snapped = 0;
+	uint32_t mask[F_KINDS];
 	unsigned int i, total = 0, k;
 	uint64_t now = sb_now_ms();
 	enum fault f;
@@ -756,6 +802,8 @@ static void fault_one(bool prefer_new)
 	for (i = 0; i < NODES; i++) {
 		if (node_dead(i)) {
 			dead |= 1u << i;
+			if (fx.snapped[i])
+				snapped |= 1u << i;
 			if (now - fx.dead_since[i] > FORCE_RESTART_MS) {
 				fault_run(F_RESTART, 1u << i);
 				return;
@@ -771,6 +819,7 @@ static void fault_one(bool prefer_new)
 	mask[F_STOP] = mask[F_TERM] = nodes_down() < MAX_DOWN ? running : 0;
 	mask[F_RESTART] = mask[F_WIPE] = dead;
 	mask[F_GATEWAY] = 1;
+	mask[F_OLDCOPY] = snapped;
 	for (f = 0; f < F_KINDS; f++) {
 		if (!mask[f])
 			continue;
@@ -983,8 +1032,9 @@ static void test_chaos(void **state)
 			 "CHAOS_SEED=%" PRIu64 ")",
 			 fx.st.acked, fx.seed);
 	assert_true(fx.st.reads > fx.st.rfailed);
+	/* an old copy needs a clean stop, then a death, of the same node */
 	for (f = 0; f < F_KINDS; f++)
-		if (!fx.faults[f])
+		if (!fx.faults[f] && f != F_OLDCOPY)
 			fail_msg("no %s happened (replay with "
 				 "CHAOS_SEED=%" PRIu64 ")",
 				 fault_name[f], fx.seed);
