@@ -188,7 +188,8 @@ static int register_txn(struct nd_member *m, const char *akey, const char *gkey,
 	return ret;
 }
 
-/* One registration attempt. 0, -EAGAIN or -errno. */
+/* One registration attempt. 0, 1 (retire the folder's LUNs first),
+ * -EAGAIN or -errno. */
 static int try_register(struct nd_member *m)
 {
 	char akey[XP_REC_KEY_MAX], gkey[XP_REC_KEY_MAX];
@@ -203,8 +204,6 @@ static int try_register(struct nd_member *m)
 	ret = read_gen(m, gkey, &rec, &have, &mod_rev);
 	if (!ret)
 		ret = judge_folder(m, have ? &rec : NULL);
-	if (ret == 1)
-		return -ESTALE; /* retire first */
 	if (!ret && !m->lease)
 		ret = xp_kv_lease_grant(m->kv, m->ttl_s, &m->lease, &ttl);
 	if (!ret)
@@ -247,12 +246,7 @@ static void do_register(struct nd_member *m)
 				m->ident.boot);
 			return;
 		}
-		if (ret != -EAGAIN && ret != -EHOSTUNREACH && ret != -ESTALE)
-			sb_warn("registering in the cluster store: %s",
-				strerror(-ret));
-		if (ret == -ENOENT) /* our unused lease expired meanwhile */
-			m->lease = 0;
-		if (ret == -ESTALE) {
+		if (ret == 1) {
 			/* the loop retires the folder's LUNs, then resumes us */
 			set_state(m, ND_MEMBER_RETIRING, 0);
 			m->resume = false;
@@ -263,6 +257,11 @@ static void do_register(struct nd_member *m)
 			set_state(m, ND_MEMBER_REGISTERING, 0);
 			continue;
 		}
+		if (ret != -EAGAIN && ret != -EHOSTUNREACH)
+			sb_warn("registering in the cluster store: %s",
+				strerror(-ret));
+		if (ret == -ENOENT) /* our unused lease expired meanwhile */
+			m->lease = 0;
 		nap(m, RETRY_MS);
 	}
 }

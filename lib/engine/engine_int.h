@@ -394,6 +394,10 @@ const char *eng_node_name(const struct eng_node *n, char *buf, size_t len);
 /* Start a non-blocking connect to @n (DOWN, its retry time come). */
 void eng_node_connect(struct eng_node *n);
 
+/* @n is listening again (the store says so): when DOWN, connect at the
+ * next timer pass instead of at the end of its back-off. */
+void eng_node_retry_now(struct eng_node *n);
+
 /*
  * @n's connection is lost or refused (@err): drop it, fail or requeue
  * what it carried, schedule the next attempt. Nothing when already down.

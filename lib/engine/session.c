@@ -225,6 +225,14 @@ static int node_send_hello(struct eng_node *n)
 	return xp_conn_send(n->sess.conn, &h, &v, 1, NULL, NULL);
 }
 
+void eng_node_retry_now(struct eng_node *n)
+{
+	if (n->sess.state != NODE_DOWN)
+		return;
+	n->sess.backoff_ms = 0;
+	n->sess.retry_at = sb_now_ms();
+}
+
 static void node_became_up(struct eng_node *n)
 {
 	struct sb_engine *e = n->e;

@@ -661,11 +661,7 @@ static void node_event(struct sb_engine *e, const struct eng_sev *ev)
 	}
 	if (n->st_up)
 		eng_node_fail(n, -ESTALE); /* a new incarnation: new session */
-	if (n->sess.state == NODE_DOWN) {
-		/* it is listening again: connect now, not at the back-off */
-		n->sess.backoff_ms = 0;
-		n->sess.retry_at = sb_now_ms();
-	}
+	eng_node_retry_now(n);
 	sb_info("%s: up in the cluster store (incarnation %" PRId64 ")", name,
 		ev->inc);
 	n->st_up = true;
