@@ -116,11 +116,11 @@ static int do_lun_admin(struct nd_req *req)
 		lun = nd_store_find(s->store, h->lun_id);
 		if (!lun)
 			return -ENOENT;
-		req->buf = malloc(XP_LAYOUT_LEN);
+		req->buf = malloc(XP_LAYOUT_LEN + XP_LUN_NAME_MAX);
 		if (!req->buf)
 			return -ENOMEM;
-		xp_layout_encode(&lun->layout, req->buf);
-		req->ans_len = XP_LAYOUT_LEN;
+		req->ans_len = (uint32_t)xp_lun_open_encode(
+			&lun->layout, lun->name, req->buf);
 		req->ans_offset = lun->size;
 		return 0;
 	case XP_OP_LUN_DELETE:

@@ -27,6 +27,7 @@
 #include "tools/ctl_scrub.h"
 #include "tools/ctl_store.h"
 #include "lib/engine.h"
+#include "lib/util/clock.h"
 #include "lib/util/log.h"
 #include "lib/place.h"
 #include "xport/auth.h"
@@ -295,7 +296,7 @@ static void print_luns(const struct ctl_view *v)
  * Returns how many (LUN, node) pairs.
  */
 static unsigned int print_missing(const struct sb_cluster *cl,
-				  const struct ctl_view *v)
+				  const struct ctl_view *v, bool print)
 {
 	unsigned int i, n = 0;
 	size_t j;
@@ -306,13 +307,15 @@ static unsigned int print_missing(const struct sb_cluster *cl,
 		for (i = 0; i < cl->nr_nodes; i++) {
 			if (!v->up[i] || v->err[i] || (l->on & (1ull << i)))
 				continue;
-			if (!n++)
+			if (print && !n)
 				printf("\n");
-			printf("  LUN %s has no copy on node %u: its data "
-			       "folder "
-			       "was wiped or retired (docs/recovery.md); the "
-			       "chunks placed there are one copy short\n",
-			       l->name, cl->nodes[i].id);
+			n++;
+			if (print)
+				printf("  LUN %s has no copy on node %u: its "
+				       "data folder was wiped or retired "
+				       "(docs/recovery.md); a gateway that "
+				       "opens the LUN backfills it\n",
+				       l->name, cl->nodes[i].id);
 		}
 	}
 	return n;
@@ -399,7 +402,7 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 	}
 	printf("\nLUNs:\n");
 	print_luns(&v);
-	missing = print_missing(cl, &v);
+	missing = print_missing(cl, &v, true);
 	store = sbt_store_status(cl);
 	printf("\n%u of %u nodes up\n", up, cl->nr_nodes);
 	ret = up == cl->nr_nodes && store == 0 && !missing ? 0 : -EHOSTUNREACH;
@@ -568,13 +571,45 @@ static int cmd_scrub(struct sb_engine *e, const struct sb_cluster *cl, int argc,
 	return sbt_scrub(e, cl, argv[0], (uint32_t)from);
 }
 
-/* `wait-healthy [SECONDS]`: needs only the cluster store. */
+/*
+ * (LUN, node) pairs where an up node lacks a LUN other nodes hold (the
+ * store cannot say: a wiped node has no records until a gateway
+ * backfills it); -errno when the nodes cannot be asked.
+ */
+static int lacking(const struct sb_cluster *cl, const struct xp_secret *sec)
+{
+	struct sb_engine *e;
+	struct ctl_view v;
+	char err[256];
+	int ret;
+
+	e = sb_engine_new(cl, sec, err, sizeof(err));
+	if (!e) {
+		fprintf(stderr, "spanblkctl: %s\n", err);
+		return -EIO;
+	}
+	sb_engine_wait_ready(e, CTL_CONNECT_MS);
+	ret = view_load(e, cl, &v);
+	if (!ret)
+		ret = (int)print_missing(cl, &v, false);
+	if (ret > 0)
+		print_missing(cl, &v, true);
+	free(v.luns);
+	sb_engine_free(e);
+	return ret;
+}
+
+/*
+ * `wait-healthy [SECONDS]`: the cluster store's records, then the nodes:
+ * healthy when no chunk is stale, every node is up and every node holds
+ * every LUN.
+ */
 static int wait_healthy(const char *path, bool verbose, int argc, char **argv)
 {
 	struct sb_cluster *cl;
 	struct xp_secret secret;
-	uint64_t secs = 0;
-	int rc;
+	uint64_t secs = 0, t0 = sb_now_ms(), spent;
+	int rc, n;
 
 	if (argc > 1 ||
 	    (argc == 1 && sb_parse_uint(argv[0], 1, 86400 * 7, &secs)))
@@ -582,8 +617,29 @@ static int wait_healthy(const char *path, bool verbose, int argc, char **argv)
 	rc = sbt_cluster_load(path, verbose, &cl, &secret);
 	if (rc)
 		return rc;
+	cl->rdma = SB_RDMA_OFF;
+	for (;;) {
+		spent = (sb_now_ms() - t0) / 1000;
+		if (secs && spent >= secs) {
+			printf("spanblkctl: not healthy after %u s\n",
+			       (unsigned int)secs);
+			rc = EXIT_UNREACHABLE;
+			break;
+		}
+		rc = sbt_wait_healthy(cl,
+				      secs ? (unsigned int)(secs - spent) : 0);
+		if (rc || !cl->etcd[0])
+			break;
+		n = lacking(cl, &secret);
+		if (!n)
+			break;
+		if (n < 0) {
+			rc = EXIT_FAIL;
+			break;
+		}
+		sleep(1); /* a gateway records the chunks, then copies */
+	}
 	memset(&secret, 0, sizeof(secret));
-	rc = sbt_wait_healthy(cl, (unsigned int)secs);
 	free(cl);
 	return rc;
 }

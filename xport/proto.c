@@ -319,7 +319,12 @@ static int check_answer(const struct xp_hdr *h)
 	case XP_OP_STAT:
 		return h->payload_len >= XP_STAT_FIXED_LEN ? 0 : -EINVAL;
 	case XP_OP_LUN_OPEN:
-		return h->payload_len == XP_LAYOUT_LEN ? 0 : -EINVAL;
+		/* the layout, then the name */
+		return h->payload_len > XP_LAYOUT_LEN &&
+				       h->payload_len <=
+					       XP_LAYOUT_LEN + XP_LUN_NAME_MAX
+			       ? 0
+			       : -EINVAL;
 	case XP_OP_RDMA_OFFER:
 		return h->payload_len == XP_RDMA_OFFER_LEN ? 0 : -EINVAL;
 	case XP_OP_CHUNK_CSUM:
@@ -522,6 +527,32 @@ int xp_layout_decode(const uint8_t *b, size_t len, struct xp_layout *l)
 	l->chunk_size = xp_get_be32(b);
 	l->replicas = b[4];
 	return xp_layout_valid(l) ? 0 : -EBADMSG;
+}
+
+size_t xp_lun_open_encode(const struct xp_layout *l, const char *name,
+			  uint8_t *b)
+{
+	size_t n = strlen(name);
+
+	xp_layout_encode(l, b);
+	memcpy(b + XP_LAYOUT_LEN, name, n);
+	return XP_LAYOUT_LEN + n;
+}
+
+int xp_lun_open_decode(const uint8_t *b, size_t len, struct xp_layout *l,
+		       char name[XP_LUN_NAME_MAX + 1])
+{
+	size_t n;
+
+	if (len <= XP_LAYOUT_LEN || len > XP_LAYOUT_LEN + XP_LUN_NAME_MAX)
+		return -EBADMSG;
+	n = len - XP_LAYOUT_LEN;
+	if (xp_layout_decode(b, XP_LAYOUT_LEN, l) < 0 ||
+	    !xp_lun_name_valid((const char *)b + XP_LAYOUT_LEN, n))
+		return -EBADMSG;
+	memcpy(name, b + XP_LAYOUT_LEN, n);
+	name[n] = '\0';
+	return 0;
 }
 
 void xp_lease_encode(const struct xp_lease *l, uint8_t *b)

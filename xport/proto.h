@@ -263,6 +263,15 @@ void xp_layout_encode(const struct xp_layout *l, uint8_t *buf);
 int xp_layout_decode(const uint8_t *buf, size_t len, struct xp_layout *l);
 /* True when @l is a layout the protocol allows. */
 bool xp_layout_valid(const struct xp_layout *l);
+/*
+ * LUN_OPEN's answer: the layout, then the LUN's name (1..XP_LUN_NAME_MAX
+ * bytes, not NUL-terminated). Encode writes XP_LAYOUT_LEN + strlen(@name)
+ * bytes; decode fills @name NUL-terminated, or -EBADMSG.
+ */
+size_t xp_lun_open_encode(const struct xp_layout *l, const char *name,
+			  uint8_t *buf);
+int xp_lun_open_decode(const uint8_t *buf, size_t len, struct xp_layout *l,
+		       char name[XP_LUN_NAME_MAX + 1]);
 void xp_lease_encode(const struct xp_lease *l, uint8_t *buf);
 int xp_lease_decode(const uint8_t *buf, size_t len, struct xp_lease *l);
 

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +131,42 @@ static int ctl_all_up(struct sb_engine *e, const char *what)
 	return 0;
 }
 
+/*
+ * A LUN is created on every node or on none: when some nodes have @name
+ * and others do not, the others lost it (a wiped disk, an old copy
+ * retired) and hold none of its data, so a LUN_CREATE there would make
+ * empty copies nothing records as stale. -EEXIST then: backfill gives
+ * them the LUN, with its chunks recorded stale first.
+ */
+static int ctl_create_check(struct sb_engine *e, const char *name)
+{
+	struct eng_op *op = NULL;
+	unsigned int i, have = 0;
+	int ret;
+
+	ret = ctl_run(e, XP_OP_LUN_OPEN, sb_lun_id(name), 0, NULL, 0, NULL,
+		      &op);
+	if (ret)
+		return ret;
+	for (i = 0; i < op->rpp; i++) {
+		int err = op->pieces[0].reqs[i].err;
+
+		if (!err)
+			have++;
+		else if (err != -ENOENT && !ret)
+			ret = err;
+	}
+	ctl_free(op);
+	if (!ret && have && have < e->cl.nr_nodes) {
+		sb_err("LUN %s exists on %u of %u nodes: the others lost it "
+		       "and "
+		       "get it back by backfill, not by create",
+		       name, have, e->cl.nr_nodes);
+		ret = -EEXIST;
+	}
+	return ret;
+}
+
 int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size)
 {
 	uint8_t payload[XP_LAYOUT_LEN + XP_LUN_NAME_MAX];
@@ -148,6 +185,9 @@ int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size)
 	ret = ctl_all_up(e, "LUN create");
 	if (ret)
 		return ret;
+	ret = ctl_create_check(e, name);
+	if (ret)
+		return ret;
 	/* Payload: this engine's layout, then the name. */
 	xp_layout_encode(&lay, payload);
 	memcpy(payload + XP_LAYOUT_LEN, name, len);
@@ -158,8 +198,10 @@ int sb_engine_lun_create(struct sb_engine *e, const char *name, uint64_t size)
 	for (i = 0; i < op->rpp && !ret; i++)
 		ret = op->pieces[0].reqs[i].err;
 	ctl_free(op);
-	if (!ret)
+	if (!ret) {
 		eng_lun_size_set(e, sb_lun_id(name), size);
+		eng_lun_name_set(e, sb_lun_id(name), name);
+	}
 	return ret;
 }
 
@@ -170,6 +212,7 @@ int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
 	bool targets[SB_MAX_NODES];
 	unsigned int i, nup = 0, nfound = 0, nmissing = 0;
 	struct xp_layout flay = {0}, rlay, mine;
+	char name[XP_LUN_NAME_MAX + 1], fname[XP_LUN_NAME_MAX + 1] = "";
 	uint64_t found = 0;
 	int ret, other = 0;
 
@@ -195,13 +238,14 @@ int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
 		} else if (r->err) {
 			if (!other)
 				other = r->err;
-		} else if (xp_layout_decode(r->ans_payload, r->ans_len, &rlay) <
-			   0) {
+		} else if (xp_lun_open_decode(r->ans_payload, r->ans_len, &rlay,
+					      name) < 0) {
 			if (!other)
 				other = -EBADMSG;
 		} else if (nfound++ && (r->ans_offset != found ||
 					rlay.chunk_size != flay.chunk_size ||
-					rlay.replicas != flay.replicas)) {
+					rlay.replicas != flay.replicas ||
+					strcmp(name, fname))) {
 			sb_err("LUN %016llx: nodes disagree on its size or "
 			       "layout (%llu, %llu bytes)",
 			       (unsigned long long)lun_id,
@@ -211,6 +255,7 @@ int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
 		} else {
 			found = r->ans_offset;
 			flay = rlay;
+			memcpy(fname, name, sizeof(fname));
 		}
 	}
 	ctl_free(op);
@@ -219,11 +264,12 @@ int sb_engine_lun_open(struct sb_engine *e, uint64_t lun_id, uint64_t *size,
 	if (!nfound)
 		return nmissing && !other ? -ENOENT : other;
 	if (nmissing)
-		sb_warn("LUN %016llx: %u node(s) do not have it",
-			(unsigned long long)lun_id, nmissing);
+		sb_warn("LUN %s: %u node(s) do not have it%s", fname, nmissing,
+			e->store ? " (backfilled)" : "");
 	*size = found;
 	*layout = flay;
 	eng_lun_size_set(e, lun_id, found);
+	eng_lun_name_set(e, lun_id, fname);
 	sb_engine_layout(e, &mine);
 	if (flay.chunk_size != mine.chunk_size ||
 	    flay.replicas != mine.replicas)
@@ -346,9 +392,33 @@ void eng_lun_size_set(struct sb_engine *e, uint64_t lun, uint64_t size)
 	} else if (i < ENG_MAX_LUNS) {
 		e->lun_sizes[i].lun = lun;
 		e->lun_sizes[i].size = size;
+		e->lun_sizes[i].name[0] = '\0';
 		e->n_lun_sizes++;
 	}
 	pthread_mutex_unlock(&e->lock);
+}
+
+void eng_lun_name_set(struct sb_engine *e, uint64_t lun, const char *name)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&e->lock);
+	for (i = 0; i < e->n_lun_sizes; i++)
+		if (e->lun_sizes[i].lun == lun)
+			snprintf(e->lun_sizes[i].name,
+				 sizeof(e->lun_sizes[i].name), "%s", name);
+	pthread_mutex_unlock(&e->lock);
+}
+
+unsigned int eng_lun_list(struct sb_engine *e, struct eng_lun *out)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&e->lock);
+	n = e->n_lun_sizes;
+	memcpy(out, e->lun_sizes, n * sizeof(*out));
+	pthread_mutex_unlock(&e->lock);
+	return n;
 }
 
 uint64_t eng_lun_size(struct sb_engine *e, uint64_t lun)

@@ -221,6 +221,7 @@ struct eng_session {
 	uint64_t retry_at; /* DOWN: next connect attempt */
 	unsigned int backoff_ms;
 	bool ever_up;
+	uint64_t ups; /* times it became up: a new session each */
 	bool logged_down; /* the current outage has been logged */
 	uint8_t nonce_c[XP_NONCE_LEN]; /* our HELLO nonce */
 	uint8_t hello_buf[XP_HELLO_LEN]; /* HELLO payload while it is sent */
@@ -263,6 +264,12 @@ struct eng_pub {
 	bool tried; /* the first connection attempt has ended */
 	enum sb_payload payload;
 	char why[ENG_WHY_LEN]; /* copy of eng_rdma.why */
+};
+
+/* A LUN the engine knows (e->lock). */
+struct eng_lun {
+	uint64_t lun, size;
+	char name[XP_LUN_NAME_MAX + 1]; /* "" until a node told it */
 };
 
 struct eng_node {
@@ -309,11 +316,9 @@ struct sb_engine {
 	bool stopping;
 	unsigned int ntried; /* nodes whose first attempt has ended */
 	bool store_loaded; /* the store's first read is in (or no store) */
-	/* sizes of the LUNs opened, created or resized through this engine
-	 * (resync copies whole chunks but the last) */
-	struct {
-		uint64_t lun, size;
-	} lun_sizes[ENG_MAX_LUNS];
+	/* the LUNs opened, created or resized through this engine (resync
+	 * copies whole chunks but the last; backfill creates the LUN) */
+	struct eng_lun lun_sizes[ENG_MAX_LUNS];
 	unsigned int n_lun_sizes;
 
 	bool stop_seen; /* loop thread's copy of stopping */
@@ -608,6 +613,12 @@ void eng_lun_size_set(struct sb_engine *e, uint64_t lun, uint64_t size);
 
 /* The remembered size of @lun, 0 when unknown. Any thread (e->lock). */
 uint64_t eng_lun_size(struct sb_engine *e, uint64_t lun);
+
+/* Remember the name of @lun (known by size already). Any thread. */
+void eng_lun_name_set(struct sb_engine *e, uint64_t lun, const char *name);
+
+/* Copy the LUNs the engine knows to @out; their number. Any thread. */
+unsigned int eng_lun_list(struct sb_engine *e, struct eng_lun *out);
 
 /* resync.c: copy stale chunks to their returning replicas. */
 void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next);

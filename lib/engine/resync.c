@@ -50,7 +50,8 @@ static int pick_target(struct sb_engine *e, const struct eng_stale *st)
 	unsigned int i;
 
 	for (i = 0; i < e->cl.nr_nodes; i++)
-		if ((st->mask & (1ull << i)) && usable(e, i))
+		if ((st->mask & (1ull << i)) && usable(e, i) &&
+		    eng_backfill_ready(e, st->lun, i))
 			return (int)i;
 	return -1;
 }
@@ -153,13 +154,8 @@ static void pushed(struct eng_op *op)
 {
 	struct sb_engine *e = op->e;
 	struct eng_stale *st = op->ctl_arg;
-	const struct eng_req *r = &op->pieces[0].reqs[st->cp_src];
-	int err = r->err;
+	int err = eng_push_end(op, st->cp_src);
 
-	free(r->ans_payload);
-	free(op->pieces[0].iov);
-	free((void *)op->ctl_payload);
-	free(op);
 	if (err) {
 		sb_err_rl("resync: chunk %" PRIu64 " of LUN %016" PRIx64
 			  ": CHUNK_PUSH from node %u to node %u: %s",
@@ -171,11 +167,24 @@ static void pushed(struct eng_op *op)
 	clear(e, st);
 }
 
-/* Send the CHUNK_PUSH of held entry @st (its writers have drained). */
-static int push(struct sb_engine *e, struct eng_stale *st)
+int eng_push_end(struct eng_op *op, unsigned int src)
 {
-	uint64_t size = eng_lun_size(e, st->lun);
-	uint64_t off = st->chunk * e->cl.chunk_size;
+	const struct eng_req *r = &op->pieces[0].reqs[src];
+	int err = r->err;
+
+	free(r->ans_payload);
+	free(op->pieces[0].iov);
+	free((void *)op->ctl_payload);
+	free(op);
+	return err;
+}
+
+int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
+		   uint64_t lun, uint64_t chunk, void (*cb)(struct eng_op *),
+		   void *arg)
+{
+	uint64_t size = eng_lun_size(e, lun);
+	uint64_t off = chunk * e->cl.chunk_size;
 	struct xp_push_target t;
 	struct eng_op *op;
 	struct eng_req *r;
@@ -184,7 +193,7 @@ static int push(struct sb_engine *e, struct eng_stale *st)
 
 	if (off >= size)
 		return -ERANGE;
-	ret = node_addr(e, st->cp_dst, &t);
+	ret = node_addr(e, dst, &t);
 	if (ret)
 		return ret;
 	op = eng_op_alloc(e, 1, e->cl.nr_nodes);
@@ -202,24 +211,36 @@ static int push(struct sb_engine *e, struct eng_stale *st)
 	}
 	xp_push_target_encode(&t, payload);
 	op->kind = OP_CTL;
-	op->ctl_cb = pushed;
-	op->ctl_arg = st;
+	op->ctl_cb = cb;
+	op->ctl_arg = arg;
 	op->ctl_payload = payload;
 	op->ctl_paylen = XP_PUSH_LEN;
 	op->pieces[0].iovcap = 1;
 	op->pieces[0].iov[0].iov_base = payload;
 	op->pieces[0].iov[0].iov_len = XP_PUSH_LEN;
-	r = &op->pieces[0].reqs[st->cp_src];
-	eng_req_fill(r, XP_OP_CHUNK_PUSH, 0, st->lun, off,
+	r = &op->pieces[0].reqs[src];
+	eng_req_fill(r, XP_OP_CHUNK_PUSH, 0, lun, off,
 		     (uint32_t)(size - off < e->cl.chunk_size
 					? size - off
 					: e->cl.chunk_size));
 	r->iov = op->pieces[0].iov;
 	r->iovcnt = 1;
 	r->paylen = XP_PUSH_LEN;
-	st->pushed = true;
 	eng_op_start(op);
 	return 0;
+}
+
+/* Send the CHUNK_PUSH of held entry @st (its writers have drained). */
+static int push(struct sb_engine *e, struct eng_stale *st)
+{
+	int ret;
+
+	st->pushed = true; /* before the op starts: it may end at once */
+	ret = eng_push_start(e, st->cp_src, st->cp_dst, st->lun, st->chunk,
+			     pushed, st);
+	if (ret)
+		st->pushed = false;
+	return ret;
 }
 
 static unsigned int depth(const struct sb_engine *e)

@@ -248,6 +248,7 @@ static void node_became_up(struct eng_node *n)
 			eng_node_name(n, name, sizeof(name)));
 	}
 	n->sess.ever_up = true;
+	n->sess.ups++;
 	eng_rdma_begin(n);
 	/* queued requests now wait only for a slot, which never expires */
 	sb_list_for_each(it, &n->q.waitq)

@@ -561,6 +561,7 @@ static void store_free(struct eng_store *s)
 		free(ev);
 	}
 	eng_stale_free_all(s);
+	eng_backfill_free(s);
 	xp_kv_close(s->kv);
 	if (s->evfd >= 0)
 		close(s->evfd);

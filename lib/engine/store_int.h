@@ -53,6 +53,32 @@ struct eng_sjob {
 	uint64_t result; /* the record's mask after the job (indices) */
 };
 
+/*
+ * Backfill of one LUN on one node (backfill.c): whether the node has the
+ * LUN in its current session, and while it has not, how far the marking
+ * of its chunks as stale went.
+ */
+enum eng_fill_state {
+	BF_UNKNOWN, /* not asked in this session */
+	BF_ASKING, /* LUN_OPEN in flight */
+	BF_HAS, /* it has the LUN (in session ups) */
+	BF_MARKING, /* it lost the LUN: its chunks are being recorded */
+	BF_CREATING, /* every chunk recorded: LUN_CREATE in flight */
+};
+
+struct eng_fill {
+	enum eng_fill_state state;
+	uint64_t ups; /* the node's session the state is about */
+	uint64_t done; /* BF_MARKING: chunks below are recorded stale */
+	uint64_t retry_at; /* BF_UNKNOWN: not asked before (monotonic ms) */
+};
+
+struct eng_fill_lun {
+	uint64_t lun;
+	bool seen; /* still known to the engine (one pass) */
+	struct eng_fill n[SB_MAX_NODES];
+};
+
 enum eng_sev_kind {
 	SEV_NODE, /* idx is up (inc) or down */
 	SEV_STALE, /* first read: (lun, chunk) has stale mask */
@@ -97,6 +123,9 @@ struct eng_store {
 	uint64_t resync_at; /* next resync pass (monotonic ms) */
 	uint64_t rate_at_us; /* resync_rate: the next copy's time (us) */
 	uint64_t copied; /* chunks copied since start */
+	struct eng_fill_lun *fills; /* backfill.c: one per LUN known */
+	unsigned int nfills;
+	uint64_t fill_at; /* next backfill pass (monotonic ms) */
 };
 
 /* Queue job @j (owned by the store until it comes back). Loop thread. */
@@ -117,6 +146,34 @@ void eng_stale_wake(struct sb_engine *e, struct eng_stale *st);
 
 /* Free @st if nothing refers to it any more. */
 void eng_stale_put(struct sb_engine *e, struct eng_stale *st);
+
+/*
+ * Record node bit @bit stale for (@lun, @chunk): 1 when it is recorded, 0
+ * while a job adds it (or another job on the record is in flight: call
+ * again), -ENOMEM.
+ */
+int eng_stale_mark(struct sb_engine *e, uint64_t lun, uint64_t chunk,
+		   uint64_t bit);
+
+/*
+ * resync.c: CHUNK_PUSH of (@lun, @chunk) from node @src to node @dst, a
+ * loop op that calls @cb(op) with @arg in op->ctl_arg when it is back;
+ * @cb calls eng_push_end, which frees the op and returns its status.
+ */
+int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
+		   uint64_t lun, uint64_t chunk, void (*cb)(struct eng_op *),
+		   void *arg);
+int eng_push_end(struct eng_op *op, unsigned int src);
+
+/* backfill.c: find nodes that lost a LUN, record their chunks, create it. */
+void eng_backfill_timers(struct sb_engine *e, uint64_t now, uint64_t *next);
+
+/* True when node @idx has @lun in its current session (resync may copy
+ * to it). */
+bool eng_backfill_ready(struct sb_engine *e, uint64_t lun, unsigned int idx);
+
+/* Free the backfill state (the store is going). */
+void eng_backfill_free(struct eng_store *s);
 
 /* resync.c: a CLEAR job of a copy is back. */
 void eng_resync_cleared(struct sb_engine *e, struct eng_stale *st,

@@ -264,6 +264,26 @@ static bool submit_add(struct sb_engine *e, struct eng_stale *st, uint64_t need)
 	return true;
 }
 
+int eng_stale_mark(struct sb_engine *e, uint64_t lun, uint64_t chunk,
+		   uint64_t bit)
+{
+	struct eng_stale *st = eng_stale_find(e, lun, chunk);
+
+	if (st && (st->mask & bit))
+		return 1;
+	if (st && ((st->pending & bit) || st->job))
+		return 0; /* wait for the job in flight */
+	if (!st)
+		st = stale_get(e, lun, chunk);
+	if (!st)
+		return -ENOMEM;
+	if (!submit_add(e, st, bit)) {
+		eng_stale_put(e, st);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 bool eng_store_write_end(struct eng_piece *p)
 {
 	struct eng_op *op = p->op;
@@ -415,6 +435,7 @@ void eng_store_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 	if (!e->store)
 		return;
 	expire(e, now, next, -ETIMEDOUT);
+	eng_backfill_timers(e, now, next);
 	eng_resync_timers(e, now, next);
 }
 

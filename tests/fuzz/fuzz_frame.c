@@ -58,6 +58,7 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 	struct xp_hello hl;
 	struct xp_lease l;
 	struct xp_layout lay;
+	char name[XP_LUN_NAME_MAX + 1];
 	struct xp_stat st;
 	struct xp_stat_lun luns[4];
 	struct xp_rdma_offer of;
@@ -78,6 +79,9 @@ static int on_frame(void *arg, const struct xp_hdr *h, void *payload,
 			chunk_payloads(h, payload);
 		if (h->opcode >= XP_OP_LEASE_ACQUIRE)
 			(void)xp_lease_decode(payload, h->payload_len, &l);
+		if (h->opcode == XP_OP_LUN_OPEN)
+			(void)xp_lun_open_decode(payload, h->payload_len, &lay,
+						 name);
 		if (h->opcode == XP_OP_LUN_CREATE ||
 		    h->opcode == XP_OP_LUN_OPEN)
 			(void)xp_layout_decode(payload,

@@ -123,15 +123,17 @@ static void pattern(uint8_t *buf, uint64_t c, uint8_t v)
 		buf[i] = (uint8_t)(v * 31 + c * 7 + i / 512);
 }
 
-/* Write version @v to every chunk; the longest write in *@max_ms. */
-static int write_all(struct sb_engine *e, uint8_t v, uint64_t *max_ms)
+/* Write version @v to every @step-th chunk from 0; the longest write in
+ * *@max_ms. */
+static int write_every(struct sb_engine *e, uint8_t v, unsigned int step,
+		       uint64_t *max_ms)
 {
 	static uint8_t buf[CHUNK];
 	uint64_t c, t0, dt;
 	int ret;
 
 	*max_ms = 0;
-	for (c = 0; c < NCHUNKS; c++) {
+	for (c = 0; c < NCHUNKS; c += step) {
 		pattern(buf, c, v);
 		t0 = sb_now_ms();
 		ret = tc_sync_io(e, SB_IO_WRITE, fx.lun, c * CHUNK, buf, CHUNK,
@@ -143,6 +145,11 @@ static int write_all(struct sb_engine *e, uint8_t v, uint64_t *max_ms)
 			return ret;
 	}
 	return 0;
+}
+
+static int write_all(struct sb_engine *e, uint8_t v, uint64_t *max_ms)
+{
+	return write_every(e, v, 1, max_ms);
 }
 
 /* Read chunk @c: 0 with the version it holds in *@v (-1: neither). */
@@ -591,19 +598,177 @@ static void sh(const char *fmt, ...)
 		fail_msg("failed: %s", cmd);
 }
 
+/* `spanblkctl status` says node @a has no copy of LUN deg, exits 3. */
+static void status_shows_no_copy(unsigned int a)
+{
+	char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf, "status",
+			      NULL};
+	char out[16384], want[96];
+	int rc = tl_run(argv, out, sizeof(out));
+
+	snprintf(want, sizeof(want), "LUN deg has no copy on node %" PRIu32 ":",
+		 fx.c.nodes[a].id);
+	if (rc != 3 || !strstr(out, want))
+		fail_msg("status exit %d, wanted '%s':\n%s", rc, want, out);
+}
+
+/* A gateway started cold, the LUN opened. */
+static struct sb_engine *engine_open(void)
+{
+	struct sb_engine *e = engine();
+	struct xp_layout lay;
+	uint64_t size;
+
+	assert_int_equal(sb_engine_lun_open(e, fx.lun, &size, &lay), 0);
+	assert_int_equal(size, LUN_SIZE);
+	return e;
+}
+
+/* The number of chunks placed on node index @a. */
+static unsigned int chunks_on(unsigned int a)
+{
+	unsigned int n = 0;
+	uint64_t c;
+
+	for (c = 0; c < NCHUNKS; c++)
+		n += !!(replicas_of(c) & (1ull << a));
+	return n;
+}
+
+/*
+ * Wait until node index @a holds the LUN again and nothing is stale;
+ * false after @ms.
+ */
+static bool wait_backfilled(unsigned int a, unsigned int ms)
+{
+	uint64_t t0 = sb_now_ms();
+	uint32_t crc;
+
+	while (sb_engine_chunk_csum(fx.e, a, fx.lun, 0, CHUNK, &crc) ==
+	       -ENOENT) {
+		if (sb_now_ms() - t0 > ms)
+			return false;
+		usleep(50 * 1000);
+	}
+	return wait_resynced(ms);
+}
+
+/* Every chunk on node index @a has the same CRC32C there as on its
+ * partner: the copies backfill made hold the data. */
+static void same_as_partners(unsigned int a)
+{
+	uint64_t c, rep;
+	uint32_t mine, theirs;
+	unsigned int b;
+
+	for (c = 0; c < NCHUNKS; c++) {
+		rep = replicas_of(c);
+		if (!(rep & (1ull << a)))
+			continue;
+		for (b = 0; b < NODES; b++) {
+			if (b == a || !(rep & (1ull << b)))
+				continue;
+			assert_int_equal(sb_engine_chunk_csum(fx.e, a, fx.lun,
+							      c * CHUNK, CHUNK,
+							      &mine),
+					 0);
+			assert_int_equal(sb_engine_chunk_csum(fx.e, b, fx.lun,
+							      c * CHUNK, CHUNK,
+							      &theirs),
+					 0);
+			if (mine != theirs)
+				fail_msg("chunk %" PRIu64 ": node %u differs "
+					 "from node %u after backfill",
+					 c, a, b);
+		}
+	}
+}
+
+/* One chunk read on its own thread (reads of chunks with no valid copy
+ * up wait io_timeout_ms each: read them all at once). */
+struct chunk_read {
+	pthread_t t;
+	uint64_t c;
+	uint8_t even, odd;
+	int ret, v;
+};
+
+static void *chunk_read_main(void *arg)
+{
+	struct chunk_read *r = arg;
+	uint8_t *buf = malloc(CHUNK), *want = malloc(CHUNK);
+
+	r->ret = -ENOMEM;
+	r->v = -1;
+	if (buf && want) {
+		r->ret = tc_sync_io(fx.e, SB_IO_READ, fx.lun, r->c * CHUNK, buf,
+				    CHUNK, 0, WAIT_S);
+		pattern(want, r->c, r->even);
+		if (!memcmp(buf, want, CHUNK))
+			r->v = r->even;
+		pattern(want, r->c, r->odd);
+		if (!memcmp(buf, want, CHUNK))
+			r->v = r->odd;
+	}
+	free(buf);
+	free(want);
+	return NULL;
+}
+
+/*
+ * With nodes @a's partners killed, read every chunk: those on @a must
+ * hold version @even (even chunks) or @odd (from @a), the others are
+ * refused. Returns how many @a served.
+ */
+static unsigned int read_alone(unsigned int a, int even, int odd)
+{
+	static struct chunk_read r[NCHUNKS];
+	unsigned int served = 0, i;
+	uint64_t c;
+
+	for (i = 0; i < NODES; i++)
+		if (i != a)
+			assert_true(tl_node_stop(&fx.c, i, SIGKILL) >= 0);
+	for (i = 0; i < NODES; i++)
+		if (i != a)
+			assert_true(wait_member(fx.c.nodes[i].id, false,
+						(TTL_S + 3) * 1000));
+	for (c = 0; c < NCHUNKS; c++) {
+		r[c] = (struct chunk_read){
+			.c = c, .even = (uint8_t)even, .odd = (uint8_t)odd};
+		assert_int_equal(pthread_create(&r[c].t, NULL, chunk_read_main,
+						&r[c]),
+				 0);
+	}
+	for (c = 0; c < NCHUNKS; c++)
+		pthread_join(r[c].t, NULL);
+	for (c = 0; c < NCHUNKS; c++) {
+		int want = c % 2 ? odd : even;
+
+		if (r[c].ret)
+			continue; /* refused: no valid copy is up */
+		if (r[c].v != want)
+			fail_msg("chunk %" PRIu64 " read as version %d, not %d",
+				 c, r[c].v, want);
+		served++;
+	}
+	return served;
+}
+
 /*
  * A node restarted on an old copy of its data folder (taken before its
  * last start, so it lacks the writes since): it moves the copy's LUNs to
- * retired/ and joins empty, so no read returns the copy's data, not even
- * with the node's partners down; the files stay for the administrator.
+ * retired/ and joins empty, so no read returns the copy's data. A gateway
+ * started cold finds the node without the LUN, records its chunks stale,
+ * then creates the LUN there: with the node's partners down nothing is
+ * served, neither the copy's data nor the new empty file's zeros.
  */
 static void test_old_copy_never_served(void **state)
 {
 	const unsigned int a = 1;
 	const char *d = fx.c.nodes[a].data;
-	uint64_t max_ms, c;
-	unsigned int served = 0;
-	int v;
+	uint64_t max_ms, t0;
+	unsigned int served;
 
 	(void)state;
 	assert_int_equal(write_all(fx.e, 1, &max_ms), 0);
@@ -614,40 +779,82 @@ static void test_old_copy_never_served(void **state)
 	usleep(500 * 1000); /* the gateway has it back */
 	assert_int_equal(write_all(fx.e, 2, &max_ms), 0);
 	assert_int_equal(stale_chunks(fx.c.nodes[a].id), 0);
+	sb_engine_free(fx.e);
+	fx.e = NULL;
 	assert_true(tl_node_stop(&fx.c, a, SIGTERM) >= 0);
 	sh("rm -rf '%s' && mv '%s.copy' '%s'", d, d, d);
 	assert_int_equal(tl_node_start(&fx.c, a), 0);
 	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
-	{
-		char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
-				      "status", NULL};
-		char out[16384], want[96];
-		int rc = tl_run(argv, out, sizeof(out));
-
-		snprintf(want, sizeof(want),
-			 "LUN deg has no copy on node %" PRIu32 ":",
-			 fx.c.nodes[a].id);
-		if (rc != 3 || !strstr(out, want))
-			fail_msg("status exit %d, wanted '%s':\n%s", rc, want,
-				 out);
-	}
-	assert_true(tl_node_stop(&fx.c, 0, SIGKILL) >= 0);
-	assert_true(tl_node_stop(&fx.c, 2, SIGKILL) >= 0);
-	for (c = 0; c < NCHUNKS; c++) {
-		if (read_chunk(fx.e, c, &v, 1, 2))
-			continue; /* refused: no valid copy is up */
-		if (v != 2)
-			fail_msg("chunk %" PRIu64 " read as version %d from "
-				 "the old copy",
-				 c, v);
-		served++;
-	}
+	status_shows_no_copy(a);
 	sh("ls '%s'/retired/*/*.data >/dev/null && ! ls '%s'/luns/*.data "
 	   ">/dev/null 2>&1",
 	   d, d);
+	fx.e = engine_open();
+	t0 = sb_now_ms();
+	while (stale_chunks(fx.c.nodes[a].id) < chunks_on(a) &&
+	       sb_now_ms() - t0 < 10000)
+		usleep(20 * 1000);
+	served = read_alone(a, 2, 2);
 	print_message("old copy: its LUNs retired, %u of %u chunks served "
-		      "(none old)\n",
+		      "with its partners down (none old)\n",
 		      served, (unsigned int)NCHUNKS);
+}
+
+/*
+ * A node restarted with its disk wiped, while no gateway runs: status
+ * names the LUN it lacks. A gateway started cold records the node's
+ * chunks stale, creates the LUN there and copies them while it writes a
+ * new version; then the node's chunks match their partners' checksums,
+ * and with the partners killed every chunk on the node reads the new
+ * version from it.
+ */
+static void test_wiped_node_backfilled(void **state)
+{
+	const unsigned int a = 2;
+	uint64_t max_ms, t0;
+	unsigned int served;
+
+	(void)state;
+	assert_int_equal(write_all(fx.e, 1, &max_ms), 0);
+	sb_engine_free(fx.e);
+	fx.e = NULL;
+	assert_true(tl_node_stop(&fx.c, a, SIGKILL) >= 0);
+	assert_true(wait_member(fx.c.nodes[a].id, false, 10000));
+	assert_int_equal(tl_node_wipe(&fx.c, a), 0);
+	assert_int_equal(tl_node_start(&fx.c, a), 0);
+	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
+	status_shows_no_copy(a);
+	{
+		/* the store alone looks healthy: wait-healthy asks the nodes */
+		char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
+				      "wait-healthy",	      "3",  NULL};
+		char out[16384];
+		int rc = tl_run(argv, out, sizeof(out));
+
+		if (rc != 3 || !strstr(out, "has no copy on node"))
+			fail_msg("wait-healthy exit %d:\n%s", rc, out);
+	}
+	t0 = sb_now_ms();
+	fx.e = engine_open();
+	/* the even chunks get version 2; the odd ones only the copy */
+	assert_int_equal(write_every(fx.e, 2, 2, &max_ms), 0);
+	if (!wait_backfilled(a, 30000))
+		fail_msg("node %u not backfilled", a);
+	print_message("wiped node: %u chunks backfilled in %" PRIu64 " ms "
+		      "(longest write meanwhile %" PRIu64 " ms)\n",
+		      chunks_on(a), sb_now_ms() - t0, max_ms);
+	same_as_partners(a);
+	{
+		char *const argv[] = {"build-san/spanblkctl", "-c", fx.c.conf,
+				      "wait-healthy",	      "10", NULL};
+		char out[16384];
+		int rc = tl_run(argv, out, sizeof(out));
+
+		if (rc != 0 || strstr(out, "has no copy on node"))
+			fail_msg("wait-healthy exit %d:\n%s", rc, out);
+	}
+	served = read_alone(a, 2, 1);
+	assert_int_equal(served, chunks_on(a));
 }
 
 int main(void)
@@ -663,6 +870,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resync_rate, setup_rate,
 						teardown_rate),
 		cmocka_unit_test_setup_teardown(test_old_copy_never_served,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wiped_node_backfilled,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_evicts, setup_slow,
 						teardown_slow),

@@ -794,8 +794,13 @@ static void test_lun_admin(void **state)
 	r = (struct rq){.op = XP_OP_LUN_OPEN, .lun = lun};
 	assert_int_equal(rpc(&c, &r, &a, pl, sizeof(pl)), XP_ST_OK);
 	assert_int_equal(a.offset, 1u << 20);
-	assert_int_equal(a.payload_len, XP_LAYOUT_LEN);
-	assert_int_equal(xp_layout_decode(pl, XP_LAYOUT_LEN, &got), 0);
+	{
+		char name[XP_LUN_NAME_MAX + 1];
+
+		assert_int_equal(
+			xp_lun_open_decode(pl, a.payload_len, &got, name), 0);
+		assert_string_equal(name, "admin");
+	}
 	assert_int_equal(got.chunk_size, test_layout.chunk_size);
 	assert_int_equal(got.replicas, test_layout.replicas);
 	assert_int_equal(do_simple(&c, XP_OP_LUN_RESIZE, lun, 3u << 20, 0, 0),

@@ -474,6 +474,41 @@ static void test_layout(void **state)
 	assert_int_equal(xp_layout_decode(buf, sizeof(buf), &b), -EBADMSG);
 }
 
+/* LUN_OPEN's answer: the layout, then the name, each checked. */
+static void test_lun_open_answer(void **state)
+{
+	struct xp_layout a = {1 << 20, 3}, b;
+	uint8_t buf[XP_LAYOUT_LEN + XP_LUN_NAME_MAX + 1];
+	char name[XP_LUN_NAME_MAX + 1];
+	char longest[XP_LUN_NAME_MAX + 1];
+	size_t n;
+
+	(void)state;
+	n = xp_lun_open_encode(&a, "vol-1", buf);
+	assert_int_equal(n, XP_LAYOUT_LEN + 5);
+	assert_int_equal(xp_lun_open_decode(buf, n, &b, name), 0);
+	assert_string_equal(name, "vol-1");
+	assert_int_equal(b.replicas, 3);
+	/* no name, a name cut short by a byte, a bad byte, a bad layout */
+	assert_int_equal(xp_lun_open_decode(buf, XP_LAYOUT_LEN, &b, name),
+			 -EBADMSG);
+	assert_int_equal(xp_lun_open_decode(buf, n - 1, &b, name), 0);
+	assert_string_equal(name, "vol-");
+	buf[XP_LAYOUT_LEN + 3] = '/';
+	assert_int_equal(xp_lun_open_decode(buf, n, &b, name), -EBADMSG);
+	buf[XP_LAYOUT_LEN + 3] = '-';
+	buf[5] = 1;
+	assert_int_equal(xp_lun_open_decode(buf, n, &b, name), -EBADMSG);
+	/* the longest name, and one byte more */
+	memset(longest, 'x', XP_LUN_NAME_MAX);
+	longest[XP_LUN_NAME_MAX] = '\0';
+	n = xp_lun_open_encode(&a, longest, buf);
+	assert_int_equal(xp_lun_open_decode(buf, n, &b, name), 0);
+	assert_int_equal(strlen(name), XP_LUN_NAME_MAX);
+	buf[n] = 'x';
+	assert_int_equal(xp_lun_open_decode(buf, n + 1, &b, name), -EBADMSG);
+}
+
 static void test_lun_names(void **state)
 {
 	(void)state;
@@ -743,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_hello_and_lease),
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_lun_open_answer),
 		cmocka_unit_test(test_lun_names),
 		cmocka_unit_test(test_chunk_request_rules),
 		cmocka_unit_test(test_chunk_answer_rules),
