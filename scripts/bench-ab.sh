@@ -10,6 +10,8 @@
 #   scripts/bench-ab.sh A_BIN B_BIN     e.g. ../base/build build
 #   ROUNDS=5 SECS=8 scripts/bench-ab.sh ...
 #   ROWS="read:1M:32" scripts/bench-ab.sh ...   one row only
+#   ETCD=1 scripts/bench-ab.sh ...   both sides with a cluster store (one
+#                                    etcd member on tmpfs, fresh each run)
 #
 # Each BIN folder needs spanblkd, spanblkctl and spanblk-bench (make all).
 set -euo pipefail
@@ -35,10 +37,14 @@ OUT=${OUT:-build/bench-ab}
 mkdir -p "$OUT"
 # shellcheck source=scripts/lib/cluster.sh
 . scripts/lib/cluster.sh
+# shellcheck source=scripts/lib/etcd.sh
+. scripts/lib/etcd.sh
+ETCD=${ETCD:-0}
 
 DIR=$(mktemp -d "${TMPDIR:-/var/tmp}/spanblk-ab-XXXXXX")
 cleanup() {
 	sbc_stop
+	sbe_stop || :
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -54,6 +60,12 @@ one_side() { # side-name bin-dir round
 	local side=$1 r=$3 spec rw bs qd line bt nt ios
 	BIN=$2
 	rm -rf "$DIR/cluster"
+	if [ "$ETCD" = 1 ]; then
+		rm -rf /dev/shm/spanblk-ab-etcd
+		sbe_start /dev/shm/spanblk-ab-etcd 1 >/dev/null
+		SBC_NODE_KEYS=(etcd="$SBE_ENDPOINTS")
+		SBC_CLUSTER_KEYS=(etcd="$SBE_ENDPOINTS")
+	fi
 	sbc_start "$DIR/cluster" 3 2 1M 64
 	"$BIN/spanblkctl" -c "$SBC_CONF" lun create bench 1G >/dev/null
 	"$BIN/spanblk-bench" -c "$SBC_CONF" --lun bench --rw write --bs 1M \
@@ -69,10 +81,14 @@ one_side() { # side-name bin-dir round
 			'BEGIN {print (b + n) / hz / io * 100000}')" >>"$RAW"
 	done
 	sbc_stop
+	if [ "$ETCD" = 1 ]; then
+		sbe_stop || :
+		rm -rf /dev/shm/spanblk-ab-etcd
+	fi
 }
 
 echo "# bench-ab $(date -u '+%F %H:%M') UTC, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
-echo "# A=$A_BIN B=$B_BIN rounds=$ROUNDS seconds=$SECS"
+echo "# A=$A_BIN B=$B_BIN rounds=$ROUNDS seconds=$SECS etcd=$ETCD"
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then
 		one_side A "$A_BIN" "$r"

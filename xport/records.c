@@ -254,13 +254,20 @@ out_put:
 	return ret;
 }
 
+/* "<prefix><kind>/<a>/<b>", each number 16 hex digits. */
+static int key_two(char *buf, size_t size, const char *prefix, const char *kind,
+		   uint64_t a, uint64_t b)
+{
+	int n = snprintf(buf, size, "%s%s/%016" PRIx64 "/%016" PRIx64, prefix,
+			 kind, a, b);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 int xp_rec_key_stale(char *buf, size_t size, const char *prefix, uint64_t lun,
 		     uint64_t chunk)
 {
-	int n = snprintf(buf, size, "%sstale/%016" PRIx64 "/%016" PRIx64,
-			 prefix, lun, chunk);
-
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	return key_two(buf, size, prefix, "stale", lun, chunk);
 }
 
 int xp_rec_key_stale_prefix(char *buf, size_t size, const char *prefix,
@@ -269,6 +276,19 @@ int xp_rec_key_stale_prefix(char *buf, size_t size, const char *prefix,
 	int n = lun_only ? snprintf(buf, size, "%sstale/%016" PRIx64 "/",
 				    prefix, lun)
 			 : snprintf(buf, size, "%sstale/", prefix);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int xp_rec_key_al(char *buf, size_t size, const char *prefix, uint64_t lun,
+		  uint64_t extent)
+{
+	return key_two(buf, size, prefix, "al", lun, extent);
+}
+
+int xp_rec_key_al_prefix(char *buf, size_t size, const char *prefix)
+{
+	int n = snprintf(buf, size, "%sal/", prefix);
 
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
@@ -293,19 +313,31 @@ static int hex16(const char *s, uint64_t *v)
 	return 0;
 }
 
+/* Parse "<prefix><kind>/<a>/<b>". */
+static int parse_two(const char *key, const char *prefix, const char *kind,
+		     uint64_t *a, uint64_t *b)
+{
+	size_t pl = strlen(prefix), kl = strlen(kind);
+	const char *p = key + pl;
+
+	if (strncmp(key, prefix, pl) || strncmp(p, kind, kl) || p[kl] != '/')
+		return -EINVAL;
+	p += kl + 1;
+	if (strlen(p) != 33 || p[16] != '/' || hex16(p, a) || hex16(p + 17, b))
+		return -EINVAL;
+	return 0;
+}
+
 int xp_rec_key_parse_stale(const char *key, const char *prefix, uint64_t *lun,
 			   uint64_t *chunk)
 {
-	size_t pl = strlen(prefix);
-	const char *p = key + pl;
+	return parse_two(key, prefix, "stale", lun, chunk);
+}
 
-	if (strncmp(key, prefix, pl) || strncmp(p, "stale/", 6))
-		return -EINVAL;
-	p += 6;
-	if (strlen(p) != 33 || p[16] != '/' || hex16(p, lun) ||
-	    hex16(p + 17, chunk))
-		return -EINVAL;
-	return 0;
+int xp_rec_key_parse_al(const char *key, const char *prefix, uint64_t *lun,
+			uint64_t *extent)
+{
+	return parse_two(key, prefix, "al", lun, extent);
 }
 
 static bool stale_valid(const struct xp_rec_stale *st)

@@ -68,6 +68,21 @@ int xp_rec_key_stale_prefix(char *buf, size_t size, const char *prefix,
 int xp_rec_key_parse_stale(const char *key, const char *prefix, uint64_t *lun,
 			   uint64_t *chunk);
 int xp_rec_stale_encode(const struct xp_rec_stale *st, char **out);
+
+/*
+ * P/al/<lun, 16 hex digits>/<extent, 16 hex digits>: an extent of the
+ * activity log (a gateway may have writes in flight in it). The value is
+ * XP_REC_AL_VALUE and is not read: the key is the record.
+ */
+#define XP_REC_AL_VALUE "{}"
+int xp_rec_key_al(char *buf, size_t size, const char *prefix, uint64_t lun,
+		  uint64_t extent);
+/* "<prefix>al/": every LUN's activity log. */
+int xp_rec_key_al_prefix(char *buf, size_t size, const char *prefix);
+/* Parse an activity-log key: 0 with *@lun, *@extent, or -EINVAL. */
+int xp_rec_key_parse_al(const char *key, const char *prefix, uint64_t *lun,
+			uint64_t *extent);
+
 int xp_rec_stale_decode(const void *buf, size_t len, struct xp_rec_stale *st);
 
 /* Encoders: a malloc'd NUL-terminated JSON text in *@out (the caller

@@ -163,6 +163,7 @@ struct eng_req {
 };
 
 struct eng_stale;
+struct eng_al_ext;
 
 struct eng_piece {
 	struct eng_op *op;
@@ -170,6 +171,7 @@ struct eng_piece {
 	/* with a cluster store (store.c), writes only */
 	uint64_t missed; /* node indices that did not take this write */
 	struct eng_stale *st; /* the chunk's entry, from the write's start */
+	struct eng_al_ext *al; /* its AL extent, while counted there */
 	bool writer; /* counted in st->writers: its requests may be out */
 	bool parked; /* on st->parked: waiting for a record or a hold */
 	bool waiting_start; /* parked before its requests were queued */
@@ -591,6 +593,14 @@ bool eng_store_valid(struct sb_engine *e, unsigned int idx,
  * (parked: a resync holds its chunk); it is restarted later.
  */
 bool eng_store_write_begin(struct eng_piece *p);
+
+/*
+ * Before read piece @p is dispatched: false when it parked until its
+ * chunk is reconciled (eng_piece_resume dispatches it then, after
+ * eng_store_read_resume).
+ */
+bool eng_store_read_begin(struct eng_piece *p);
+void eng_store_read_resume(struct eng_piece *p);
 
 /*
  * Write piece @p's requests are all done: record what it missed. True

@@ -468,6 +468,7 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 	p->tried = 0;
 	p->missed = 0;
 	p->st = NULL;
+	p->al = NULL;
 	p->writer = false;
 	p->parked = p->waiting_start = false;
 	p->park_deadline = 0;
@@ -475,6 +476,8 @@ static int piece_start_io(struct eng_op *op, struct eng_piece *p)
 	switch (op->op) {
 	case SB_IO_READ:
 		eng_req_fill(&p->reqs[0], XP_OP_READ, 0, io->lun_id, off, len);
+		if (!eng_store_read_begin(p))
+			return 0; /* parked until its chunk is reconciled */
 		/* with a store, no replica may be valid for this chunk */
 		return read_dispatch(p) ? 0 : -EHOSTUNREACH;
 	case SB_IO_WRITE:
@@ -596,7 +599,11 @@ static void piece_check(struct eng_piece *p)
 
 void eng_piece_resume(struct eng_piece *p)
 {
-	if (p->waiting_start)
+	if (p->waiting_start && p->op->op == SB_IO_READ) {
+		eng_store_read_resume(p);
+		if (!read_dispatch(p))
+			eng_op_set_err(p->op, -EHOSTUNREACH);
+	} else if (p->waiting_start)
 		piece_queue_writes(p, 0, p->op->op == SB_IO_CAW ? 1 : p->nrep);
 	piece_check(p);
 }

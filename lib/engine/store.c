@@ -178,6 +178,44 @@ static int load_stale(struct eng_store *s, int64_t *rev)
 	return ret;
 }
 
+/* Post the activity log's extents (a gateway that died left them). */
+static int load_al(struct eng_store *s)
+{
+	char key[XP_REC_KEY_MAX];
+	struct xp_kv_list l = {0};
+	size_t i;
+	int ret;
+
+	ret = xp_rec_key_al_prefix(key, sizeof(key), s->prefix);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->kv_mu);
+	ret = xp_kv_get(s->kv, key, true, &l);
+	pthread_mutex_unlock(&s->kv_mu);
+	for (i = 0; !ret && i < l.n; i++) {
+		struct eng_sev *ev;
+		uint64_t lun, ext;
+
+		if (xp_rec_key_parse_al(l.items[i].key, s->prefix, &lun,
+					&ext)) {
+			sb_err("store: %s is not an activity-log key",
+			       l.items[i].key);
+			ret = -EPROTO;
+			break;
+		}
+		ev = sev_new(SEV_AL);
+		if (!ev) {
+			ret = -ENOMEM;
+			break;
+		}
+		ev->lun = lun;
+		ev->chunk = ext;
+		post(s, ev);
+	}
+	xp_kv_list_free(&l);
+	return ret;
+}
+
 /* Read the members (and, the first time, the stale records); post them.
  * 0 and *@rev, or -errno. */
 static int load(struct eng_store *s, bool first, int64_t *rev)
@@ -193,7 +231,9 @@ static int load(struct eng_store *s, bool first, int64_t *rev)
 		return ret;
 	*rev = ms.rev;
 	if (first) {
-		ret = load_stale(s, &srev);
+		ret = load_al(s);
+		if (!ret)
+			ret = load_stale(s, &srev);
 		if (ret) {
 			sb_members_free(&ms);
 			return ret;
@@ -371,6 +411,21 @@ static int record_once(struct eng_store *s, struct eng_sjob *j)
 	return ret;
 }
 
+/* Put or delete one AL record. kv_mu held. */
+static int al_once(struct eng_store *s, struct eng_sjob *j)
+{
+	char key[XP_REC_KEY_MAX];
+	int ret;
+
+	ret = xp_rec_key_al(key, sizeof(key), s->prefix, j->lun, j->chunk);
+	if (ret)
+		return ret;
+	if (j->kind == SJ_AL_ADD)
+		return xp_kv_put(s->kv, key, XP_REC_AL_VALUE,
+				 strlen(XP_REC_AL_VALUE), 0, NULL);
+	return xp_kv_del(s->kv, key, false, NULL);
+}
+
 static int run_job(struct eng_store *s, struct eng_sjob *j)
 {
 	int ret = -EINVAL, tries = 0;
@@ -379,8 +434,10 @@ static int run_job(struct eng_store *s, struct eng_sjob *j)
 		pthread_mutex_lock(&s->kv_mu);
 		if (j->kind == SJ_REVOKE)
 			ret = xp_kv_lease_revoke(s->kv, j->lease);
-		else
+		else if (eng_sjob_is_record(j->kind))
 			ret = record_once(s, j);
+		else
+			ret = al_once(s, j);
 		pthread_mutex_unlock(&s->kv_mu);
 		if (ret == -EAGAIN && ++tries < JOB_TRIES)
 			continue;
@@ -477,7 +534,7 @@ static size_t take_jobs(struct eng_store *s, struct eng_sjob **js)
 
 	js[n] = container_of(s->jobs.next, struct eng_sjob, link);
 	sb_list_del(&js[n++]->link);
-	if (js[0]->kind == SJ_REVOKE)
+	if (!eng_sjob_is_record(js[0]->kind))
 		return n;
 	sb_list_for_each_safe(it, nx, &s->jobs) {
 		struct eng_sjob *j = container_of(it, struct eng_sjob, link);
@@ -485,7 +542,7 @@ static size_t take_jobs(struct eng_store *s, struct eng_sjob **js)
 
 		if (n == JOB_BATCH)
 			break;
-		if (j->kind == SJ_REVOKE)
+		if (!eng_sjob_is_record(j->kind))
 			continue;
 		for (k = 0; k < n; k++)
 			dup |= js[k]->lun == j->lun && js[k]->chunk == j->chunk;
@@ -501,7 +558,7 @@ static void job_back(struct eng_store *s, struct eng_sjob *j)
 {
 	struct eng_sev *ev;
 
-	if (j->err && j->kind != SJ_REVOKE)
+	if (j->err && eng_sjob_is_record(j->kind))
 		sb_err_rl("store: record of chunk %" PRIu64 ": %s", j->chunk,
 			  strerror(-j->err));
 	ev = sev_new(SEV_JOB);
@@ -530,7 +587,7 @@ static void *job_main(void *arg)
 		n = take_jobs(s, js);
 		pthread_mutex_unlock(&s->mu);
 		/* one transaction for the batch, one by one if it fails */
-		if (js[0]->kind != SJ_REVOKE)
+		if (eng_sjob_is_record(js[0]->kind))
 			ret = record_batch(s, js, n);
 		for (i = 0; i < n; i++) {
 			js[i]->err = ret ? run_job(s, js[i]) : 0;
@@ -561,6 +618,7 @@ static void store_free(struct eng_store *s)
 		free(ev);
 	}
 	eng_stale_free_all(s);
+	eng_al_free(s);
 	eng_backfill_free(s);
 	xp_kv_close(s->kv);
 	if (s->evfd >= 0)
@@ -590,6 +648,7 @@ int eng_store_start(struct sb_engine *e, struct xp_kv *kv, char *err,
 	sb_list_init(&s->events);
 	sb_list_init(&s->deferred);
 	sb_list_init(&s->dirty);
+	sb_list_init(&s->recon);
 	sb_evtag_init(&s->tag, ENG_EV_STORE);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->kv_mu, NULL);
@@ -624,6 +683,8 @@ void eng_store_stop(struct sb_engine *e)
 
 	if (!s)
 		return;
+	if (s->jstarted)
+		eng_al_close(s);
 	pthread_mutex_lock(&s->mu);
 	s->stop = true;
 	pthread_cond_broadcast(&s->cv);
@@ -713,6 +774,9 @@ void eng_store_event(struct sb_engine *e)
 			break;
 		case SEV_STALE:
 			eng_stale_loaded(e, ev->lun, ev->chunk, ev->mask);
+			break;
+		case SEV_AL:
+			eng_al_loaded(e, ev->lun, ev->chunk);
 			break;
 		case SEV_LOADED:
 			loaded(e);

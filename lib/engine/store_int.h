@@ -28,6 +28,8 @@ struct eng_stale {
 	bool held; /* a resync copy owns the chunk: new writes wait */
 	struct sb_list parked; /* eng_piece.plink */
 	struct sb_list dlink; /* eng_store.dirty while mask is not 0 */
+	bool al_wait; /* pieces parked for its extent's AL record */
+	bool recon_wait; /* pieces parked until it is reconciled */
 	/* resync (resync.c) */
 	bool pushed; /* held, writers drained, CHUNK_PUSH sent */
 	unsigned int cp_src, cp_dst; /* node indices of the copy */
@@ -39,7 +41,43 @@ enum eng_sjob_kind {
 	SJ_ADD, /* add mask to the chunk's stale record */
 	SJ_CLEAR, /* remove mask from it (after a resync) */
 	SJ_REVOKE, /* revoke lease */
+	SJ_AL_ADD, /* put the AL record of extent "chunk" */
+	SJ_AL_DEL, /* delete it */
 };
+
+/* The jobs that write a stale record (batched by the job thread). */
+static inline bool eng_sjob_is_record(enum eng_sjob_kind k)
+{
+	return k == SJ_ADD || k == SJ_CLEAR;
+}
+
+/*
+ * One extent of the activity log (al.c): whether its record is in the
+ * store, the writes counted on it, and the chunks of it to reconcile
+ * (reconcile.c) before they are read or written.
+ */
+enum eng_al_state {
+	AL_NONE, /* no record */
+	AL_ADDING, /* a job puts it */
+	AL_IN, /* recorded: writes may go */
+	AL_REMOVING, /* a job deletes it */
+};
+
+struct eng_al_ext {
+	struct eng_al_ext *hnext;
+	uint64_t lun, ext;
+	enum eng_al_state state;
+	unsigned int writers; /* write pieces counted on it */
+	uint64_t used; /* monotonic ms of its last write's end */
+	uint8_t *todo; /* chunks to reconcile (bit per chunk), NULL: none */
+	unsigned int ntodo;
+	unsigned int cursor; /* the sweep's next chunk in it */
+	bool trimmed; /* its chunks past the LUN's end are done */
+	bool asking; /* reconcile.c: a LUN_OPEN learns the LUN's size */
+	struct sb_list rlink; /* eng_store.recon while ntodo */
+};
+
+#define ENG_AL_BUCKETS 256
 
 struct eng_sjob {
 	struct sb_list link;
@@ -84,6 +122,7 @@ enum eng_sev_kind {
 	SEV_STALE, /* first read: (lun, chunk) has stale mask */
 	SEV_LOADED, /* first read done */
 	SEV_JOB, /* job finished */
+	SEV_AL, /* first read: (lun, chunk = extent) is in the AL */
 };
 
 struct eng_sev {
@@ -123,6 +162,16 @@ struct eng_store {
 	uint64_t resync_at; /* next resync pass (monotonic ms) */
 	uint64_t rate_at_us; /* resync_rate: the next copy's time (us) */
 	uint64_t copied; /* chunks copied since start */
+	/* al.c, reconcile.c */
+	struct eng_al_ext *al_hash[ENG_AL_BUCKETS];
+	struct sb_list recon; /* eng_al_ext.rlink: extents with chunks to do */
+	unsigned int recons; /* chunks being reconciled */
+	unsigned int nrecon_wait; /* entries with recon_wait */
+	/* LUNs this engine wrote: only theirs are swept (a tool that opens
+	 * a LUN to read it does not reconcile behind its gateway's back) */
+	uint64_t wrote[ENG_MAX_LUNS];
+	unsigned int nwrote;
+	uint64_t al_at; /* next AL pass (monotonic ms) */
 	struct eng_fill_lun *fills; /* backfill.c: one per LUN known */
 	unsigned int nfills;
 	uint64_t fill_at; /* next backfill pass (monotonic ms) */
@@ -136,6 +185,10 @@ void eng_stale_loaded(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		      uint64_t mask);
 void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j);
 void eng_stale_free_all(struct eng_store *s);
+
+/* The entry of (@lun, @chunk), made when missing; NULL: no memory. */
+struct eng_stale *eng_stale_get(struct sb_engine *e, uint64_t lun,
+				uint64_t chunk);
 
 /* Set @st's recorded mask (the dirty list and the count follow). */
 void eng_stale_set_mask(struct eng_store *s, struct eng_stale *st,
@@ -155,6 +208,43 @@ void eng_stale_put(struct sb_engine *e, struct eng_stale *st);
 int eng_stale_mark(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		   uint64_t bit);
 
+/* Park write or read piece @p on its chunk's entry (a hold, a record,
+ * an AL record or a reconcile to wait for). */
+void eng_store_park(struct eng_piece *p);
+
+/* ---- al.c ---- */
+#define ENG_AL_EXTENT (64ull << 20) /* bytes of LUN per AL extent */
+
+/* The extent of (@lun, @chunk), made when missing (NULL: no memory). */
+struct eng_al_ext *eng_al_get(struct sb_engine *e, uint64_t lun,
+			      uint64_t chunk);
+/* True when (@lun, @chunk) must be reconciled before it is read or
+ * written. */
+bool eng_al_pending(struct sb_engine *e, uint64_t lun, uint64_t chunk);
+/* True when @x is recorded; else makes sure a job records it. */
+bool eng_al_ready(struct sb_engine *e, struct eng_al_ext *x);
+/* A write counted on @x ended (@suspect: it may have reached some
+ * replicas and not others, unrecorded: reconcile its chunk). */
+void eng_al_write_end(struct sb_engine *e, struct eng_al_ext *x, uint64_t chunk,
+		      bool suspect);
+/* An AL job is back; the first read found extent @ext of @lun. */
+void eng_al_job_done(struct sb_engine *e, struct eng_sjob *j);
+void eng_al_loaded(struct sb_engine *e, uint64_t lun, uint64_t ext);
+/* Timers: idle extents leave the AL; the reconcile sweep. */
+void eng_al_timers(struct sb_engine *e, uint64_t now, uint64_t *next);
+/* Chunk @chunk of @x is reconciled (the caller wakes its waiters). */
+void eng_al_chunk_done(struct sb_engine *e, struct eng_al_ext *x,
+		       uint64_t chunk);
+/* True when this engine wrote @lun (reconcile sweeps only those). */
+bool eng_al_wrote(const struct eng_store *s, uint64_t lun);
+
+/* Chunks per extent. */
+uint64_t eng_al_per_ext(const struct sb_engine *e);
+/* Stop: delete the records of extents with nothing to reconcile (the
+ * loop has stopped). */
+void eng_al_close(struct eng_store *s);
+void eng_al_free(struct eng_store *s);
+
 /*
  * resync.c: CHUNK_PUSH of (@lun, @chunk) from node @src to node @dst, a
  * loop op that calls @cb(op) with @arg in op->ctl_arg when it is back;
@@ -164,6 +254,9 @@ int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
 		   uint64_t lun, uint64_t chunk, void (*cb)(struct eng_op *),
 		   void *arg);
 int eng_push_end(struct eng_op *op, unsigned int src);
+
+/* reconcile.c: make the valid replicas of pending chunks identical. */
+void eng_recon_timers(struct sb_engine *e, uint64_t now, uint64_t *next);
 
 /* backfill.c: find nodes that lost a LUN, record their chunks, create it. */
 void eng_backfill_timers(struct sb_engine *e, uint64_t now, uint64_t *next);

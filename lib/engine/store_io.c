@@ -52,9 +52,8 @@ struct eng_stale *eng_stale_find(struct sb_engine *e, uint64_t lun,
 	return NULL;
 }
 
-/* The entry of (@lun, @chunk), made when missing. NULL: no memory. */
-static struct eng_stale *stale_get(struct sb_engine *e, uint64_t lun,
-				   uint64_t chunk)
+struct eng_stale *eng_stale_get(struct sb_engine *e, uint64_t lun,
+				uint64_t chunk)
 {
 	struct eng_store *s = e->store;
 	struct eng_stale *st = eng_stale_find(e, lun, chunk);
@@ -80,7 +79,7 @@ void eng_stale_put(struct sb_engine *e, struct eng_stale *st)
 	struct eng_stale **pp;
 
 	if (st->mask || st->pending || st->job || st->writers || st->held ||
-	    !sb_list_empty(&st->parked))
+	    st->al_wait || st->recon_wait || !sb_list_empty(&st->parked))
 		return;
 	for (pp = &e->store->hash[bucket(st->lun, st->chunk)]; *pp;
 	     pp = &(*pp)->hnext) {
@@ -110,7 +109,7 @@ void eng_stale_set_mask(struct eng_store *s, struct eng_stale *st,
 void eng_stale_loaded(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		      uint64_t mask)
 {
-	struct eng_stale *st = stale_get(e, lun, chunk);
+	struct eng_stale *st = eng_stale_get(e, lun, chunk);
 
 	if (!st) {
 		/* never guess: without the entry, stop serving */
@@ -152,7 +151,7 @@ bool eng_store_valid(struct sb_engine *e, unsigned int idx,
 	return !st || !((st->mask | st->pending) & bit);
 }
 
-static void park(struct eng_piece *p)
+void eng_store_park(struct eng_piece *p)
 {
 	struct sb_engine *e = p->op->e;
 
@@ -165,6 +164,60 @@ static void park(struct eng_piece *p)
 	sb_list_add_tail(&p->st->parked, &p->plink);
 }
 
+/* True when neither a reconcile nor its extent's AL record stops @p
+ * (p->al set); else the entry's flag says what it waits for. */
+static bool al_gate(struct eng_piece *p)
+{
+	struct sb_engine *e = p->op->e;
+	struct eng_stale *st = p->st;
+	uint64_t lun = p->op->io->lun_id;
+
+	if (eng_al_pending(e, lun, p->ext.chunk)) {
+		if (!st->recon_wait)
+			e->store->nrecon_wait++;
+		st->recon_wait = true;
+		return false;
+	}
+	/* looked up each time: an extent may go while the piece waits */
+	p->al = eng_al_get(e, lun, p->ext.chunk);
+	/* no memory: wait (until io_timeout_ms), never write unlogged */
+	if (!p->al || !eng_al_ready(e, p->al)) {
+		st->al_wait = true;
+		return false;
+	}
+	return true;
+}
+
+bool eng_store_read_begin(struct eng_piece *p)
+{
+	struct sb_engine *e = p->op->e;
+	uint64_t lun = p->op->io->lun_id;
+
+	if (!e->store || !eng_al_pending(e, lun, p->ext.chunk))
+		return true;
+	if (!p->st)
+		p->st = eng_stale_get(e, lun, p->ext.chunk);
+	if (!p->st)
+		return true; /* no memory: read as without the log */
+	if (!p->st->recon_wait)
+		e->store->nrecon_wait++;
+	p->st->recon_wait = true;
+	p->waiting_start = true;
+	eng_store_park(p);
+	return false;
+}
+
+void eng_store_read_resume(struct eng_piece *p)
+{
+	struct eng_stale *st = p->st;
+
+	p->st = NULL;
+	p->waiting_start = false;
+	p->park_deadline = 0;
+	if (st)
+		eng_stale_put(p->op->e, st);
+}
+
 bool eng_store_write_begin(struct eng_piece *p)
 {
 	struct sb_engine *e = p->op->e;
@@ -172,27 +225,33 @@ bool eng_store_write_begin(struct eng_piece *p)
 	if (!e->store)
 		return true;
 	if (!p->st) {
-		p->st = stale_get(e, p->op->io->lun_id, p->ext.chunk);
+		p->st = eng_stale_get(e, p->op->io->lun_id, p->ext.chunk);
 		if (!p->st)
 			return true; /* no memory: it records what it misses */
 	}
 	if (p->writer)
 		return true; /* a hold waits for it: never parks behind one */
-	if (p->st->held) {
-		/* not a writer yet, so the hold does not wait for it */
+	if (p->st->held || !al_gate(p)) {
+		/* not a writer yet, so a hold does not wait for it */
 		p->waiting_start = true;
-		park(p);
+		eng_store_park(p);
 		return false;
 	}
 	p->st->writers++;
+	if (p->al)
+		p->al->writers++;
 	p->writer = true;
 	p->waiting_start = false;
 	p->park_deadline = 0;
 	return true;
 }
 
-/* Stop counting @p as a writer of its entry; let go of the entry. */
-static void release(struct eng_piece *p)
+/*
+ * Stop counting @p as a writer of its entry; let go of the entry.
+ * @suspect: its requests may have reached some replicas and not others
+ * with nothing recorded (its chunk is reconciled before the next use).
+ */
+static void release(struct eng_piece *p, bool suspect)
 {
 	struct sb_engine *e = p->op->e;
 	struct eng_stale *st = p->st;
@@ -200,9 +259,13 @@ static void release(struct eng_piece *p)
 	if (!st)
 		return;
 	p->st = NULL;
-	if (p->writer)
+	if (p->writer) {
 		st->writers--;
+		if (p->al)
+			eng_al_write_end(e, p->al, st->chunk, suspect);
+	}
 	p->writer = false;
+	p->al = NULL;
 	eng_stale_put(e, st);
 }
 
@@ -274,7 +337,7 @@ int eng_stale_mark(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 	if (st && ((st->pending & bit) || st->job))
 		return 0; /* wait for the job in flight */
 	if (!st)
-		st = stale_get(e, lun, chunk);
+		st = eng_stale_get(e, lun, chunk);
 	if (!st)
 		return -ENOMEM;
 	if (!submit_add(e, st, bit)) {
@@ -302,7 +365,7 @@ bool eng_store_write_end(struct eng_piece *p)
 		 */
 		eng_op_set_err(op, -ESHUTDOWN);
 		p->park_deadline = 0;
-		release(p);
+		release(p, true);
 		return true;
 	}
 	if (missed && ok && st) {
@@ -312,10 +375,10 @@ bool eng_store_write_end(struct eng_piece *p)
 			if (!st->job &&
 			    !submit_add(e, st, need & ~st->pending)) {
 				eng_op_set_err(op, -ENOMEM);
-				release(p);
+				release(p, true);
 				return true;
 			}
-			park(p);
+			eng_store_park(p);
 			return false;
 		}
 	}
@@ -324,7 +387,8 @@ bool eng_store_write_end(struct eng_piece *p)
 	else if (ok < e->min_replicas || !ok)
 		eng_op_set_err(op, err ? err : -EHOSTUNREACH);
 	p->park_deadline = 0;
-	release(p);
+	/* no replica took it, yet some may have applied it (a timeout) */
+	release(p, !ok && missed);
 	return true;
 }
 
@@ -351,6 +415,10 @@ void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
 {
 	struct eng_stale *st = eng_stale_find(e, j->lun, j->chunk);
 
+	if (j->kind == SJ_AL_ADD || j->kind == SJ_AL_DEL) {
+		eng_al_job_done(e, j);
+		return;
+	}
 	if (j->kind == SJ_REVOKE || !st) {
 		free(j);
 		return;
@@ -375,7 +443,7 @@ static void give_up(struct eng_piece *p, int err)
 	eng_op_set_err(p->op, err);
 	p->waiting_start = false;
 	p->park_deadline = 0;
-	release(p);
+	release(p, true); /* a counted writer's requests may be out */
 	eng_piece_abandon(p);
 }
 
@@ -436,6 +504,7 @@ void eng_store_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 		return;
 	expire(e, now, next, -ETIMEDOUT);
 	eng_backfill_timers(e, now, next);
+	eng_al_timers(e, now, next);
 	eng_resync_timers(e, now, next);
 }
 

@@ -6,6 +6,7 @@
 #   SBC_CONF  the cluster file      SBC_PIDS  the nodes' pids
 #   SBC_NODE_KEYS  extra KEY=VALUE lines for every node's file (set it
 #                  before sbc_start, e.g. etcd=... node_ttl=3)
+#   SBC_CLUSTER_KEYS  the same for the cluster file (e.g. etcd=...)
 # BIN (default build) says where spanblkd is. The config files come from
 # scripts/lib/conf.sh, CPU ticks (sbp_cpu_ticks) from scripts/lib/proc.sh.
 
@@ -13,6 +14,7 @@ BIN=${BIN:-build}
 SBC_PIDS=()
 SBC_CONF=
 SBC_NODE_KEYS=()
+SBC_CLUSTER_KEYS=()
 
 # shellcheck source=scripts/lib/conf.sh
 . "$(dirname "${BASH_SOURCE[0]}")/conf.sh"
@@ -36,7 +38,8 @@ sbc_start() { # dir n replicas chunk [qd]
 	SBC_CONF=$dir/cluster.conf
 	sbconf_secret "$dir/secret"
 	sbconf_cluster "$SBC_CONF" replicas="$replicas" chunk_size="$chunk" \
-		secret_file="$dir/secret" queue_depth="$qd" io_timeout_ms=10000
+		secret_file="$dir/secret" queue_depth="$qd" io_timeout_ms=10000 \
+		"${SBC_CLUSTER_KEYS[@]}"
 	port=$base
 	for i in $(seq 1 "$n"); do
 		while sbp_port_open 127.0.0.1 "$port"; do port=$((port + 1)); done

@@ -59,6 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (xp_rec_key_parse_stale(key, "/p/", &lun, &chunk) == 0 &&
 	    strlen(key) != strlen("/p/stale/") + 33)
 		abort();
+	if (xp_rec_key_parse_al(key, "/p/", &lun, &chunk) == 0 &&
+	    strlen(key) != strlen("/p/al/") + 33)
+		abort();
 	free(key);
 	return 0;
 }

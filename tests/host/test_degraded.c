@@ -63,14 +63,7 @@ static bool wait_member(uint32_t id, bool up, unsigned int ms)
 
 static struct sb_engine *engine(void)
 {
-	struct sb_engine *e;
-	char err[256];
-
-	e = sb_engine_new(&fx.cl, &fx.secret, err, sizeof(err));
-	if (!e)
-		fail_msg("sb_engine_new: %s", err);
-	sb_engine_wait_ready(e, 10000);
-	return e;
+	return tl_engine(&fx.cl, &fx.secret);
 }
 
 /* This test's timing: node_ttl, the gateway's io_timeout_ms and
@@ -303,7 +296,10 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 		fail_msg("restart: %d", ret);
 	}
 	assert_true(wait_member(fx.c.nodes[a].id, true, 10000));
-	cold = engine(); /* a gateway started cold learns it from etcd */
+	/* the gateway restarts: the new one, cold, learns it from etcd */
+	sb_engine_free(fx.e);
+	fx.e = NULL;
+	cold = engine();
 	for (c = 0; c < NCHUNKS; c++) {
 		bool both = (replicas_of(c) & (3ull << a)) == (3ull << a);
 
@@ -319,7 +315,15 @@ static void test_kill9_degraded_then_no_stale_read(void **state)
 			assert_int_equal(v, 2);
 		}
 	}
-	sb_engine_free(cold);
+	{
+		struct xp_layout lay;
+		uint64_t size;
+
+		/* it goes on as the gateway: it resyncs what it opened */
+		assert_int_equal(sb_engine_lun_open(cold, fx.lun, &size, &lay),
+				 0);
+	}
+	fx.e = cold;
 
 	/* B back: A's chunks are copied to it, node to node */
 	assert_int_equal(tl_node_start(&fx.c, b), 0);

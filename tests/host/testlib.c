@@ -694,3 +694,16 @@ int tl_run(char *const argv[], char *out, size_t cap)
 		return 128 + WTERMSIG(status);
 	return -EIO;
 }
+
+struct sb_engine *tl_engine(const struct sb_cluster *cl,
+			    const struct xp_secret *secret)
+{
+	struct sb_engine *e;
+	char err[256];
+
+	e = sb_engine_new(cl, secret, err, sizeof(err));
+	if (!e)
+		fail_msg("sb_engine_new: %s", err);
+	sb_engine_wait_ready(e, 10000);
+	return e;
+}

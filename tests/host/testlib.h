@@ -139,4 +139,12 @@ void tl_fill_random(void *buf, size_t len);
  * into @out (NUL-terminated); returns the exit status or -errno. */
 int tl_run(char *const argv[], char *out, size_t cap);
 
+struct sb_cluster;
+struct xp_secret;
+struct sb_engine;
+/* A gateway engine over @cl, given up to 10 s to connect; the test fails
+ * when it cannot be made. */
+struct sb_engine *tl_engine(const struct sb_cluster *cl,
+			    const struct xp_secret *secret);
+
 #endif

@@ -132,6 +132,35 @@ static void test_gen(void **state)
 	assert_int_equal(xp_rec_gen_decode(nul, sizeof(nul), &h), -EINVAL);
 }
 
+/* Activity-log keys: built, parsed, and refused when they are not one. */
+static void test_al_keys(void **state)
+{
+	char k[XP_REC_KEY_MAX];
+	uint64_t lun, ext;
+
+	(void)state;
+	assert_int_equal(xp_rec_key_al(k, sizeof(k), "/p/", 0xabcull, 3), 0);
+	assert_string_equal(k, "/p/al/0000000000000abc/0000000000000003");
+	assert_int_equal(xp_rec_key_parse_al(k, "/p/", &lun, &ext), 0);
+	assert_true(lun == 0xabc && ext == 3);
+	assert_int_equal(xp_rec_key_al_prefix(k, sizeof(k), "/p/"), 0);
+	assert_string_equal(k, "/p/al/");
+	/* a stale key is not an AL key, nor one cut short or too long */
+	assert_int_equal(xp_rec_key_parse_al("/p/stale/0000000000000abc/"
+					     "0000000000000003",
+					     "/p/", &lun, &ext),
+			 -EINVAL);
+	assert_int_equal(xp_rec_key_parse_al("/p/al/0000000000000abc/"
+					     "000000000000003",
+					     "/p/", &lun, &ext),
+			 -EINVAL);
+	assert_int_equal(xp_rec_key_parse_al("/p/alx/0000000000000abc/"
+					     "0000000000000003",
+					     "/p/", &lun, &ext),
+			 -EINVAL);
+	assert_int_equal(xp_rec_key_al(k, 20, "/p/", 1, 2), -ENAMETOOLONG);
+}
+
 static void test_stale(void **state)
 {
 	struct xp_rec_stale st = {.n = 2, .nodes = {2, 7}}, back;
@@ -183,10 +212,9 @@ static void test_stale(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_alive),
-		cmocka_unit_test(test_gen),
-		cmocka_unit_test(test_stale),
+		cmocka_unit_test(test_keys),	cmocka_unit_test(test_alive),
+		cmocka_unit_test(test_gen),	cmocka_unit_test(test_stale),
+		cmocka_unit_test(test_al_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
