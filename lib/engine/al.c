@@ -168,8 +168,10 @@ bool eng_al_ready(struct sb_engine *e, struct eng_al_ext *x)
 	struct eng_store *s = e->store;
 
 	if (x->state == AL_IN) {
-		if (!eng_al_wrote(s, x->lun) && s->nwrote < ENG_MAX_LUNS)
+		if (!x->mine && !eng_al_wrote(s, x->lun) &&
+		    s->nwrote < ENG_MAX_LUNS)
 			s->wrote[s->nwrote++] = x->lun;
+		x->mine = true;
 		return true;
 	}
 	if (x->state == AL_NONE && !submit(e, x, SJ_AL_ADD))
@@ -202,9 +204,8 @@ void eng_al_job_done(struct sb_engine *e, struct eng_sjob *j)
 		return;
 	}
 	if (j->err) {
-		sb_err_rl("AL: %s of extent %" PRIu64 " of LUN %016" PRIx64 ": "
-			  "%"
-			  "s",
+		sb_err_rl("AL: %s of extent %" PRIu64 " of LUN %016" PRIx64
+			  " failed: %s",
 			  j->kind == SJ_AL_ADD ? "record" : "removal", j->chunk,
 			  j->lun, strerror(-j->err));
 		/* an add is retried by the next write; a removal stays in */

@@ -74,6 +74,7 @@ struct eng_al_ext {
 	unsigned int cursor; /* the sweep's next chunk in it */
 	bool trimmed; /* its chunks past the LUN's end are done */
 	bool asking; /* reconcile.c: a LUN_OPEN learns the LUN's size */
+	bool mine; /* this engine wrote into it (its LUN is in wrote[]) */
 	struct sb_list rlink; /* eng_store.recon while ntodo */
 };
 
