@@ -41,6 +41,11 @@ struct fill_ctx {
 	uint64_t ups;
 };
 
+static bool usable(struct sb_engine *e, unsigned int idx)
+{
+	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
+}
+
 static struct eng_fill_lun *fill_find(struct eng_store *s, uint64_t lun)
 {
 	unsigned int i;
@@ -225,7 +230,7 @@ static void step(struct sb_engine *e, const struct eng_lun *l, unsigned int idx,
 		f->retry_at = 0;
 		/* fall through */
 	case BF_UNKNOWN:
-		if (!eng_node_usable(e, idx) || now < f->retry_at)
+		if (!usable(e, idx) || now < f->retry_at)
 			return;
 		f->ups = n->sess.ups;
 		f->state = BF_ASKING;
@@ -236,8 +241,7 @@ static void step(struct sb_engine *e, const struct eng_lun *l, unsigned int idx,
 		return;
 	case BF_MARKING:
 		/* the records need the store only, not the node */
-		if (!mark(e, l, idx, f) || !eng_node_usable(e, idx) ||
-		    !l->name[0])
+		if (!mark(e, l, idx, f) || !usable(e, idx) || !l->name[0])
 			return;
 		f->ups = n->sess.ups;
 		f->state = BF_CREATING;

@@ -47,6 +47,11 @@ struct recon {
 	uint64_t to; /* node bits still to copy to */
 };
 
+static bool usable(struct sb_engine *e, unsigned int idx)
+{
+	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
+}
+
 /* The end of @r: the hold goes, the pieces re-decide. */
 static void finish(struct sb_engine *e, struct recon *r, bool ok)
 {
@@ -195,7 +200,7 @@ static int replicas(struct sb_engine *e, struct eng_stale *st, struct recon *r)
 			continue;
 		if (!e->nodes[n].st_up) {
 			down |= bit;
-		} else if (!eng_node_usable(e, n)) {
+		} else if (!usable(e, n)) {
 			wait = true; /* up, our session not yet */
 		} else {
 			r->valid |= bit;
@@ -248,7 +253,7 @@ static void learn_size(struct sb_engine *e, struct eng_al_ext *x)
 
 	if (x->asking)
 		return;
-	for (i = 0; i < e->cl.nr_nodes && !eng_node_usable(e, i); i++)
+	for (i = 0; i < e->cl.nr_nodes && !usable(e, i); i++)
 		;
 	if (i == e->cl.nr_nodes)
 		return;

@@ -38,13 +38,19 @@
 #define ENG_RESYNC_SCAN 256 /* entries looked at per pass */
 #define ENG_RESYNC_RETRY_MS 1000 /* after a failed copy */
 
+/* Node @idx can take part in a copy: up in the store and connected. */
+static bool usable(struct sb_engine *e, unsigned int idx)
+{
+	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
+}
+
 /* The node index of a stale, usable replica of @st, or -1. */
 static int pick_target(struct sb_engine *e, const struct eng_stale *st)
 {
 	unsigned int i;
 
 	for (i = 0; i < e->cl.nr_nodes; i++)
-		if ((st->mask & (1ull << i)) && eng_node_usable(e, i) &&
+		if ((st->mask & (1ull << i)) && usable(e, i) &&
 		    eng_backfill_ready(e, st->lun, i))
 			return (int)i;
 	return -1;
@@ -57,8 +63,7 @@ static int pick_source(struct sb_engine *e, const struct eng_stale *st)
 
 	n = sb_place(&e->cl, st->lun, st->chunk, rep, e->cl.replicas);
 	for (i = 0; i < n; i++)
-		if (eng_store_valid(e, rep[i], st) &&
-		    eng_node_usable(e, rep[i]))
+		if (eng_store_valid(e, rep[i], st) && usable(e, rep[i]))
 			return (int)rep[i];
 	return -1;
 }

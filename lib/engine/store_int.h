@@ -178,13 +178,6 @@ struct eng_store {
 	uint64_t fill_at; /* next backfill pass (monotonic ms) */
 };
 
-/* Node @idx can take part in a copy or a check: up in the store and
- * connected. */
-static inline bool eng_node_usable(const struct sb_engine *e, unsigned int idx)
-{
-	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
-}
-
 /* Queue job @j (owned by the store until it comes back). Loop thread. */
 void eng_store_submit(struct eng_store *s, struct eng_sjob *j);
 
@@ -229,9 +222,6 @@ struct eng_al_ext *eng_al_get(struct sb_engine *e, uint64_t lun,
 /* True when (@lun, @chunk) must be reconciled before it is read or
  * written. */
 bool eng_al_pending(struct sb_engine *e, uint64_t lun, uint64_t chunk);
-/* The same for @chunk of extent @x. */
-bool eng_al_ext_pending(const struct sb_engine *e, const struct eng_al_ext *x,
-			uint64_t chunk);
 /* True when @x is recorded; else makes sure a job records it. */
 bool eng_al_ready(struct sb_engine *e, struct eng_al_ext *x);
 /* A write counted on @x ended (@suspect: it may have reached some

@@ -172,14 +172,14 @@ static bool al_gate(struct eng_piece *p)
 	struct eng_stale *st = p->st;
 	uint64_t lun = p->op->io->lun_id;
 
-	/* looked up each time: an extent may go while the piece waits */
-	p->al = eng_al_get(e, lun, p->ext.chunk);
-	if (p->al && eng_al_ext_pending(e, p->al, p->ext.chunk)) {
+	if (eng_al_pending(e, lun, p->ext.chunk)) {
 		if (!st->recon_wait)
 			e->store->nrecon_wait++;
 		st->recon_wait = true;
 		return false;
 	}
+	/* looked up each time: an extent may go while the piece waits */
+	p->al = eng_al_get(e, lun, p->ext.chunk);
 	/* no memory: wait (until io_timeout_ms), never write unlogged */
 	if (!p->al || !eng_al_ready(e, p->al)) {
 		st->al_wait = true;
