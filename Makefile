@@ -98,7 +98,7 @@ $(1)/spanblkd: $(call obj,$(1),node/main.c) $(1)/libnode.a \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
 $(1)/spanblkctl: $(call obj,$(1),tools/spanblkctl.c tools/cli.c \
-		tools/ctl_store.c tools/ctl_scrub.c) \
+		tools/ctl_store.c tools/ctl_scrub.c tools/ctl_node.c) \
 		$(1)/libspanblk.a $(1)/libxport.a $(1)/libsbutil.a
 	$$(CC) $(2) -o $$@ $$^ $(LDLIBS)
 $(1)/spanblk-bench: $(call obj,$(1),tools/spanblk-bench.c tools/cli.c \

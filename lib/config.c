@@ -668,6 +668,21 @@ int sb_cluster_node_index(const struct sb_cluster *cl, uint32_t id)
 	return -ENOENT;
 }
 
+uint64_t sb_cluster_ids_mask(const struct sb_cluster *cl, const uint32_t *ids,
+			     unsigned int n)
+{
+	uint64_t mask = 0;
+	unsigned int i;
+	int idx;
+
+	for (i = 0; i < n; i++) {
+		idx = sb_cluster_node_index(cl, ids[i]);
+		if (idx >= 0)
+			mask |= 1ull << idx;
+	}
+	return mask;
+}
+
 void sb_nodecfg_defaults(struct sb_nodecfg *nc)
 {
 	static const struct sb_nodecfg defaults = {

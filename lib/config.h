@@ -52,6 +52,7 @@ struct sb_node_addr {
 	uint32_t id; /* node id, 1..UINT32_MAX, unique in the cluster */
 	char host[SB_HOST_MAX + 1]; /* address or name the node listens on */
 	uint16_t port;
+	bool out; /* out of placement (its P/node/<id>/state), not a file key */
 };
 
 struct sb_cluster {
@@ -139,5 +140,9 @@ int sb_etcd_prefix_check(const char *s, char *err, size_t errlen);
 
 /* Index of node @id in @cl, or -ENOENT. */
 int sb_cluster_node_index(const struct sb_cluster *cl, uint32_t id);
+
+/* The node-index bits of the @n node ids @ids (ids not in @cl dropped). */
+uint64_t sb_cluster_ids_mask(const struct sb_cluster *cl, const uint32_t *ids,
+			     unsigned int n);
 
 #endif

@@ -51,6 +51,11 @@ static void fold(struct sb_members *ms, size_t cap, const char *prefix,
 	if (kind == XP_REC_ALIVE) {
 		m->up = !xp_rec_alive_decode(it->val, it->vlen, &m->alive);
 		m->damaged |= !m->up;
+	} else if (kind == XP_REC_STATE) {
+		m->state_mod = it->mod_rev;
+		m->state_bad =
+			xp_rec_state_decode(it->val, it->vlen, &m->state) != 0;
+		m->damaged |= m->state_bad;
 	} else {
 		m->known = !xp_rec_gen_decode(it->val, it->vlen, &m->gen);
 		m->damaged |= !m->known;

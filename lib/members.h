@@ -21,7 +21,10 @@ struct sb_member {
 	struct xp_rec_alive alive; /* valid when up */
 	bool known; /* P/node/<id>/gen exists: the cluster accepted it */
 	struct xp_rec_gen gen; /* valid when known */
+	enum xp_node_state state; /* P/node/<id>/state (no key: in) */
+	int64_t state_mod; /* that key's mod revision, 0 when none */
 	bool damaged; /* a record of this node did not decode */
+	bool state_bad; /* its state record did not decode */
 };
 
 struct sb_members {

@@ -46,16 +46,18 @@ unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun, uint64_t chunk,
 {
 	uint64_t w[SB_MAX_NODES];
 	unsigned int idx[SB_MAX_NODES];
-	unsigned int i, j, nn = cl->nr_nodes;
+	unsigned int i, j, nn = 0, all = cl->nr_nodes;
 
-	if (nn > SB_MAX_NODES)
-		nn = SB_MAX_NODES;
+	if (all > SB_MAX_NODES)
+		all = SB_MAX_NODES;
+	for (i = 0; i < all; i++) {
+		if (cl->nodes[i].out)
+			continue;
+		w[i] = sb_place_weight(lun, chunk, cl->nodes[i].id);
+		idx[nn++] = i;
+	}
 	if (n > nn)
 		n = nn;
-	for (i = 0; i < nn; i++) {
-		w[i] = sb_place_weight(lun, chunk, cl->nodes[i].id);
-		idx[i] = i;
-	}
 	/* Partial selection sort: n is the replica count, tiny. Ties (only
 	 * possible for equal ids, which the config refuses) go to the lower
 	 * index. */

@@ -19,8 +19,9 @@ uint64_t sb_place_weight(uint64_t lun, uint64_t chunk, uint32_t node_id);
 
 /*
  * Fill @out with the indices (into cl->nodes) of the @n highest-weight
- * nodes for (@lun, @chunk), best first: distinct, and stable when nodes
- * are added elsewhere. Returns the number written, min(@n, nr_nodes).
+ * nodes for (@lun, @chunk) among those not out, best first: distinct, and
+ * stable when nodes are added or taken out elsewhere. Returns the number
+ * written, min(@n, nodes not out).
  */
 unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun, uint64_t chunk,
 		      unsigned int *out, unsigned int n);

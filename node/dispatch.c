@@ -286,6 +286,28 @@ static void lock_granted(struct nd_rlock_req *r)
 	mutate_locked(container_of(r, struct nd_req, rl));
 }
 
+/*
+ * A WRITE or WRITE_ZEROES with an epoch is a piece of a CHUNK_PUSH
+ * (docs/protocol.md, "Push epochs"): 0 when it may be applied, -ESTALE
+ * when a later copy of its range, or the node's registration, came after
+ * it. Checked on arrival: the range lock then applies pieces in the
+ * order they were admitted.
+ */
+static int push_admit(struct nd_req *req)
+{
+	struct nd_server *s = req->conn->srv;
+	const struct xp_hdr *h = &req->hdr;
+	uint64_t floor = 0;
+
+	if (!h->epoch ||
+	    (h->opcode != XP_OP_WRITE && h->opcode != XP_OP_WRITE_ZEROES))
+		return 0;
+	if (s->member)
+		floor = xp_push_epoch((uint64_t)nd_member_rev(s->member), 0);
+	return nd_pfence_admit(s->pfence, h->lun_id, h->offset, h->epoch,
+			       floor);
+}
+
 /* Take the LUN, check the range, lock it and mutate. */
 static void do_mutate(struct nd_req *req)
 {
@@ -302,6 +324,8 @@ static void do_mutate(struct nd_req *req)
 		len = 0;
 	} else {
 		ret = nd_lun_check_range(req->lun, h->offset, h->length);
+		if (!ret)
+			ret = push_admit(req);
 		if (ret)
 			goto out_answer;
 	}

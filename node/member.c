@@ -42,6 +42,8 @@ struct nd_member {
 	pthread_cond_t cv; /* CLOCK_MONOTONIC */
 	enum nd_member_state state; /* mu */
 	int64_t incarnation; /* mu */
+	int64_t reg_rev; /* mu: store revision of the registration */
+	int64_t txn_rev; /* thread only: of the last registration txn */
 	bool resume, stop; /* mu */
 };
 
@@ -184,6 +186,7 @@ static int register_txn(struct nd_member *m, const char *akey, const char *gkey,
 		}
 		ret = -EAGAIN;
 	}
+	m->txn_rev = res.rev;
 	xp_kv_list_free(&res.got);
 	return ret;
 }
@@ -237,6 +240,7 @@ static void do_register(struct nd_member *m)
 		pthread_mutex_lock(&m->mu);
 		if (!ret) {
 			set_state(m, ND_MEMBER_UP, m->lease);
+			m->reg_rev = m->txn_rev;
 			m->registered_once = true;
 			sb_info("node %" PRIu32 " registered in the cluster "
 				"store "
@@ -388,6 +392,16 @@ enum nd_member_state nd_member_state(struct nd_member *m, int64_t *incarnation)
 		*incarnation = m->incarnation;
 	pthread_mutex_unlock(&m->mu);
 	return st;
+}
+
+int64_t nd_member_rev(struct nd_member *m)
+{
+	int64_t rev;
+
+	pthread_mutex_lock(&m->mu);
+	rev = m->state == ND_MEMBER_UP ? m->reg_rev : 0;
+	pthread_mutex_unlock(&m->mu);
+	return rev;
 }
 
 void nd_member_resume(struct nd_member *m)

@@ -71,6 +71,13 @@ enum nd_member_state nd_member_state(struct nd_member *m, int64_t *incarnation);
  */
 void nd_member_resume(struct nd_member *m);
 
+/*
+ * The store revision at which the current incarnation registered, 0 when
+ * not registered (the floor of push epochs: docs/protocol.md, "Push
+ * epochs"). Any thread.
+ */
+int64_t nd_member_rev(struct nd_member *m);
+
 /* RETIRING: the folder's generation the retired LUNs were under. */
 void nd_member_retire_tag(struct nd_member *m, char tag[ND_GEN_HEX + 1]);
 

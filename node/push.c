@@ -98,6 +98,14 @@ static void push_log_failure(const struct nd_push *ps)
 {
 	if (ps->err == -ECONNABORTED)
 		return; /* the requester is gone: nobody to tell */
+	if (ps->err == -ESTALE) {
+		/* an older copy than one the target admitted, or from before
+		 * its registration: the requester copies again (a new epoch) */
+		sb_info("CHUNK_PUSH LUN %016" PRIx64 " at %" PRIu64
+			" to node %" PRIu64 ": refused as older (ESTALE)",
+			ps->lun_id, ps->start, ps->t.target_id);
+		return;
+	}
 	sb_err_rl("CHUNK_PUSH LUN %016" PRIx64 " at %" PRIu64 " length %" PRIu64
 		  " to node %" PRIu64 ": %s",
 		  ps->lun_id, ps->start, ps->end - ps->start, ps->t.target_id,

@@ -127,6 +127,7 @@ void nd_server_free(struct nd_server *s)
 	close_fd(&s->epfd);
 	nd_io_free(s->io);
 	nd_leases_free(s->leases);
+	nd_pfence_free(s->pfence);
 	nd_store_close(s->store);
 	memset(&s->secret, 0, sizeof(s->secret));
 	free(s);
@@ -188,7 +189,7 @@ int nd_server_new_verbs(const struct sb_nodecfg *cfg,
 	if (ret)
 		goto out_free;
 	s->leases = nd_leases_new();
-	if (!s->leases) {
+	if (!s->leases || nd_pfence_new(&s->pfence)) {
 		ret = -ENOMEM;
 		sb_errf(err, errlen, "out of memory");
 		goto out_free;

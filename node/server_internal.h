@@ -36,6 +36,7 @@
 #include "../xport/rdma.h"
 #include "ident.h"
 #include "member.h"
+#include "pushfence.h"
 #include "io.h"
 #include "lease.h"
 #include "rlock.h"
@@ -229,6 +230,7 @@ struct nd_server {
 	struct sb_list push_wait; /* pushes waiting for a slot, in order */
 	unsigned int push_active; /* pushes holding a slot */
 	bool push_hold; /* no push may start now (push_next) */
+	struct nd_pfence *pfence; /* push epochs admitted (pushfence.h) */
 	struct sb_list peers; /* open, or failed with users left */
 	struct sb_list peers_dead; /* unreferenced, freed after the batch */
 	unsigned int npeers; /* on peers */

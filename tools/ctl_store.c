@@ -92,12 +92,16 @@ static void row(uint32_t id, const struct sb_member *m, bool in_file)
 		snprintf(gen, sizeof(gen), "%.8s", m->gen.gen);
 		snprintf(boot, sizeof(boot), "%" PRIu64, m->gen.boot);
 	}
-	printf("  %-6" PRIu32 " %-7s %-20s %-9s %6s%s%s\n", id, state, inc, gen,
-	       boot, m && m->damaged ? "  damaged record" : "",
+	printf("  %-6" PRIu32 " %-7s %-20s %-9s %6s%s%s%s\n", id, state, inc,
+	       gen, boot,
+	       !m || m->state == XP_NODE_IN ? ""
+	       : m->state == XP_NODE_OUT    ? "  out of placement"
+					    : "  joining placement",
+	       m && m->damaged ? "  damaged record" : "",
 	       in_file ? "" : "  not in the cluster file");
 }
 
-int sbt_store_status(const struct sb_cluster *cl)
+int sbt_store_status(const struct sb_cluster *cl, uint64_t *out)
 {
 	struct sb_members ms;
 	struct xp_kv *kv;
@@ -106,6 +110,7 @@ int sbt_store_status(const struct sb_cluster *cl)
 	size_t j;
 	int ret, stale;
 
+	*out = 0;
 	printf("\ncluster store:");
 	if (!cl->etcd[0]) {
 		printf(" none (no etcd in the cluster file: writes need every "
@@ -139,7 +144,9 @@ int sbt_store_status(const struct sb_cluster *cl)
 			sb_members_find(&ms, cl->nodes[i].id);
 
 		row(cl->nodes[i].id, m, true);
-		down += !(m && m->up);
+		down += !(m && (m->up || m->state != XP_NODE_IN));
+		if (m && m->state != XP_NODE_IN)
+			*out |= 1ull << i;
 	}
 	for (j = 0; j < ms.n; j++)
 		if (sb_cluster_node_index(cl, ms.m[j].id) < 0)
@@ -166,7 +173,7 @@ static int health(struct xp_kv *kv, const struct sb_cluster *cl,
 		const struct sb_member *m =
 			sb_members_find(&ms, cl->nodes[i].id);
 
-		*down += !(m && m->up);
+		*down += !(m && (m->up || m->state != XP_NODE_IN));
 	}
 	sb_members_free(&ms);
 	return stale_counts(kv, cl->etcd_prefix, ids, counts, SB_MAX_NODES,

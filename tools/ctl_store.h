@@ -6,18 +6,22 @@
 #ifndef SPANBLK_TOOLS_CTL_STORE_H
 #define SPANBLK_TOOLS_CTL_STORE_H
 
+#include <stdint.h>
+
 #include "lib/config.h"
 
 /*
  * Print the "cluster store" section of `status` for @cl: the chunks whose
  * replicas missed writes, per node, and every node of the cluster file
  * (and any the store knows besides) with its state there. Returns the
- * number of the cluster file's nodes that are not up in the store plus
- * the number of stale chunks (0: healthy), or -errno when the store
- * cannot be read (the section then says why). A cluster without a store
- * prints one line, returns 0.
+ * number of the cluster file's nodes that are not up in the store (nodes
+ * out of placement not counted) plus the number of stale chunks (0:
+ * healthy), or -errno when the store cannot be read (the section then
+ * says why). *@out: the node-index bits of the nodes out of placement
+ * (out or joining). A cluster without a store prints one line, returns
+ * 0.
  */
-int sbt_store_status(const struct sb_cluster *cl);
+int sbt_store_status(const struct sb_cluster *cl, uint64_t *out);
 
 /*
  * `spanblkctl wait-healthy [SECONDS]`: until every node of @cl is up in

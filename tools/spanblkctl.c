@@ -24,6 +24,7 @@
 
 #include "lib/config.h"
 #include "tools/cli.h"
+#include "tools/ctl_node.h"
 #include "tools/ctl_scrub.h"
 #include "tools/ctl_store.h"
 #include "lib/engine.h"
@@ -91,6 +92,13 @@ static void usage(FILE *f)
 		"                           every node is up and every chunk's "
 		"replicas are\n"
 		"                           valid (exit 3 after SECONDS)\n"
+		"  node out ID [--force]    take a node out of placement (dead "
+		"for good): its\n"
+		"                           chunks get new replicas; --force "
+		"even when it\n"
+		"                           holds the only valid copy of some\n"
+		"  node in ID               put it back (its chunks are copied "
+		"to it again)\n"
 		"\n"
 		"options:\n"
 		"  -c, --cluster FILE       cluster file (default %s)\n"
@@ -358,7 +366,8 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 		      const char *path)
 {
 	struct ctl_view v;
-	unsigned int i, up = 0, missing;
+	unsigned int i, up = 0, down = 0, nout = 0, missing;
+	uint64_t out = 0;
 	char b1[32];
 	int ret, store;
 
@@ -403,9 +412,17 @@ static int cmd_status(struct sb_engine *e, const struct sb_cluster *cl,
 	printf("\nLUNs:\n");
 	print_luns(&v);
 	missing = print_missing(cl, &v, true);
-	store = sbt_store_status(cl);
-	printf("\n%u of %u nodes up\n", up, cl->nr_nodes);
-	ret = up == cl->nr_nodes && store == 0 && !missing ? 0 : -EHOSTUNREACH;
+	store = sbt_store_status(cl, &out);
+	for (i = 0; i < cl->nr_nodes; i++)
+		nout += (out >> i) & 1;
+	printf("\n%u of %u nodes up", up, cl->nr_nodes);
+	if (nout)
+		printf(" (%u out of placement)", nout);
+	printf("\n");
+	for (i = 0; i < cl->nr_nodes; i++)
+		if (!v.up[i] || v.err[i])
+			down += !((out >> i) & 1); /* out: not needed */
+	ret = !down && store == 0 && !missing ? 0 : -EHOSTUNREACH;
 out_free:
 	free(v.luns);
 	if (ret == -ENOMEM) {
@@ -571,6 +588,46 @@ static int cmd_scrub(struct sb_engine *e, const struct sb_cluster *cl, int argc,
 	return sbt_scrub(e, cl, argv[0], (uint32_t)from);
 }
 
+/* `node out|in ID [--force]`: the LUNs from the nodes, then the store. */
+static int cmd_node(struct sb_engine *e, const struct sb_cluster *cl, int argc,
+		    char **argv)
+{
+	struct sbt_lun_ref *refs = NULL;
+	bool force = argc == 3;
+	struct ctl_view v;
+	uint64_t id;
+	size_t i;
+	int rc;
+
+	if (sb_parse_uint(argv[1], 1, UINT32_MAX, &id))
+		return sbt_usage_error("node: '%s' is not a node id", argv[1]);
+	if (view_load(e, cl, &v)) {
+		free(v.luns);
+		fprintf(stderr, "spanblkctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	if (!v.nanswered) {
+		free(v.luns);
+		fprintf(stderr, "spanblkctl: no node answered: the LUNs are "
+				"unknown\n");
+		return EXIT_UNREACHABLE;
+	}
+	refs = calloc(v.nluns ? v.nluns : 1, sizeof(*refs));
+	if (!refs) {
+		free(v.luns);
+		return EXIT_FAIL;
+	}
+	for (i = 0; i < v.nluns; i++) {
+		refs[i].id = v.luns[i].id;
+		refs[i].size = v.luns[i].size;
+	}
+	rc = sbt_node_set(cl, refs, v.nluns, (uint32_t)id,
+			  !strcmp(argv[0], "out"), force);
+	free(refs);
+	free(v.luns);
+	return rc;
+}
+
 /*
  * (LUN, node) pairs where an up node lacks a LUN other nodes hold (the
  * store cannot say: a wiped node has no records until a gateway
@@ -682,7 +739,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "wait-healthy"))
 		return wait_healthy(path, verbose, argc, argv);
 	if (strcmp(cmd, "status") && strcmp(cmd, "lun") &&
-	    strcmp(cmd, "counters") && strcmp(cmd, "scrub")) {
+	    strcmp(cmd, "counters") && strcmp(cmd, "scrub") &&
+	    strcmp(cmd, "node")) {
 		fprintf(stderr, "spanblkctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -692,6 +750,12 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "scrub") &&
 	    (argc != 1 && !(argc == 3 && !strcmp(argv[1], "--repair-from"))))
 		return sbt_usage_error("usage: scrub LUN [--repair-from NODE]");
+	if (!strcmp(cmd, "node") && !((argc == 2 && (!strcmp(argv[0], "out") ||
+						     !strcmp(argv[0], "in"))) ||
+				      (argc == 3 && !strcmp(argv[0], "out") &&
+				       !strcmp(argv[2], "--force"))))
+		return sbt_usage_error("usage: node out ID [--force] | node "
+				       "in ID");
 	if (!strcmp(cmd, "lun") && argc < 1)
 		return sbt_usage_error("usage: lun "
 				       "create|delete|resize|list ...");
@@ -723,6 +787,8 @@ int main(int argc, char **argv)
 		rc = cmd_counters(e, cl);
 	else if (!strcmp(cmd, "scrub"))
 		rc = cmd_scrub(e, cl, argc, argv);
+	else if (!strcmp(cmd, "node"))
+		rc = cmd_node(e, cl, argc, argv);
 	else if (!strcmp(argv[0], "list"))
 		rc = cmd_lun_list(e, cl);
 	else

@@ -48,6 +48,7 @@
 #define XP_CSUM_LEN 16
 #define XP_PUSH_LEN 32
 #define XP_PUSH_RESULT_LEN 16
+#define XP_PUSH_SEQ_BITS 20 /* push epoch: store revision << 20 | sequence */
 
 enum xp_opcode {
 	XP_OP_HELLO = 1,
@@ -339,6 +340,15 @@ int xp_stat_decode(const uint8_t *buf, size_t len, struct xp_stat *st,
 
 /* True when @name (of @len bytes, not NUL-terminated) is a valid LUN name. */
 bool xp_lun_name_valid(const char *name, size_t len);
+
+/*
+ * The push epoch of sequence @seq (below 1 << XP_PUSH_SEQ_BITS) under
+ * store revision @rev (docs/protocol.md, "Push epochs").
+ */
+static inline uint64_t xp_push_epoch(uint64_t rev, uint32_t seq)
+{
+	return rev << XP_PUSH_SEQ_BITS | seq;
+}
 
 /* Big-endian helpers shared by the encoders. */
 static inline void xp_put_be16(uint8_t *p, uint16_t v)

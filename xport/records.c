@@ -39,6 +39,11 @@ int xp_rec_key_gen(char *buf, size_t size, const char *prefix, uint32_t node)
 	return key_fmt(buf, size, prefix, node, "gen");
 }
 
+int xp_rec_key_state(char *buf, size_t size, const char *prefix, uint32_t node)
+{
+	return key_fmt(buf, size, prefix, node, "state");
+}
+
 int xp_rec_key_nodes(char *buf, size_t size, const char *prefix)
 {
 	return key_fmt(buf, size, prefix, 0, NULL);
@@ -68,6 +73,8 @@ int xp_rec_key_parse_node(const char *key, const char *prefix, uint32_t *node)
 		return XP_REC_ALIVE;
 	if (!strcmp(slash + 1, "gen"))
 		return XP_REC_GEN;
+	if (!strcmp(slash + 1, "state"))
+		return XP_REC_STATE;
 	return 0;
 }
 
@@ -254,6 +261,49 @@ out_put:
 	return ret;
 }
 
+static const char *const node_states[] = {
+	[XP_NODE_IN] = "in",
+	[XP_NODE_OUT] = "out",
+	[XP_NODE_JOINING] = "joining",
+};
+
+int xp_rec_state_encode(enum xp_node_state state, char **txt)
+{
+	struct json_object *o;
+	int bad;
+
+	if ((unsigned int)state > XP_NODE_JOINING)
+		return -EINVAL;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	bad = json_object_object_add(
+		o, "state", json_object_new_string(node_states[state]));
+	return finish(o, bad, txt);
+}
+
+int xp_rec_state_decode(const void *buf, size_t len, enum xp_node_state *state)
+{
+	struct json_object *o = parse_object(buf, len);
+	char st[8];
+	unsigned int i;
+	int ret = -EINVAL;
+
+	if (!o)
+		return -EINVAL;
+	for (i = 0;
+	     !get_str(o, "state", st, sizeof(st)) && i <= XP_NODE_JOINING;
+	     i++) {
+		if (!strcmp(st, node_states[i])) {
+			*state = (enum xp_node_state)i;
+			ret = 0;
+			break;
+		}
+	}
+	json_object_put(o);
+	return ret;
+}
+
 /* "<prefix><kind>/<a>/<b>", each number 16 hex digits. */
 static int key_two(char *buf, size_t size, const char *prefix, const char *kind,
 		   uint64_t a, uint64_t b)
@@ -284,6 +334,13 @@ int xp_rec_key_al(char *buf, size_t size, const char *prefix, uint64_t lun,
 		  uint64_t extent)
 {
 	return key_two(buf, size, prefix, "al", lun, extent);
+}
+
+int xp_rec_key_epoch(char *buf, size_t size, const char *prefix)
+{
+	int n = snprintf(buf, size, "%sepoch", prefix);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 int xp_rec_key_al_prefix(char *buf, size_t size, const char *prefix)

@@ -45,7 +45,21 @@ int xp_rec_key_nodes(char *buf, size_t size, const char *prefix);
  */
 #define XP_REC_ALIVE 1
 #define XP_REC_GEN 2
+#define XP_REC_STATE 3
 int xp_rec_key_parse_node(const char *key, const char *prefix, uint32_t *node);
+
+/*
+ * P/node/<id>/state, written by spanblkctl: whether the node is in the
+ * cluster map's placement. No key: in. The value {"state": "in"},
+ * {"state": "out"} or {"state": "joining"} (not placed yet: its new
+ * replicas are being recorded; docs/recovery.md, "Node out and in").
+ */
+enum xp_node_state { XP_NODE_IN, XP_NODE_OUT, XP_NODE_JOINING };
+int xp_rec_key_state(char *buf, size_t size, const char *prefix, uint32_t node);
+/* 0 with *@state set, or -EINVAL. */
+int xp_rec_state_decode(const void *buf, size_t len, enum xp_node_state *state);
+/* A malloc'd value into *@txt: 0, -EINVAL or -ENOMEM. */
+int xp_rec_state_encode(enum xp_node_state state, char **txt);
 
 /*
  * P/stale/<lun, 16 hex digits>/<chunk, 16 hex digits>: the replicas of a
@@ -68,6 +82,13 @@ int xp_rec_key_stale_prefix(char *buf, size_t size, const char *prefix,
 int xp_rec_key_parse_stale(const char *key, const char *prefix, uint64_t *lun,
 			   uint64_t *chunk);
 int xp_rec_stale_encode(const struct xp_rec_stale *st, char **out);
+
+/*
+ * P/epoch: put by a gateway to learn a store revision no earlier gateway
+ * saw, the base of its push epochs (docs/protocol.md, "Push epochs"). The
+ * value "{}" is not read.
+ */
+int xp_rec_key_epoch(char *buf, size_t size, const char *prefix);
 
 /*
  * P/al/<lun, 16 hex digits>/<extent, 16 hex digits>: an extent of the

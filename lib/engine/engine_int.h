@@ -147,6 +147,7 @@ struct eng_req {
 	uint64_t lun_id;
 	uint64_t offset;
 	uint32_t length;
+	uint64_t epoch; /* CHUNK_PUSH: its push epoch; else 0 */
 	const struct iovec *iov; /* payload, NULL when none */
 	int iovcnt;
 	uint32_t paylen;

@@ -269,6 +269,7 @@ void eng_req_fill(struct eng_req *r, uint8_t opcode, uint16_t flags,
 	r->lun_id = lun_id;
 	r->offset = offset;
 	r->length = length;
+	r->epoch = 0;
 	req_set_payload(r, NULL, 0, 0, NULL);
 }
 

@@ -11,11 +11,13 @@
  *           either version: it is recorded stale first (it is resynced
  *           when it returns)
  *   hold    new writes to the chunk park (nothing writes it meanwhile)
- *   compare CHUNK_CSUM on every valid replica that is up
- *   copy    if they differ, CHUNK_PUSH from the first valid replica in
- *           placement order to each that differs: either version is a
+ *   copy    CHUNK_PUSH from the first valid replica in placement order
+ *           to every other valid replica that is up: either version is a
  *           right answer, since valid replicas differ only by writes
- *           never acknowledged
+ *           never acknowledged. Always a copy, never a comparison that
+ *           finds them equal and sends nothing: only a copy stamps its
+ *           range with a push epoch on the targets, so that a copy an
+ *           earlier gateway gave up on can never land after it (push.c)
  *   done    the chunk leaves the extent's list; the pieces go on
  * A failure releases the hold and the chunk is tried again later; until
  * then its reads and writes wait (up to io_timeout_ms). Loop thread only.
@@ -39,10 +41,8 @@ struct recon {
 	struct eng_al_ext *x; /* kept: its todo bit keeps it */
 	struct eng_stale *st; /* held */
 	uint64_t lun, chunk;
-	uint32_t len;
 	unsigned int nrep, rep[SB_MAX_NODES];
-	uint64_t valid; /* node bits compared */
-	uint32_t crc[SB_MAX_NODES];
+	uint64_t valid; /* node bits of the valid replicas that are up */
 	unsigned int src;
 	uint64_t to; /* node bits still to copy to */
 };
@@ -102,12 +102,15 @@ static void push_next(struct sb_engine *e, struct recon *r)
 		if (!(r->to & (1ull << i)))
 			continue;
 		r->to &= ~(1ull << i);
-		sb_info("reconcile: chunk %" PRIu64 " of LUN %016" PRIx64
-			" differs on node %u: copied from node %u",
-			r->chunk, r->lun, e->cl.nodes[i].id,
-			e->cl.nodes[r->src].id);
+		sb_dbg("reconcile: chunk %" PRIu64 " of LUN %016" PRIx64
+		       ": copying from node %u to node %u",
+		       r->chunk, r->lun, e->cl.nodes[r->src].id,
+		       e->cl.nodes[i].id);
 		ret = eng_push_start(e, r->src, i, r->lun, r->chunk, pushed, r);
-		if (ret) {
+		if (ret == -EAGAIN) {
+			r->to |= 1ull << i; /* no push epoch yet */
+			finish(e, r, false);
+		} else if (ret) {
 			sb_err_rl("reconcile: chunk %" PRIu64 ": %s", r->chunk,
 				  strerror(-ret));
 			finish(e, r, false);
@@ -117,69 +120,9 @@ static void push_next(struct sb_engine *e, struct recon *r)
 	finish(e, r, true);
 }
 
-/* The CHUNK_CSUMs of @op are back. */
-static void compared(struct eng_op *op)
-{
-	struct recon *r = op->ctl_arg;
-	struct sb_engine *e = op->e;
-	unsigned int i;
-	int err = 0;
-
-	for (i = 0; i < e->cl.nr_nodes; i++) {
-		struct eng_req *q = &op->pieces[0].reqs[i];
-		struct xp_csum cs;
-
-		if (!(r->valid & (1ull << i)))
-			continue;
-		if (!q->err &&
-		    xp_csum_decode(q->ans_payload, q->ans_len, r->len, &cs))
-			q->err = -EBADMSG;
-		if (q->err && !err)
-			err = q->err;
-		if (!q->err)
-			r->crc[i] = cs.crc;
-		free(q->ans_payload);
-	}
-	free(op);
-	if (err) {
-		sb_err_rl("reconcile: chunk %" PRIu64 " of LUN %016" PRIx64
-			  ": CHUNK_CSUM: %s",
-			  r->chunk, r->lun, strerror(-err));
-		finish(e, r, false);
-		return;
-	}
-	for (i = 0; i < r->nrep; i++) {
-		unsigned int n = r->rep[i];
-
-		if ((r->valid & (1ull << n)) && r->crc[n] != r->crc[r->src])
-			r->to |= 1ull << n;
-	}
-	push_next(e, r);
-}
-
-/* Send CHUNK_CSUM to every node of r->valid. */
-static int compare(struct sb_engine *e, struct recon *r)
-{
-	struct eng_op *op = eng_op_alloc(e, 1, e->cl.nr_nodes);
-	unsigned int i;
-
-	if (!op)
-		return -ENOMEM;
-	op->kind = OP_CTL;
-	op->ctl_cb = compared;
-	op->ctl_arg = r;
-	for (i = 0; i < e->cl.nr_nodes; i++)
-		if (r->valid & (1ull << i))
-			eng_req_fill(&op->pieces[0].reqs[i], XP_OP_CHUNK_CSUM,
-				     0, r->lun, r->chunk * e->cl.chunk_size,
-				     r->len);
-	eng_op_start(op);
-	return 0;
-}
-
 /*
- * Which replicas of @st's chunk to compare (r->valid; r->src the first in
- * placement order). 0 to go on, -EAGAIN to wait: no valid replica is up
+ * Which replicas of @st's chunk to make the same (r->valid; r->src the
+ * first in placement order). 0 to go on, -EAGAIN to wait: no valid replica is up
  * (a down one may be the only copy that took the last acknowledged
  * write: it is waited for, never written off), one is up without a
  * session yet, or a down one's stale record is being written.
@@ -210,7 +153,7 @@ static int replicas(struct sb_engine *e, struct eng_stale *st, struct recon *r)
 	if (wait || !r->valid)
 		return -EAGAIN;
 	/* a down replica may hold either version: it must not come back
-	 * valid without a resync from the ones compared now */
+	 * valid without a resync from the ones copied now */
 	for (i = 0; i < e->cl.nr_nodes; i++)
 		if ((down & (1ull << i)) &&
 		    eng_stale_mark(e, r->lun, r->chunk, 1ull << i) != 1)
@@ -286,6 +229,8 @@ static bool start(struct sb_engine *e, struct eng_al_ext *x, uint64_t chunk,
 		eng_al_chunk_done(e, x, chunk);
 		return true;
 	}
+	if (!eng_push_ready(e))
+		return false; /* asked for: the next pass comes at once */
 	st = eng_stale_find(e, x->lun, chunk);
 	if (st && (st->held || st->writers || st->job || now < st->retry_at))
 		return false;
@@ -302,8 +247,6 @@ static bool start(struct sb_engine *e, struct eng_al_ext *x, uint64_t chunk,
 	r->st = st;
 	r->lun = x->lun;
 	r->chunk = chunk;
-	r->len = (uint32_t)(size - off < e->cl.chunk_size ? size - off
-							  : e->cl.chunk_size);
 	if (replicas(e, st, r)) {
 		free(r);
 		eng_stale_put(e, st);
@@ -311,10 +254,10 @@ static bool start(struct sb_engine *e, struct eng_al_ext *x, uint64_t chunk,
 	}
 	st->held = true;
 	e->store->recons++;
-	if (r->valid == (1ull << r->src) || compare(e, r)) {
-		/* one valid copy: nothing to compare with */
-		finish(e, r, r->valid == (1ull << r->src));
-	}
+	/* every other valid replica gets the first one's copy (one valid
+	 * copy: nothing to do) */
+	r->to = r->valid & ~(1ull << r->src);
+	push_next(e, r);
 	return true;
 }
 

@@ -50,8 +50,8 @@ static int pick_target(struct sb_engine *e, const struct eng_stale *st)
 	unsigned int i;
 
 	for (i = 0; i < e->cl.nr_nodes; i++)
-		if ((st->mask & (1ull << i)) && usable(e, i) &&
-		    eng_backfill_ready(e, st->lun, i))
+		if ((st->mask & (1ull << i)) && !e->cl.nodes[i].out &&
+		    usable(e, i) && eng_backfill_ready(e, st->lun, i))
 			return (int)i;
 	return -1;
 }
@@ -66,34 +66,6 @@ static int pick_source(struct sb_engine *e, const struct eng_stale *st)
 		if (eng_store_valid(e, rep[i], st) && usable(e, rep[i]))
 			return (int)rep[i];
 	return -1;
-}
-
-/* Where the gateway reaches node @idx, in the IPv6 form of the wire. */
-static int node_addr(struct sb_engine *e, unsigned int idx,
-		     struct xp_push_target *t)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getpeername(e->nodes[idx].sess.fd, (struct sockaddr *)&ss, &len))
-		return -errno;
-	memset(t->addr, 0, sizeof(t->addr));
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-
-		t->addr[10] = t->addr[11] = 0xff;
-		memcpy(&t->addr[12], &a->sin_addr, 4);
-		t->port = ntohs(a->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-
-		memcpy(t->addr, &a->sin6_addr, 16);
-		t->port = ntohs(a->sin6_port);
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	t->target_id = e->cl.nodes[idx].id;
-	return 0;
 }
 
 /* Release @st's hold: its parked writes go on. @retry: wait before the
@@ -156,6 +128,12 @@ static void pushed(struct eng_op *op)
 	struct eng_stale *st = op->ctl_arg;
 	int err = eng_push_end(op, st->cp_src);
 
+	if (err == -ESTALE) {
+		/* the target registered after our push epoch base: again at
+		 * once, with a new one */
+		release(e, st, false);
+		return;
+	}
 	if (err) {
 		sb_err_rl("resync: chunk %" PRIu64 " of LUN %016" PRIx64
 			  ": CHUNK_PUSH from node %u to node %u: %s",
@@ -167,67 +145,39 @@ static void pushed(struct eng_op *op)
 	clear(e, st);
 }
 
-int eng_push_end(struct eng_op *op, unsigned int src)
+/* The node bits of the nodes out of placement for good (not joining). */
+static uint64_t out_mask(const struct sb_engine *e)
 {
-	const struct eng_req *r = &op->pieces[0].reqs[src];
-	int err = r->err;
+	uint64_t m = 0;
+	unsigned int i;
 
-	free(r->ans_payload);
-	free(op->pieces[0].iov);
-	free((void *)op->ctl_payload);
-	free(op);
-	return err;
+	for (i = 0; i < e->cl.nr_nodes; i++)
+		if (e->store->out_rev[i])
+			m |= 1ull << i;
+	return m;
 }
 
-int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
-		   uint64_t lun, uint64_t chunk, void (*cb)(struct eng_op *),
-		   void *arg)
+/*
+ * @st names nodes that are out of placement: they hold no replica of the
+ * chunk any more, so a job takes the first of them out of the record (no
+ * copy), compared with the out state it was seen in.
+ */
+static void drop_out(struct sb_engine *e, struct eng_stale *st, uint64_t out)
 {
-	uint64_t size = eng_lun_size(e, lun);
-	uint64_t off = chunk * e->cl.chunk_size;
-	struct xp_push_target t;
-	struct eng_op *op;
-	struct eng_req *r;
-	uint8_t *payload;
-	int ret;
+	struct eng_sjob *j = calloc(1, sizeof(*j));
+	unsigned int idx = (unsigned int)__builtin_ctzll(st->mask & out);
 
-	if (off >= size)
-		return -ERANGE;
-	ret = node_addr(e, dst, &t);
-	if (ret)
-		return ret;
-	op = eng_op_alloc(e, 1, e->cl.nr_nodes);
-	payload = malloc(XP_PUSH_LEN);
-	if (!op || !payload) {
-		free(op);
-		free(payload);
-		return -ENOMEM;
-	}
-	op->pieces[0].iov = calloc(1, sizeof(struct iovec));
-	if (!op->pieces[0].iov) {
-		free(op);
-		free(payload);
-		return -ENOMEM;
-	}
-	xp_push_target_encode(&t, payload);
-	op->kind = OP_CTL;
-	op->ctl_cb = cb;
-	op->ctl_arg = arg;
-	op->ctl_payload = payload;
-	op->ctl_paylen = XP_PUSH_LEN;
-	op->pieces[0].iovcap = 1;
-	op->pieces[0].iov[0].iov_base = payload;
-	op->pieces[0].iov[0].iov_len = XP_PUSH_LEN;
-	r = &op->pieces[0].reqs[src];
-	eng_req_fill(r, XP_OP_CHUNK_PUSH, 0, lun, off,
-		     (uint32_t)(size - off < e->cl.chunk_size
-					? size - off
-					: e->cl.chunk_size));
-	r->iov = op->pieces[0].iov;
-	r->iovcnt = 1;
-	r->paylen = XP_PUSH_LEN;
-	eng_op_start(op);
-	return 0;
+	if (!j)
+		return; /* again at the next pass */
+	j->kind = SJ_DROP;
+	j->lun = st->lun;
+	j->chunk = st->chunk;
+	j->mask = 1ull << idx;
+	j->expect = st->mask;
+	j->state_rev = e->store->out_rev[idx];
+	j->deadline = sb_now_ms() + e->cl.io_timeout_ms;
+	st->job = true;
+	eng_store_submit(e->store, j);
 }
 
 /* Send the CHUNK_PUSH of held entry @st (its writers have drained). */
@@ -282,7 +232,7 @@ static void try_hold(struct sb_engine *e, struct eng_stale *st, uint64_t now,
 	    !eng_lun_size(e, st->lun))
 		return;
 	dst = pick_target(e, st);
-	if (dst < 0)
+	if (dst < 0 || !eng_push_ready(e))
 		return;
 	src = pick_source(e, st);
 	if (src < 0 || !rate_allows(e, now, next))
@@ -298,9 +248,11 @@ void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 	struct eng_store *s = e->store;
 	struct sb_list *it, *nx;
 	unsigned int seen = 0;
+	uint64_t out;
 
 	if (!s->loaded || e->stop_seen || sb_list_empty(&s->dirty))
 		return;
+	out = out_mask(e);
 	if (now < s->resync_at) {
 		if (s->resync_at < *next)
 			*next = s->resync_at;
@@ -316,12 +268,19 @@ void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 
 		if (++seen > ENG_RESYNC_SCAN)
 			break;
+		if ((st->mask & out) && !st->held && !st->job && !st->pending) {
+			drop_out(e, st, out);
+			continue;
+		}
 		if (!st->held && s->copies < depth(e))
 			try_hold(e, st, now, next);
 		if (!st->held || st->pushed || st->writers)
 			continue;
 		ret = push(e, st);
-		if (ret) {
+		if (ret == -EAGAIN) {
+			release(e, st,
+				false); /* a new push epoch is on its way */
+		} else if (ret) {
 			sb_err_rl("resync: chunk %" PRIu64 ": %s", st->chunk,
 				  strerror(-ret));
 			release(e, st, true);

@@ -537,6 +537,7 @@ void eng_req_hdr(const struct eng_req *r, struct xp_hdr *h)
 	h->flags = r->flags;
 	h->offset = r->offset;
 	h->length = r->length;
+	h->epoch = r->epoch;
 	h->payload_len = r->paylen;
 }
 

@@ -44,15 +44,38 @@
 
 /* ---- queues between the threads --------------------------------------- */
 
-static void post(struct eng_store *s, struct eng_sev *ev)
+/* Hand the events of @batch (emptied) to the loop, which applies them in
+ * one go: nothing of the loop runs between two of them. */
+static void post_batch(struct eng_store *s, struct sb_list *batch)
 {
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&s->mu);
-	sb_list_add_tail(&s->events, &ev->link);
+	sb_list_splice_tail(batch, &s->events);
 	pthread_mutex_unlock(&s->mu);
 	if (write(s->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		sb_err_rl("store eventfd: %s", strerror(errno));
+}
+
+static void post(struct eng_store *s, struct eng_sev *ev)
+{
+	struct sb_list one;
+
+	sb_list_init(&one);
+	sb_list_add_tail(&one, &ev->link);
+	post_batch(s, &one);
+}
+
+void eng_sev_free_list(struct sb_list *l)
+{
+	while (!sb_list_empty(l)) {
+		struct eng_sev *ev =
+			container_of(l->next, struct eng_sev, link);
+
+		sb_list_del(&ev->link);
+		free(ev->job);
+		free(ev);
+	}
 }
 
 static struct eng_sev *sev_new(enum eng_sev_kind kind)
@@ -98,12 +121,71 @@ static bool stopping(struct eng_store *s)
 
 /* ---- watch thread ------------------------------------------------------ */
 
-/* Post every cluster node's state from @ms. */
-static void post_members(struct eng_store *s, const struct sb_members *ms)
+static int load_stale(struct eng_store *s, struct sb_list *merge, int64_t *rev);
+
+/*
+ * Post node index @idx's placement state @state (its key at @rev). Unless
+ * @first, the stale records are read again first and merged: spanblkctl
+ * records the new replicas of every chunk the change moves before it
+ * writes the state, so the loop knows them before it places by the new
+ * state. 0 or -errno.
+ */
+static int post_state(struct eng_store *s, unsigned int idx,
+		      enum xp_node_state state, int64_t rev, bool first)
+{
+	struct sb_list batch;
+	struct eng_sev *ev;
+	int64_t srev;
+	int ret = 0;
+
+	sb_list_init(&batch);
+	if (!first)
+		ret = load_stale(s, &batch, &srev);
+	ev = ret ? NULL : sev_new(SEV_STATE);
+	if (!ev) {
+		eng_sev_free_list(&batch);
+		return ret ? ret : -ENOMEM;
+	}
+	ev->idx = idx;
+	ev->state = state;
+	ev->rev = rev;
+	sb_list_add_tail(&batch, &ev->link);
+	/* the records and the state together: the loop applies the
+	 * merged bits before it places by the new state */
+	post_batch(s, &batch);
+	s->state_posted[idx] = state;
+	s->rev_posted[idx] = rev;
+	return 0;
+}
+
+/* Post every cluster node's liveness and placement state from @ms. 0, or
+ * -EPROTO for a state record that does not decode (never guessed). */
+static int post_members(struct eng_store *s, const struct sb_members *ms,
+			bool first)
 {
 	const struct sb_cluster *cl = &s->e->cl;
 	unsigned int i;
+	int ret;
 
+	for (i = 0; i < cl->nr_nodes; i++) {
+		const struct sb_member *m =
+			sb_members_find(ms, cl->nodes[i].id);
+		enum xp_node_state st = m ? m->state : XP_NODE_IN;
+		int64_t rev = m ? m->state_mod : 0;
+
+		if (m && m->state_bad) {
+			sb_err("store: node %u's state record does not decode",
+			       cl->nodes[i].id);
+			return -EPROTO;
+		}
+		if (first ? st != XP_NODE_IN
+			  : st != s->state_posted[i] ||
+				    rev != s->rev_posted[i]) {
+			ret = post_state(s, i, st, rev, first);
+			if (ret)
+				return ret;
+		}
+	}
 	for (i = 0; i < cl->nr_nodes; i++) {
 		const struct sb_member *m =
 			sb_members_find(ms, cl->nodes[i].id);
@@ -116,26 +198,12 @@ static void post_members(struct eng_store *s, const struct sb_members *ms)
 		ev->inc = ev->up ? m->alive.incarnation : 0;
 		post(s, ev);
 	}
+	return 0;
 }
 
-/* Node indices of the ids in @st (ids not in the cluster are dropped). */
-static uint64_t ids_to_mask(const struct sb_cluster *cl,
-			    const struct xp_rec_stale *st)
-{
-	uint64_t mask = 0;
-	unsigned int i;
-	int idx;
-
-	for (i = 0; i < st->n; i++) {
-		idx = sb_cluster_node_index(cl, st->nodes[i]);
-		if (idx >= 0)
-			mask |= 1ull << idx;
-	}
-	return mask;
-}
-
-/* Post every stale record. 0, or the store's -errno. */
-static int load_stale(struct eng_store *s, int64_t *rev)
+/* Post every stale record (with @merge: as SEV_MERGE onto @merge, not
+ * posted). 0, or the store's -errno. */
+static int load_stale(struct eng_store *s, struct sb_list *merge, int64_t *rev)
 {
 	char key[XP_REC_KEY_MAX];
 	struct xp_kv_list l = {0};
@@ -164,15 +232,18 @@ static int load_stale(struct eng_store *s, int64_t *rev)
 			ret = -EPROTO;
 			break;
 		}
-		ev = sev_new(SEV_STALE);
+		ev = sev_new(merge ? SEV_MERGE : SEV_STALE);
 		if (!ev) {
 			ret = -ENOMEM;
 			break;
 		}
 		ev->lun = lun;
 		ev->chunk = chunk;
-		ev->mask = ids_to_mask(&s->e->cl, &st);
-		post(s, ev);
+		ev->mask = sb_cluster_ids_mask(&s->e->cl, st.nodes, st.n);
+		if (merge)
+			sb_list_add_tail(merge, &ev->link);
+		else
+			post(s, ev);
 	}
 	xp_kv_list_free(&l);
 	return ret;
@@ -233,7 +304,7 @@ static int load(struct eng_store *s, bool first, int64_t *rev)
 	if (first) {
 		ret = load_al(s);
 		if (!ret)
-			ret = load_stale(s, &srev);
+			ret = load_stale(s, NULL, &srev);
 		if (ret) {
 			sb_members_free(&ms);
 			return ret;
@@ -241,8 +312,10 @@ static int load(struct eng_store *s, bool first, int64_t *rev)
 		if (srev > *rev)
 			*rev = srev;
 	}
-	post_members(s, &ms);
+	ret = post_members(s, &ms, first);
 	sb_members_free(&ms);
+	if (ret)
+		return ret;
 	if (first) {
 		struct eng_sev *ev = sev_new(SEV_LOADED);
 
@@ -253,22 +326,45 @@ static int load(struct eng_store *s, bool first, int64_t *rev)
 	return 0;
 }
 
-/* One watch event on the node keys. */
-static void on_node_event(struct eng_store *s, const struct xp_kv_event *ev)
+/* A watch event on node index @idx's state key. 0 or -errno. */
+static int state_event(struct eng_store *s, const struct xp_kv_event *ev,
+		       unsigned int idx)
+{
+	enum xp_node_state st = XP_NODE_IN;
+	int64_t rev = 0;
+
+	if (ev->type == XP_KV_EV_PUT) {
+		if (xp_rec_state_decode(ev->kv.val, ev->kv.vlen, &st)) {
+			sb_err_rl("store: %s does not decode: node %u keeps "
+				  "its placement state",
+				  ev->kv.key, s->e->cl.nodes[idx].id);
+			return 0;
+		}
+		rev = ev->kv.mod_rev;
+	}
+	if (st == s->state_posted[idx] && rev == s->rev_posted[idx])
+		return 0;
+	return post_state(s, idx, st, rev, false);
+}
+
+/* One watch event on the node keys. 0, or -errno (the watch starts over:
+ * a placement change not posted is read again). */
+static int on_node_event(struct eng_store *s, const struct xp_kv_event *ev)
 {
 	struct xp_rec_alive a;
 	struct eng_sev *sev;
 	uint32_t id;
-	int idx;
+	int idx, kind;
 
-	if (xp_rec_key_parse_node(ev->kv.key, s->prefix, &id) != XP_REC_ALIVE)
-		return;
+	kind = xp_rec_key_parse_node(ev->kv.key, s->prefix, &id);
 	idx = sb_cluster_node_index(&s->e->cl, id);
-	if (idx < 0)
-		return;
+	if (idx < 0 || (kind != XP_REC_ALIVE && kind != XP_REC_STATE))
+		return 0;
+	if (kind == XP_REC_STATE)
+		return state_event(s, ev, (unsigned int)idx);
 	sev = sev_new(SEV_NODE);
 	if (!sev)
-		return;
+		return 0;
 	sev->idx = (unsigned int)idx;
 	if (ev->type == XP_KV_EV_PUT &&
 	    !xp_rec_alive_decode(ev->kv.val, ev->kv.vlen, &a)) {
@@ -279,6 +375,7 @@ static void on_node_event(struct eng_store *s, const struct xp_kv_event *ev)
 			  ev->kv.key, id);
 	}
 	post(s, sev);
+	return 0;
 }
 
 /* Follow the node keys from @rev + 1 until the watch ends. */
@@ -303,11 +400,13 @@ static int follow(struct eng_store *s, int64_t *rev)
 		ret = xp_kv_watch_next(w, WATCH_POLL_MS, &evs);
 		if (ret)
 			break;
-		for (i = 0; i < evs.n; i++)
-			on_node_event(s, &evs.ev[i]);
-		if (evs.n && evs.rev > *rev)
+		for (i = 0; !ret && i < evs.n; i++)
+			ret = on_node_event(s, &evs.ev[i]);
+		if (!ret && evs.n && evs.rev > *rev)
 			*rev = evs.rev;
 		xp_kv_events_free(&evs);
+		if (ret)
+			break;
 	}
 	xp_kv_watch_close(w);
 	return ret;
@@ -363,13 +462,23 @@ static int record_once(struct eng_store *s, struct eng_sjob *j)
 	char key[XP_REC_KEY_MAX], *txt = NULL;
 	struct xp_kv_list l = {0};
 	struct xp_rec_stale st = {0};
-	struct xp_kv_cmp cmp = {.result = XP_KV_EQ};
+	char skey[XP_REC_KEY_MAX];
+	struct xp_kv_cmp cmp[2] = {{.result = XP_KV_EQ},
+				   {.key = skey,
+				    .target = XP_KV_MOD,
+				    .result = XP_KV_EQ,
+				    .num = j->state_rev}};
 	struct xp_kv_op op = {0};
 	struct xp_kv_txn_res res = {0};
 	uint64_t mask = 0;
 	int ret;
 
 	ret = xp_rec_key_stale(key, sizeof(key), s->prefix, j->lun, j->chunk);
+	/* SJ_DROP: only while the node's state is the out it was dropped
+	 * for (spanblkctl node in records its bits after a new state) */
+	if (!ret && j->kind == SJ_DROP)
+		ret = xp_rec_key_state(skey, sizeof(skey), s->prefix,
+				       cl->nodes[__builtin_ctzll(j->mask)].id);
 	if (!ret)
 		ret = xp_kv_get(s->kv, key, false, &l);
 	if (ret)
@@ -380,14 +489,14 @@ static int record_once(struct eng_store *s, struct eng_sjob *j)
 			sb_err("store: %s does not decode", key);
 			return -EPROTO;
 		}
-		mask = ids_to_mask(cl, &st);
-		cmp.target = XP_KV_MOD;
-		cmp.num = l.items[0].mod_rev;
+		mask = sb_cluster_ids_mask(cl, st.nodes, st.n);
+		cmp[0].target = XP_KV_MOD;
+		cmp[0].num = l.items[0].mod_rev;
 	} else {
-		cmp.target = XP_KV_VERSION;
+		cmp[0].target = XP_KV_VERSION;
 	}
 	xp_kv_list_free(&l);
-	cmp.key = key;
+	cmp[0].key = key;
 	mask = j->kind == SJ_ADD ? mask | j->mask : mask & ~j->mask;
 	op.key = key;
 	if (mask) {
@@ -401,7 +510,8 @@ static int record_once(struct eng_store *s, struct eng_sjob *j)
 	} else {
 		op.kind = XP_KV_DEL;
 	}
-	ret = xp_kv_txn(s->kv, &cmp, 1, &op, 1, NULL, 0, &res);
+	ret = xp_kv_txn(s->kv, cmp, j->kind == SJ_DROP ? 2 : 1, &op, 1, NULL, 0,
+			&res);
 	free(txt);
 	xp_kv_list_free(&res.got);
 	if (!ret && !res.succeeded)
@@ -426,6 +536,23 @@ static int al_once(struct eng_store *s, struct eng_sjob *j)
 	return xp_kv_del(s->kv, key, false, NULL);
 }
 
+/* Put P/epoch: j->result = the revision of the put. kv_mu held. */
+static int epoch_once(struct eng_store *s, struct eng_sjob *j)
+{
+	char key[XP_REC_KEY_MAX];
+	int64_t rev = 0;
+	int ret;
+
+	ret = xp_rec_key_epoch(key, sizeof(key), s->prefix);
+	if (!ret)
+		ret = xp_kv_put(s->kv, key, "{}", 2, 0, &rev);
+	if (!ret && rev <= 0)
+		ret = -EBADMSG; /* a store that names no revision */
+	if (!ret)
+		j->result = (uint64_t)rev;
+	return ret;
+}
+
 static int run_job(struct eng_store *s, struct eng_sjob *j)
 {
 	int ret = -EINVAL, tries = 0;
@@ -434,8 +561,10 @@ static int run_job(struct eng_store *s, struct eng_sjob *j)
 		pthread_mutex_lock(&s->kv_mu);
 		if (j->kind == SJ_REVOKE)
 			ret = xp_kv_lease_revoke(s->kv, j->lease);
-		else if (eng_sjob_is_record(j->kind))
+		else if (eng_sjob_is_record(j->kind) || j->kind == SJ_DROP)
 			ret = record_once(s, j);
+		else if (j->kind == SJ_EPOCH)
+			ret = epoch_once(s, j);
 		else
 			ret = al_once(s, j);
 		pthread_mutex_unlock(&s->kv_mu);
@@ -730,6 +859,24 @@ static void node_event(struct sb_engine *e, const struct eng_sev *ev)
 	n->st_inc = ev->inc;
 }
 
+/* Node ev->idx's placement state (its records merged before). */
+static void state_applied(struct sb_engine *e, const struct eng_sev *ev)
+{
+	static const char *const what[] = {
+		[XP_NODE_IN] = "in placement",
+		[XP_NODE_OUT] = "out of placement",
+		[XP_NODE_JOINING] = "joining placement (not placed yet)",
+	};
+	struct sb_node_addr *a = &e->cl.nodes[ev->idx];
+	bool out = ev->state != XP_NODE_IN;
+
+	e->store->out_rev[ev->idx] = ev->state == XP_NODE_OUT ? ev->rev : 0;
+	if (a->out != out)
+		sb_info("node %u: %s (cluster store)", a->id, what[ev->state]);
+	a->out = out;
+	e->store->resync_at = 0;
+}
+
 static void loaded(struct sb_engine *e)
 {
 	struct eng_store *s = e->store;
@@ -777,6 +924,12 @@ void eng_store_event(struct sb_engine *e)
 			break;
 		case SEV_AL:
 			eng_al_loaded(e, ev->lun, ev->chunk);
+			break;
+		case SEV_MERGE:
+			eng_stale_merge(e, ev->lun, ev->chunk, ev->mask);
+			break;
+		case SEV_STATE:
+			state_applied(e, ev);
 			break;
 		case SEV_LOADED:
 			loaded(e);

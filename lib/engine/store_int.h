@@ -43,6 +43,8 @@ enum eng_sjob_kind {
 	SJ_REVOKE, /* revoke lease */
 	SJ_AL_ADD, /* put the AL record of extent "chunk" */
 	SJ_AL_DEL, /* delete it */
+	SJ_EPOCH, /* put P/epoch: result = its revision (push.c) */
+	SJ_DROP, /* remove an out node's bit, while its state is unchanged */
 };
 
 /* The jobs that write a stale record (batched by the job thread). */
@@ -88,6 +90,7 @@ struct eng_sjob {
 	uint64_t expect; /* the record as the loop knows it (indices) */
 	int64_t lease;
 	uint64_t deadline; /* monotonic ms: give up retrying an unreachable store */
+	int64_t state_rev; /* SJ_DROP: the out state's mod revision */
 	int err; /* result */
 	uint64_t result; /* the record's mask after the job (indices) */
 };
@@ -124,6 +127,8 @@ enum eng_sev_kind {
 	SEV_LOADED, /* first read done */
 	SEV_JOB, /* job finished */
 	SEV_AL, /* first read: (lun, chunk = extent) is in the AL */
+	SEV_MERGE, /* before a SEV_STATE: (lun, chunk) record has mask */
+	SEV_STATE, /* idx's placement state is state (its key at rev) */
 };
 
 struct eng_sev {
@@ -133,8 +138,13 @@ struct eng_sev {
 	bool up;
 	int64_t inc;
 	uint64_t lun, chunk, mask;
+	enum xp_node_state state;
+	int64_t rev;
 	struct eng_sjob *job;
 };
+
+/* Free the events of @l (not posted). */
+void eng_sev_free_list(struct sb_list *l);
 
 struct eng_store {
 	struct sb_engine *e;
@@ -176,12 +186,27 @@ struct eng_store {
 	struct eng_fill_lun *fills; /* backfill.c: one per LUN known */
 	unsigned int nfills;
 	uint64_t fill_at; /* next backfill pass (monotonic ms) */
+	/* push.c: the base of push epochs (0: none yet) */
+	uint64_t push_rev;
+	uint32_t push_seq; /* pushes under push_rev */
+	bool push_asking; /* an SJ_EPOCH job is out */
+	/* watch thread: the placement states posted to the loop */
+	enum xp_node_state state_posted[SB_MAX_NODES];
+	int64_t rev_posted[SB_MAX_NODES];
+	/* loop: the mod revision of each node's state while it is out (0:
+	 * not out), which a job dropping its bits compares */
+	int64_t out_rev[SB_MAX_NODES];
 };
 
 /* Queue job @j (owned by the store until it comes back). Loop thread. */
 void eng_store_submit(struct eng_store *s, struct eng_sjob *j);
 
 /* store_io.c */
+/* A record read again before a node's placement state changes: the bits
+ * of @mask for nodes outside the chunk's present replica set (the ones
+ * spanblkctl recorded for the chunk's new replicas) join the entry. */
+void eng_stale_merge(struct sb_engine *e, uint64_t lun, uint64_t chunk,
+		     uint64_t mask);
 void eng_stale_loaded(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		      uint64_t mask);
 void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j);
@@ -247,14 +272,20 @@ void eng_al_close(struct eng_store *s);
 void eng_al_free(struct eng_store *s);
 
 /*
- * resync.c: CHUNK_PUSH of (@lun, @chunk) from node @src to node @dst, a
+ * push.c: CHUNK_PUSH of (@lun, @chunk) from node @src to node @dst, a
  * loop op that calls @cb(op) with @arg in op->ctl_arg when it is back;
  * @cb calls eng_push_end, which frees the op and returns its status.
+ * -EAGAIN when no push epoch is known yet (see eng_push_ready).
  */
 int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
 		   uint64_t lun, uint64_t chunk, void (*cb)(struct eng_op *),
 		   void *arg);
 int eng_push_end(struct eng_op *op, unsigned int src);
+/* True when a push may start now; else makes sure a job learns a push
+ * epoch base (the next resync and reconcile passes then come at once). */
+bool eng_push_ready(struct sb_engine *e);
+/* The SJ_EPOCH job @j (freed here) is back. */
+void eng_push_epoch_done(struct sb_engine *e, struct eng_sjob *j);
 
 /* reconcile.c: make the valid replicas of pending chunks identical. */
 void eng_recon_timers(struct sb_engine *e, uint64_t now, uint64_t *next);

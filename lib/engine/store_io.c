@@ -106,6 +106,27 @@ void eng_stale_set_mask(struct eng_store *s, struct eng_stale *st,
 	st->mask = mask;
 }
 
+void eng_stale_merge(struct sb_engine *e, uint64_t lun, uint64_t chunk,
+		     uint64_t mask)
+{
+	unsigned int rep[SB_MAX_NODES], n, i;
+	struct eng_stale *st;
+
+	n = sb_place(&e->cl, lun, chunk, rep, e->cl.replicas);
+	for (i = 0; i < n; i++)
+		mask &= ~(1ull << rep[i]);
+	if (!mask)
+		return;
+	st = eng_stale_get(e, lun, chunk);
+	if (!st) {
+		/* never guess: without the entry, stop serving */
+		sb_err("store: out of memory for the stale chunks");
+		abort();
+	}
+	eng_stale_set_mask(e->store, st, st->mask | mask);
+	eng_stale_put(e, st);
+}
+
 void eng_stale_loaded(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		      uint64_t mask)
 {
@@ -413,8 +434,13 @@ void eng_stale_wake(struct sb_engine *e, struct eng_stale *st)
 
 void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
 {
-	struct eng_stale *st = eng_stale_find(e, j->lun, j->chunk);
+	struct eng_stale *st;
 
+	if (j->kind == SJ_EPOCH) {
+		eng_push_epoch_done(e, j);
+		return;
+	}
+	st = eng_stale_find(e, j->lun, j->chunk);
 	if (j->kind == SJ_AL_ADD || j->kind == SJ_AL_DEL) {
 		eng_al_job_done(e, j);
 		return;

@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct xp_rec_stale st, st2;
 	uint64_t lun, chunk;
 	uint32_t node;
+	enum xp_node_state ns, ns2;
 	char *txt, *key;
 
 	if (xp_rec_alive_decode(data, size, &a) == 0) {
@@ -46,6 +47,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (xp_rec_stale_decode(txt, strlen(txt), &st2) ||
 		    st2.n != st.n ||
 		    memcmp(st2.nodes, st.nodes, st.n * sizeof(st.nodes[0])))
+			abort();
+		free(txt);
+	}
+	if (xp_rec_state_decode(data, size, &ns) == 0) {
+		if (xp_rec_state_encode(ns, &txt))
+			abort();
+		if (xp_rec_state_decode(txt, strlen(txt), &ns2) || ns2 != ns)
 			abort();
 		free(txt);
 	}

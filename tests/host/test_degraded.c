@@ -30,10 +30,12 @@
 #include "lib/util/clock.h"
 #include "lib/util/log.h"
 #include "testlib.h"
+#include "tests/common/client.h"
 #include "tests/common/etcd_proc.h"
 #include "tests/common/syncio.h"
 #include "xport/auth.h"
 #include "xport/kv.h"
+#include "xport/proto.h"
 #include "xport/records.h"
 
 #define NODES 3
@@ -546,6 +548,70 @@ static void test_writes_during_resync(void **state)
 	}
 }
 
+/* The store revision at which node @id registered (its alive key). */
+static int64_t alive_rev(uint32_t id)
+{
+	char key[XP_REC_KEY_MAX];
+	struct xp_kv_list l = {0};
+	int64_t rev = 0;
+
+	assert_int_equal(xp_rec_key_alive(key, sizeof(key), PFX, id), 0);
+	assert_int_equal(xp_kv_get(fx.kv, key, false, &l), 0);
+	if (l.n)
+		rev = l.items[0].create_rev;
+	xp_kv_list_free(&l);
+	assert_true(rev > 0);
+	return rev;
+}
+
+/*
+ * A copy that arrives after resync is done (docs/protocol.md, "Push
+ * epochs"): node a misses writes, comes back and is resynced; then a late
+ * piece of an older copy of one of those chunks reaches it, as a copy
+ * whose source hung with the piece read and resumed would. Its epoch is
+ * above the node's registration but below the push the gateway made:
+ * the node refuses it, and with the other replicas killed the chunk
+ * still reads the data resync copied.
+ */
+static void test_late_copy_refused(void **state)
+{
+	const unsigned int a = 1;
+	static uint8_t junk[CHUNK];
+	struct tc_client cli;
+	uint64_t c, max_ms = 0, chunk = NCHUNKS;
+	struct xp_hdr h, ans;
+	int v;
+
+	(void)state;
+	assert_true(tl_node_stop(&fx.c, a, SIGKILL) >= 0);
+	assert_int_equal(write_all(fx.e, 2, &max_ms), 0);
+	assert_true(stale_chunks(fx.c.nodes[a].id) > 0);
+	assert_int_equal(tl_node_start(&fx.c, a), 0);
+	assert_true(wait_resynced(20000));
+	for (c = 0; c < NCHUNKS && chunk == NCHUNKS; c++)
+		if (replicas_of(c) & (1ull << a))
+			chunk = c;
+	assert_true(chunk < NCHUNKS);
+
+	memset(junk, 0xEE, sizeof(junk));
+	assert_int_equal(tc_client_open(&cli, fx.c.nodes[a].port, &fx.secret,
+					fx.c.nodes[a].id, WAIT_S),
+			 0);
+	xp_hdr_init(&h, XP_OP_WRITE, 0, fx.lun);
+	h.offset = chunk * CHUNK;
+	h.length = CHUNK;
+	h.payload_len = CHUNK;
+	h.epoch = xp_push_epoch((uint64_t)alive_rev(fx.c.nodes[a].id), 1);
+	assert_int_equal(tc_client_rpc(&cli, &h, junk, &ans, NULL, 0),
+			 XP_ST_ESTALE);
+	tc_client_close(&cli);
+
+	assert_true(tl_node_stop(&fx.c, 0, SIGKILL) >= 0);
+	assert_true(tl_node_stop(&fx.c, 2, SIGKILL) >= 0);
+	assert_int_equal(read_chunk(fx.e, chunk, &v, 1, 2), 0);
+	assert_int_equal(v, 2);
+}
+
 static int setup_rate(void **state)
 {
 	rate = 1;
@@ -868,6 +934,8 @@ int main(void)
 			test_kill9_degraded_then_no_stale_read, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_sigstop_degraded, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_late_copy_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_writes_during_resync,
 						setup, teardown),

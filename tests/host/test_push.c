@@ -57,17 +57,27 @@ static void cli_open(struct tc_client *c, unsigned int node)
 			 0);
 }
 
-static uint32_t rpc(struct tc_client *c, uint8_t op, uint64_t lun, uint64_t off,
-		    uint32_t len, const void *payload, uint32_t plen, void *buf,
-		    size_t cap, struct xp_hdr *ans)
+/* A request with push epoch @epoch (0: none); its status. */
+static uint32_t rpc_ep(struct tc_client *c, uint8_t op, uint64_t lun,
+		       uint64_t off, uint32_t len, uint64_t epoch,
+		       const void *payload, uint32_t plen, void *buf,
+		       size_t cap, struct xp_hdr *ans)
 {
 	struct xp_hdr h;
 
 	xp_hdr_init(&h, op, 0, lun);
 	h.offset = off;
 	h.length = len;
+	h.epoch = epoch;
 	h.payload_len = plen;
 	return tc_client_rpc(c, &h, payload, ans, buf, cap);
+}
+
+static uint32_t rpc(struct tc_client *c, uint8_t op, uint64_t lun, uint64_t off,
+		    uint32_t len, const void *payload, uint32_t plen, void *buf,
+		    size_t cap, struct xp_hdr *ans)
+{
+	return rpc_ep(c, op, lun, off, len, 0, payload, plen, buf, cap, ans);
 }
 
 static uint64_t lun_create(struct tc_client *c, const char *name, uint64_t size)
@@ -157,8 +167,11 @@ static struct xp_push_target target_of(unsigned int i)
 	return t;
 }
 
-static void push_send(struct tc_client *c, uint64_t lun, uint64_t off,
-		      uint32_t len, const struct xp_push_target *t)
+#define PUSH_EPOCH 77 /* of every push but those of test_push_epochs */
+
+static void push_send_ep(struct tc_client *c, uint64_t lun, uint64_t off,
+			 uint32_t len, const struct xp_push_target *t,
+			 uint64_t epoch)
 {
 	uint8_t pl[XP_PUSH_LEN];
 	struct xp_hdr h;
@@ -167,9 +180,15 @@ static void push_send(struct tc_client *c, uint64_t lun, uint64_t off,
 	xp_hdr_init(&h, XP_OP_CHUNK_PUSH, 0, lun);
 	h.offset = off;
 	h.length = len;
-	h.epoch = 77;
+	h.epoch = epoch;
 	h.payload_len = XP_PUSH_LEN;
 	assert_int_equal(tc_client_send(c, &h, pl, NULL), 0);
+}
+
+static void push_send(struct tc_client *c, uint64_t lun, uint64_t off,
+		      uint32_t len, const struct xp_push_target *t)
+{
+	push_send_ep(c, lun, off, len, t, PUSH_EPOCH);
 }
 
 /* The answer of a push sent with push_send; its result into @res. */
@@ -199,6 +218,16 @@ static uint32_t push(struct tc_client *c, uint64_t lun, uint64_t off,
 
 	push_send(c, lun, off, len, t);
 	return push_recv(c, len, res ? res : &r);
+}
+
+static uint32_t push_ep(struct tc_client *c, uint64_t lun, uint64_t off,
+			uint32_t len, const struct xp_push_target *t,
+			uint64_t epoch)
+{
+	struct xp_push_result r;
+
+	push_send_ep(c, lun, off, len, t, epoch);
+	return push_recv(c, len, &r);
 }
 
 static void ping(struct tc_client *c)
@@ -346,6 +375,73 @@ static void test_push_holes(void **state)
 	free(data);
 	free(back);
 	free(zero);
+}
+
+/*
+ * Push epochs (docs/protocol.md, "Push epochs"): once a push with epoch E
+ * wrote a range on B, a piece of an older push (a copy its requester gave
+ * up on, its source hung with the piece read and resumed later) is
+ * refused with ESTALE and leaves B as it is, whether it comes straight to
+ * B or through a push from A. Plain writes (epoch 0) are not concerned.
+ */
+static void test_push_epochs(void **state)
+{
+	const uint32_t len = 2 * MIB;
+	struct tc_client ca, cb;
+	struct xp_push_target tb = target_of(B);
+	struct xp_csum sa, sb;
+	uint8_t *data = malloc(len), *old = malloc(MIB);
+	uint64_t lun;
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(old);
+	cli_open(&ca, A);
+	cli_open(&cb, B);
+	lun = lun_create(&ca, "push-ep", 8 * MIB);
+	assert_int_equal(lun_create(&cb, "push-ep", 8 * MIB), lun);
+	tl_fill_random(data, len);
+	tl_fill_random(old, MIB);
+	write_all(&ca, lun, 0, data, len);
+	assert_int_equal(push_ep(&ca, lun, 0, len, &tb, 1000), XP_ST_OK);
+	assert_int_equal(csum(&ca, lun, 0, len, &sa), XP_ST_OK);
+	assert_int_equal(csum(&cb, lun, 0, len, &sb), XP_ST_OK);
+	assert_int_equal(sb.crc, sa.crc);
+
+	/* late pieces of an older copy, both pieces of the range */
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE, lun, 0, MIB, 999, old, MIB,
+				NULL, 0, NULL),
+			 XP_ST_ESTALE);
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE, lun, MIB, MIB, 999, old, MIB,
+				NULL, 0, NULL),
+			 XP_ST_ESTALE);
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE_ZEROES, lun, 0, MIB, 1, NULL,
+				0, NULL, 0, NULL),
+			 XP_ST_ESTALE);
+	/* an older push through the source: the target's ESTALE comes back */
+	write_all(&ca, lun, 0, old, MIB);
+	assert_int_equal(push_ep(&ca, lun, 0, len, &tb, 999), XP_ST_ESTALE);
+	assert_int_equal(csum(&cb, lun, 0, len, &sb), XP_ST_OK);
+	assert_int_equal(sb.crc, sa.crc); /* B is as the first push left it */
+
+	/* a newer (or the same) epoch copies */
+	assert_int_equal(push_ep(&ca, lun, 0, len, &tb, 1001), XP_ST_OK);
+	assert_int_equal(csum(&ca, lun, 0, len, &sa), XP_ST_OK);
+	assert_int_equal(csum(&cb, lun, 0, len, &sb), XP_ST_OK);
+	assert_int_equal(sb.crc, sa.crc);
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE, lun, 0, MIB, 1000, old, MIB,
+				NULL, 0, NULL),
+			 XP_ST_ESTALE);
+	/* a plain write is not a push; a range no push wrote takes any */
+	write_all(&cb, lun, 0, data, MIB);
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE, lun, 4 * MIB, MIB, 5, old,
+				MIB, NULL, 0, NULL),
+			 XP_ST_OK);
+
+	tc_client_close(&ca);
+	tc_client_close(&cb);
+	free(data);
+	free(old);
 }
 
 static void test_push_dead_target(void **state)
@@ -794,6 +890,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_push_roundtrip),
 		cmocka_unit_test(test_push_holes),
+		cmocka_unit_test(test_push_epochs),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_push_target_errors),
 		cmocka_unit_test(test_push_snapshot_against_writes),

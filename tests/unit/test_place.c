@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of lib/place.c: LUN ids, rendezvous placement, splitting. */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +122,44 @@ static void test_movement_on_add(void **state)
 		    moved_copies < NCHUNKS * 0.37);
 }
 
+/* A node out: never placed; only the chunks it held change, and each
+ * keeps its other copy and gains one new one. */
+static void test_out(void **state)
+{
+	struct sb_cluster a, b;
+	unsigned int oa[2], ob[2], changed = 0, i;
+	uint64_t c;
+
+	(void)state;
+	make_cluster(&a, 5);
+	make_cluster(&b, 5);
+	b.nodes[2].out = true;
+	for (c = 0; c < NCHUNKS; c++) {
+		bool had = false;
+
+		assert_int_equal(sb_place(&a, 9, c, oa, 2), 2);
+		assert_int_equal(sb_place(&b, 9, c, ob, 2), 2);
+		assert_true(ob[0] != 2 && ob[1] != 2);
+		for (i = 0; i < 2; i++)
+			had |= oa[i] == 2;
+		if (!had) {
+			assert_int_equal(ob[0], oa[0]);
+			assert_int_equal(ob[1], oa[1]);
+			continue;
+		}
+		changed++;
+		/* the copy that stays is still there */
+		assert_true(ob[0] == (oa[0] == 2 ? oa[1] : oa[0]) ||
+			    ob[1] == (oa[0] == 2 ? oa[1] : oa[0]));
+	}
+	assert_true(changed > NCHUNKS * 0.37 && changed < NCHUNKS * 0.43);
+	/* every node out but one: one copy at most */
+	for (i = 0; i < 4; i++)
+		b.nodes[i].out = true;
+	assert_int_equal(sb_place(&b, 9, 1, ob, 2), 1);
+	assert_int_equal(ob[0], 4);
+}
+
 static void test_split(void **state)
 {
 	struct sb_extent e[16];
@@ -169,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_balance),
 		cmocka_unit_test(test_distinct_and_ordered),
 		cmocka_unit_test(test_movement_on_add),
+		cmocka_unit_test(test_out),
 		cmocka_unit_test(test_split),
 	};
 

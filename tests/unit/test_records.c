@@ -132,6 +132,40 @@ static void test_gen(void **state)
 	assert_int_equal(xp_rec_gen_decode(nul, sizeof(nul), &h), -EINVAL);
 }
 
+/* The node state record: every state, and anything else refused. */
+static void test_state(void **state)
+{
+	static const char *const want[] = {"{\"state\":\"in\"}",
+					   "{\"state\":\"out\"}",
+					   "{\"state\":\"joining\"}"};
+	char k[XP_REC_KEY_MAX], *txt;
+	enum xp_node_state ns;
+	uint32_t id = 0;
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(xp_rec_key_state(k, sizeof(k), "/p/", 7), 0);
+	assert_string_equal(k, "/p/node/7/state");
+	assert_int_equal(xp_rec_key_parse_node(k, "/p/", &id), XP_REC_STATE);
+	assert_int_equal(id, 7);
+	for (i = XP_NODE_IN; i <= XP_NODE_JOINING; i++) {
+		assert_int_equal(xp_rec_state_encode(i, &txt), 0);
+		assert_string_equal(txt, want[i]);
+		assert_int_equal(xp_rec_state_decode(txt, strlen(txt), &ns), 0);
+		assert_int_equal(ns, i);
+		free(txt);
+	}
+	assert_int_equal(xp_rec_state_encode(3, &txt), -EINVAL);
+	assert_int_equal(xp_rec_state_decode("{\"state\":\"gone\"}", 16, &ns),
+			 -EINVAL);
+	assert_int_equal(xp_rec_state_decode("{\"state\":\"joiningX\"}", 20,
+					     &ns),
+			 -EINVAL);
+	assert_int_equal(xp_rec_state_decode("{\"state\":1}", 11, &ns),
+			 -EINVAL);
+	assert_int_equal(xp_rec_state_decode("{}", 2, &ns), -EINVAL);
+}
+
 /* Activity-log keys: built, parsed, and refused when they are not one. */
 static void test_al_keys(void **state)
 {
@@ -145,6 +179,9 @@ static void test_al_keys(void **state)
 	assert_true(lun == 0xabc && ext == 3);
 	assert_int_equal(xp_rec_key_al_prefix(k, sizeof(k), "/p/"), 0);
 	assert_string_equal(k, "/p/al/");
+	assert_int_equal(xp_rec_key_epoch(k, sizeof(k), "/p/"), 0);
+	assert_string_equal(k, "/p/epoch");
+	assert_int_equal(xp_rec_key_epoch(k, 8, "/p/"), -ENAMETOOLONG);
 	/* a stale key is not an AL key, nor one cut short or too long */
 	assert_int_equal(xp_rec_key_parse_al("/p/stale/0000000000000abc/"
 					     "0000000000000003",
@@ -214,7 +251,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keys),	cmocka_unit_test(test_alive),
 		cmocka_unit_test(test_gen),	cmocka_unit_test(test_stale),
-		cmocka_unit_test(test_al_keys),
+		cmocka_unit_test(test_al_keys), cmocka_unit_test(test_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,14 @@
 #     node (resync) until status is healthy (the time is reported), and a
 #     verify-only pass over the same range (every read through the
 #     gateway, node 2 serving its chunks again) finds no stale block;
-#   - the same with node 3 hung by SIGSTOP for 12 s under fio.
+#   - the same with node 3 hung by SIGSTOP for 12 s under fio;
+#   - node 2 killed under fio and taken out (`spanblkctl node out 2`):
+#     its chunks get new replicas until status is healthy with node 2
+#     still down, and the verify-only pass reads every block; then a
+#     replacement node 2 with an empty folder is put in (`node in 2`),
+#     resync copies its chunks to it, and with node 1 killed the
+#     verify-only pass still reads every block (node 2 serves the chunks
+#     it shares with node 1).
 # Skips (exit 77) when the build or etcd is missing.
 . "$SBVM_REPO/tests/vm/lib.sh"
 
@@ -102,6 +109,23 @@ hang_node3() {
 	kill -CONT "${VMG_NODE_PIDS[2]}" && vmg_info "node 3 continued"
 }
 
+out_node2() {
+	kill -KILL "${VMG_NODE_PIDS[1]}" && vmg_info "node 2 killed (kill -9)"
+	sleep 1
+	"$build/spanblkctl" node out 2 >>"$SBVM_OUT/logs/status.txt" 2>&1 ||
+		vmg_fail "spanblkctl node out 2 failed"
+	vmg_info "node 2 out of placement"
+}
+
+# wait_up I: node I up in the store within 10 s.
+wait_up() {
+	for _ in $(seq 1 100); do
+		"$build/spanblkctl" status 2>&1 | grep -Eq "^  $1 +up" && return
+		sleep 0.1
+	done
+	vmg_fail "node $1 not up in the store"
+}
+
 vmg_step "kernel target modules"
 vmg_lio_up
 
@@ -139,6 +163,31 @@ vmg_step "SIGSTOP of node 3 under fio"
 fio_under hang_node3 sigstop 384M
 wait_healthy "node 3 back"
 reread sigstop 384M
+
+vmg_step "node 2 dead for good: out under fio, then replaced"
+fio_under out_node2 nodeout 512M
+# wait-healthy reads the store (status would wait for node 2 each time)
+t0=$SECONDS
+"$build/spanblkctl" wait-healthy 300 >>"$SBVM_OUT/logs/wait-healthy.txt" 2>&1 ||
+	vmg_fail "node 2 out: not healthy in 300 s (logs/wait-healthy.txt)"
+vmg_info "node 2 out: re-replicated, healthy after $((SECONDS - t0)) s"
+status_expect 0 "^  2 +down .*out of placement"
+reread nodeout 512M
+vmg_info "node 2 out: every block read back verified without it"
+rm -rf "$VMG_NODE_ROOT/node2"
+mkdir -p "$VMG_NODE_ROOT/node2"
+vmg_node_start 2
+wait_up 2
+t0=$SECONDS
+"$build/spanblkctl" node in 2 >>"$SBVM_OUT/logs/status.txt" 2>&1 ||
+	vmg_fail "spanblkctl node in 2 failed"
+wait_healthy "node 2 replaced"
+vmg_info "node in: replacement filled in $((SECONDS - t0)) s"
+kill -KILL "${VMG_NODE_PIDS[0]}" && vmg_info "node 1 killed (kill -9)"
+reread nodeout 512M
+vmg_info "node 2 replaced: every block read back verified with node 1 down"
+vmg_node_start 1
+wait_up 1
 
 vmg_step "shutdown"
 vmg_iscsi_logout "$VMG_IQN"
