@@ -5,8 +5,13 @@
 # killed, every chunk written again (degraded, recorded), node 2 restarted
 # while a gateway keeps the LUN open, and `spanblkctl wait-healthy` timed.
 # Prints one line per round and the medians.
+# MODE=out instead: node 2 killed and taken out (`spanblkctl node out 2`)
+# with a gateway keeping the LUN open, timed from the command to
+# `wait-healthy` (its chunks re-replicated on nodes 1 and 3); then node 2
+# is restarted and put back in, untimed, for the next round.
 #   ROUNDS=N (default 3), SIZE (default 512M), BIN (default build),
-#   KEYS (more KEY=VALUE words for the cluster file: resync_depth=16)
+#   KEYS (more KEY=VALUE words for the cluster file: resync_depth=16),
+#   MODE (resync or out, default resync)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build}
@@ -57,6 +62,44 @@ round() { # r -> "idle_mib_s resync_s resync_mib_s ratio chunks"
 		awk '{ m = $4 / $3; printf "round %d: idle write %.0f MiB/s, resync %d chunks (1 MiB) in %.2f s = %.0f MiB/s, ratio %.2f\n", $1, $2, $4, $3, m, m / $2 }'
 }
 
+# gateway LUN: a spanblk-bench reading it in the background (its pid)
+gateway() {
+	"$BIN/spanblk-bench" -c "$DIR/cluster.conf" --lun "$1" --size "$SIZE" \
+		--rw randread --bs 4k --qd 2 --time 300 >/dev/null 2>&1 &
+	echo $!
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+round_out() { # r -> the same line as round, for node out
+	local r=$1 conf=$DIR/cluster.conf lun=o$1 idle chunks t0 t1 bp secs out
+	idle=$("$BIN/spanblk-bench" -c "$conf" --lun "$lun" --size "$SIZE" \
+		--rw write --bs 1M --qd 8 --time 6 | sed -nE 's/.* mib_s=([0-9.]+).*/\1/p')
+	kill -KILL "${PIDS[2]}"
+	wait "${PIDS[2]}" 2>/dev/null || true
+	bp=$(gateway "$lun")
+	sleep 1
+	t0=$(date +%s.%N)
+	out=$("$BIN/spanblkctl" -c "$conf" node out 2)
+	"$BIN/spanblkctl" -c "$conf" wait-healthy 120 >/dev/null
+	t1=$(date +%s.%N)
+	stop "$bp"
+	chunks=$(echo "$out" | sed -nE 's/.*: ([0-9]+) chunks of.*/\1/p')
+	node 2
+	sleep 1
+	bp=$(gateway "$lun")
+	"$BIN/spanblkctl" -c "$conf" node in 2 >>"$DIR/restore.log"
+	"$BIN/spanblkctl" -c "$conf" wait-healthy 120 >>"$DIR/restore.log" ||
+		{ tail -n 20 "$DIR/restore.log" >&2; exit 1; }
+	stop "$bp"
+	# only a gateway that has a LUN open copies its chunks: the next
+	# round's node out must not wait for this one's
+	"$BIN/spanblkctl" -c "$conf" lun delete "$lun" >/dev/null
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	echo "$r $idle $secs $chunks" |
+		awk '{ m = $4 / $3; printf "round %d: idle write %.0f MiB/s, node out: %d chunks (1 MiB) re-replicated in %.2f s = %.0f MiB/s, ratio %.2f\n", $1, $2, $4, $3, m, m / $2 }'
+}
+
 sbe_start "$DIR/etcd" 1 >/dev/null
 sbconf_secret "$DIR/secret"
 # shellcheck disable=SC2086 # KEYS: KEY=VALUE words
@@ -73,7 +116,12 @@ for i in 1 2 3; do
 done
 sleep 1.5
 for r in $(seq 1 "$ROUNDS"); do
-	round "$r" >>"$DIR/rounds" # not in a pipeline: it restarts node 2
+	# not in a pipeline: it restarts node 2
+	if [ "${MODE:-resync}" = out ]; then
+		round_out "$r" >>"$DIR/rounds"
+	else
+		round "$r" >>"$DIR/rounds"
+	fi
 	tail -n 1 "$DIR/rounds"
 done
 sed -nE 's/.* ratio ([0-9.]+)$/\1/p' "$DIR/rounds" | sort -n | awk '

@@ -40,6 +40,7 @@ struct plan {
 	struct xp_kv *kv;
 	struct rec *recs;
 	size_t nrecs;
+	int64_t mods[SB_MAX_NODES]; /* each node's state key as read (0: none) */
 	struct rec batch[BATCH]; /* marks to write: mask = the bits to add */
 	size_t nbatch;
 	size_t marked, lost;
@@ -276,56 +277,64 @@ static int walk(struct plan *p, const struct sb_cluster *from,
 }
 
 /*
- * Write node @id's state @st, compared with mod revision *@mod (0: no
- * key); *@mod becomes the new one. 0, -EAGAIN (changed meanwhile) or
- * -errno.
+ * Write the state @st of node index @idx, compared with every node's state
+ * key as it was read (p->mods): two changes made at once would each have
+ * recorded the new replicas of its own placement only. p->mods[@idx]
+ * becomes the new revision. 0, -EAGAIN (changed meanwhile) or -errno.
  */
-static int write_state(struct xp_kv *kv, const char *prefix, uint32_t id,
-		       enum xp_node_state st, int64_t *mod)
+static int write_state(struct plan *p, unsigned int idx, enum xp_node_state st)
 {
-	char key[XP_REC_KEY_MAX], *txt = NULL;
-	struct xp_kv_cmp cmp = {.key = key,
-				.target = *mod ? XP_KV_MOD : XP_KV_VERSION,
-				.result = XP_KV_EQ,
-				.num = *mod};
-	struct xp_kv_op op = {.kind = XP_KV_PUT, .key = key};
+	static char keys[SB_MAX_NODES][XP_REC_KEY_MAX];
+	struct xp_kv_cmp cmp[SB_MAX_NODES] = {0};
+	struct xp_kv_op op = {.kind = XP_KV_PUT, .key = keys[idx]};
 	struct xp_kv_txn_res res = {0};
-	int ret;
+	const struct sb_cluster *cl = p->cl;
+	char *txt = NULL;
+	unsigned int i;
+	int ret = 0;
 
-	ret = xp_rec_key_state(key, sizeof(key), prefix, id);
+	for (i = 0; !ret && i < cl->nr_nodes; i++) {
+		ret = xp_rec_key_state(keys[i], sizeof(keys[i]),
+				       cl->etcd_prefix, cl->nodes[i].id);
+		cmp[i] = (struct xp_kv_cmp){
+			.key = keys[i],
+			.target = p->mods[i] ? XP_KV_MOD : XP_KV_VERSION,
+			.result = XP_KV_EQ,
+			.num = p->mods[i],
+		};
+	}
 	if (!ret)
 		ret = xp_rec_state_encode(st, &txt);
 	if (ret)
 		return ret;
 	op.val = txt;
 	op.vlen = strlen(txt);
-	ret = xp_kv_txn(kv, &cmp, 1, &op, 1, NULL, 0, &res);
+	ret = xp_kv_txn(p->kv, cmp, cl->nr_nodes, &op, 1, NULL, 0, &res);
 	free(txt);
 	xp_kv_list_free(&res.got);
 	if (!ret && !res.succeeded)
 		ret = -EAGAIN;
 	if (!ret)
-		*mod = res.rev;
+		p->mods[idx] = res.rev;
 	return ret;
 }
 
 /* @from: @cl with the store's states; 0, or the exit code of a refusal. */
-static int read_states(struct xp_kv *kv, const struct sb_cluster *cl,
-		       struct sb_cluster *from, int64_t *mod,
-		       enum xp_node_state *cur, uint32_t id)
+static int read_states(struct plan *p, struct sb_cluster *from,
+		       enum xp_node_state *cur, unsigned int idx)
 {
+	const struct sb_cluster *cl = p->cl;
 	struct sb_members ms;
 	unsigned int i;
 	int ret;
 
-	ret = sb_members_read(kv, cl->etcd_prefix, &ms);
+	ret = sb_members_read(p->kv, cl->etcd_prefix, &ms);
 	if (ret) {
 		fprintf(stderr, "spanblkctl: reading the cluster store: %s\n",
 			strerror(-ret));
 		return EXIT_UNREACHABLE;
 	}
 	*from = *cl;
-	*mod = 0;
 	for (i = 0; i < cl->nr_nodes; i++) {
 		const struct sb_member *m =
 			sb_members_find(&ms, cl->nodes[i].id);
@@ -339,10 +348,9 @@ static int read_states(struct xp_kv *kv, const struct sb_cluster *cl,
 			return EXIT_FAIL;
 		}
 		from->nodes[i].out = m && m->state != XP_NODE_IN;
-		if (cl->nodes[i].id == id) {
-			*mod = m ? m->state_mod : 0;
+		p->mods[i] = m ? m->state_mod : 0;
+		if (i == idx)
 			*cur = m ? m->state : XP_NODE_IN;
-		}
 	}
 	sb_members_free(&ms);
 	return 0;
@@ -395,19 +403,16 @@ static int check(struct plan *p, const struct sb_cluster *from,
  */
 static int apply(struct plan *p, const struct sb_cluster *from,
 		 const struct sb_cluster *to, const struct sbt_lun_ref *luns,
-		 size_t n, uint32_t id, bool out, enum xp_node_state cur,
-		 int64_t mod)
+		 size_t n, unsigned int idx, bool out, enum xp_node_state cur)
 {
-	const char *prefix = p->cl->etcd_prefix;
 	int ret = 0;
 
 	if (!out && cur == XP_NODE_OUT)
-		ret = write_state(p->kv, prefix, id, XP_NODE_JOINING, &mod);
+		ret = write_state(p, idx, XP_NODE_JOINING);
 	if (!ret)
 		ret = walk(p, from, to, luns, n, -1, true);
 	if (!ret)
-		ret = write_state(p->kv, prefix, id,
-				  out ? XP_NODE_OUT : XP_NODE_IN, &mod);
+		ret = write_state(p, idx, out ? XP_NODE_OUT : XP_NODE_IN);
 	return ret;
 }
 
@@ -419,7 +424,6 @@ int sbt_node_set(const struct sb_cluster *cl, const struct sbt_lun_ref *luns,
 	int idx = sb_cluster_node_index(cl, id), ret, rc;
 	enum xp_node_state cur = XP_NODE_IN;
 	char err[256];
-	int64_t mod;
 
 	if (!cl->etcd[0])
 		return sbt_usage_error("node out/in needs a cluster store "
@@ -432,7 +436,7 @@ int sbt_node_set(const struct sb_cluster *cl, const struct sbt_lun_ref *luns,
 		fprintf(stderr, "spanblkctl: %s\n", err);
 		return EXIT_UNREACHABLE;
 	}
-	rc = read_states(p.kv, cl, &from, &mod, &cur, id);
+	rc = read_states(&p, &from, &cur, (unsigned int)idx);
 	if (rc)
 		goto out_close;
 	if (cur == (out ? XP_NODE_OUT : XP_NODE_IN)) {
@@ -449,7 +453,7 @@ int sbt_node_set(const struct sb_cluster *cl, const struct sbt_lun_ref *luns,
 			strerror(-ret));
 	if (rc)
 		goto out_free;
-	ret = apply(&p, &from, &to, luns, n, id, out, cur, mod);
+	ret = apply(&p, &from, &to, luns, n, (unsigned int)idx, out, cur);
 	if (ret) {
 		fprintf(stderr, "spanblkctl: node %u %s: %s%s\n", id,
 			out ? "out" : "in", strerror(-ret),

@@ -44,15 +44,21 @@ static bool usable(struct sb_engine *e, unsigned int idx)
 	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
 }
 
-/* The node index of a stale, usable replica of @st, or -1. */
+/*
+ * The node index of a stale, usable replica of @st, or -1. Only a node of
+ * the chunk's present replica set: a bit for another node is one that
+ * spanblkctl recorded before that node enters the set (node out or in);
+ * a copy made now would miss the writes that come before it does.
+ */
 static int pick_target(struct sb_engine *e, const struct eng_stale *st)
 {
-	unsigned int i;
+	unsigned int rep[SB_MAX_NODES], n, i;
 
-	for (i = 0; i < e->cl.nr_nodes; i++)
-		if ((st->mask & (1ull << i)) && !e->cl.nodes[i].out &&
-		    usable(e, i) && eng_backfill_ready(e, st->lun, i))
-			return (int)i;
+	n = sb_place(&e->cl, st->lun, st->chunk, rep, e->cl.replicas);
+	for (i = 0; i < n; i++)
+		if ((st->mask & (1ull << rep[i])) && usable(e, rep[i]) &&
+		    eng_backfill_ready(e, st->lun, rep[i]))
+			return (int)rep[i];
 	return -1;
 }
 

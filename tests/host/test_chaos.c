@@ -8,7 +8,9 @@
  * restart of a dead node, restart with its data folder wiped, SIGTERM and
  * restart (the folder is copied meanwhile), restart of a dead node on such
  * an old copy of its folder (it must serve none of it), restart of the
- * gateway engine (a cold one learns from etcd which replicas are stale). At most two nodes are down at once, so chunks whose
+ * gateway engine (a cold one learns from etcd which replicas are stale),
+ * `spanblkctl node out` of a node (alive or dead; one at a time) and
+ * `node in` of it later. At most two nodes are down at once, so chunks whose
  * replicas are all down do happen: they must fail, never serve old data.
  *
  * The run is cut into rounds: each one on a new LUN, replicas 2
@@ -83,6 +85,8 @@ enum fault {
 	F_TERM,
 	F_GATEWAY,
 	F_OLDCOPY,
+	F_OUT,
+	F_IN,
 	F_KINDS
 };
 
@@ -94,6 +98,8 @@ static const char *const fault_name[F_KINDS] = {
 	[F_TERM] = "SIGTERM+restart",
 	[F_GATEWAY] = "gateway restart",
 	[F_OLDCOPY] = "old copy+restart",
+	[F_OUT] = "node out",
+	[F_IN] = "node in",
 };
 
 enum cmd { CMD_NONE, CMD_GATEWAY, CMD_ROUND, CMD_QUIT };
@@ -134,6 +140,8 @@ static struct {
 	uint64_t rng_fault;
 	bool stopped[NODES];
 	bool snapped[NODES]; /* DATA.snap holds a copy from a clean stop */
+	bool out[NODES]; /* out of placement (spanblkctl node out) */
+	char conf3[PATH_MAX + 8]; /* the cluster file with replicas 3 */
 	uint64_t cont_at[NODES], dead_since[NODES];
 	uint64_t faults[F_KINDS];
 
@@ -747,6 +755,39 @@ static void folder_copy(unsigned int i, bool save)
 	fx.snapped[i] = true;
 }
 
+/*
+ * `spanblkctl node out|in` of node @i with the cluster file of the round
+ * (docs/recovery.md, "Node out and in"). A refusal (exit 1: too few
+ * nodes would stay in, or a chunk's only valid copy is there) is fine
+ * for out; anything else fails the test.
+ */
+static void node_state(unsigned int i, bool out)
+{
+	char id[16], buf[8192];
+	char *const argv[] = {"build-san/spanblkctl",
+			      "-c",
+			      fx.cfg ? fx.conf3 : fx.c.conf,
+			      "node",
+			      out ? "out" : "in",
+			      id,
+			      NULL};
+	int rc;
+
+	snprintf(id, sizeof(id), "%u", fx.c.nodes[i].id);
+	rc = tl_run(argv, buf, sizeof(buf));
+	if (rc == 0) {
+		fx.out[i] = out;
+		return;
+	}
+	if (rc == 1 && out) {
+		printf("t=%.1fs node out %u refused: %s", elapsed_s(),
+		       fx.c.nodes[i].id, buf);
+		return;
+	}
+	set_failed("spanblkctl node %s %u exited %d: %s", out ? "out" : "in",
+		   fx.c.nodes[i].id, rc, buf);
+}
+
 /* Run fault @f on a node of @mask. */
 static void fault_run(enum fault f, uint32_t mask)
 {
@@ -783,6 +824,10 @@ static void fault_run(enum fault f, uint32_t mask)
 	case F_GATEWAY:
 		io_cmd(CMD_GATEWAY);
 		break;
+	case F_OUT:
+	case F_IN:
+		node_state(i, f == F_OUT);
+		break;
 	case F_KINDS:
 		return;
 	}
@@ -792,14 +837,16 @@ static void fault_run(enum fault f, uint32_t mask)
 /* One fault, chosen at random among those that apply now. */
 static void fault_one(bool prefer_new)
 {
-	static const unsigned int weight[F_KINDS] = {3, 2, 3, 1, 1, 1, 2};
-	uint32_t running = 0, alive = 0, dead = 0, snapped = 0;
+	static const unsigned int weight[F_KINDS] = {3, 2, 3, 1, 1, 1, 2, 1, 1};
+	uint32_t running = 0, alive = 0, dead = 0, snapped = 0, out = 0;
 	uint32_t mask[F_KINDS];
 	unsigned int i, total = 0, k;
 	uint64_t now = sb_now_ms();
 	enum fault f;
 
 	for (i = 0; i < NODES; i++) {
+		if (fx.out[i])
+			out |= 1u << i;
 		if (node_dead(i)) {
 			dead |= 1u << i;
 			if (fx.snapped[i])
@@ -820,6 +867,9 @@ static void fault_one(bool prefer_new)
 	mask[F_RESTART] = mask[F_WIPE] = dead;
 	mask[F_GATEWAY] = 1;
 	mask[F_OLDCOPY] = snapped;
+	/* one node out at a time, alive or dead */
+	mask[F_OUT] = out ? 0 : (1u << NODES) - 1;
+	mask[F_IN] = out;
 	for (f = 0; f < F_KINDS; f++) {
 		if (!mask[f])
 			continue;
@@ -858,6 +908,9 @@ static void heal(void)
 		if (node_dead(i))
 			node_start(i);
 	for (i = 0; i < NODES && !failed(); i++)
+		if (fx.out[i])
+			node_state(i, false);
+	for (i = 0; i < NODES && !failed(); i++)
 		if (!wait_member(fx.c.nodes[i].id, true, UP_WAIT_MS))
 			set_failed("node %u is not up in the store %u s after "
 				   "it was healed",
@@ -887,9 +940,10 @@ static bool chaos_until(uint64_t until)
 /* The cluster file with the store, and a copy of it with replicas 3. */
 static int cluster_files(void)
 {
-	char cmd[4 * PATH_MAX], conf3[PATH_MAX + 8], err[256];
+	char cmd[4 * PATH_MAX], err[256];
+	char *conf3 = fx.conf3;
 
-	snprintf(conf3, sizeof(conf3), "%s.r3", fx.c.conf);
+	snprintf(conf3, sizeof(fx.conf3), "%s.r3", fx.c.conf);
 	snprintf(cmd, sizeof(cmd),
 		 "sed 's|^replicas = 2$|replicas = 3|' %s > %s", fx.c.conf,
 		 conf3);
