@@ -75,6 +75,18 @@ unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun, uint64_t chunk,
 	return n;
 }
 
+uint64_t sb_place_mask(const struct sb_cluster *cl, uint64_t lun,
+		       uint64_t chunk)
+{
+	unsigned int rep[SB_MAX_NODES], n, i;
+	uint64_t mask = 0;
+
+	n = sb_place(cl, lun, chunk, rep, cl->replicas);
+	for (i = 0; i < n; i++)
+		mask |= 1ull << rep[i];
+	return mask;
+}
+
 int sb_split(uint64_t offset, uint64_t length, uint64_t chunk_size,
 	     uint32_t max_piece, struct sb_extent *out, size_t max)
 {

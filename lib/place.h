@@ -26,6 +26,13 @@ uint64_t sb_place_weight(uint64_t lun, uint64_t chunk, uint32_t node_id);
 unsigned int sb_place(const struct sb_cluster *cl, uint64_t lun, uint64_t chunk,
 		      unsigned int *out, unsigned int n);
 
+/*
+ * The replica set of (@lun, @chunk) as a mask of node indices: bit i for
+ * cl->nodes[i] among the cl->replicas placed ones.
+ */
+uint64_t sb_place_mask(const struct sb_cluster *cl, uint64_t lun,
+		       uint64_t chunk);
+
 /* One piece of a byte range that stays inside one chunk. */
 struct sb_extent {
 	uint64_t chunk; /* chunk index */

@@ -287,25 +287,37 @@ static void lock_granted(struct nd_rlock_req *r)
 }
 
 /*
- * A WRITE or WRITE_ZEROES with an epoch is a piece of a CHUNK_PUSH
- * (docs/protocol.md, "Push epochs"): 0 when it may be applied, -ESTALE
- * when a later copy of its range, or the node's registration, came after
- * it. Checked on arrival: the range lock then applies pieces in the
- * order they were admitted.
+ * Admit push epoch h->epoch for the chunks of @req's range (the LUN
+ * taken, the range checked): 0, or -ESTALE when a later copy or fence of
+ * one of them, or the node's registration, came after it (docs/protocol.md,
+ * "Push epochs").
  */
-static int push_admit(struct nd_req *req)
+static int fence_admit(struct nd_req *req)
 {
 	struct nd_server *s = req->conn->srv;
 	const struct xp_hdr *h = &req->hdr;
-	uint64_t floor = 0;
+	uint64_t cs = req->lun->layout.chunk_size, floor = 0;
+
+	if (s->member)
+		floor = xp_push_epoch((uint64_t)nd_member_rev(s->member), 0);
+	return nd_pfence_admit(s->pfence, h->lun_id, h->offset / cs,
+			       (h->offset + h->length - 1) / cs, h->epoch,
+			       floor);
+}
+
+/*
+ * A WRITE or WRITE_ZEROES with an epoch is a piece of a CHUNK_PUSH.
+ * Checked on arrival: the range lock then applies pieces in the order
+ * they were admitted.
+ */
+static int push_admit(struct nd_req *req)
+{
+	const struct xp_hdr *h = &req->hdr;
 
 	if (!h->epoch ||
 	    (h->opcode != XP_OP_WRITE && h->opcode != XP_OP_WRITE_ZEROES))
 		return 0;
-	if (s->member)
-		floor = xp_push_epoch((uint64_t)nd_member_rev(s->member), 0);
-	return nd_pfence_admit(s->pfence, h->lun_id, h->offset, h->epoch,
-			       floor);
+	return fence_admit(req);
 }
 
 /* Take the LUN, check the range, lock it and mutate. */
@@ -340,6 +352,23 @@ static void do_mutate(struct nd_req *req)
 	return;
 
 out_answer:
+	nd_req_answer(req, ret);
+}
+
+/*
+ * PUSH_FENCE: no piece of a copy older than h->epoch lands in the range's
+ * chunks after the answer. Nothing is written, so no range lock: writes
+ * that come after the answer queue behind pieces admitted before it.
+ */
+static void do_fence(struct nd_req *req)
+{
+	int ret = nd_req_take_lun(req);
+
+	if (!ret)
+		ret = nd_lun_check_range(req->lun, req->hdr.offset,
+					 req->hdr.length);
+	if (!ret)
+		ret = fence_admit(req);
 	nd_req_answer(req, ret);
 }
 
@@ -465,6 +494,9 @@ static void dispatch(struct nd_req *req)
 		return;
 	case XP_OP_CHUNK_PUSH:
 		nd_push_start(req);
+		return;
+	case XP_OP_PUSH_FENCE:
+		do_fence(req);
 		return;
 	default:
 		/* Control requests, and HELLO or AUTH again (-EINVAL). */

@@ -8,15 +8,26 @@
 # Test cases are counted from cmocka's own summaries; a binary that crashes
 # or exits non-zero without a summary counts as one failure.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 mode=${1:-quick}
 passed=0
 failed=0
 failures=()
+excerpts=$(mktemp)
+trap 'rm -f "$excerpts"' EXIT
 logdir=${TEST_LOG_DIR:-build-san/test-logs}
 mkdir -p "$logdir"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# Prints stdin and keeps it, under the test's name, for the end of the run,
+# so that the last lines of a long run say why a test failed.
+excerpt() { # name
+	local text
+	text=$(cat)
+	printf '%s\n' "$text"
+	printf -- '-- %s\n%s\n' "$1" "$text" >>"$excerpts"
+}
 
 run_cmocka() { # name binary [args...]
 	local name=$1 log="$logdir/${1//\//_}.log" rc p f
@@ -33,11 +44,12 @@ run_cmocka() { # name binary [args...]
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		echo "   exit status $rc without a failing test: see $log"
-		tail -n 20 "$log" | sed 's/^/   | /'
+		tail -n 20 "$log" | sed 's/^/   | /' | excerpt "$name"
 	fi
 	if [ "$f" -gt 0 ]; then
 		failures+=("$name")
-		grep -E 'ERROR|error|FAILED|Assert|Sanitizer|runtime error' "$log" | head -n 20 | sed 's/^/   ! /'
+		grep -E 'ERROR|error|FAILED|Assert|Sanitizer|runtime error|seed|STALE|faults:' "$log" |
+			head -n 20 | sed 's/^/   ! /' | excerpt "$name"
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
@@ -83,7 +95,8 @@ run_fuzz() {
 		else
 			failed=$((failed + 1))
 			failures+=("fuzz/$name")
-			grep -E 'ERROR|SUMMARY|crash-|Test unit written' "$log" | head -n 10 | sed 's/^/   ! /'
+			grep -E 'ERROR|SUMMARY|crash-|Test unit written' "$log" |
+				head -n 10 | sed 's/^/   ! /' | excerpt "fuzz/$name"
 		fi
 	done
 }
@@ -107,7 +120,7 @@ run_vm() {
 		else
 			failed=$((failed + 1))
 			failures+=("vm/$s")
-			tail -n 30 "$log" | sed 's/^/   ! /'
+			tail -n 30 "$log" | sed 's/^/   ! /' | excerpt "vm/$s"
 		fi
 	done
 }
@@ -124,6 +137,7 @@ esac
 
 echo
 if [ ${#failures[@]} -gt 0 ]; then
+	cat "$excerpts"
 	echo "failed: ${failures[*]} (logs in $logdir)"
 fi
 if [ $((passed + failed)) -eq 0 ]; then

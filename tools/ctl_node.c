@@ -122,18 +122,6 @@ static int encode(const struct sb_cluster *cl, uint64_t mask, char **txt)
 	return xp_rec_stale_encode(&st, txt);
 }
 
-static uint64_t members(const struct sb_cluster *cl, uint64_t lun,
-			uint64_t chunk)
-{
-	unsigned int rep[SB_MAX_NODES], n, i;
-	uint64_t m = 0;
-
-	n = sb_place(cl, lun, chunk, rep, cl->replicas);
-	for (i = 0; i < n; i++)
-		m |= 1ull << rep[i];
-	return m;
-}
-
 /*
  * Add node bits @add to the record of (@lun, @chunk): read it, compare
  * its mod revision, write the union. 0 or -errno.
@@ -248,8 +236,8 @@ static int walk(struct plan *p, const struct sb_cluster *from,
 		uint64_t c;
 
 		for (c = 0; c < chunks; c++) {
-			uint64_t old = members(from, luns[i].id, c);
-			uint64_t add = members(to, luns[i].id, c) & ~old;
+			uint64_t old = sb_place_mask(from, luns[i].id, c);
+			uint64_t add = sb_place_mask(to, luns[i].id, c) & ~old;
 			uint64_t valid = old & ~stale_of(p, luns[i].id, c);
 
 			if (!add)

@@ -123,6 +123,7 @@ static bool opcode_known(uint8_t op)
 	case XP_OP_LUN_DELETE:
 	case XP_OP_CHUNK_CSUM:
 	case XP_OP_CHUNK_PUSH:
+	case XP_OP_PUSH_FENCE:
 	case XP_OP_READ:
 	case XP_OP_WRITE:
 	case XP_OP_WRITE_ZEROES:
@@ -260,6 +261,10 @@ static int check_request(const struct xp_hdr *h)
 		return chunk_range_ok(h) && !h->payload_len ? 0 : -EINVAL;
 	case XP_OP_CHUNK_PUSH:
 		return chunk_range_ok(h) && h->payload_len == XP_PUSH_LEN
+			       ? 0
+			       : -EINVAL;
+	case XP_OP_PUSH_FENCE:
+		return chunk_range_ok(h) && !h->payload_len && h->epoch
 			       ? 0
 			       : -EINVAL;
 	case XP_OP_READ:
@@ -444,6 +449,8 @@ const char *xp_opcode_name(uint8_t op)
 		return "CHUNK_CSUM";
 	case XP_OP_CHUNK_PUSH:
 		return "CHUNK_PUSH";
+	case XP_OP_PUSH_FENCE:
+		return "PUSH_FENCE";
 	case XP_OP_READ:
 		return "READ";
 	case XP_OP_WRITE:

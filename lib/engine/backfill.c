@@ -179,13 +179,7 @@ out_free:
 static bool placed_on(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		      unsigned int idx)
 {
-	unsigned int rep[SB_MAX_NODES], n, i;
-
-	n = sb_place(&e->cl, lun, chunk, rep, e->cl.replicas);
-	for (i = 0; i < n; i++)
-		if (rep[i] == idx)
-			return true;
-	return false;
+	return sb_place_mask(&e->cl, lun, chunk) & (1ull << idx);
 }
 
 /*

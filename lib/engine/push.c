@@ -2,7 +2,8 @@
 /*
  * CHUNK_PUSH from the gateway (docs/recovery.md, "Resync, backfill and
  * moves"), shared by resync and reconcile, and the push epochs that
- * stamp every copy (docs/protocol.md, "Push epochs").
+ * stamp every copy (docs/protocol.md, "Push epochs"); PUSH_FENCE stamps
+ * a replica without copying to it.
  *
  * A copy the gateway gave up on can still reach its target later: its
  * source hung with the piece read, then resumed. So every push carries
@@ -125,23 +126,44 @@ int eng_push_end(struct eng_op *op, unsigned int src)
 	return err;
 }
 
+/* 0 when a push or fence of (@lun, @chunk) may start now, -ERANGE (past
+ * the LUN's end) or -EAGAIN (no push epoch yet). */
+static int can_start(struct sb_engine *e, uint64_t lun, uint64_t chunk)
+{
+	if (chunk * e->cl.chunk_size >= eng_lun_size(e, lun))
+		return -ERANGE;
+	return eng_push_ready(e) ? 0 : -EAGAIN;
+}
+
+/* Fill request @idx of @op: @opcode over chunk @chunk of @lun (the last
+ * one may be short), with the next push epoch. */
+static struct eng_req *chunk_req(struct sb_engine *e, struct eng_op *op,
+				 unsigned int idx, uint8_t opcode, uint64_t lun,
+				 uint64_t chunk)
+{
+	uint64_t size = eng_lun_size(e, lun), cs = e->cl.chunk_size;
+	uint64_t off = chunk * cs;
+	struct eng_req *r = &op->pieces[0].reqs[idx];
+
+	eng_req_fill(r, opcode, 0, lun, off,
+		     (uint32_t)(size - off < cs ? size - off : cs));
+	r->epoch = next_epoch(e->store);
+	return r;
+}
+
 int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
 		   uint64_t lun, uint64_t chunk, void (*cb)(struct eng_op *),
 		   void *arg)
 {
-	uint64_t size = eng_lun_size(e, lun);
-	uint64_t off = chunk * e->cl.chunk_size;
 	struct xp_push_target t;
 	struct eng_op *op;
 	struct eng_req *r;
 	uint8_t *payload;
 	int ret;
 
-	if (off >= size)
-		return -ERANGE;
-	if (!eng_push_ready(e))
-		return -EAGAIN;
-	ret = node_addr(e, dst, &t);
+	ret = can_start(e, lun, chunk);
+	if (!ret)
+		ret = node_addr(e, dst, &t);
 	if (ret)
 		return ret;
 	op = eng_op_alloc(e, 1, e->cl.nr_nodes);
@@ -166,15 +188,29 @@ int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
 	op->pieces[0].iovcap = 1;
 	op->pieces[0].iov[0].iov_base = payload;
 	op->pieces[0].iov[0].iov_len = XP_PUSH_LEN;
-	r = &op->pieces[0].reqs[src];
-	eng_req_fill(r, XP_OP_CHUNK_PUSH, 0, lun, off,
-		     (uint32_t)(size - off < e->cl.chunk_size
-					? size - off
-					: e->cl.chunk_size));
-	r->epoch = next_epoch(e->store);
+	r = chunk_req(e, op, src, XP_OP_CHUNK_PUSH, lun, chunk);
 	r->iov = op->pieces[0].iov;
 	r->iovcnt = 1;
 	r->paylen = XP_PUSH_LEN;
+	eng_op_start(op);
+	return 0;
+}
+
+int eng_push_fence(struct sb_engine *e, unsigned int idx, uint64_t lun,
+		   uint64_t chunk, void (*cb)(struct eng_op *), void *arg)
+{
+	struct eng_op *op;
+	int ret = can_start(e, lun, chunk);
+
+	if (ret)
+		return ret;
+	op = eng_op_alloc(e, 1, e->cl.nr_nodes);
+	if (!op)
+		return -ENOMEM;
+	op->kind = OP_CTL;
+	op->ctl_cb = cb;
+	op->ctl_arg = arg;
+	chunk_req(e, op, idx, XP_OP_PUSH_FENCE, lun, chunk);
 	eng_op_start(op);
 	return 0;
 }

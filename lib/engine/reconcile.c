@@ -11,12 +11,13 @@
  *           either version: it is recorded stale first (it is resynced
  *           when it returns)
  *   hold    new writes to the chunk park (nothing writes it meanwhile)
- *   copy    CHUNK_PUSH from the first valid replica in placement order
- *           to every other valid replica that is up: either version is a
- *           right answer, since valid replicas differ only by writes
- *           never acknowledged. Always a copy, never a comparison that
- *           finds them equal and sends nothing: only a copy stamps its
- *           range with a push epoch on the targets, so that a copy an
+ *   fence   PUSH_FENCE of the first valid replica in placement order
+ *   copy    CHUNK_PUSH from it to every other valid replica that is up:
+ *           either version is a right answer, since valid replicas
+ *           differ only by writes never acknowledged. Always a copy,
+ *           never a comparison that finds them equal and sends nothing:
+ *           the fence and the copies stamp the chunk on every valid
+ *           replica with a new push epoch, so that a copy this or an
  *           earlier gateway gave up on can never land after it (push.c)
  *   done    the chunk leaves the extent's list; the pieces go on
  * A failure releases the hold and the chunk is tried again later; until
@@ -44,6 +45,7 @@ struct recon {
 	unsigned int nrep, rep[SB_MAX_NODES];
 	uint64_t valid; /* node bits of the valid replicas that are up */
 	unsigned int src;
+	bool fenced; /* src's PUSH_FENCE is back */
 	uint64_t to; /* node bits still to copy to */
 };
 
@@ -83,21 +85,34 @@ static void pushed(struct eng_op *op)
 
 	if (err) {
 		sb_err_rl("reconcile: chunk %" PRIu64 " of LUN %016" PRIx64
-			  ": CHUNK_PUSH from node %u: %s",
-			  r->chunk, r->lun, e->cl.nodes[r->src].id,
-			  strerror(-err));
+			  ": %s node %u: %s",
+			  r->chunk, r->lun,
+			  r->fenced ? "CHUNK_PUSH from" : "PUSH_FENCE of",
+			  e->cl.nodes[r->src].id, strerror(-err));
 		finish(e, r, false);
 		return;
 	}
+	r->fenced = true;
 	push_next(e, r);
 }
 
-/* Copy to the next replica of r->to, or finish. */
+/* The source's fence, then a copy to the next replica of r->to, or
+ * finish. */
 static void push_next(struct sb_engine *e, struct recon *r)
 {
 	unsigned int i;
 	int ret;
 
+	if (!r->fenced) {
+		ret = eng_push_fence(e, r->src, r->lun, r->chunk, pushed, r);
+		if (ret) {
+			if (ret != -EAGAIN)
+				sb_err_rl("reconcile: chunk %" PRIu64 ": %s",
+					  r->chunk, strerror(-ret));
+			finish(e, r, false);
+		}
+		return;
+	}
 	for (i = 0; i < e->cl.nr_nodes; i++) {
 		if (!(r->to & (1ull << i)))
 			continue;
@@ -254,8 +269,8 @@ static bool start(struct sb_engine *e, struct eng_al_ext *x, uint64_t chunk,
 	}
 	st->held = true;
 	e->store->recons++;
-	/* every other valid replica gets the first one's copy (one valid
-	 * copy: nothing to do) */
+	/* every other valid replica gets the first one's copy, after its
+	 * fence */
 	r->to = r->valid & ~(1ull << r->src);
 	push_next(e, r);
 	return true;

@@ -81,6 +81,7 @@ static void release(struct sb_engine *e, struct eng_stale *st, bool retry)
 	struct eng_store *s = e->store;
 
 	st->held = false;
+	st->copying = false;
 	st->pushed = false;
 	s->copies--;
 	s->resync_at = 0; /* a slot is free: the next pass at once */
@@ -244,6 +245,7 @@ static void try_hold(struct sb_engine *e, struct eng_stale *st, uint64_t now,
 	if (src < 0 || !rate_allows(e, now, next))
 		return;
 	st->held = true;
+	st->copying = true;
 	st->cp_dst = (unsigned int)dst;
 	st->cp_src = (unsigned int)src;
 	e->store->copies++;
@@ -280,8 +282,8 @@ void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 		}
 		if (!st->held && s->copies < depth(e))
 			try_hold(e, st, now, next);
-		if (!st->held || st->pushed || st->writers)
-			continue;
+		if (!st->copying || st->pushed || st->writers)
+			continue; /* a reconcile's hold is not ours */
 		ret = push(e, st);
 		if (ret == -EAGAIN) {
 			release(e, st,

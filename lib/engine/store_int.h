@@ -25,12 +25,14 @@ struct eng_stale {
 	uint64_t pending; /* indices a job in flight is adding */
 	bool job; /* a job on this record is in flight */
 	unsigned int writers; /* write pieces counted on it (piece->st) */
-	bool held; /* a resync copy owns the chunk: new writes wait */
+	bool held; /* a copy (resync or reconcile) owns the chunk: new
+		      writes wait */
 	struct sb_list parked; /* eng_piece.plink */
 	struct sb_list dlink; /* eng_store.dirty while mask is not 0 */
 	bool al_wait; /* pieces parked for its extent's AL record */
 	bool recon_wait; /* pieces parked until it is reconciled */
 	/* resync (resync.c) */
+	bool copying; /* the hold is resync's: cp_src and cp_dst are set */
 	bool pushed; /* held, writers drained, CHUNK_PUSH sent */
 	unsigned int cp_src, cp_dst; /* node indices of the copy */
 	uint64_t retry_at; /* no copy before (monotonic ms) */
@@ -281,6 +283,16 @@ int eng_push_start(struct sb_engine *e, unsigned int src, unsigned int dst,
 		   uint64_t lun, uint64_t chunk, void (*cb)(struct eng_op *),
 		   void *arg);
 int eng_push_end(struct eng_op *op, unsigned int src);
+
+/*
+ * PUSH_FENCE chunk @chunk of @lun on node index @idx with a new push
+ * epoch: no piece of an older copy lands in it after the answer. 0 (@cb
+ * runs later and calls eng_push_end(op, @idx)), -EAGAIN (no push epoch
+ * yet), or -errno.
+ */
+int eng_push_fence(struct sb_engine *e, unsigned int idx, uint64_t lun,
+		   uint64_t chunk, void (*cb)(struct eng_op *), void *arg);
+
 /* True when a push may start now; else makes sure a job learns a push
  * epoch base (the next resync and reconcile passes then come at once). */
 bool eng_push_ready(struct sb_engine *e);

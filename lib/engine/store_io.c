@@ -109,12 +109,9 @@ void eng_stale_set_mask(struct eng_store *s, struct eng_stale *st,
 void eng_stale_merge(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		     uint64_t mask)
 {
-	unsigned int rep[SB_MAX_NODES], n, i;
 	struct eng_stale *st;
 
-	n = sb_place(&e->cl, lun, chunk, rep, e->cl.replicas);
-	for (i = 0; i < n; i++)
-		mask &= ~(1ull << rep[i]);
+	mask &= ~sb_place_mask(&e->cl, lun, chunk);
 	if (!mask)
 		return;
 	st = eng_stale_get(e, lun, chunk);

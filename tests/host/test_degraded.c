@@ -171,13 +171,7 @@ static int read_chunk(struct sb_engine *e, uint64_t c, int *v, uint8_t a,
 /* The node indices placement gives chunk @c. */
 static uint64_t replicas_of(uint64_t c)
 {
-	unsigned int rep[SB_MAX_NODES], n, i;
-	uint64_t mask = 0;
-
-	n = sb_place(&fx.cl, fx.lun, c, rep, fx.cl.replicas);
-	for (i = 0; i < n; i++)
-		mask |= 1ull << rep[i];
-	return mask;
+	return sb_place_mask(&fx.cl, fx.lun, c);
 }
 
 /* Stale records of the LUN in the store: chunk -> node id mask. */
@@ -548,22 +542,6 @@ static void test_writes_during_resync(void **state)
 	}
 }
 
-/* The store revision at which node @id registered (its alive key). */
-static int64_t alive_rev(uint32_t id)
-{
-	char key[XP_REC_KEY_MAX];
-	struct xp_kv_list l = {0};
-	int64_t rev = 0;
-
-	assert_int_equal(xp_rec_key_alive(key, sizeof(key), PFX, id), 0);
-	assert_int_equal(xp_kv_get(fx.kv, key, false, &l), 0);
-	if (l.n)
-		rev = l.items[0].create_rev;
-	xp_kv_list_free(&l);
-	assert_true(rev > 0);
-	return rev;
-}
-
 /*
  * A copy that arrives after resync is done (docs/protocol.md, "Push
  * epochs"): node a misses writes, comes back and is resynced; then a late
@@ -580,6 +558,7 @@ static void test_late_copy_refused(void **state)
 	struct tc_client cli;
 	uint64_t c, max_ms = 0, chunk = NCHUNKS;
 	struct xp_hdr h, ans;
+	int64_t rev;
 	int v;
 
 	(void)state;
@@ -601,7 +580,9 @@ static void test_late_copy_refused(void **state)
 	h.offset = chunk * CHUNK;
 	h.length = CHUNK;
 	h.payload_len = CHUNK;
-	h.epoch = xp_push_epoch((uint64_t)alive_rev(fx.c.nodes[a].id), 1);
+	rev = tl_alive_rev(fx.kv, PFX, fx.c.nodes[a].id);
+	assert_true(rev > 0);
+	h.epoch = xp_push_epoch((uint64_t)rev, 1);
 	assert_int_equal(tc_client_rpc(&cli, &h, junk, &ans, NULL, 0),
 			 XP_ST_ESTALE);
 	tc_client_close(&cli);

@@ -274,14 +274,7 @@ static uint64_t make_lun(const char *name)
 /* True when node index @node is one of the replicas of @chunk. */
 static bool is_replica(uint64_t lun, uint64_t chunk, unsigned int node)
 {
-	unsigned int rep[SB_MAX_NODES];
-	unsigned int n, i;
-
-	n = sb_place(&fx.cl, lun, chunk, rep, fx.cl.replicas);
-	for (i = 0; i < n; i++)
-		if (rep[i] == node)
-			return true;
-	return false;
+	return sb_place_mask(&fx.cl, lun, chunk) & (1ull << node);
 }
 
 /* A chunk of @lun whose replicas include node @node (and not @avoid). */

@@ -171,15 +171,10 @@ static int ctl(char *out, size_t cap, const char *a1, const char *a2,
 static uint64_t placed(uint64_t c, int out)
 {
 	struct sb_cluster cl = fx.cl;
-	unsigned int rep[SB_MAX_NODES], n, i;
-	uint64_t m = 0;
 
 	if (out >= 0)
 		cl.nodes[out].out = true;
-	n = sb_place(&cl, fx.lun, c, rep, cl.replicas);
-	for (i = 0; i < n; i++)
-		m |= 1ull << rep[i];
-	return m;
+	return sb_place_mask(&cl, fx.lun, c);
 }
 
 /*

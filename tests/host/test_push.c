@@ -438,6 +438,34 @@ static void test_push_epochs(void **state)
 				MIB, NULL, 0, NULL),
 			 XP_ST_OK);
 
+	/* a fence writes nothing and refuses older pieces anywhere in its
+	 * chunk; an older fence is refused; epoch 0 is no fence */
+	assert_int_equal(csum(&cb, lun, 4 * MIB, MIB, &sa), XP_ST_OK);
+	assert_int_equal(rpc_ep(&cb, XP_OP_PUSH_FENCE, lun, 4 * MIB, MIB, 2000,
+				NULL, 0, NULL, 0, NULL),
+			 XP_ST_OK);
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE, lun, 4 * MIB + 8192, 4096,
+				1999, old, 4096, NULL, 0, NULL),
+			 XP_ST_ESTALE);
+	assert_int_equal(rpc_ep(&cb, XP_OP_PUSH_FENCE, lun, 4 * MIB, MIB, 1999,
+				NULL, 0, NULL, 0, NULL),
+			 XP_ST_ESTALE);
+	assert_int_equal(rpc_ep(&cb, XP_OP_PUSH_FENCE, lun, 4 * MIB, MIB, 0,
+				NULL, 0, NULL, 0, NULL),
+			 XP_ST_EINVAL);
+	assert_int_equal(csum(&cb, lun, 4 * MIB, MIB, &sb), XP_ST_OK);
+	assert_int_equal(sb.crc, sa.crc);
+	/* a piece over two chunks needs both: chunk 5 is fenced at 2000 */
+	assert_int_equal(rpc_ep(&cb, XP_OP_PUSH_FENCE, lun, 5 * MIB, MIB, 2000,
+				NULL, 0, NULL, 0, NULL),
+			 XP_ST_OK);
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE, lun, 4 * MIB - 4096, 8192,
+				1000, old, 8192, NULL, 0, NULL),
+			 XP_ST_ESTALE);
+	assert_int_equal(rpc_ep(&cb, XP_OP_WRITE, lun, 5 * MIB - 4096, 8192,
+				2000, old, 8192, NULL, 0, NULL),
+			 XP_ST_OK);
+
 	tc_client_close(&ca);
 	tc_client_close(&cb);
 	free(data);

@@ -43,6 +43,8 @@
 #include "lib/members.h"
 #include "tests/common/proc.h"
 #include "xport/auth.h"
+#include "xport/kv.h"
+#include "xport/records.h"
 
 #define TL_DEFAULT_SPANBLKD "build-san/spanblkd"
 /* ASan binaries start slowly on a loaded 2-core machine. */
@@ -601,6 +603,21 @@ bool tl_wait_member(struct xp_kv *kv, const char *prefix, uint32_t id, bool up,
 		tl_sleep_ms(50);
 	} while (tl_now_ms() < deadline);
 	return false;
+}
+
+int64_t tl_alive_rev(struct xp_kv *kv, const char *prefix, uint32_t id)
+{
+	char key[XP_REC_KEY_MAX];
+	struct xp_kv_list l = {0};
+	int64_t rev = 0;
+
+	if (xp_rec_key_alive(key, sizeof(key), prefix, id) ||
+	    xp_kv_get(kv, key, false, &l))
+		return 0;
+	if (l.n)
+		rev = l.items[0].create_rev;
+	xp_kv_list_free(&l);
+	return rev;
 }
 
 void tl_cluster_destroy(struct tl_cluster *c)

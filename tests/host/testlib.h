@@ -125,6 +125,11 @@ struct xp_kv;
 bool tl_wait_member(struct xp_kv *kv, const char *prefix, uint32_t id, bool up,
 		    unsigned int ms);
 
+/* The store revision at which node id @id registered its current
+ * incarnation (its alive key's create revision; the floor of the push
+ * epochs it admits), or 0 when it is not up. */
+int64_t tl_alive_rev(struct xp_kv *kv, const char *prefix, uint32_t id);
+
 /* Stop every node (SIGKILL) and remove the folder. Accepts a zeroed c. */
 void tl_cluster_destroy(struct tl_cluster *c);
 

@@ -160,6 +160,29 @@ static void test_out(void **state)
 	assert_int_equal(ob[0], 4);
 }
 
+/* The mask holds exactly the nodes sb_place gives, out nodes never. */
+static void test_mask(void **state)
+{
+	struct sb_cluster cl;
+	unsigned int rep[3];
+	uint64_t c;
+
+	(void)state;
+	make_cluster(&cl, 6);
+	cl.replicas = 3;
+	cl.nodes[4].out = true;
+	for (c = 0; c < 1000; c++) {
+		uint64_t m = sb_place_mask(&cl, 5, c);
+
+		assert_int_equal(sb_place(&cl, 5, c, rep, 3), 3);
+		assert_int_equal(m, (1ull << rep[0]) | (1ull << rep[1]) |
+					    (1ull << rep[2]));
+		assert_false(m & (1ull << 4));
+	}
+	cl.replicas = 1;
+	assert_int_equal(__builtin_popcountll(sb_place_mask(&cl, 5, 0)), 1);
+}
+
 static void test_split(void **state)
 {
 	struct sb_extent e[16];
@@ -209,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_distinct_and_ordered),
 		cmocka_unit_test(test_movement_on_add),
 		cmocka_unit_test(test_out),
+		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_split),
 	};
 

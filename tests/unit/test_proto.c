@@ -525,7 +525,8 @@ static void test_lun_names(void **state)
 
 static void test_chunk_request_rules(void **state)
 {
-	static const uint8_t ops[] = {XP_OP_CHUNK_CSUM, XP_OP_CHUNK_PUSH};
+	static const uint8_t ops[] = {XP_OP_CHUNK_CSUM, XP_OP_CHUNK_PUSH,
+				      XP_OP_PUSH_FENCE};
 	struct xp_hdr h;
 	size_t i;
 
@@ -539,6 +540,7 @@ static void test_chunk_request_rules(void **state)
 		h.offset = 1 << 20;
 		h.length = XP_MAX_CHUNK_OP; /* above XP_MAX_IO: allowed */
 		h.payload_len = pl;
+		h.epoch = 9; /* a fence needs one; the others take one */
 		assert_int_equal(xp_hdr_check(&h), 0);
 		/* The opcode is known to the decoder. */
 		xp_hdr_encode(&h, b);
@@ -574,6 +576,14 @@ static void test_chunk_request_rules(void **state)
 	assert_int_equal(xp_hdr_check(&h), -EINVAL);
 	assert_string_equal(xp_opcode_name(XP_OP_CHUNK_CSUM), "CHUNK_CSUM");
 	assert_string_equal(xp_opcode_name(XP_OP_CHUNK_PUSH), "CHUNK_PUSH");
+	assert_string_equal(xp_opcode_name(XP_OP_PUSH_FENCE), "PUSH_FENCE");
+	/* a fence without an epoch fences nothing */
+	xp_hdr_init(&h, XP_OP_PUSH_FENCE, 1, 5);
+	h.length = 4096;
+	h.epoch = 1;
+	assert_int_equal(xp_hdr_check(&h), 0);
+	h.epoch = 0;
+	assert_int_equal(xp_hdr_check(&h), -EINVAL);
 }
 
 static void test_chunk_answer_rules(void **state)
@@ -603,6 +613,14 @@ static void test_chunk_answer_rules(void **state)
 	assert_int_equal(xp_hdr_check(&ans), 0);
 	xp_hdr_answer(&ans, &req, XP_ST_ETIMEDOUT);
 	assert_int_equal(xp_hdr_check(&ans), 0);
+
+	xp_hdr_init(&req, XP_OP_PUSH_FENCE, 3, 5);
+	req.length = 4096;
+	req.epoch = 7;
+	xp_hdr_answer(&ans, &req, XP_ST_OK);
+	assert_int_equal(xp_hdr_check(&ans), 0); /* status only */
+	ans.payload_len = 1;
+	assert_int_equal(xp_hdr_check(&ans), -EINVAL);
 }
 
 static void test_chunk_statuses(void **state)
