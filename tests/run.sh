@@ -49,7 +49,8 @@ run_cmocka() { # name binary [args...]
 	if [ "$f" -gt 0 ]; then
 		failures+=("$name")
 		grep -E 'ERROR|error|FAILED|Assert|Sanitizer|runtime error|seed|STALE|faults:' "$log" |
-			head -n 20 | sed 's/^/   ! /' | excerpt "$name"
+			grep -vE '^spanblk (error|warn|info)' | head -n 20 |
+			sed 's/^/   ! /' | excerpt "$name"
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))

@@ -107,12 +107,18 @@ static bool todo_bit(const struct eng_al_ext *x, uint64_t i)
 	return x->todo && (x->todo[i / 8] & (1u << (i % 8)));
 }
 
+bool eng_al_ext_pending(const struct sb_engine *e, const struct eng_al_ext *x,
+			uint64_t chunk)
+{
+	return x->ntodo && todo_bit(x, chunk % eng_al_per_ext(e));
+}
+
 bool eng_al_pending(struct sb_engine *e, uint64_t lun, uint64_t chunk)
 {
-	uint64_t per = eng_al_per_ext(e);
-	const struct eng_al_ext *x = al_find(e->store, lun, chunk / per);
+	const struct eng_al_ext *x =
+		al_find(e->store, lun, chunk / eng_al_per_ext(e));
 
-	return x && x->ntodo && todo_bit(x, chunk % per);
+	return x && eng_al_ext_pending(e, x, chunk);
 }
 
 /* Mark chunk index @i of @x to reconcile. 0 or -ENOMEM. */

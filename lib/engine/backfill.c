@@ -41,11 +41,6 @@ struct fill_ctx {
 	uint64_t ups;
 };
 
-static bool usable(struct sb_engine *e, unsigned int idx)
-{
-	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
-}
-
 static struct eng_fill_lun *fill_find(struct eng_store *s, uint64_t lun)
 {
 	unsigned int i;
@@ -224,7 +219,7 @@ static void step(struct sb_engine *e, const struct eng_lun *l, unsigned int idx,
 		f->retry_at = 0;
 		/* fall through */
 	case BF_UNKNOWN:
-		if (!usable(e, idx) || now < f->retry_at)
+		if (!eng_node_usable(e, idx) || now < f->retry_at)
 			return;
 		f->ups = n->sess.ups;
 		f->state = BF_ASKING;
@@ -235,7 +230,8 @@ static void step(struct sb_engine *e, const struct eng_lun *l, unsigned int idx,
 		return;
 	case BF_MARKING:
 		/* the records need the store only, not the node */
-		if (!mark(e, l, idx, f) || !usable(e, idx) || !l->name[0])
+		if (!mark(e, l, idx, f) || !eng_node_usable(e, idx) ||
+		    !l->name[0])
 			return;
 		f->ups = n->sess.ups;
 		f->state = BF_CREATING;

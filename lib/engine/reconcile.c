@@ -49,19 +49,19 @@ struct recon {
 	uint64_t to; /* node bits still to copy to */
 };
 
-static bool usable(struct sb_engine *e, unsigned int idx)
-{
-	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
-}
-
-/* The end of @r: the hold goes, the pieces re-decide. */
-static void finish(struct sb_engine *e, struct recon *r, bool ok)
+/*
+ * The end of @r with @err (0: done): the hold goes, the pieces re-decide.
+ * A chunk that failed is tried again after ENG_RECON_RETRY_MS, or at once
+ * when it waited for a push epoch (-EAGAIN) or needs a newer one (-ESTALE).
+ */
+static void finish(struct sb_engine *e, struct recon *r, int err)
 {
 	struct eng_stale *st = r->st;
+	bool ok = !err;
 
 	if (ok)
 		eng_al_chunk_done(e, r->x, r->chunk);
-	else
+	else if (err != -EAGAIN && err != -ESTALE)
 		st->retry_at = sb_now_ms() + ENG_RECON_RETRY_MS;
 	st->held = false;
 	e->store->recons--;
@@ -84,12 +84,16 @@ static void pushed(struct eng_op *op)
 	int err = eng_push_end(op, r->src);
 
 	if (err) {
-		sb_err_rl("reconcile: chunk %" PRIu64 " of LUN %016" PRIx64
-			  ": %s node %u: %s",
-			  r->chunk, r->lun,
-			  r->fenced ? "CHUNK_PUSH from" : "PUSH_FENCE of",
-			  e->cl.nodes[r->src].id, strerror(-err));
-		finish(e, r, false);
+		/* ESTALE: a node registered after our push epoch base (the
+		 * next push takes a new one) */
+		if (err != -ESTALE)
+			sb_err_rl("reconcile: chunk %" PRIu64
+				  " of LUN %016" PRIx64 ": %s node %u: %s",
+				  r->chunk, r->lun,
+				  r->fenced ? "CHUNK_PUSH from"
+					    : "PUSH_FENCE of",
+				  e->cl.nodes[r->src].id, strerror(-err));
+		finish(e, r, err);
 		return;
 	}
 	r->fenced = true;
@@ -109,7 +113,7 @@ static void push_next(struct sb_engine *e, struct recon *r)
 			if (ret != -EAGAIN)
 				sb_err_rl("reconcile: chunk %" PRIu64 ": %s",
 					  r->chunk, strerror(-ret));
-			finish(e, r, false);
+			finish(e, r, ret);
 		}
 		return;
 	}
@@ -122,17 +126,14 @@ static void push_next(struct sb_engine *e, struct recon *r)
 		       r->chunk, r->lun, e->cl.nodes[r->src].id,
 		       e->cl.nodes[i].id);
 		ret = eng_push_start(e, r->src, i, r->lun, r->chunk, pushed, r);
-		if (ret == -EAGAIN) {
-			r->to |= 1ull << i; /* no push epoch yet */
-			finish(e, r, false);
-		} else if (ret) {
+		if (ret && ret != -EAGAIN) /* EAGAIN: no push epoch yet */
 			sb_err_rl("reconcile: chunk %" PRIu64 ": %s", r->chunk,
 				  strerror(-ret));
-			finish(e, r, false);
-		}
+		if (ret)
+			finish(e, r, ret);
 		return;
 	}
-	finish(e, r, true);
+	finish(e, r, 0);
 }
 
 /*
@@ -158,7 +159,7 @@ static int replicas(struct sb_engine *e, struct eng_stale *st, struct recon *r)
 			continue;
 		if (!e->nodes[n].st_up) {
 			down |= bit;
-		} else if (!usable(e, n)) {
+		} else if (!eng_node_usable(e, n)) {
 			wait = true; /* up, our session not yet */
 		} else {
 			r->valid |= bit;
@@ -211,7 +212,7 @@ static void learn_size(struct sb_engine *e, struct eng_al_ext *x)
 
 	if (x->asking)
 		return;
-	for (i = 0; i < e->cl.nr_nodes && !usable(e, i); i++)
+	for (i = 0; i < e->cl.nr_nodes && !eng_node_usable(e, i); i++)
 		;
 	if (i == e->cl.nr_nodes)
 		return;

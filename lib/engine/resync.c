@@ -38,12 +38,6 @@
 #define ENG_RESYNC_SCAN 256 /* entries looked at per pass */
 #define ENG_RESYNC_RETRY_MS 1000 /* after a failed copy */
 
-/* Node @idx can take part in a copy: up in the store and connected. */
-static bool usable(struct sb_engine *e, unsigned int idx)
-{
-	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
-}
-
 /*
  * The node index of a stale, usable replica of @st, or -1. Only a node of
  * the chunk's present replica set: a bit for another node is one that
@@ -56,7 +50,8 @@ static int pick_target(struct sb_engine *e, const struct eng_stale *st)
 
 	n = sb_place(&e->cl, st->lun, st->chunk, rep, e->cl.replicas);
 	for (i = 0; i < n; i++)
-		if ((st->mask & (1ull << rep[i])) && usable(e, rep[i]) &&
+		if ((st->mask & (1ull << rep[i])) &&
+		    eng_node_usable(e, rep[i]) &&
 		    eng_backfill_ready(e, st->lun, rep[i]))
 			return (int)rep[i];
 	return -1;
@@ -69,7 +64,8 @@ static int pick_source(struct sb_engine *e, const struct eng_stale *st)
 
 	n = sb_place(&e->cl, st->lun, st->chunk, rep, e->cl.replicas);
 	for (i = 0; i < n; i++)
-		if (eng_store_valid(e, rep[i], st) && usable(e, rep[i]))
+		if (eng_store_valid(e, rep[i], st) &&
+		    eng_node_usable(e, rep[i]))
 			return (int)rep[i];
 	return -1;
 }
@@ -117,10 +113,11 @@ void eng_resync_cleared(struct sb_engine *e, struct eng_stale *st,
 		sb_err_rl("resync: chunk %" PRIu64 " of LUN %016" PRIx64
 			  ": clearing the record: %s",
 			  st->chunk, st->lun, strerror(-j->err));
+		st->merged = 0;
 		release(e, st, true);
 		return;
 	}
-	eng_stale_set_mask(e->store, st, j->result);
+	eng_stale_set_mask(e->store, st, eng_stale_after(st, j, true));
 	e->store->copied++;
 	sb_dbg("resync: chunk %" PRIu64 " of LUN %016" PRIx64 " copied to node "
 	       "%u",

@@ -24,6 +24,7 @@ struct eng_stale {
 	uint64_t mask; /* node indices recorded stale in the store */
 	uint64_t pending; /* indices a job in flight is adding */
 	bool job; /* a job on this record is in flight */
+	uint64_t merged; /* bits a merge added while the job was in flight */
 	unsigned int writers; /* write pieces counted on it (piece->st) */
 	bool held; /* a copy (resync or reconcile) owns the chunk: new
 		      writes wait */
@@ -200,10 +201,27 @@ struct eng_store {
 	int64_t out_rev[SB_MAX_NODES];
 };
 
+/* Node @idx can take part in a copy or a check: up in the store and
+ * connected. */
+static inline bool eng_node_usable(const struct sb_engine *e, unsigned int idx)
+{
+	return e->nodes[idx].st_up && e->nodes[idx].sess.state == NODE_UP;
+}
+
 /* Queue job @j (owned by the store until it comes back). Loop thread. */
 void eng_store_submit(struct eng_store *s, struct eng_sjob *j);
 
 /* store_io.c */
+/*
+ * The entry's mask once record job @j committed: what the record held
+ * then (j->result), plus what the entry learnt meanwhile (a merge posted
+ * after the job's read may come first), less the bits the job took out
+ * (@removed: j->mask) unless a merge added them again meanwhile. Never
+ * the job's snapshot alone: a bit merged after it would be lost, and its
+ * node read as valid. Clears st->merged.
+ */
+uint64_t eng_stale_after(struct eng_stale *st, const struct eng_sjob *j,
+			 bool removed);
 /* A record read again before a node's placement state changes: the bits
  * of @mask for nodes outside the chunk's present replica set (the ones
  * spanblkctl recorded for the chunk's new replicas) join the entry. */
@@ -249,6 +267,9 @@ struct eng_al_ext *eng_al_get(struct sb_engine *e, uint64_t lun,
 /* True when (@lun, @chunk) must be reconciled before it is read or
  * written. */
 bool eng_al_pending(struct sb_engine *e, uint64_t lun, uint64_t chunk);
+/* The same for @chunk of extent @x. */
+bool eng_al_ext_pending(const struct sb_engine *e, const struct eng_al_ext *x,
+			uint64_t chunk);
 /* True when @x is recorded; else makes sure a job records it. */
 bool eng_al_ready(struct sb_engine *e, struct eng_al_ext *x);
 /* A write counted on @x ended (@suspect: it may have reached some

@@ -120,6 +120,8 @@ void eng_stale_merge(struct sb_engine *e, uint64_t lun, uint64_t chunk,
 		sb_err("store: out of memory for the stale chunks");
 		abort();
 	}
+	if (st->job)
+		st->merged |= mask;
 	eng_stale_set_mask(e->store, st, st->mask | mask);
 	eng_stale_put(e, st);
 }
@@ -190,14 +192,14 @@ static bool al_gate(struct eng_piece *p)
 	struct eng_stale *st = p->st;
 	uint64_t lun = p->op->io->lun_id;
 
-	if (eng_al_pending(e, lun, p->ext.chunk)) {
+	/* looked up each time: an extent may go while the piece waits */
+	p->al = eng_al_get(e, lun, p->ext.chunk);
+	if (p->al && eng_al_ext_pending(e, p->al, p->ext.chunk)) {
 		if (!st->recon_wait)
 			e->store->nrecon_wait++;
 		st->recon_wait = true;
 		return false;
 	}
-	/* looked up each time: an extent may go while the piece waits */
-	p->al = eng_al_get(e, lun, p->ext.chunk);
 	/* no memory: wait (until io_timeout_ms), never write unlogged */
 	if (!p->al || !eng_al_ready(e, p->al)) {
 		st->al_wait = true;
@@ -429,6 +431,15 @@ void eng_stale_wake(struct sb_engine *e, struct eng_stale *st)
 	st->writers--;
 }
 
+uint64_t eng_stale_after(struct eng_stale *st, const struct eng_sjob *j,
+			 bool removed)
+{
+	uint64_t gone = removed ? j->mask & ~st->merged : 0;
+
+	st->merged = 0;
+	return (st->mask & ~gone) | j->result;
+}
+
 void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
 {
 	struct eng_stale *st;
@@ -454,7 +465,9 @@ void eng_stale_job_done(struct sb_engine *e, struct eng_sjob *j)
 	}
 	st->pending &= ~j->mask;
 	if (!j->err)
-		eng_stale_set_mask(e->store, st, j->result);
+		eng_stale_set_mask(e->store, st,
+				   eng_stale_after(st, j, j->kind == SJ_DROP));
+	st->merged = 0;
 	free(j);
 	eng_stale_wake(e, st);
 	eng_stale_put(e, st);
