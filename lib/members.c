@@ -113,3 +113,25 @@ void sb_members_free(struct sb_members *ms)
 	ms->m = NULL;
 	ms->n = 0;
 }
+
+/* The state key's mod revision of node @id in @ms (0: no key, no node). */
+static int64_t state_mod(const struct sb_members *ms, uint32_t id)
+{
+	const struct sb_member *m = sb_members_find(ms, id);
+
+	return m ? m->state_mod : 0;
+}
+
+bool sb_members_states_equal(const struct sb_members *a,
+			     const struct sb_members *b)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (a->m[i].state_mod != state_mod(b, a->m[i].id))
+			return false;
+	for (i = 0; i < b->n; i++)
+		if (b->m[i].state_mod != state_mod(a, b->m[i].id))
+			return false;
+	return true;
+}

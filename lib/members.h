@@ -48,4 +48,10 @@ const struct sb_member *sb_members_find(const struct sb_members *ms,
 
 void sb_members_free(struct sb_members *ms);
 
+/* True when every node has the same placement state key (its mod
+ * revision, 0 for none) in @a and @b: no state changed between the two
+ * reads. */
+bool sb_members_states_equal(const struct sb_members *a,
+			     const struct sb_members *b);
+
 #endif

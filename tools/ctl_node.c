@@ -43,7 +43,7 @@ struct plan {
 	int64_t mods[SB_MAX_NODES]; /* each node's state key as read (0: none) */
 	struct rec batch[BATCH]; /* marks to write: mask = the bits to add */
 	size_t nbatch;
-	size_t marked, lost;
+	size_t marked, lost, unmarked;
 };
 
 static int cmp_rec(const void *a, const void *b)
@@ -270,6 +270,28 @@ static int walk(struct plan *p, const struct sb_cluster *from,
  * recorded the new replicas of its own placement only. p->mods[@idx]
  * becomes the new revision. 0, -EAGAIN (changed meanwhile) or -errno.
  */
+/* Compares @cmp (one per node, @keys their keys): every node's state
+ * key as p->mods has it. 0 or -errno. */
+static int state_cmps(const struct plan *p, char (*keys)[XP_REC_KEY_MAX],
+		      struct xp_kv_cmp *cmp)
+{
+	const struct sb_cluster *cl = p->cl;
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < cl->nr_nodes; i++) {
+		ret = xp_rec_key_state(keys[i], XP_REC_KEY_MAX, cl->etcd_prefix,
+				       cl->nodes[i].id);
+		cmp[i] = (struct xp_kv_cmp){
+			.key = keys[i],
+			.target = p->mods[i] ? XP_KV_MOD : XP_KV_VERSION,
+			.result = XP_KV_EQ,
+			.num = p->mods[i],
+		};
+	}
+	return ret;
+}
+
 static int write_state(struct plan *p, unsigned int idx, enum xp_node_state st)
 {
 	static char keys[SB_MAX_NODES][XP_REC_KEY_MAX];
@@ -278,19 +300,9 @@ static int write_state(struct plan *p, unsigned int idx, enum xp_node_state st)
 	struct xp_kv_txn_res res = {0};
 	const struct sb_cluster *cl = p->cl;
 	char *txt = NULL;
-	unsigned int i;
-	int ret = 0;
+	int ret;
 
-	for (i = 0; !ret && i < cl->nr_nodes; i++) {
-		ret = xp_rec_key_state(keys[i], sizeof(keys[i]),
-				       cl->etcd_prefix, cl->nodes[i].id);
-		cmp[i] = (struct xp_kv_cmp){
-			.key = keys[i],
-			.target = p->mods[i] ? XP_KV_MOD : XP_KV_VERSION,
-			.result = XP_KV_EQ,
-			.num = p->mods[i],
-		};
-	}
+	ret = state_cmps(p, keys, cmp);
 	if (!ret)
 		ret = xp_rec_state_encode(st, &txt);
 	if (ret)
@@ -385,6 +397,76 @@ static int check(struct plan *p, const struct sb_cluster *from,
 }
 
 /*
+ * Take node bits @left out of record @r, compared with its mod revision
+ * when read and with every node's state as this tool last wrote it (a
+ * later change could make those nodes members again). 1 when done, 0
+ * when either changed meanwhile (the bits stay), or -errno.
+ */
+static int unmark(struct plan *p, const struct rec *r, uint64_t left)
+{
+	static char keys[SB_MAX_NODES + 1][XP_REC_KEY_MAX];
+	struct xp_kv_cmp cmp[SB_MAX_NODES + 1] = {0};
+	const struct sb_cluster *cl = p->cl;
+	struct xp_kv_op op = {.key = keys[cl->nr_nodes]};
+	struct xp_kv_txn_res res = {0};
+	char *txt = NULL;
+	int ret;
+
+	ret = state_cmps(p, keys, cmp);
+	if (!ret)
+		ret = xp_rec_key_stale(keys[cl->nr_nodes], XP_REC_KEY_MAX,
+				       cl->etcd_prefix, r->lun, r->chunk);
+	if (!ret && (r->mask & ~left))
+		ret = encode(cl, r->mask & ~left, &txt);
+	if (ret)
+		return ret;
+	cmp[cl->nr_nodes] = (struct xp_kv_cmp){.key = keys[cl->nr_nodes],
+					       .target = XP_KV_MOD,
+					       .result = XP_KV_EQ,
+					       .num = r->mod};
+	op.kind = txt ? XP_KV_PUT : XP_KV_DEL;
+	op.val = txt;
+	op.vlen = txt ? strlen(txt) : 0;
+	ret = xp_kv_txn(p->kv, cmp, cl->nr_nodes + 1, &op, 1, NULL, 0, &res);
+	free(txt);
+	xp_kv_list_free(&res.got);
+	return ret ? ret : res.succeeded;
+}
+
+/*
+ * After the state is written: the records read again, and the bits of
+ * nodes that left a chunk's replica set under it taken out (the node put
+ * out; for "in", the new replicas of its "out" that resync had not filled
+ * yet). Those nodes hold no replica of the chunk: their bits would only
+ * keep `spanblkctl status` from ever saying healthy. Best effort: a bit a
+ * change made meanwhile stays (gateways drop an out node's). 0 or -errno.
+ */
+static int unmark_left(struct plan *p, const struct sb_cluster *from,
+		       const struct sb_cluster *to)
+{
+	size_t i;
+	int ret;
+
+	free(p->recs);
+	p->recs = NULL;
+	p->nrecs = 0;
+	ret = load_recs(p);
+	for (i = 0; !ret && i < p->nrecs; i++) {
+		const struct rec *r = &p->recs[i];
+		uint64_t left = r->mask &
+				sb_place_mask(from, r->lun, r->chunk) &
+				~sb_place_mask(to, r->lun, r->chunk);
+
+		if (!left)
+			continue;
+		ret = unmark(p, r, left);
+		p->unmarked += ret == 1;
+		ret = ret < 0 ? ret : 0;
+	}
+	return ret;
+}
+
+/*
  * Record the new replicas, then write the state: for "in", the node is
  * "joining" first, so that no gateway drops the bits recorded for it as
  * bits of a node that is out (docs/recovery.md, "Node out and in").
@@ -401,7 +483,15 @@ static int apply(struct plan *p, const struct sb_cluster *from,
 		ret = walk(p, from, to, luns, n, -1, true);
 	if (!ret)
 		ret = write_state(p, idx, out ? XP_NODE_OUT : XP_NODE_IN);
-	return ret;
+	if (ret)
+		return ret;
+	ret = unmark_left(p, from, to);
+	if (ret) /* the change is made: only the cleanup failed */
+		fprintf(stderr,
+			"spanblkctl: warning: dropping the records of nodes "
+			"that left their chunks: %s\n",
+			strerror(-ret));
+	return 0;
 }
 
 int sbt_node_set(const struct sb_cluster *cl, const struct sbt_lun_ref *luns,
@@ -454,6 +544,10 @@ int sbt_node_set(const struct sb_cluster *cl, const struct sbt_lun_ref *luns,
 	printf("node %u %s: %zu chunks of %zu LUNs get a new replica; "
 	       "the gateways copy them (spanblkctl wait-healthy)\n",
 	       id, out ? "out of placement" : "back in placement", p.marked, n);
+	if (p.unmarked)
+		printf("%zu records of nodes that left their chunks "
+		       "dropped\n",
+		       p.unmarked);
 out_free:
 	free(p.recs);
 out_close:

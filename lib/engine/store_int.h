@@ -211,6 +211,18 @@ static inline bool eng_node_usable(const struct sb_engine *e, unsigned int idx)
 /* Queue job @j (owned by the store until it comes back). Loop thread. */
 void eng_store_submit(struct eng_store *s, struct eng_sjob *j);
 
+/* store.c, for the watch and job threads */
+#define ENG_STORE_RETRY_MS 250 /* a job or a watch after the store failed */
+/* Hand event @ev to the loop. */
+void eng_store_post(struct eng_store *s, struct eng_sev *ev);
+/* A new event (NULL, logged: no memory). */
+struct eng_sev *eng_sev_new(enum eng_sev_kind kind);
+/* Sleep @ms or until the store stops. */
+void eng_store_nap(struct eng_store *s, unsigned int ms);
+bool eng_store_stopping(struct eng_store *s);
+/* store_job.c: the job thread's body (@arg: the store). */
+void *eng_store_job_main(void *arg);
+
 /* store_io.c */
 /*
  * The entry's mask once record job @j committed: what the record held

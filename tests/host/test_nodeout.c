@@ -281,7 +281,9 @@ static void test_out_then_in(void **state)
  * shared chunks) and put back in before either returns. d then comes back
  * alone: the chunks it shares with k have no valid copy up, and reads of
  * them fail rather than return d's old data; its other chunks are copied
- * to it from their other replica.
+ * to it from their other replica. Once k is back, no record is left: the
+ * ones of the replicas that d's "out" added and its "in" took away again
+ * before resync could fill them are dropped by the tool.
  */
 static void test_out_in_partner_down(void **state)
 {
@@ -324,6 +326,19 @@ static void test_out_in_partner_down(void **state)
 		assert_int_equal(v, 2);
 	}
 	assert_true(shared > 0);
+	if (!strstr(out, "records of nodes that left their chunks dropped"))
+		fail_msg("node in dropped no record of the new replicas it "
+			 "undid:\n%s",
+			 out);
+	assert_int_equal(tl_node_start(&fx.c, k), 0);
+	assert_true(tl_wait_member(fx.kv, PFX, fx.c.nodes[k].id, true, 10000));
+	if (!wait_no_records(30000))
+		fail_msg("%u stale records left with every node back",
+			 records());
+	for (c = 0; c < NCHUNKS; c++) {
+		assert_int_equal(read_chunk(c, &v, 2), 0);
+		assert_int_equal(v, 2);
+	}
 }
 
 int main(void)
