@@ -13,6 +13,9 @@
  *   copy    resync copies the recorded chunks to it as for any node that
  *           missed writes (it copies only to a node that has the LUN in
  *           its current session: eng_backfill_ready)
+ * A copy's source must be known to hold the LUN too (eng_backfill_source_ok):
+ * a node asked nothing yet may have lost it, and a copy from it sent
+ * after the create would read the new, empty file.
  * While the node has no LUN its reads fail over (ENOENT) and writes to it
  * are recorded as missed, so nothing is served from it until copied. A
  * crash anywhere repeats the steps: the node still lacks the LUN, or the
@@ -60,6 +63,12 @@ bool eng_backfill_ready(struct sb_engine *e, uint64_t lun, unsigned int idx)
 	fl = fill_find(e->store, lun);
 	return fl && fl->n[idx].state == BF_HAS &&
 	       fl->n[idx].ups == e->nodes[idx].sess.ups;
+}
+
+bool eng_backfill_source_ok(struct sb_engine *e, uint64_t lun, unsigned int idx)
+{
+	return !e->store || !fill_find(e->store, lun) ||
+	       eng_backfill_ready(e, lun, idx);
 }
 
 void eng_backfill_free(struct eng_store *s)

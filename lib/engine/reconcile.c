@@ -159,8 +159,9 @@ static int replicas(struct sb_engine *e, struct eng_stale *st, struct recon *r)
 			continue;
 		if (!e->nodes[n].st_up) {
 			down |= bit;
-		} else if (!eng_node_usable(e, n)) {
-			wait = true; /* up, our session not yet */
+		} else if (!eng_node_usable(e, n) ||
+			   !eng_backfill_source_ok(e, r->lun, n)) {
+			wait = true; /* up, our session or its LUN not yet */
 		} else {
 			r->valid |= bit;
 			r->src = n; /* the loop runs backwards: the first */

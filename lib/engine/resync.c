@@ -57,15 +57,23 @@ static int pick_target(struct sb_engine *e, const struct eng_stale *st)
 	return -1;
 }
 
-/* A valid, usable replica of @st's chunk, or -1. */
+/* Node @idx can be the source of @st's copy: valid, usable, and known
+ * to hold the LUN in its current session (backfill.c). */
+static bool source_ok(struct sb_engine *e, const struct eng_stale *st,
+		      unsigned int idx)
+{
+	return eng_store_valid(e, idx, st) && eng_node_usable(e, idx) &&
+	       eng_backfill_source_ok(e, st->lun, idx);
+}
+
+/* A source for @st's copy, or -1. */
 static int pick_source(struct sb_engine *e, const struct eng_stale *st)
 {
 	unsigned int rep[SB_MAX_NODES], n, i;
 
 	n = sb_place(&e->cl, st->lun, st->chunk, rep, e->cl.replicas);
 	for (i = 0; i < n; i++)
-		if (eng_store_valid(e, rep[i], st) &&
-		    eng_node_usable(e, rep[i]))
+		if (source_ok(e, st, rep[i]))
 			return (int)rep[i];
 	return -1;
 }
@@ -281,6 +289,14 @@ void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 			try_hold(e, st, now, next);
 		if (!st->copying || st->pushed || st->writers)
 			continue; /* a reconcile's hold is not ours */
+		/* picked when the hold began: still a source and a target? */
+		if (!source_ok(e, st, st->cp_src) ||
+		    !(st->mask & (1ull << st->cp_dst)) ||
+		    !eng_node_usable(e, st->cp_dst) ||
+		    !eng_backfill_ready(e, st->lun, st->cp_dst)) {
+			release(e, st, false);
+			continue;
+		}
 		ret = push(e, st);
 		if (ret == -EAGAIN) {
 			release(e, st,

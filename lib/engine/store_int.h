@@ -341,6 +341,11 @@ void eng_backfill_timers(struct sb_engine *e, uint64_t now, uint64_t *next);
 /* True when node @idx has @lun in its current session (resync may copy
  * to it). */
 bool eng_backfill_ready(struct sb_engine *e, uint64_t lun, unsigned int idx);
+/* Node @idx may be the source of a copy or a reconcile of @lun: the LUN
+ * is one backfill follows and the node has it in its current session, or
+ * backfill does not follow the LUN (this engine never opened it). */
+bool eng_backfill_source_ok(struct sb_engine *e, uint64_t lun,
+			    unsigned int idx);
 
 /* Free the backfill state (the store is going). */
 void eng_backfill_free(struct eng_store *s);
