@@ -109,31 +109,23 @@ static void push_next(struct sb_engine *e, struct recon *r)
 
 	if (!r->fenced) {
 		ret = eng_push_fence(e, r->src, r->lun, r->chunk, pushed, r);
-		if (ret) {
-			if (ret != -EAGAIN)
-				sb_err_rl("reconcile: chunk %" PRIu64 ": %s",
-					  r->chunk, strerror(-ret));
-			finish(e, r, ret);
-		}
-		return;
-	}
-	for (i = 0; i < e->cl.nr_nodes; i++) {
-		if (!(r->to & (1ull << i)))
-			continue;
+	} else if (r->to) {
+		i = (unsigned int)__builtin_ctzll(r->to);
 		r->to &= ~(1ull << i);
 		sb_dbg("reconcile: chunk %" PRIu64 " of LUN %016" PRIx64
 		       ": copying from node %u to node %u",
 		       r->chunk, r->lun, e->cl.nodes[r->src].id,
 		       e->cl.nodes[i].id);
 		ret = eng_push_start(e, r->src, i, r->lun, r->chunk, pushed, r);
-		if (ret && ret != -EAGAIN) /* EAGAIN: no push epoch yet */
-			sb_err_rl("reconcile: chunk %" PRIu64 ": %s", r->chunk,
-				  strerror(-ret));
-		if (ret)
-			finish(e, r, ret);
+	} else {
+		finish(e, r, 0);
 		return;
 	}
-	finish(e, r, 0);
+	if (ret && ret != -EAGAIN) /* EAGAIN: no push epoch yet */
+		sb_err_rl("reconcile: chunk %" PRIu64 ": %s", r->chunk,
+			  strerror(-ret));
+	if (ret)
+		finish(e, r, ret);
 }
 
 /*

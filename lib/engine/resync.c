@@ -44,15 +44,20 @@
  * spanblkctl recorded before that node enters the set (node out or in);
  * a copy made now would miss the writes that come before it does.
  */
+static bool target_ok(struct sb_engine *e, const struct eng_stale *st,
+		      unsigned int idx)
+{
+	return (st->mask & (1ull << idx)) && eng_node_usable(e, idx) &&
+	       eng_backfill_ready(e, st->lun, idx);
+}
+
 static int pick_target(struct sb_engine *e, const struct eng_stale *st)
 {
 	unsigned int rep[SB_MAX_NODES], n, i;
 
 	n = sb_place(&e->cl, st->lun, st->chunk, rep, e->cl.replicas);
 	for (i = 0; i < n; i++)
-		if ((st->mask & (1ull << rep[i])) &&
-		    eng_node_usable(e, rep[i]) &&
-		    eng_backfill_ready(e, st->lun, rep[i]))
+		if (target_ok(e, st, rep[i]))
 			return (int)rep[i];
 	return -1;
 }
@@ -291,9 +296,7 @@ void eng_resync_timers(struct sb_engine *e, uint64_t now, uint64_t *next)
 			continue; /* a reconcile's hold is not ours */
 		/* picked when the hold began: still a source and a target? */
 		if (!source_ok(e, st, st->cp_src) ||
-		    !(st->mask & (1ull << st->cp_dst)) ||
-		    !eng_node_usable(e, st->cp_dst) ||
-		    !eng_backfill_ready(e, st->lun, st->cp_dst)) {
+		    !target_ok(e, st, st->cp_dst)) {
 			release(e, st, false);
 			continue;
 		}
